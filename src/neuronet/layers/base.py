@@ -1,0 +1,63 @@
+"""The contract every layer keeps.
+
+A layer maps a batch ``x`` (first axis: the samples) to a batch of outputs. During
+``forward`` it keeps what ``backward`` will need; ``backward`` receives ∂L/∂out, writes
+∂L/∂θ for each parameter θ into ``grads`` and returns ∂L/∂x, the chain rule one layer
+down.
+
+A layer with parameters also accepts ``backward(grad_out, input_grad=False)``: it then
+fills ``grads`` and skips ∂L/∂x, which the first layer of a network never needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Layer:
+    """Base class: a parameter-free identity, and the bookkeeping shared by all layers.
+
+    Attributes
+    ----------
+    params : dict[str, np.ndarray]
+        The trainable arrays, empty for a parameter-free layer.
+    grads : dict[str, np.ndarray]
+        Same keys as ``params``; written by ``backward``.
+    """
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.input_shape: tuple[int, ...] | None = None
+
+    # --- construction -------------------------------------------------------
+    def build(self, input_shape, rng, dtype):
+        """Create the parameters for inputs of ``input_shape`` (one sample, no batch axis)."""
+        self.input_shape = tuple(int(d) for d in input_shape)
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def output_shape(self, input_shape):
+        """The shape of one output sample for one input sample of ``input_shape``."""
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        """The constructor arguments, as JSON-safe values (used by ``save``)."""
+        return {}
+
+    # --- computation --------------------------------------------------------
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, grad_out):
+        return grad_out
+
+    # --- helpers ------------------------------------------------------------
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

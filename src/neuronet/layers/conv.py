@@ -1,0 +1,108 @@
+"""Convolution: one small set of weights shared by every position of an image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..initializers import initialize
+from .base import Layer
+from .geometry import check_images, output_size, pad, pair, window_slices
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in every deep-learning library).
+
+    Images are N × C × H × W. F filters of C × kh × kw weights each, bias b (F):
+
+    Forward:   Z[n, f, r, c] = b_f + Σ_{ch, i, j} W[f, ch, i, j] · X[n, ch, r·s + i, c·s + j]
+
+    The same kernel W[f] is applied at every position (r, c): that sharing is why a
+    convolution has F·C·kh·kw + F parameters whatever the image size, where a Dense
+    layer on the same image would have one weight per pixel per unit.
+
+    Backward (chain rule; a shared weight collects the gradient of every position):
+               ∂L/∂W[f, ch, i, j] = Σ_{n, r, c} ∂L/∂Z[n, f, r, c] · X[n, ch, r·s + i, c·s + j]
+               ∂L/∂b_f            = Σ_{n, r, c} ∂L/∂Z[n, f, r, c]
+               ∂L/∂X[n, ch, r·s + i, c·s + j] += Σ_f ∂L/∂Z[n, f, r, c] · W[f, ch, i, j]
+
+    Computed by im2col: every window becomes one row of a matrix, so the forward pass
+    is one matrix product ``cols · Wᵀ`` and the backward pass two more; col2im adds
+    the window gradients back onto the image with one loop over the kh × kw offsets.
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels F (the number of kernels).
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default 1
+    padding : int or (int, int), default 0
+        Zeros added on each side of the height and width.
+    initializer : str or None
+        As for ``Dense``; the fan-in is C·kh·kw.
+    """
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None):
+        super().__init__()
+        if int(filters) != filters or filters < 1:
+            raise ValueError(f"Conv2D filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+        self.initializer = initializer
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": list(self.stride), "padding": list(self.padding),
+                "initializer": self.initializer}
+
+    def build(self, input_shape, rng, dtype):
+        check_images(input_shape, "Conv2D")
+        self.output_shape(input_shape)
+        super().build(input_shape, rng, dtype)
+        channels, (kh, kw) = self.input_shape[0], self.kernel_size
+        fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
+        self.params["weights"] = initialize(
+            self.initializer or "glorot_uniform", (self.filters, channels, kh, kw),
+            fan_in, fan_out, rng, dtype,
+        )
+        self.params["bias"] = initialize("zeros", (self.filters,), fan_in, fan_out, rng, dtype)
+
+    def output_shape(self, input_shape):
+        check_images(input_shape, "Conv2D")
+        _, height, width = input_shape
+        return (self.filters,) + tuple(
+            output_size(size, k, s, p, "Conv2D")
+            for size, k, s, p in zip((height, width), self.kernel_size, self.stride, self.padding)
+        )
+
+    def forward(self, x, training=False):
+        n, channels = x.shape[:2]
+        _, ho, wo = self.output_shape(x.shape[1:])
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        xp = pad(x, self.padding)
+        windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
+        windows = windows[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
+        # cols: one row per (n, r, c), one column per (ch, i, j)
+        self._cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, channels * kh * kw)
+        self._padded_shape, self._out_hw = xp.shape, (ho, wo)
+        kernels = self.params["weights"].reshape(self.filters, -1)
+        z = self._cols @ kernels.T + self.params["bias"]
+        return z.reshape(n, ho, wo, self.filters).transpose(0, 3, 1, 2)
+
+    def backward(self, grad_z, input_grad=True):
+        n = grad_z.shape[0]
+        weights = self.params["weights"]
+        grad_rows = grad_z.transpose(0, 2, 3, 1).reshape(-1, self.filters)
+        self.grads["weights"] = (grad_rows.T @ self._cols).reshape(weights.shape)
+        self.grads["bias"] = grad_rows.sum(axis=0)
+        if not input_grad:
+            return None
+        ho, wo = self._out_hw
+        grad_cols = (grad_rows @ weights.reshape(self.filters, -1)).reshape(n, ho, wo, *weights.shape[1:])
+        grad_cols = grad_cols.transpose(0, 3, 4, 5, 1, 2)  # n, ch, i, j, r, c
+        grad_padded = np.zeros(self._padded_shape, dtype=grad_z.dtype)
+        for i, j, (rows, cols) in window_slices(self.kernel_size, self.stride, self._out_hw):
+            grad_padded[:, :, rows, cols] += grad_cols[:, :, i, j]
+        ph, pw = self.padding
+        return grad_padded[:, :, ph : grad_padded.shape[2] - ph, pw : grad_padded.shape[3] - pw]

@@ -1,0 +1,63 @@
+"""The fully connected layer: every output unit is a neuron over all inputs."""
+
+from __future__ import annotations
+
+from ..initializers import initialize
+from .base import Layer
+
+
+class Dense(Layer):
+    """Fully connected layer: each of ``units`` outputs is a weighted sum of all inputs.
+
+    With a batch X of m rows and n features, weights W (n × k) and bias b (k):
+
+    Forward:   Z = X · W + b
+    Backward:  ∂L/∂W = Xᵀ · ∂L/∂Z      ∂L/∂b = Σ_rows ∂L/∂Z      ∂L/∂X = ∂L/∂Z · Wᵀ
+
+    A unit followed by a sigmoid is exactly a logistic regression over the layer's
+    inputs; the layer has n·k weights and k biases.
+
+    Parameters
+    ----------
+    units : int
+        Number of output units k.
+    initializer : str or None
+        "glorot_uniform", "he_normal" or "zeros"; None lets ``Sequential`` choose
+        (He before a rectifier, Glorot otherwise). The bias starts at zero.
+    """
+
+    def __init__(self, units, initializer=None):
+        super().__init__()
+        if int(units) != units or units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.initializer = initializer
+
+    def build(self, input_shape, rng, dtype):
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"Dense expects flat samples, got sample shape {tuple(input_shape)}; "
+                "put a Flatten() layer before it"
+            )
+        super().build(input_shape, rng, dtype)
+        n_inputs = self.input_shape[0]
+        self.params["weights"] = initialize(
+            self.initializer or "glorot_uniform", (n_inputs, self.units),
+            n_inputs, self.units, rng, dtype,
+        )
+        self.params["bias"] = initialize("zeros", (self.units,), n_inputs, self.units, rng, dtype)
+
+    def output_shape(self, input_shape):
+        return (self.units,)
+
+    def get_config(self):
+        return {"units": self.units, "initializer": self.initializer}
+
+    def forward(self, x, training=False):
+        self._x = x
+        return x @ self.params["weights"] + self.params["bias"]
+
+    def backward(self, grad_z, input_grad=True):
+        self.grads["weights"] = self._x.T @ grad_z
+        self.grads["bias"] = grad_z.sum(axis=0)
+        return grad_z @ self.params["weights"].T if input_grad else None

@@ -1,0 +1,55 @@
+"""Window geometry shared by convolution and pooling (layout N × C × H × W)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pair(value, name):
+    """An int or a pair of ints, as a pair of positive (or, for padding, ≥ 0) ints."""
+    items = (value, value) if np.isscalar(value) else tuple(value)
+    if len(items) != 2 or any(int(v) != v for v in items):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    items = tuple(int(v) for v in items)
+    lowest = 0 if name == "padding" else 1
+    if min(items) < lowest:
+        raise ValueError(f"{name} must be >= {lowest}, got {value!r}")
+    return items
+
+
+def output_size(size, kernel, stride, padding, layer):
+    """Positions a window of ``kernel`` takes along an axis: ⌊(size + 2p − k) / s⌋ + 1."""
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"{layer}: a window of {kernel} (padding {padding}) does not fit in an image "
+            f"side of {size}; use a smaller kernel, more padding, or larger images"
+        )
+    return out
+
+
+def check_images(input_shape, layer):
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{layer} expects images shaped (channels, height, width), got sample shape "
+            f"{tuple(input_shape)}; reshape flat pixels with image_shape=(C, H, W)"
+        )
+
+
+def pad(x, padding, value=0.0):
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+
+
+def window_slices(kernel, stride, out_hw):
+    """For each kernel offset (i, j): the strided slices of the padded image it touches.
+
+    Offset (i, j) of the window at output position (r, c) reads pixel
+    (r·s_h + i, c·s_w + j), so one slice per offset covers every position at once.
+    """
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, (slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))

@@ -1,0 +1,100 @@
+"""Pooling: summarise each neighbourhood of an image by one number."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+from .geometry import check_images, output_size, pad, pair, window_slices
+
+
+class _Pool2D(Layer):
+    """Shared geometry of the poolings: a pool_size window moved by stride (default:
+    the window size, so windows tile the image), per channel, with no parameters."""
+
+    pad_value = 0.0
+
+    def __init__(self, pool_size=2, stride=None, padding=0):
+        super().__init__()
+        self.pool_size = pair(pool_size, "pool_size")
+        self.stride = self.pool_size if stride is None else pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+
+    def get_config(self):
+        return {"pool_size": list(self.pool_size), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    def build(self, input_shape, rng, dtype):
+        self.output_shape(input_shape)
+        super().build(input_shape, rng, dtype)
+
+    def output_shape(self, input_shape):
+        name = type(self).__name__
+        check_images(input_shape, name)
+        channels, height, width = input_shape
+        return (channels,) + tuple(
+            output_size(size, k, s, p, name)
+            for size, k, s, p in zip((height, width), self.pool_size, self.stride, self.padding)
+        )
+
+    def _windows(self, x):
+        """Pad x, remember the geometry, and yield (offset index, window slice of x)."""
+        xp = pad(x, self.padding, self.pad_value)
+        self._padded_shape = xp.shape
+        self._out_hw = self.output_shape(x.shape[1:])[1:]
+        for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
+            yield i * self.pool_size[1] + j, xp[:, :, rows, cols]
+
+    def _scatter(self, grad_per_offset, dtype):
+        """col2im for pooling: add each offset's gradient back where it was read."""
+        grad_padded = np.zeros(self._padded_shape, dtype=dtype)
+        for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
+            grad_padded[:, :, rows, cols] += grad_per_offset(i * self.pool_size[1] + j)
+        ph, pw = self.padding
+        return grad_padded[:, :, ph : grad_padded.shape[2] - ph, pw : grad_padded.shape[3] - pw]
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling: each window is summarised by its largest value.
+
+    Forward:   A[n, c, r, q] = max_{i, j} X[n, c, r·s + i, q·s + j]
+    Backward:  the gradient flows only to the (first) position that held the max:
+               ∂L/∂X[n, c, r·s + i*, q·s + j*] += ∂L/∂A[n, c, r, q]
+    Padding, if any, is −∞ so it never wins.
+    """
+
+    pad_value = -np.inf
+
+    def forward(self, x, training=False):
+        best = best_offset = None
+        for offset, window in self._windows(x):
+            if best is None:
+                best, best_offset = window.copy(), np.zeros(window.shape, dtype=np.int16)
+            else:
+                better = window > best
+                np.copyto(best, window, where=better)
+                best_offset[better] = offset
+        self._best_offset = best_offset
+        return best
+
+    def backward(self, grad_a):
+        return self._scatter(lambda k: grad_a * (self._best_offset == k), grad_a.dtype)
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling: each window is summarised by its mean.
+
+    Forward:   A[n, c, r, q] = (1 / kh·kw) Σ_{i, j} X[n, c, r·s + i, q·s + j]
+    Backward:  ∂L/∂X[n, c, r·s + i, q·s + j] += ∂L/∂A[n, c, r, q] / (kh·kw)
+    Padding counts as zeros in the mean.
+    """
+
+    def forward(self, x, training=False):
+        total = None
+        for _, window in self._windows(x):
+            total = window.copy() if total is None else total + window
+        return total / x.dtype.type(self.pool_size[0] * self.pool_size[1])
+
+    def backward(self, grad_a):
+        share = grad_a / grad_a.dtype.type(self.pool_size[0] * self.pool_size[1])
+        return self._scatter(lambda k: share, grad_a.dtype)

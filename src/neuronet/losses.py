@@ -1,0 +1,113 @@
+"""Losses, each computed from the network's raw outputs (logits) with its gradient.
+
+A loss turns the outputs of a batch of m samples and their targets into one number,
+the average cost J, and gives ∂J/∂output to start the backward pass. The
+classification losses take logits z (before the sigmoid or softmax): the fused forms
+below are stable for any z, and their gradients are simply "prediction − target".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers.activations import Sigmoid, Softmax, log_sigmoid, log_softmax, sigmoid, softmax
+
+
+class Loss:
+    """Base class. ``forward`` returns J and keeps what ``backward`` needs.
+
+    ``output_activation`` names the layer this loss is fused with: when a network ends
+    in that layer, training feeds the loss the logits before it, and prediction keeps it.
+    """
+
+    output_activation: type | None = None
+
+    def __call__(self, output, target):
+        return self.forward(output, target)
+
+    def forward(self, output, target) -> float:
+        raise NotImplementedError
+
+    def backward(self):
+        raise NotImplementedError
+
+    def correct(self, output, target):
+        """How many predictions in the batch are right (None for regression losses)."""
+        return None
+
+    def get_config(self):
+        return {}
+
+
+class BinaryCrossEntropy(Loss):
+    """Negative log-likelihood of a Bernoulli, from logits z, for targets y ∈ {0, 1}.
+
+    J = −(1/m) Σ [y log σ(z) + (1 − y) log(1 − σ(z))]
+      =  (1/m) Σ [softplus(z) − y z],   softplus(z) = max(z, 0) + log(1 + e^(−|z|))
+    ∂J/∂z = (σ(z) − y) / m
+
+    The softplus form never takes log(0) and never overflows, even for |z| = 1e4.
+    """
+
+    output_activation = Sigmoid
+
+    def forward(self, logits, target):
+        target = np.asarray(target, dtype=logits.dtype).reshape(logits.shape)
+        self._logits, self._target = logits, target
+        return float(np.mean((1 - target) * logits - log_sigmoid(logits)))
+
+    def backward(self):
+        return (sigmoid(self._logits) - self._target) / self._logits.dtype.type(len(self._logits))
+
+    def correct(self, logits, target):
+        return int(np.sum((logits.ravel() > 0) == (np.asarray(target).ravel() > 0.5)))
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy of a softmax over K classes, from logits z (m × K).
+
+    J = −(1/m) Σ_n log softmax(z_n)[y_n] = (1/m) Σ_n [logsumexp(z_n) − z_n,y_n]
+    ∂J/∂z = (softmax(z) − onehot(y)) / m
+
+    The gradient is the whole Jacobian of softmax composed with the log-loss, which
+    collapses to this difference; logsumexp is computed with the max subtracted.
+    Targets are class indices (m,) or rows of class probabilities (m × K).
+    """
+
+    output_activation = Softmax
+
+    def forward(self, logits, target):
+        target = np.asarray(target)
+        if target.ndim == 1:
+            onehot = np.zeros_like(logits)
+            onehot[np.arange(len(target)), target.astype(np.intp)] = 1
+            target = onehot
+        self._logits, self._target = logits, target.astype(logits.dtype, copy=False)
+        return float(-np.mean(np.sum(self._target * log_softmax(logits), axis=1)))
+
+    def backward(self):
+        return (softmax(self._logits) - self._target) / self._logits.dtype.type(len(self._logits))
+
+    def correct(self, logits, target):
+        target = np.asarray(target)
+        labels = target if target.ndim == 1 else target.argmax(axis=1)
+        return int(np.sum(logits.argmax(axis=1) == labels))
+
+
+class MeanSquaredError(Loss):
+    """Mean squared error over all outputs, for regression (no output activation).
+
+    J = (1/N) Σ (ŷ − y)²,  N = number of output values
+    ∂J/∂ŷ = 2 (ŷ − y) / N
+    """
+
+    def forward(self, output, target):
+        target = np.asarray(target, dtype=output.dtype).reshape(output.shape)
+        self._diff = output - target
+        return float(np.mean(self._diff * self._diff))
+
+    def backward(self):
+        return 2 * self._diff / self._diff.dtype.type(self._diff.size)
+
+
+LOSSES = {cls.__name__: cls for cls in (BinaryCrossEntropy, CrossEntropy, MeanSquaredError)}

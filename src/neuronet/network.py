@@ -1,0 +1,197 @@
+"""Sequential networks: layers applied one after another.
+
+The forward pass activates layer by layer; the backward pass applies the chain rule
+layer by layer in reverse, each layer turning ∂L/∂(its output) into ∂L/∂(its input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .initializers import default_initializer
+from .layers import LAYERS, Layer
+from .layers.activations import Sigmoid, Softmax
+
+OUTPUT_ACTIVATIONS = (Sigmoid, Softmax)
+
+
+class Sequential:
+    """A stack of layers.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    input_shape : tuple of int, optional
+        Shape of one sample, e.g. ``(784,)`` or ``(1, 28, 28)``; without it the
+        network is built on the first batch it sees.
+    dtype : str, default "float32"
+        The parameters' type; use "float64" for gradient checks.
+    random_state : int or None
+        Seeds the initial weights and dropout masks.
+
+    Examples
+    --------
+    >>> from neuronet import nn
+    >>> net = nn.Sequential([nn.Dense(4), nn.Sigmoid(), nn.Dense(1), nn.Sigmoid()],
+    ...                     input_shape=(2,), random_state=0)
+    >>> net.count_params()   # (2·4 + 4) + (4·1 + 1)
+    17
+    """
+
+    def __init__(self, layers, input_shape=None, dtype="float32", random_state=None):
+        layers = list(layers)
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise ValueError("Sequential needs a non-empty list of neuronet layers")
+        self.layers = layers
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.random_state = random_state
+        self.rng = np.random.default_rng(random_state)
+        self.input_shape = None
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # --- construction -------------------------------------------------------
+    def build(self, input_shape):
+        """Create every layer's parameters for samples of ``input_shape``."""
+        shape = tuple(int(d) for d in input_shape)
+        self.input_shape = shape
+        for layer, following in zip(self.layers, self.layers[1:] + [None]):
+            if getattr(layer, "initializer", "") is None:
+                layer.initializer = default_initializer(following)
+            if hasattr(layer, "rng"):
+                layer.rng = self.rng
+            layer.build(shape, self.rng, self.dtype)
+            shape = layer.output_shape(shape)
+        self.output_shape = shape
+        return self
+
+    @property
+    def built(self):
+        return self.input_shape is not None
+
+    def _ensure_built(self, x):
+        if not self.built:
+            self.build(x.shape[1:])
+        elif tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"the network expects samples shaped {self.input_shape}, got {tuple(x.shape[1:])}"
+            )
+
+    # --- computation --------------------------------------------------------
+    def _active_layers(self, logits):
+        if logits and isinstance(self.layers[-1], OUTPUT_ACTIVATIONS):
+            return self.layers[:-1]
+        return self.layers
+
+    def forward(self, x, training=False, logits=False):
+        """Activate layer by layer. ``logits=True`` stops before a final Sigmoid or
+        Softmax, giving the scores that the fused losses take."""
+        self._ensure_built(x)
+        for layer in self._active_layers(logits):
+            x = layer.forward(x, training=training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad_out, logits=False, input_grad=True):
+        """Chain rule, last layer first; fills every layer's ``grads``.
+
+        Returns ∂L/∂x, or None with ``input_grad=False`` (training never needs it, so
+        the first layer skips that product)."""
+        layers = self._active_layers(logits)
+        for index in range(len(layers) - 1, -1, -1):
+            layer = layers[index]
+            if index == 0 and not input_grad:
+                if layer.params:
+                    layer.backward(grad_out, input_grad=False)
+                return None
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+    def predict(self, x, batch_size=1024):
+        """Outputs for ``x`` in inference mode, computed in batches."""
+        x = np.asarray(x, dtype=self.dtype)
+        self._ensure_built(x)
+        if len(x) <= batch_size:
+            return self.forward(x)
+        return np.concatenate([self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def fit(self, X, y, *, loss, optimizer, **options):
+        """Train with the shared minibatch loop; see :func:`neuronet.training.fit`."""
+        from .training import fit
+
+        return fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+
+    # --- parameters ---------------------------------------------------------
+    def named_parameters(self):
+        """``(key, parameter, gradient)`` for every trainable array, keys like "0/weights"."""
+        return [
+            (f"{index}/{name}", param, layer.grads.get(name))
+            for index, layer in enumerate(self.layers)
+            for name, param in layer.params.items()
+        ]
+
+    def parameters(self):
+        return [param for _, param, _ in self.named_parameters()]
+
+    def get_weights(self):
+        return {key: param.copy() for key, param, _ in self.named_parameters()}
+
+    def set_weights(self, weights):
+        for key, param, _ in self.named_parameters():
+            if weights[key].shape != param.shape:
+                raise ValueError(f"weights for {key} have shape {weights[key].shape}, expected {param.shape}")
+            param[...] = weights[key]
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print):
+        """Each layer, its output shape and its parameters, counted the way one counts
+        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases)."""
+        if not self.built:
+            raise ValueError("the network is not built yet: pass input_shape or call build()")
+        rows = [("Layer (type)", "Output shape", "Param #", "Counted as")]
+        shape = self.input_shape
+        for index, layer in enumerate(self.layers):
+            shape = layer.output_shape(shape)
+            formula = " + ".join(
+                f"{'·'.join(map(str, p.shape))} {name}" for name, p in layer.params.items()
+            )
+            rows.append((f"{index}: {type(layer).__name__}", str((None, *shape)),
+                         f"{layer.count_params():,}", formula))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        line = "─" * (sum(widths) + 6)
+        text = [line]
+        for number, row in enumerate(rows):
+            text.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            if number == 0:
+                text.append(line)
+        text += [line, f"Total params: {self.count_params():,}", f"Input shape: {(None, *self.input_shape)}"]
+        out = "\n".join(text)
+        if print_fn is not None:
+            print_fn(out)
+        return out
+
+    # --- description (for save / load) --------------------------------------
+    def get_config(self):
+        return {
+            "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            "input_shape": list(self.input_shape) if self.built else None,
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        layers = []
+        for spec in config["layers"]:
+            if spec["class"] not in LAYERS:
+                raise ValueError(f"unknown layer type {spec['class']!r} in the model description")
+            layers.append(LAYERS[spec["class"]](**spec["config"]))
+        return cls(layers, input_shape=config["input_shape"], dtype=config["dtype"])
+
+    def __repr__(self):
+        inner = ",\n    ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n    {inner},\n])"

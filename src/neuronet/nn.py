@@ -1,0 +1,20 @@
+"""Everything for building and training networks layer by layer.
+
+>>> from neuronet import nn
+>>> net = nn.Sequential([nn.Dense(8), nn.ReLU(), nn.Dense(3), nn.Softmax()], input_shape=(4,))
+>>> history = net.fit(X, y, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.01), epochs=5)  # doctest: +SKIP
+"""
+
+from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
+                     Softmax, Tanh)
+from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
+from .network import Sequential
+from .optimizers import SGD, Adam, Optimizer
+from .training import (Callback, EarlyStopping, History, LearningRateScheduler, TrainingDiverged, fit)
+
+__all__ = [
+    "Layer", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
+    "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
+    "MeanSquaredError", "Optimizer", "SGD", "Adam", "Callback", "EarlyStopping",
+    "LearningRateScheduler", "History", "TrainingDiverged", "fit",
+]

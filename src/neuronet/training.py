@@ -1,0 +1,312 @@
+"""The training loop shared by every model: minibatches, epochs, history, callbacks.
+
+One epoch shuffles the samples (seeded), cuts them into minibatches, and for each
+batch runs forward, loss, backward and one optimizer step. With ``batch_size`` equal
+to the number of samples and no shuffle, an epoch is one step of full-batch gradient
+descent, the lecture's algorithm.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN/inf or kept growing: the learning rate is too large."""
+
+
+class History:
+    """Per-epoch metrics, like Keras: ``history.history["val_loss"][epoch]``."""
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+# --- callbacks ---------------------------------------------------------------
+class Callback:
+    """Hooks called by the loop; ``self.trainer`` gives access to the network,
+    optimizer and ``stop_training``."""
+
+    trainer = None
+
+    def on_train_begin(self): ...
+    def on_epoch_begin(self, epoch): ...
+    def on_batch_end(self, batch, logs): ...
+    def on_epoch_end(self, epoch, logs): ...
+    def on_train_end(self): ...
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
+    optionally put back the weights of the best epoch."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True):
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.restore_best_weights = restore_best_weights
+        self.sign = 1.0 if "acc" in monitor else -1.0  # maximise accuracies, minimise losses
+
+    def on_train_begin(self):
+        self.best, self.best_epoch, self.best_weights, self.wait = -np.inf, None, None, 0
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, but the logs have {sorted(logs)}; "
+                             "give validation data or monitor 'loss'")
+        score = self.sign * logs[self.monitor]
+        if score > self.best + self.min_delta:
+            self.best, self.best_epoch, self.wait = score, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.trainer.network.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.trainer.stop_training = True
+
+    def on_train_end(self):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.trainer.network.set_weights(self.best_weights)
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at each epoch's start to ``schedule(epoch, learning_rate)``."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch):
+        optimizer = self.trainer.optimizer
+        optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over all the minibatches of the run, with the epoch's metrics."""
+
+    def on_train_begin(self):
+        t = self.trainer
+        self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=t.epoch * t.batches_per_epoch,
+                        unit="batch", dynamic_ncols=True, leave=True)
+
+    def on_epoch_begin(self, epoch):
+        self.bar.set_description(f"epoch {epoch + 1}/{self.trainer.epochs}")
+
+    def on_batch_end(self, batch, logs):
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch, logs):
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+
+    def on_train_end(self):
+        self.bar.close()
+
+
+class EpochLogger(Callback):
+    """One line of metrics every ``every`` epochs (verbose=2)."""
+
+    def __init__(self, every=1):
+        self.every = max(1, int(every))
+
+    def on_epoch_begin(self, epoch):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs):
+        last = epoch + 1 == self.trainer.epochs or self.trainer.stop_training
+        if (epoch + 1) % self.every == 0 or epoch == 0 or last:
+            metrics = " - ".join(f"{k} {v:.6g}" for k, v in logs.items())
+            step = "iteration" if self.trainer.batches_per_epoch == 1 else "epoch"
+            print(f"{step} {epoch + 1}/{self.trainer.epochs} - {metrics} - "
+                  f"{time.perf_counter() - self.started:.2f}s", flush=True)
+
+
+# --- the loop ------------------------------------------------------------------
+class Trainer:
+    """Runs the minibatch loop and keeps the whole state of a run.
+
+    The state (epoch, network weights, optimizer moments, generator, history) is
+    explicit so that a run can be checkpointed and continued exactly.
+    """
+
+    def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True,
+                 callbacks=(), random_state=None, divergence_patience=20):
+        if int(epochs) != epochs or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.network, self.loss, self.optimizer = network, loss, optimizer
+        self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), shuffle
+        self.callbacks = list(callbacks)
+        self.rng = np.random.default_rng(random_state)
+        self.divergence_patience = divergence_patience
+        self.history = History()
+        self.epoch = 0
+        self.stop_training = False
+        self.batches_per_epoch = 1
+
+    def _check_head(self):
+        head, fused = self.network.layers[-1], self.loss.output_activation
+        from .network import OUTPUT_ACTIVATIONS
+
+        if isinstance(head, OUTPUT_ACTIVATIONS) and fused is not None and not isinstance(head, fused):
+            raise ValueError(f"the network ends in {type(head).__name__}, which does not match "
+                             f"{type(self.loss).__name__} (it expects {fused.__name__})")
+
+    def _penalty(self):
+        decay = self.optimizer.weight_decay
+        if not decay:
+            return 0.0
+        return 0.5 * decay * sum(float(np.sum(p * p)) for k, p, _ in self.network.named_parameters()
+                                 if k.endswith("weights"))
+
+    def train_step(self, x, y):
+        """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
+        logits = self.loss.output_activation is not None
+        out = self.network.forward(x, training=True, logits=logits)
+        value = self.loss.forward(out, y) + self._penalty()
+        if not np.isfinite(value):
+            self._diverged(f"the loss became {value}")
+        self.network.backward(self.loss.backward(), logits=logits, input_grad=False)
+        self.optimizer.step(self.network.named_parameters())
+        return value, self.loss.correct(out, y)
+
+    def _diverged(self, what):
+        self.network.set_weights(self._best_weights)
+        rate = self.optimizer.learning_rate
+        raise TrainingDiverged(
+            f"training diverged at epoch {self.epoch + 1}: {what} with learning_rate={rate:g}. "
+            f"Try a smaller learning rate, e.g. {rate / 10:g}; the weights of the best epoch were kept."
+        )
+
+    def _watch_divergence(self, value):
+        if not all(np.isfinite(p).all() for p in self.network.parameters()):
+            self._diverged("the weights became NaN/inf")
+        if value < self._best_loss:
+            self._best_loss, self._rising = value, 0
+            self._best_weights = self.network.get_weights()
+        elif value > self._last_loss:
+            self._rising += 1
+        else:
+            self._rising = 0
+        self._last_loss = value
+        if self._rising >= self.divergence_patience and value > self._first_loss:
+            self._diverged(f"the loss grew for {self._rising} epochs in a row, to {value:.4g}")
+
+    def run_epoch(self, X, y):
+        n = len(X)
+        order = self.rng.permutation(n) if self.shuffle else None
+        total_loss, total_correct = 0.0, 0
+        for batch, start in enumerate(range(0, n, self.batch_size)):
+            if order is None:
+                xb, yb = X[start : start + self.batch_size], y[start : start + self.batch_size]
+            else:
+                index = order[start : start + self.batch_size]
+                xb, yb = X[index], y[index]
+            value, correct = self.train_step(xb, yb)
+            total_loss += value * len(xb)
+            total_correct = None if correct is None else total_correct + correct
+            for callback in self.callbacks:
+                callback.on_batch_end(batch, {"loss": value})
+        logs = {"loss": total_loss / n}
+        if total_correct is not None:
+            logs["accuracy"] = total_correct / n
+        return logs
+
+    def evaluate(self, X, y):
+        out = self.network.predict(X) if self.loss.output_activation is None else self._logits(X)
+        logs = {"loss": self.loss.forward(out, y) + self._penalty()}
+        correct = self.loss.correct(out, y)
+        if correct is not None:
+            logs["accuracy"] = correct / len(X)
+        return logs
+
+    def _logits(self, X, batch_size=2048):
+        return np.concatenate([self.network.forward(X[i : i + batch_size], logits=True)
+                               for i in range(0, len(X), batch_size)])
+
+    def fit(self, X, y, validation_data=None):
+        self._check_head()
+        self.network._ensure_built(X[:1])
+        self.batches_per_epoch = -(-len(X) // self.batch_size)
+        self._best_loss = self._last_loss = self._first_loss = np.inf
+        self._best_weights, self._rising = self.network.get_weights(), 0
+        for callback in self.callbacks:
+            callback.trainer = self
+            callback.on_train_begin()
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
+            try:
+                while self.epoch < self.epochs and not self.stop_training:
+                    for callback in self.callbacks:
+                        callback.on_epoch_begin(self.epoch)
+                    logs = self.run_epoch(X, y)
+                    if self._first_loss == np.inf:
+                        self._first_loss = logs["loss"]
+                    self._watch_divergence(logs["loss"])
+                    if validation_data is not None:
+                        logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+                    self.history.append(self.epoch, logs)
+                    for callback in self.callbacks:
+                        callback.on_epoch_end(self.epoch, logs)
+                    self.epoch += 1
+            finally:
+                for callback in self.callbacks:
+                    callback.on_train_end()
+        return self.history
+
+
+def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True,
+        validation_split=0.0, validation_data=None, callbacks=(), verbose=0,
+        random_state=None, print_every=1):
+    """Train ``network`` on (X, y) and return its :class:`History`.
+
+    Parameters
+    ----------
+    loss : Loss
+        Classification losses take the logits: a final Sigmoid/Softmax is skipped
+        in training (fused into the loss) and kept for prediction.
+    optimizer : Optimizer
+    epochs, batch_size : int
+    shuffle : bool
+        Reshuffle (seeded by ``random_state``) every epoch.
+    validation_split : float
+        Fraction of (X, y) held out, at random and stratified for class labels.
+    validation_data : (X_val, y_val), optional
+    callbacks : list of Callback
+    verbose : 0, 1 or 2
+        0 silent, 1 a progress bar, 2 one line every ``print_every`` epochs.
+    """
+    X = np.asarray(X, dtype=network.dtype)
+    y = np.asarray(y)
+    if len(X) == 0 or len(X) != len(y):
+        raise ValueError(f"need as many targets as samples and at least one of each; got {len(X)} samples "
+                         f"and {len(y)} targets")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if validation_split and validation_data is None:
+        stratify = y if loss.output_activation is not None and y.ndim == 1 else None
+        X, X_val, y, y_val = train_test_split(X, y, test_size=validation_split, random_state=random_state,
+                                              stratify=stratify)
+        validation_data = (X_val, y_val)
+    elif validation_data is not None:
+        validation_data = (np.asarray(validation_data[0], dtype=network.dtype), np.asarray(validation_data[1]))
+    callbacks = list(callbacks)
+    if verbose == 1:
+        callbacks.insert(0, ProgressBar())
+    elif verbose >= 2:
+        callbacks.insert(0, EpochLogger(print_every))
+    trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+                      callbacks=callbacks, random_state=random_state)
+    return trainer.fit(X, y, validation_data)

@@ -1,0 +1,122 @@
+"""Every layer and loss passes the finite-difference gradient check in float64."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neuronet import nn
+from neuronet.gradcheck import check_layer, check_loss, check_network
+
+TOLERANCE = 1e-6
+
+
+def built(layer, sample_shape, seed=0):
+    layer.build(sample_shape, np.random.default_rng(seed), np.float64)
+    return layer
+
+
+def assert_gradients_match(errors):
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+@pytest.mark.parametrize("layer", [nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.LeakyReLU(0.1), nn.Softmax()],
+                         ids=lambda layer: type(layer).__name__)
+def test_activation_gradients_match_finite_differences(layer, rng):
+    x = rng.normal(scale=2.0, size=(5, 4))
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from the ReLU kink, where the derivative jumps
+    assert_gradients_match(check_layer(built(layer, (4,)), x))
+
+
+def test_dense_gradients_match_finite_differences(rng):
+    layer = built(nn.Dense(3), (4,))
+    layer.params["bias"][:] = rng.normal(size=3)
+    assert_gradients_match(check_layer(layer, rng.normal(size=(6, 4))))
+
+
+def test_dropout_and_flatten_gradients_match_finite_differences(rng):
+    assert_gradients_match(check_layer(built(nn.Dropout(0.4), (6,)), rng.normal(size=(5, 6)), training=True))
+    assert_gradients_match(check_layer(built(nn.Flatten(), (2, 3, 3)), rng.normal(size=(4, 2, 3, 3))))
+
+
+@pytest.mark.parametrize("loss, target", [
+    (nn.BinaryCrossEntropy(), np.array([0, 1, 1, 0, 1])),
+    (nn.CrossEntropy(), np.array([0, 2, 1, 2, 0])),
+    (nn.CrossEntropy(), np.eye(3)[[0, 2, 1, 2, 0]] * 0.8 + 0.2 / 3),  # soft targets
+    (nn.MeanSquaredError(), np.arange(15.0).reshape(5, 3) / 10),
+], ids=["bce", "ce-labels", "ce-soft", "mse"])
+def test_loss_gradients_match_finite_differences(loss, target, rng):
+    outputs = 1 if isinstance(loss, nn.BinaryCrossEntropy) else 3
+    assert check_loss(loss, rng.normal(scale=3.0, size=(5, outputs)), target) < TOLERANCE
+
+
+@pytest.mark.parametrize("activation", [nn.Sigmoid, nn.Tanh, nn.ReLU])
+@pytest.mark.parametrize("loss, head, outputs", [
+    (nn.BinaryCrossEntropy, nn.Sigmoid, 1), (nn.CrossEntropy, nn.Softmax, 4), (nn.MeanSquaredError, None, 2),
+])
+def test_whole_three_layer_network_gradients_match_finite_differences(activation, loss, head, outputs, rng):
+    layers = [nn.Dense(6), activation(), nn.Dense(5), activation(), nn.Dense(outputs)]
+    net = nn.Sequential(layers + ([head()] if head else []), input_shape=(3,), dtype="float64", random_state=1)
+    x = rng.normal(size=(7, 3))
+    target = {1: rng.integers(0, 2, 7), 4: rng.integers(0, 4, 7), 2: rng.normal(size=(7, 2))}[outputs]
+    assert_gradients_match(check_network(net, x, target, loss()))
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 6), n_in=st.integers(1, 5), n_out=st.integers(1, 5),
+       scale=st.sampled_from([0.1, 1.0, 10.0]), seed=st.integers(0, 2**16))
+def test_dense_and_activations_over_random_shapes(batch, n_in, n_out, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(scale=scale, size=(batch, n_in))
+    assert_gradients_match(check_layer(built(nn.Dense(n_out), (n_in,), seed), x))
+    for layer in (nn.Sigmoid(), nn.Tanh(), nn.Softmax()):
+        assert_gradients_match(check_layer(built(layer, (n_in,)), x))
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 6), classes=st.integers(2, 6), seed=st.integers(0, 2**16),
+       magnitude=st.sampled_from([1.0, 50.0, 1e3, 1e4]))
+def test_losses_stay_finite_and_correct_for_saturated_logits(batch, classes, seed, magnitude):
+    rng = np.random.default_rng(seed)
+    logits = rng.choice([-1.0, 1.0], size=(batch, classes)) * magnitude * rng.uniform(0.5, 1, (batch, classes))
+    labels = rng.integers(0, classes, batch)
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        ce = nn.CrossEntropy()
+        value = ce(logits, labels)
+        grad = ce.backward()
+        bce = nn.BinaryCrossEntropy()
+        bce_value = bce(logits[:, :1], labels % 2)
+        bce_grad = bce.backward()
+        activations = [layer.forward(logits) for layer in (nn.Sigmoid(), nn.Softmax(), nn.Tanh())]
+    assert np.isfinite(value) and np.isfinite(bce_value)
+    assert np.all(np.isfinite(grad)) and np.all(np.isfinite(bce_grad))
+    assert all(np.all(np.isfinite(a)) for a in activations)
+    # the gradient of softmax cross-entropy is (p − onehot)/m: rows sum to zero
+    np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-12)
+    if magnitude <= 50:  # away from float64 rounding of huge values, the check holds too
+        assert check_loss(nn.CrossEntropy(), logits, labels) < 1e-5
+
+
+def test_softmax_backward_uses_the_full_jacobian(rng):
+    z = rng.normal(size=(1, 4))
+    s = np.exp(z) / np.exp(z).sum()
+    jacobian = np.diag(s[0]) - np.outer(s[0], s[0])
+    grad_s = rng.normal(size=(1, 4))
+    layer = nn.Softmax()
+    layer.forward(z)
+    np.testing.assert_allclose(layer.backward(grad_s), grad_s @ jacobian)
+
+
+def test_gradcheck_catches_a_wrong_backward(rng):
+    class HalfSigmoid(nn.Sigmoid):
+        def backward(self, grad_a):
+            return super().backward(grad_a) / 2
+
+    assert check_layer(built(HalfSigmoid(), (3,)), rng.normal(size=(4, 3)))["input"] > 0.1
+
+
+def test_gradcheck_refuses_float32(rng):
+    layer = nn.Dense(2)
+    layer.build((3,), rng, np.float32)
+    with pytest.raises(ValueError, match="float64"):
+        check_layer(layer, rng.normal(size=(2, 3)))
