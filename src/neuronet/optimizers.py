@@ -1,8 +1,10 @@
 """Optimizers: how a gradient becomes a step.
 
-Each ``step`` takes ``(key, parameter, gradient)`` triples and updates the parameters
-in place. ``weight_decay`` λ adds the gradient of an L2 penalty (λ/2)‖W‖² on the
-weights (not the biases): g ← g + λ W.
+Each ``step`` takes ``(key, parameter, gradient)`` triples, or
+``(key, parameter, gradient, decay_mask)``, and updates the parameters in place.
+``weight_decay`` λ adds the gradient of an L2 penalty (λ/2)‖W‖² on the weights (not
+the biases): g ← g + λ W. The weights are the arrays whose key ends in "weights", or
+the entries where ``decay_mask`` is 1.
 """
 
 from __future__ import annotations
@@ -22,18 +24,26 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.iterations = 0
         self.state: dict[str, np.ndarray] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
     def step(self, triples):
         self.iterations += 1
-        for key, param, grad in triples:
-            if self.weight_decay and key.endswith("weights"):
-                grad = grad + self.weight_decay * param
+        for key, param, grad, *mask in triples:
+            if self.weight_decay and (mask or key.endswith("weights")):
+                grad = grad + self.weight_decay * (param * mask[0] if mask else param)
             self._update(key, param, grad)
 
     def _slot(self, key, param):
         if key not in self.state:
             self.state[key] = np.zeros_like(param)
         return self.state[key]
+
+    def _scratch(self, key, param):
+        """A reusable work array per parameter: updates allocate no new memory."""
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.shape != param.shape or buffer.dtype != param.dtype:
+            buffer = self._buffers[key] = np.empty_like(param)
+        return buffer
 
     def _update(self, key, param, grad):
         raise NotImplementedError
@@ -79,7 +89,8 @@ class SGD(Optimizer):
             velocity *= self.momentum
             velocity += grad
             grad = grad + self.momentum * velocity if self.nesterov else velocity
-        param -= self.learning_rate * grad
+        step = np.multiply(grad, self.learning_rate, out=self._scratch(key, param))
+        param -= step
 
 
 class Adam(Optimizer):
@@ -102,18 +113,23 @@ class Adam(Optimizer):
                 "epsilon": self.epsilon}
 
     def _update(self, key, param, grad):
+        # Kept as u = m / (1 − β₁) and w = v / (1 − β₂), which update with fewer array
+        # passes (u ← β₁ u + g, w ← β₂ w + g²); the step is rewritten to match:
+        # α m̂ / (√v̂ + ε) = α (1 − β₁)/(1 − β₁ᵗ) · u / (c (√w + ε / c)),  c = √((1 − β₂)/(1 − β₂ᵗ)).
         first = self._slot(key + "/m", param)
         second = self._slot(key + "/v", param)
+        work = self._scratch(key, param)
         first *= self.beta1
-        first += (1 - self.beta1) * grad
+        first += grad
         second *= self.beta2
-        second += (1 - self.beta2) * (grad * grad)
+        second += np.multiply(grad, grad, out=work)
         t = self.iterations
-        correction1, correction2 = 1 - self.beta1**t, 1 - self.beta2**t
-        denominator = np.sqrt(second)
-        denominator /= np.sqrt(correction2)
-        denominator += self.epsilon
-        param -= (self.learning_rate / correction1) * first / denominator
+        c = np.sqrt((1 - self.beta2) / (1 - self.beta2**t))
+        np.sqrt(second, out=work)
+        work += self.epsilon / c
+        np.divide(first, work, out=work)
+        work *= self.learning_rate * (1 - self.beta1) / ((1 - self.beta1**t) * c)
+        param -= work
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

@@ -169,8 +169,8 @@ class Trainer:
         decay = self.optimizer.weight_decay
         if not decay:
             return 0.0
-        return 0.5 * decay * sum(float(np.sum(p * p)) for k, p, _ in self.network.named_parameters()
-                                 if k.endswith("weights"))
+        _, params, _, weights = self.network.flat_parameters()[0]
+        return 0.5 * decay * float(np.dot(params * weights, params))
 
     def train_step(self, x, y):
         """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
@@ -180,7 +180,7 @@ class Trainer:
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}")
         self.network.backward(self.loss.backward(), logits=logits, input_grad=False)
-        self.optimizer.step(self.network.named_parameters())
+        self.optimizer.step(self.network.flat_parameters())
         return value, self.loss.correct(out, y)
 
     def _diverged(self, what):

@@ -55,6 +55,14 @@ class Layer:
         return grad_out
 
     # --- helpers ------------------------------------------------------------
+    def _grad(self, name):
+        """The array that ``backward`` writes ∂L/∂params[name] into, reused between
+        batches (inside a network it is a view of one buffer holding all gradients)."""
+        grad, param = self.grads.get(name), self.params[name]
+        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype:
+            grad = self.grads[name] = np.empty_like(param)
+        return grad
+
     def count_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))
 

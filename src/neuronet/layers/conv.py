@@ -94,8 +94,8 @@ class Conv2D(Layer):
         n = grad_z.shape[0]
         weights = self.params["weights"]
         grad_rows = grad_z.transpose(0, 2, 3, 1).reshape(-1, self.filters)
-        self.grads["weights"] = (grad_rows.T @ self._cols).reshape(weights.shape)
-        self.grads["bias"] = grad_rows.sum(axis=0)
+        np.matmul(grad_rows.T, self._cols, out=self._grad("weights").reshape(self.filters, -1))
+        np.sum(grad_rows, axis=0, out=self._grad("bias"))
         if not input_grad:
             return None
         ho, wo = self._out_hw

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..initializers import initialize
 from .base import Layer
 
@@ -55,9 +57,11 @@ class Dense(Layer):
 
     def forward(self, x, training=False):
         self._x = x
-        return x @ self.params["weights"] + self.params["bias"]
+        z = x @ self.params["weights"]
+        z += self.params["bias"]
+        return z
 
     def backward(self, grad_z, input_grad=True):
-        self.grads["weights"] = self._x.T @ grad_z
-        self.grads["bias"] = grad_z.sum(axis=0)
+        np.matmul(self._x.T, grad_z, out=self._grad("weights"))
+        np.sum(grad_z, axis=0, out=self._grad("bias"))
         return grad_z @ self.params["weights"].T if input_grad else None

@@ -1,0 +1,85 @@
+"""784-128-64-10 MLP on MNIST-5k: neuronet vs PyTorch (CPU) vs scikit-learn, one thread.
+
+Same network, Adam (lr 1e-3), epochs and batch size for all three; prints ms/epoch,
+test accuracy, and how many times neuronet's epoch time each library takes
+(> 1: neuronet is faster). Each setting runs --repeats times; the fastest run counts.
+
+    pip install torch==2.13.0      # CPU build, from local disk
+    python benchmarks/mlp.py [--epochs 10]
+"""
+
+import argparse
+import warnings
+
+import numpy as np
+from common import mnist_split, one_thread, report, seed_everything, timed
+
+from neuronet import MLPClassifier
+
+
+def neuronet_run(data, batch_size, epochs):
+    X_train, X_test, y_train, y_test = data
+    model = MLPClassifier((128, 64), batch_size=batch_size, max_iter=epochs, tol=0, alpha=0.0, random_state=0)
+    _, seconds = timed(lambda: model.fit(X_train, y_train))
+    return seconds / epochs, model.score(X_test, y_test)
+
+
+def sklearn_run(data, batch_size, epochs):
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X_train, X_test, y_train, y_test = data
+    model = SkMLP((128, 64), batch_size=batch_size, max_iter=epochs, tol=0, alpha=0.0, random_state=0,
+                  n_iter_no_change=epochs + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, seconds = timed(lambda: model.fit(X_train, y_train))
+    return seconds / epochs, model.score(X_test, y_test)
+
+
+def torch_run(data, batch_size, epochs):
+    import torch
+
+    X_train, X_test, y_train, y_test = (torch.as_tensor(np.asarray(a)) for a in data)
+    seed_everything(0)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+                              torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def train():
+        for _ in range(epochs):
+            order = torch.randperm(len(X_train))
+            for start in range(0, len(X_train), batch_size):
+                index = order[start : start + batch_size]
+                optimizer.zero_grad()
+                loss_fn(net(X_train[index]), y_train[index]).backward()
+                optimizer.step()
+
+    _, seconds = timed(train)
+    with torch.no_grad():
+        accuracy = (net(X_test).argmax(1) == y_test).float().mean().item()
+    return seconds / epochs, accuracy
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per setting; the fastest counts")
+    args = parser.parse_args()
+    one_thread()
+    data = mnist_split()
+    runners = {"neuronet": neuronet_run, "pytorch": torch_run, "scikit-learn": sklearn_run}
+    rows = []
+    for batch_size in (64, 256):
+        for name, run in runners.items():
+            try:
+                seconds, accuracy = min(run(data, batch_size, args.epochs) for _ in range(args.repeats))
+            except ImportError as error:
+                print(f"skipping {name}: {error}")
+                continue
+            rows.append(((name, f"batch {batch_size}"), seconds * 1000, accuracy))
+    report(rows)
+
+
+if __name__ == "__main__":
+    main()
