@@ -1,0 +1,197 @@
+"""Stacked neurons, trained by backpropagation, learn what one neuron cannot."""
+
+import io
+import re
+import sys
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from neuronet import LogisticRegression, MLPClassifier, datasets, nn
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def test_xor_is_learned_by_a_2_4_1_sigmoid_network():
+    net = nn.Sequential([nn.Dense(4), nn.Sigmoid(), nn.Dense(1), nn.Sigmoid()], input_shape=(2,),
+                        random_state=0)
+    history = net.fit(XOR_X, XOR_Y, loss=nn.BinaryCrossEntropy(), optimizer=nn.SGD(2.0, momentum=0.9),
+                      epochs=500, batch_size=4, random_state=0)
+    probabilities = net.predict(XOR_X).ravel()
+    np.testing.assert_array_equal(probabilities > 0.5, XOR_Y.astype(bool))
+    assert history["loss"][-1] < 0.05 and history["accuracy"][-1] == 1.0
+
+
+def test_xor_is_not_learnable_by_logistic_regression():
+    """No line separates XOR: by symmetry the optimum is w = 0, b = 0, and the best
+    a linear classifier can do on the four points is 3 of 4 — here it gets only 2."""
+    clf = LogisticRegression(solver="newton", dtype="float64").fit(XOR_X, XOR_Y)
+    np.testing.assert_allclose(clf.coef_, 0, atol=1e-9)
+    np.testing.assert_allclose(clf.predict_proba(XOR_X)[:, 1], 0.5, atol=1e-9)
+    assert clf.score(XOR_X, XOR_Y) <= 0.75
+    for rate in (0.1, 1.0, 10.0):
+        assert LogisticRegression(learning_rate=rate, max_iter=2000).fit(XOR_X, XOR_Y).score(XOR_X, XOR_Y) <= 0.75
+
+
+def test_summary_counts_parameters_as_by_hand():
+    net = nn.Sequential([nn.Dense(128), nn.ReLU(), nn.Dense(64), nn.ReLU(), nn.Dense(10), nn.Softmax()],
+                        input_shape=(784,))
+    by_hand = (784 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10)
+    assert by_hand == 109_386 and net.count_params() == by_hand
+    text = net.summary(print_fn=None)
+    assert "Total params: 109,386" in text
+    assert re.search(r"0: Dense\s+\(None, 128\)\s+100,480\s+784·128 weights \+ 128 bias", text)
+    assert re.search(r"5: Softmax\s+\(None, 10\)\s+0", text)
+
+
+def test_dense_layers_choose_he_before_relu_and_glorot_otherwise():
+    net = nn.Sequential([nn.Dense(300), nn.ReLU(), nn.Dense(300), nn.Tanh(), nn.Dense(1)], input_shape=(200,),
+                        random_state=0)
+    he, glorot = net.layers[0].params["weights"], net.layers[2].params["weights"]
+    assert net.layers[0].initializer == "he_normal" and net.layers[2].initializer == "glorot_uniform"
+    assert he.std() == pytest.approx(np.sqrt(2 / 200), rel=0.05)
+    assert glorot.std() == pytest.approx(np.sqrt(2 / 600), rel=0.05)  # U(±√(6/(n+k))) has var 2/(n+k)
+    assert net.layers[0].params["bias"].sum() == 0
+
+
+def test_adam_bias_correction_makes_the_first_step_the_learning_rate():
+    """With 1 − βᵗ, m̂ = g and v̂ = g² at t = 1, so every weight moves by α (not α/(1−β))."""
+    param = np.zeros(4)
+    nn.Adam(learning_rate=0.01).step([("weights", param, np.array([3.0, -0.5, 1e-3, -20.0]))])
+    np.testing.assert_allclose(param, [-0.01, 0.01, -0.01, 0.01], rtol=1e-4)
+
+
+def test_sgd_momentum_and_nesterov_follow_their_formulas():
+    grads = [np.array([1.0]), np.array([2.0]), np.array([-1.0])]
+    for nesterov in (False, True):
+        param, velocity, expected = np.zeros(1), 0.0, 0.0
+        optimizer = nn.SGD(0.1, momentum=0.5, nesterov=nesterov)
+        for g in grads:
+            optimizer.step([("weights", param, g)])
+            velocity = 0.5 * velocity + g[0]
+            expected -= 0.1 * (g[0] + 0.5 * velocity if nesterov else velocity)
+        assert param[0] == pytest.approx(expected)
+
+
+def test_weight_decay_shrinks_weights_but_not_biases():
+    weights, bias = np.ones(3), np.ones(2)
+    nn.SGD(0.1, weight_decay=0.5).step([("0/weights", weights, np.zeros(3)), ("0/bias", bias, np.zeros(2))])
+    np.testing.assert_allclose(weights, 0.95)
+    np.testing.assert_allclose(bias, 1.0)
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    data = datasets.load("digits")
+    return train_test_split(data.flat, data.y, test_size=0.4, random_state=0, stratify=data.y)
+
+
+def test_mlp_reads_digits_to_97_percent(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    clf = MLPClassifier(max_iter=100, batch_size=32, random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.97
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 10
+    np.testing.assert_allclose(clf.predict_proba(X_test).sum(axis=1), 1.0)
+
+
+def test_mlp_reads_mnist_5k_to_95_percent_in_20_epochs():
+    data = datasets.load("mnist-5k")
+    assert data.X.shape == (5000, 1, 28, 28) and 0 <= data.X.min() and data.X.max() <= 1
+    X_train, X_test, y_train, y_test = train_test_split(data.flat, data.y, train_size=4000, test_size=1000,
+                                                        random_state=0, stratify=data.y)
+    clf = MLPClassifier((128, 64), solver="sgd", learning_rate=0.1, momentum=0.9, batch_size=64, max_iter=20,
+                        tol=0, random_state=0).fit(X_train, y_train)
+    assert clf.n_iter_ == 20
+    assert clf.score(X_test, y_test) >= 0.95
+
+
+def test_binary_mlp_uses_one_sigmoid_output(breast_cancer_split):
+    X_train, X_test, y_train, y_test = breast_cancer_split
+    clf = MLPClassifier((16,), max_iter=50, random_state=0).fit(X_train, y_train)
+    assert isinstance(clf.network_.layers[-1], nn.Sigmoid) and clf.network_.output_shape == (1,)
+    assert clf.decision_function(X_test).shape == (len(X_test),)
+    assert clf.score(X_test, y_test) >= 0.94
+
+
+def test_history_holds_train_and_validation_metrics_per_epoch(digits_split):
+    X_train, _, y_train, _ = digits_split
+    clf = MLPClassifier((32,), learning_rate=0.01, max_iter=5, tol=0, early_stopping=True,
+                        random_state=0).fit(X_train, y_train)
+    history = clf.history_.history
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(values) == 5 for values in history.values())
+    assert history["val_accuracy"][-1] > 0.8
+
+
+def test_early_stopping_restores_the_best_weights(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
+    net = nn.Sequential([nn.Dense(64), nn.ReLU(), nn.Dense(10), nn.Softmax()], random_state=0)
+    stop = nn.EarlyStopping(monitor="val_loss", patience=2)
+    history = net.fit(X_train, y_train, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.05), epochs=200,
+                      batch_size=32, validation_data=(X_test, y_test), callbacks=[stop], random_state=0)
+    assert len(history.epoch) < 200
+    best = int(np.argmin(history["val_loss"]))
+    assert stop.best_epoch == best and len(history.epoch) == best + 1 + 2
+    logits = net.forward(X_test.astype(np.float32), logits=True)
+    assert nn.CrossEntropy()(logits, y_test) == pytest.approx(history["val_loss"][best], rel=1e-5)
+
+
+def test_learning_rate_schedule_sets_the_rate_each_epoch(digits_split):
+    X_train, _, y_train, _ = digits_split
+    net = nn.Sequential([nn.Dense(10), nn.Softmax()], random_state=0)
+    optimizer = nn.SGD(0.1)
+    seen = []
+
+    class Spy(nn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append(self.trainer.optimizer.learning_rate)
+
+    net.fit(X_train, y_train, loss=nn.CrossEntropy(), optimizer=optimizer, epochs=3,
+            callbacks=[nn.LearningRateScheduler(lambda epoch, rate: 0.1 * 0.5**epoch), Spy()])
+    assert seen == [0.1, 0.05, 0.025]
+
+
+def test_verbose_1_shows_a_progress_bar_and_2_prints_epochs(digits_split, capsys):
+    X_train, _, y_train, _ = digits_split
+    MLPClassifier((8,), max_iter=2, tol=0, verbose=1, random_state=0).fit(X_train, y_train)
+    assert re.search(r"epoch 2/2: 100%\|.*\| 12/12 .*loss=", capsys.readouterr().err)
+    MLPClassifier((8,), max_iter=2, tol=0, verbose=2, random_state=0).fit(X_train, y_train)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2 - loss ")
+
+
+def test_dropout_is_active_only_in_training():
+    layer = nn.Dropout(0.5)
+    layer.rng = np.random.default_rng(0)
+    x = np.ones((1000, 10), dtype=np.float32)
+    np.testing.assert_array_equal(layer.forward(x), x)
+    dropped = layer.forward(x, training=True)
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    assert dropped.mean() == pytest.approx(1.0, abs=0.05)
+
+
+def test_mean_squared_error_trains_a_regression_network():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, size=(256, 1))
+    y = np.sin(X)
+    net = nn.Sequential([nn.Dense(32), nn.Tanh(), nn.Dense(1)], random_state=0)
+    history = net.fit(X, y, loss=nn.MeanSquaredError(), optimizer=nn.Adam(0.01), epochs=200, batch_size=32,
+                      random_state=0)
+    assert "accuracy" not in history.history
+    assert history["loss"][-1] < 0.01 < history["loss"][0]
+
+
+def test_mismatched_loss_and_output_layer_is_a_clear_error():
+    net = nn.Sequential([nn.Dense(3), nn.Softmax()], input_shape=(2,))
+    with pytest.raises(ValueError, match="ends in Softmax.*BinaryCrossEntropy"):
+        net.fit(XOR_X, XOR_Y, loss=nn.BinaryCrossEntropy(), optimizer=nn.SGD(0.1), epochs=1)
+
+
+def test_wrong_input_shape_for_a_built_network_is_a_clear_error():
+    net = nn.Sequential([nn.Dense(3)], input_shape=(2,))
+    with pytest.raises(ValueError, match=r"expects samples shaped \(2,\), got \(5,\)"):
+        net.predict(np.ones((4, 5)))
