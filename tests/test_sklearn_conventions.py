@@ -3,12 +3,13 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from neuronet import LogisticRegression, MLPClassifier
+from neuronet import CNNClassifier, LogisticRegression, MLPClassifier
 
 ESTIMATORS = [
     LogisticRegression(random_state=0),
     LogisticRegression(solver="newton", random_state=0),
     MLPClassifier(hidden_layer_sizes=(16,), learning_rate=0.01, random_state=0),
+    CNNClassifier(random_state=0),
 ]
 
 

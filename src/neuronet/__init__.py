@@ -5,9 +5,9 @@ trained by backpropagation; softmax gives many outputs; convolution shares weigh
 """
 
 from . import nn
-from .estimators import LogisticRegression, MLPClassifier
+from .estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from .io import ModelFileError, load, save
 from .training import TrainingDiverged
 
 __version__ = "0.1.0"
-__all__ = ["LogisticRegression", "MLPClassifier", "TrainingDiverged", "ModelFileError", "nn", "save", "load", "__version__"]
+__all__ = ["LogisticRegression", "MLPClassifier", "CNNClassifier", "TrainingDiverged", "ModelFileError", "nn", "save", "load", "__version__"]

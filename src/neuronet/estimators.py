@@ -20,7 +20,7 @@ from . import nn
 from .layers.activations import sigmoid, softmax
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .optimizers import SGD, make_optimizer
-from .training import EarlyStopping, fit
+from .training import EarlyStopping, LearningRateScheduler, cosine_decay, fit
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
 
@@ -33,7 +33,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
     """
 
     # --- to be provided by each estimator ----------------------------------
-    def _build_layers(self, n_outputs):
+    def _build_layers(self, n_outputs, sample_shape):
         raise NotImplementedError
 
     def _sample_shape(self, X):
@@ -58,7 +58,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         head = nn.Sigmoid() if n_outputs == 1 else nn.Softmax()
         seed = None if self.random_state is None else int(np.random.default_rng(self.random_state).integers(2**31))
-        return nn.Sequential([*self._build_layers(n_outputs), head], input_shape=X.shape[1:],
+        return nn.Sequential([*self._build_layers(n_outputs, X.shape[1:]), head], input_shape=X.shape[1:],
                              dtype=self.dtype, random_state=seed)
 
     def _loss(self):
@@ -184,7 +184,7 @@ class LogisticRegression(NeuralClassifier):
         tags.classifier_tags.multi_class = False
         return tags
 
-    def _build_layers(self, n_outputs):
+    def _build_layers(self, n_outputs, sample_shape):
         return [nn.Dense(1, initializer="zeros")]
 
     def fit(self, X, y):
@@ -290,6 +290,10 @@ class _MinibatchClassifier(NeuralClassifier):
         monitor = "val_loss" if self.early_stopping else "loss"
         callbacks = [EarlyStopping(monitor=monitor, patience=self.n_iter_no_change, min_delta=self.tol,
                                    restore_best_weights=self.early_stopping)] if self.tol > 0 or self.early_stopping else []
+        if self.learning_rate_schedule == "cosine":
+            callbacks.append(LearningRateScheduler(cosine_decay(self.learning_rate, self.max_iter)))
+        elif self.learning_rate_schedule != "constant":
+            raise ValueError(f"learning_rate_schedule must be 'constant' or 'cosine', got {self.learning_rate_schedule!r}")
         self._fit_loop(X, target, optimizer, batch_size=min(self.batch_size, len(X)), shuffle=True,
                        callbacks=callbacks,
                        validation_split=self.validation_fraction if self.early_stopping else 0.0)
@@ -308,6 +312,8 @@ class MLPClassifier(_MinibatchClassifier):
     activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
     solver : {"adam", "sgd"}
     learning_rate : float, default 0.001
+    learning_rate_schedule : {"constant", "cosine"}
+        "cosine" lowers the rate from ``learning_rate`` towards 0 over ``max_iter`` epochs.
     momentum : float, default 0.9 (solver="sgd" only)
     batch_size : int, default 200
     max_iter : int, default 200 (epochs)
@@ -335,13 +341,14 @@ class MLPClassifier(_MinibatchClassifier):
     """
 
     def __init__(self, hidden_layer_sizes=(128, 64), activation="relu", solver="adam", learning_rate=0.001,
-                 momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
+                 learning_rate_schedule="constant", momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, dropout=0.0, random_state=None, verbose=0,
                  dtype="float32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
         self.momentum = momentum
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -355,5 +362,92 @@ class MLPClassifier(_MinibatchClassifier):
         self.verbose = verbose
         self.dtype = dtype
 
-    def _build_layers(self, n_outputs):
+    def _build_layers(self, n_outputs, sample_shape):
         return self._dense_stack(n_outputs)
+
+
+class CNNClassifier(_MinibatchClassifier):
+    """A convolutional network: (Conv2D → activation → MaxPool2D) per entry of
+    ``conv_filters``, then Flatten, optional hidden Dense layers, and a sigmoid or
+    softmax output.
+
+    Each convolution applies one small kernel at every position of the image (weights
+    shared across positions), so it has far fewer parameters than a Dense layer on
+    the same image. Convolutions are "same"-padded; a pooling window is clipped to the
+    image where the image is smaller than the window.
+
+    Parameters
+    ----------
+    image_shape : tuple, optional
+        (channels, height, width) or (height, width) of one image, for flat X. Without
+        it, X may be given as images (n, C, H, W) or (n, H, W); flat X with a square
+        number of features is read as one-channel square images, any other as 1 × n rows.
+    conv_filters : tuple of int, default (8, 16)
+        Number of filters of each convolution block.
+    kernel_size : int, default 3
+    pool_size : int, default 2
+    hidden_layer_sizes : tuple of int, default ()
+        Dense layers between the convolutions and the output.
+    Other parameters as for :class:`MLPClassifier` (here learning_rate 0.005 with the
+    "cosine" schedule, batch_size 32, max_iter 10 epochs).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = CNNClassifier(image_shape=(1, 8, 8), max_iter=2, random_state=0).fit(X / 16, y)
+    >>> clf.network_.layers[0]
+    Conv2D(filters=8, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], initializer='he_normal')
+    """
+
+    def __init__(self, image_shape=None, conv_filters=(8, 16), kernel_size=3, pool_size=2, hidden_layer_sizes=(),
+                 activation="relu", solver="adam", learning_rate=0.005, learning_rate_schedule="cosine",
+                 momentum=0.9, batch_size=32, max_iter=10,
+                 alpha=1e-4, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
+                 dropout=0.0, random_state=None, verbose=0, dtype="float32"):
+        self.image_shape = image_shape
+        self.conv_filters = conv_filters
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.dropout = dropout
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def _sample_shape(self, X):
+        if self.image_shape is not None:
+            shape = tuple(int(d) for d in self.image_shape)
+            shape = (1, *shape) if len(shape) == 2 else shape
+            if len(shape) != 3 or np.prod(shape) != np.prod(X.shape[1:]):
+                raise ValueError(f"image_shape {self.image_shape} does not fit samples of "
+                                 f"{int(np.prod(X.shape[1:]))} values; give (channels, height, width)")
+            return shape
+        if X.ndim == 4:
+            return X.shape[1:]
+        if X.ndim == 3:
+            return (1, *X.shape[1:])
+        side = int(round(np.sqrt(X.shape[1])))
+        return (1, side, side) if side * side == X.shape[1] else (1, 1, X.shape[1])
+
+    def _build_layers(self, n_outputs, sample_shape):
+        _, height, width = sample_shape
+        layers = []
+        for filters in self.conv_filters:
+            pool = (min(self.pool_size, height), min(self.pool_size, width))
+            layers += [nn.Conv2D(filters, self.kernel_size, padding=self.kernel_size // 2),
+                       self._hidden_activation()(), nn.MaxPool2D(pool)]
+            height, width = height // pool[0], width // pool[1]
+        return [*layers, nn.Flatten(), *self._dense_stack(n_outputs)]

@@ -94,6 +94,11 @@ class LearningRateScheduler(Callback):
         optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
 
 
+def cosine_decay(initial_rate, epochs):
+    """Schedule η_e = η₀ · ½ (1 + cos(π e / E)): large steps first, then ever finer ones."""
+    return lambda epoch, rate: initial_rate * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
+
+
 class ProgressBar(Callback):
     """A tqdm bar over all the minibatches of the run, with the epoch's metrics."""
 

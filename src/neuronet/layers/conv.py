@@ -25,9 +25,9 @@ class Conv2D(Layer):
                ∂L/∂b_f            = Σ_{n, r, c} ∂L/∂Z[n, f, r, c]
                ∂L/∂X[n, ch, r·s + i, c·s + j] += Σ_f ∂L/∂Z[n, f, r, c] · W[f, ch, i, j]
 
-    Computed by im2col: every window becomes one row of a matrix, so the forward pass
-    is one matrix product ``cols · Wᵀ`` and the backward pass two more; col2im adds
-    the window gradients back onto the image with one loop over the kh × kw offsets.
+    Computed by im2col: every window becomes one column of a matrix, so the forward
+    pass is one matrix product ``W · cols`` and the backward pass two more; im2col and
+    col2im each loop over the kh × kw kernel offsets only, copying whole slices.
 
     Parameters
     ----------
@@ -79,30 +79,33 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (kh, kw) = self.kernel_size
         xp = pad(x, self.padding)
-        windows = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(2, 3))
-        windows = windows[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
-        # cols: one row per (n, r, c), one column per (ch, i, j)
-        self._cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, channels * kh * kw)
+        # cols[ch, i, j, n, r, c] = X[n, ch, r·s + i, c·s + j]: one column per position,
+        # copied offset by offset in runs along the image rows (im2col)
+        cols = np.empty((channels, kh, kw, n, ho, wo), dtype=x.dtype)
+        for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, (ho, wo)):
+            cols[:, i, j] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)
+        self._cols = cols.reshape(channels * kh * kw, n * ho * wo)
         self._padded_shape, self._out_hw = xp.shape, (ho, wo)
-        kernels = self.params["weights"].reshape(self.filters, -1)
-        z = self._cols @ kernels.T + self.params["bias"]
-        return z.reshape(n, ho, wo, self.filters).transpose(0, 3, 1, 2)
+        z = self.params["weights"].reshape(self.filters, -1) @ self._cols  # (F, n·ho·wo): one product
+        z += self.params["bias"][:, None]
+        return z.reshape(self.filters, n, ho, wo).transpose(1, 0, 2, 3)
 
     def backward(self, grad_z, input_grad=True):
         n = grad_z.shape[0]
         weights = self.params["weights"]
-        grad_rows = grad_z.transpose(0, 2, 3, 1).reshape(-1, self.filters)
-        np.matmul(grad_rows.T, self._cols, out=self._grad("weights").reshape(self.filters, -1))
-        np.sum(grad_rows, axis=0, out=self._grad("bias"))
+        grad_rows = grad_z.transpose(1, 0, 2, 3).reshape(self.filters, -1)  # (F, n·ho·wo)
+        # ∂L/∂W = grad_rows · colsᵀ, computed as (cols · grad_rowsᵀ)ᵀ: BLAS is faster this way round
+        self._grad("weights").reshape(self.filters, -1)[...] = (self._cols @ grad_rows.T).T
+        np.sum(grad_rows, axis=1, out=self._grad("bias"))
         if not input_grad:
             return None
         ho, wo = self._out_hw
-        grad_cols = (grad_rows @ weights.reshape(self.filters, -1)).reshape(n, ho, wo, *weights.shape[1:])
-        grad_cols = grad_cols.transpose(0, 3, 4, 5, 1, 2)  # n, ch, i, j, r, c
-        grad_padded = np.zeros(self._padded_shape, dtype=grad_z.dtype)
-        for i, j, (rows, cols) in window_slices(self.kernel_size, self.stride, self._out_hw):
-            grad_padded[:, :, rows, cols] += grad_cols[:, :, i, j]
+        grad_cols = (weights.reshape(self.filters, -1).T @ grad_rows).reshape(*weights.shape[1:], n, ho, wo)
+        n, channels, height, width = self._padded_shape
+        grad_padded = np.zeros((channels, n, height, width), dtype=grad_z.dtype)  # channel-major
+        for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, self._out_hw):  # col2im
+            grad_padded[:, :, rows, columns] += grad_cols[:, i, j]
         ph, pw = self.padding
-        return grad_padded[:, :, ph : grad_padded.shape[2] - ph, pw : grad_padded.shape[3] - pw]
+        return grad_padded[:, :, ph : height - ph, pw : width - pw].transpose(1, 0, 2, 3)

@@ -1,4 +1,10 @@
-"""Window geometry shared by convolution and pooling (layout N × C × H × W)."""
+"""Window geometry shared by convolution and pooling (layout N × C × H × W).
+
+Image batches are indexed N × C × H × W everywhere. The arrays these layers create
+are stored channel-major in memory (as C × N × H × W, seen through a transposed view):
+a convolution's matrix product produces that order directly, and the copies between
+layers then move whole image rows instead of single pixels.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +42,22 @@ def check_images(input_shape, layer):
         )
 
 
+def channel_major(n, channels, height, width, dtype, fill=0.0):
+    """An N × C × H × W array filled with ``fill``, stored channel-major."""
+    shape = (channels, n, height, width)
+    array = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
+    return array.transpose(1, 0, 2, 3)
+
+
 def pad(x, padding, value=0.0):
+    """x with ``value`` added around each image (a channel-major copy)."""
     ph, pw = padding
     if ph == 0 and pw == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    n, channels, height, width = x.shape
+    padded = channel_major(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value)
+    padded[:, :, ph : ph + height, pw : pw + width] = x
+    return padded
 
 
 def window_slices(kernel, stride, out_hw):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .geometry import check_images, output_size, pad, pair, window_slices
+from .geometry import channel_major, check_images, output_size, pad, pair, window_slices
 
 
 class _Pool2D(Layer):
@@ -46,10 +46,16 @@ class _Pool2D(Layer):
             yield i * self.pool_size[1] + j, xp[:, :, rows, cols]
 
     def _scatter(self, grad_per_offset, dtype):
-        """col2im for pooling: add each offset's gradient back where it was read."""
-        grad_padded = np.zeros(self._padded_shape, dtype=dtype)
+        """col2im for pooling: put each offset's gradient back where it was read
+        (added up where windows overlap, written straight in where they tile)."""
+        grad_padded = channel_major(*self._padded_shape, dtype)
+        tiles = self.stride == self.pool_size
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
-            grad_padded[:, :, rows, cols] += grad_per_offset(i * self.pool_size[1] + j)
+            k = i * self.pool_size[1] + j
+            if tiles:
+                grad_per_offset(k, out=grad_padded[:, :, rows, cols])
+            else:
+                grad_padded[:, :, rows, cols] += grad_per_offset(k)
         ph, pw = self.padding
         return grad_padded[:, :, ph : grad_padded.shape[2] - ph, pw : grad_padded.shape[3] - pw]
 
@@ -69,16 +75,19 @@ class MaxPool2D(_Pool2D):
         best = best_offset = None
         for offset, window in self._windows(x):
             if best is None:
-                best, best_offset = window.copy(), np.zeros(window.shape, dtype=np.int16)
+                best = window.copy(order="K")  # keeps the channel-major layout
+                best_offset = np.zeros_like(best, dtype=np.int8)
             else:
-                better = window > best
-                np.copyto(best, window, where=better)
-                best_offset[better] = offset
+                better = window > best  # strictly: the first of equal values keeps the gradient
+                np.maximum(best, window, out=best)
+                # offsets only grow, so the maximum keeps the latest strict winner
+                np.maximum(best_offset, better.view(np.int8) * np.int8(offset), out=best_offset)
         self._best_offset = best_offset
         return best
 
     def backward(self, grad_a):
-        return self._scatter(lambda k: grad_a * (self._best_offset == k), grad_a.dtype)
+        return self._scatter(lambda k, out=None: np.multiply(grad_a, self._best_offset == k, out=out),
+                             grad_a.dtype)
 
 
 class AvgPool2D(_Pool2D):
@@ -92,9 +101,9 @@ class AvgPool2D(_Pool2D):
     def forward(self, x, training=False):
         total = None
         for _, window in self._windows(x):
-            total = window.copy() if total is None else total + window
+            total = window.copy(order="K") if total is None else total + window
         return total / x.dtype.type(self.pool_size[0] * self.pool_size[1])
 
     def backward(self, grad_a):
         share = grad_a / grad_a.dtype.type(self.pool_size[0] * self.pool_size[1])
-        return self._scatter(lambda k: share, grad_a.dtype)
+        return self._scatter(lambda k, out=None: share if out is None else np.copyto(out, share), grad_a.dtype)

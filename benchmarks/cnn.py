@@ -1,0 +1,75 @@
+"""A small CNN on MNIST-5k: neuronet vs PyTorch (CPU), one thread, side by side.
+
+conv 8@3×3 (same) → ReLU → maxpool 2 → conv 16@3×3 (same) → ReLU → maxpool 2 → dense 10,
+Adam (lr 0.003), batch 64. Prints ms/epoch, test accuracy, and how many times
+neuronet's epoch time PyTorch takes (> 1: neuronet is faster). Each setting runs
+--repeats times; the fastest run counts.
+
+    pip install torch==2.13.0      # CPU build, from local disk
+    python benchmarks/cnn.py [--epochs 3]
+"""
+
+import argparse
+
+import numpy as np
+from common import mnist_split, one_thread, report, seed_everything, timed
+
+from neuronet import CNNClassifier
+
+
+def neuronet_run(data, batch_size, epochs):
+    X_train, X_test, y_train, y_test = data
+    model = CNNClassifier(conv_filters=(8, 16), batch_size=batch_size, max_iter=epochs, learning_rate=0.003,
+                          tol=0, alpha=0.0, random_state=0)
+    _, seconds = timed(lambda: model.fit(X_train, y_train))
+    return seconds / epochs, model.score(X_test, y_test)
+
+
+def torch_run(data, batch_size, epochs):
+    import torch
+    from torch import nn
+
+    X_train, X_test, y_train, y_test = (torch.as_tensor(np.asarray(a)) for a in data)
+    seed_everything(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.003)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train():
+        for _ in range(epochs):
+            order = torch.randperm(len(X_train))
+            for start in range(0, len(X_train), batch_size):
+                index = order[start : start + batch_size]
+                optimizer.zero_grad()
+                loss_fn(net(X_train[index]), y_train[index]).backward()
+                optimizer.step()
+
+    _, seconds = timed(train)
+    with torch.no_grad():
+        accuracy = (net(X_test).argmax(1) == y_test).float().mean().item()
+    return seconds / epochs, accuracy
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    one_thread()
+    data = mnist_split(images=True)
+    rows = []
+    for name, run in {"neuronet": neuronet_run, "pytorch": torch_run}.items():
+        try:
+            seconds, accuracy = min(run(data, args.batch_size, args.epochs) for _ in range(args.repeats))
+        except ImportError as error:
+            print(f"skipping {name}: {error}")
+            continue
+        rows.append(((name, f"batch {args.batch_size}"), seconds * 1000, accuracy))
+    report(rows)
+
+
+if __name__ == "__main__":
+    main()
