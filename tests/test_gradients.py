@@ -95,8 +95,8 @@ def test_losses_stay_finite_and_correct_for_saturated_logits(batch, classes, see
     assert all(np.all(np.isfinite(a)) for a in activations)
     # the gradient of softmax cross-entropy is (p − onehot)/m: rows sum to zero
     np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-12)
-    if magnitude <= 50:  # away from float64 rounding of huge values, the check holds too
-        assert check_loss(nn.CrossEntropy(), logits, labels) < 1e-5
+    if magnitude == 1.0:  # unsaturated: the slopes are large enough for finite differences
+        assert check_loss(nn.CrossEntropy(), logits, labels) < 1e-6
 
 
 def test_softmax_backward_uses_the_full_jacobian(rng):

@@ -18,8 +18,10 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
     def forward(self, x, training=False):
-        self._shape = x.shape
+        self._input = x
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_a):
-        return grad_a.reshape(self._shape)
+        grad_x = np.empty_like(self._input)  # in the input's memory layout, for the layers below
+        grad_x[...] = grad_a.reshape(self._input.shape)
+        return grad_x
