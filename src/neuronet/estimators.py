@@ -64,10 +64,26 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
     def _loss(self):
         return BinaryCrossEntropy() if len(self.classes_) == 2 else CrossEntropy()
 
-    def _fit_loop(self, X, target, optimizer, *, batch_size, shuffle, callbacks=(), validation_split=0.0):
+    def _encode_validation(self, validation_data):
+        """(X_val, y_val) in the network's shape and dtype, labels as class indices."""
+        if validation_data is None:
+            return None
+        X_val, y_val = validation_data
+        X_val = self._validated(X_val).astype(self.dtype)
+        y_val = np.asarray(y_val)
+        encoded = np.searchsorted(self.classes_, y_val).clip(0, len(self.classes_) - 1)
+        unknown = self.classes_[encoded] != y_val
+        if unknown.any():
+            raise ValueError(f"validation labels {sorted(set(y_val[unknown].tolist()))} were not seen in training "
+                             f"(classes: {list(self.classes_)})")
+        return X_val, encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
+
+    def _fit_loop(self, X, target, optimizer, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
+                  validation_data=None):
         self.history_ = fit(
             self.network_, X, target, loss=self._loss(), optimizer=optimizer, epochs=self.max_iter,
             batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
+            validation_data=self._encode_validation(validation_data),
             callbacks=callbacks, verbose=self.verbose, random_state=self.random_state,
             print_every=max(1, self.max_iter // 20),
         )
@@ -187,8 +203,12 @@ class LogisticRegression(NeuralClassifier):
     def _build_layers(self, n_outputs, sample_shape):
         return [nn.Dense(1, initializer="zeros")]
 
-    def fit(self, X, y):
-        """Fit w and b to (X, y); y may hold any two labels."""
+    def fit(self, X, y, validation_data=None):
+        """Fit w and b to (X, y); y may hold any two labels.
+
+        ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
+        to ``history_`` (monitoring only; gd solver).
+        """
         if self.solver not in ("gd", "newton"):
             raise ValueError(f"solver must be 'gd' or 'newton', got {self.solver!r}")
         if not 0 < self.threshold < 1:
@@ -203,7 +223,8 @@ class LogisticRegression(NeuralClassifier):
         if self.solver == "gd":
             stop = EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)
             self._fit_loop(X, target, SGD(self.learning_rate, weight_decay=self.alpha),
-                           batch_size=len(X), shuffle=False, callbacks=[stop] if self.tol > 0 else [])
+                           batch_size=len(X), shuffle=False, callbacks=[stop] if self.tol > 0 else [],
+                           validation_data=validation_data)
         else:
             self._fit_newton(X, target)
         return self
@@ -279,8 +300,12 @@ class _MinibatchClassifier(NeuralClassifier):
                 layers.append(nn.Dropout(self.dropout))
         return layers + [nn.Dense(n_outputs)]
 
-    def fit(self, X, y):
-        """Train on (X, y) for up to ``max_iter`` epochs of minibatches."""
+    def fit(self, X, y, validation_data=None):
+        """Train on (X, y) for up to ``max_iter`` epochs of minibatches.
+
+        ``validation_data=(X_val, y_val)`` is evaluated after every epoch and recorded
+        in ``history_`` (with ``early_stopping`` it is monitored instead of a split).
+        """
         X, target = self._validate_fit(X, y)
         self.network_ = self._make_network(X)
         settings = {"learning_rate": self.learning_rate, "weight_decay": self.alpha}
@@ -294,9 +319,9 @@ class _MinibatchClassifier(NeuralClassifier):
             callbacks.append(LearningRateScheduler(cosine_decay(self.learning_rate, self.max_iter)))
         elif self.learning_rate_schedule != "constant":
             raise ValueError(f"learning_rate_schedule must be 'constant' or 'cosine', got {self.learning_rate_schedule!r}")
+        split = self.validation_fraction if self.early_stopping and validation_data is None else 0.0
         self._fit_loop(X, target, optimizer, batch_size=min(self.batch_size, len(X)), shuffle=True,
-                       callbacks=callbacks,
-                       validation_split=self.validation_fraction if self.early_stopping else 0.0)
+                       callbacks=callbacks, validation_split=split, validation_data=validation_data)
         return self
 
 

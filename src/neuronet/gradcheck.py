@@ -18,11 +18,14 @@ def relative_error(analytic, numeric):
     return 0.0 if scale == 0 else float(np.linalg.norm(analytic - numeric) / scale)
 
 
-def numerical_gradient(function, array, epsilon=1e-6):
-    """∂function()/∂array by central differences, perturbing ``array`` in place."""
+def numerical_gradient(function, array, epsilon=1e-6, indices=None):
+    """∂function()/∂array by central differences, perturbing ``array`` in place.
+
+    With ``indices`` (positions in the flattened array) only those entries are
+    computed; the others stay 0."""
     grad = np.zeros_like(array, dtype=np.float64)
     flat, grad_flat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
+    for i in range(flat.size) if indices is None else indices:
         saved = flat[i]
         flat[i] = saved + epsilon
         plus = function()
@@ -67,9 +70,12 @@ def check_loss(loss, output, target, epsilon=1e-6):
     return relative_error(analytic, numerical_gradient(lambda: loss.forward(output, target), output, epsilon))
 
 
-def check_network(network, x, target, loss, epsilon=1e-6):
+def check_network(network, x, target, loss, epsilon=1e-6, entries=None, seed=0):
     """Relative error per parameter ("0/weights", ...) of a whole network trained with
-    ``loss`` (fused with a final Sigmoid/Softmax, as in training), end to end."""
+    ``loss`` (fused with a final Sigmoid/Softmax, as in training), end to end.
+
+    ``entries`` checks that many randomly chosen entries of each parameter array
+    instead of all of them (for large networks)."""
     x = np.asarray(x, dtype=np.float64)
     network._ensure_built(x)
     _require_float64(*network.parameters())
@@ -81,5 +87,10 @@ def check_network(network, x, target, loss, epsilon=1e-6):
     scalar()
     network.backward(loss.backward(), logits=logits)
     analytic = {key: grad.copy() for key, _, grad in network.named_parameters()}
-    return {key: relative_error(analytic[key], numerical_gradient(scalar, param, epsilon))
-            for key, param, _ in network.named_parameters()}
+    rng, errors = np.random.default_rng(seed), {}
+    for key, param, _ in network.named_parameters():
+        chosen = None if entries is None or entries >= param.size else rng.choice(param.size, entries, replace=False)
+        numeric = numerical_gradient(scalar, param, epsilon, chosen)
+        chosen = slice(None) if chosen is None else chosen
+        errors[key] = relative_error(analytic[key].reshape(-1)[chosen], numeric.reshape(-1)[chosen])
+    return errors

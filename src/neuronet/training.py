@@ -16,7 +16,13 @@ from tqdm.auto import tqdm
 
 
 class TrainingDiverged(ValueError):
-    """The loss became NaN/inf or kept growing: the learning rate is too large."""
+    """The loss became NaN/inf or kept growing: the learning rate is too large.
+
+    ``history`` holds the epochs recorded before training stopped."""
+
+    def __init__(self, message, history=None):
+        super().__init__(message)
+        self.history = history
 
 
 class History:
@@ -193,7 +199,8 @@ class Trainer:
         rate = self.optimizer.learning_rate
         raise TrainingDiverged(
             f"training diverged at epoch {self.epoch + 1}: {what} with learning_rate={rate:g}. "
-            f"Try a smaller learning rate, e.g. {rate / 10:g}; the weights of the best epoch were kept."
+            f"Try a smaller learning rate, e.g. {rate / 10:g}; the weights of the best epoch were kept.",
+            self.history,
         )
 
     def _watch_divergence(self, value):
@@ -257,12 +264,12 @@ class Trainer:
                     for callback in self.callbacks:
                         callback.on_epoch_begin(self.epoch)
                     logs = self.run_epoch(X, y)
-                    if self._first_loss == np.inf:
-                        self._first_loss = logs["loss"]
-                    self._watch_divergence(logs["loss"])
                     if validation_data is not None:
                         logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
                     self.history.append(self.epoch, logs)
+                    if self._first_loss == np.inf:
+                        self._first_loss = logs["loss"]
+                    self._watch_divergence(logs["loss"])
                     for callback in self.callbacks:
                         callback.on_epoch_end(self.epoch, logs)
                     self.epoch += 1

@@ -1,0 +1,139 @@
+"""The neuronet command, end to end, including what it says when the user errs."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neuronet.cli import main
+from photos import make_photo_folder, photo
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+def run(capsys, *argv):
+    code = main(list(map(str, argv)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_with_no_arguments_trains_logistic_regression_on_breast_cancer(capsys, tmp_path):
+    code, out, _ = run(capsys, "train")
+    assert code == 0
+    assert "LogisticRegression on breast-cancer" in out
+    assert "iteration 50/1000 - loss" in out  # the cost, every 50 iterations
+    test_accuracy = float(out.split("test accuracy ")[1].split()[0])
+    assert test_accuracy >= 0.95
+    assert (tmp_path / "neuronet-runs" / "model.npz").exists()
+    report = tmp_path / "neuronet-runs" / "report"
+    assert {"index.html", "learning_curves.png", "confusion_matrix.png"} <= set(os.listdir(report))
+    assert "next: neuronet evaluate" in out
+
+
+def test_the_console_script_is_installed_and_helps():
+    result = subprocess.run([sys.executable, "-m", "neuronet.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "examples:" in result.stdout
+    for command in ("train", "evaluate", "predict", "summary", "study", "gradcheck"):
+        result = subprocess.run([sys.executable, "-m", "neuronet.cli", command, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "example" in result.stdout, command
+
+
+def test_cats_vs_dogs_folder_end_to_end(capsys, tmp_path):
+    make_photo_folder(tmp_path / "train", per_class=40, layout="flat")
+    code, out, err = run(capsys, "train", "--data", tmp_path / "train", "--model", "logistic", "--image-size", 16,
+                         "--learning-rate", 0.005, "--epochs", 300, "--output", "cats.npz", "--quiet")
+    assert code == 0, err
+    assert "skipped 2 of 83 files" in err and "cat.broken.jpg" in err
+    assert float(out.split("test accuracy ")[1].split()[0]) >= 0.9
+    assert {"index.html", "weights.png", "learning_curves.png"} <= set(os.listdir(tmp_path / "report"))
+
+    code, out, _ = run(capsys, "evaluate", "cats.npz", tmp_path / "train")
+    assert code == 0 and "held-out test split" in out and "precision" in out and "confusion matrix" in out
+
+    rng = np.random.default_rng(5)
+    photo("cat", rng).save(tmp_path / "kitten.jpg")
+    photo("dog", rng).save(tmp_path / "puppy.png")
+    code, out, _ = run(capsys, "predict", "cats.npz", tmp_path / "kitten.jpg", tmp_path / "puppy.png")
+    assert code == 0
+    assert "kitten.jpg: cat (" in out and "puppy.png: dog (" in out
+
+    code, out, _ = run(capsys, "summary", "cats.npz")
+    assert code == 0 and "Total params: 769" in out and "768·1 weights + 1 bias" in out  # 16·16·3 + 1
+
+
+def test_mlp_and_cnn_on_a_photo_folder(capsys, tmp_path):
+    make_photo_folder(tmp_path / "photos", per_class=20)
+    for model in ("mlp", "cnn"):
+        code, out, err = run(capsys, "train", "--data", tmp_path / "photos", "--model", model, "--image-size", 16,
+                             "--epochs", 5, "--hidden", 16, "--output", f"{model}.npz", "--quiet")
+        assert code == 0, err
+        code, out, _ = run(capsys, "evaluate", f"{model}.npz", tmp_path / "photos", "--all")
+        assert code == 0 and "all samples (41 samples)" in out
+
+
+def test_predict_reads_csv_and_npy_feature_rows(capsys, tmp_path):
+    run(capsys, "train", "--epochs", 100, "--quiet")
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    np.savetxt("rows.csv", X[:3], delimiter=",")
+    np.save("rows.npy", X[3:5])
+    code, out, _ = run(capsys, "predict", "neuronet-runs/model.npz", "rows.csv", "rows.npy")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 5
+    names = ["malignant", "benign"]
+    assert [line.split(": ")[1].split()[0] for line in lines] == [names[label] for label in y[:5]]
+
+
+def test_study_learning_rate_draws_the_lesson(capsys, tmp_path):
+    code, out, _ = run(capsys, "study", "learning-rate", "--rates", "0.0001,0.5,50", "--iterations", 200,
+                       "--output", "lr.png")
+    assert code == 0 and (tmp_path / "lr.png").stat().st_size > 10_000
+    assert "0.0001" in out and "crawls" in out and "converges" in out and "oscillates" in out
+
+
+def test_gradcheck_command(capsys, tmp_path):
+    code, out, _ = run(capsys, "gradcheck")
+    assert code == 0 and "backpropagation agrees" in out
+    run(capsys, "train", "--data", "digits", "--model", "mlp", "--hidden", 8, "--epochs", 1, "--quiet")
+    code, out, _ = run(capsys, "gradcheck", "neuronet-runs/model.npz", "--entries", 5)
+    assert code == 0 and "layer 0 Dense    weights" in out and "layer 2 Dense" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
+    (["train", "--data", "missing/folder"], "unknown dataset"),
+    (["train", "--model", "cnn"], "needs images"),
+    (["evaluate", "nope.npz", "digits"], "no model file at 'nope.npz'"),
+    (["summary", "notes.txt"], "not a readable neuronet model"),
+    (["predict", "neuronet-runs/model.npz", "notes.txt"], "not a table of numbers"),
+])
+def test_user_mistakes_are_one_clear_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    run(capsys, "train", "--epochs", 5, "--quiet")
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_model_and_data_mismatch_is_a_clear_error(capsys):
+    run(capsys, "train", "--epochs", 5, "--quiet")
+    code, _, err = run(capsys, "evaluate", "neuronet-runs/model.npz", "digits")
+    assert code == 2 and "the model knows the classes ['malignant', 'benign']" in err
+
+
+@pytest.mark.parametrize("argv", [["train", "--learning-rate", "-1"], ["train", "--epochs", "0"],
+                                  ["train", "--hidden", "12,x"], ["train", "--test-size", "1.5"],
+                                  ["train", "--model", "forest"], ["study", "learning-rate", "--rates", "a"]])
+def test_bad_hyperparameters_are_rejected_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
