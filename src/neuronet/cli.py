@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import warnings
 
@@ -164,6 +165,13 @@ def add_train(commands):
                         help="where to write the model (default: neuronet-runs/model.npz)")
     parser.add_argument("--report", default=None, metavar="FOLDER",
                         help="where to write figures and index.html (default: a 'report' folder beside the model)")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="save the whole training state there after every epoch (default: only on Ctrl-C, "
+                             "beside the model as MODEL.ckpt)")
+    parser.add_argument("--checkpoint-every", type=_positive_int, default=None, metavar="N",
+                        help="with --checkpoint: also save every N minibatches")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint (same settings and data as the run that wrote it)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run_train)
 
@@ -188,6 +196,7 @@ def build_estimator(args, dataset):
 def run_train(args):
     from . import save
     from .report import write_report
+    from .training import TrainingInterrupted
 
     dataset = load_data(args.data, args.image_size, args.grayscale)
     X_train, X_test, y_train, y_test = dataset.split(args.test_size, args.seed)
@@ -198,13 +207,26 @@ def run_train(args):
     print(f"  {len(X_train)} training and {len(X_test)} test samples (seed {args.seed})")
     if not args.quiet:
         model.set_params(verbose=2 if args.model == "logistic" else 1)
-    model.fit(X_train, y_train, validation_data=(X_test, y_test))
-    train_accuracy, test_accuracy = model.score(X_train, y_train), model.score(X_test, y_test)
-    print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
+    checkpoint = args.checkpoint or os.path.splitext(args.output)[0] + ".ckpt"
+    if args.resume:
+        print(f"resuming from {checkpoint}" if os.path.exists(checkpoint)
+              else f"no checkpoint at {checkpoint}: starting from the beginning")
     meta = {"dataset": dataset.name, "data": os.path.abspath(args.data) if os.path.isdir(args.data) else args.data,
             "class_names": [str(c) for c in dataset.class_names], "seed": args.seed, "test_size": args.test_size,
             "image_size": args.image_size if dataset.files else None, "grayscale": args.grayscale,
             "image_shape": list(dataset.image_shape) if dataset.image_shape else None}
+    every = (args.checkpoint_every or "epoch") if args.checkpoint else None
+    try:
+        model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint, resume=args.resume,
+                  checkpoint_every=every)
+    except TrainingInterrupted as stop:
+        save(model, args.output, extra={"meta": meta, "arrays": preprocessing})
+        command = shlex.join(["neuronet", *[a for a in args.argv if a != "--resume"], "--resume"])
+        print(f"\n{stop}. Nothing learned is lost: the model so far is in {args.output}, the training state in "
+              f"{checkpoint}.\nTo continue: {command}", file=sys.stderr)
+        return 130
+    train_accuracy, test_accuracy = model.score(X_train, y_train), model.score(X_test, y_test)
+    print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
     save(model, args.output, extra={"meta": meta, "arrays": preprocessing})
     settings = {"model": type(model).__name__, **{k: v for k, v in model.get_params().items() if k != "verbose"},
                 "train accuracy": f"{train_accuracy:.4f}", "test accuracy": f"{test_accuracy:.4f}",
@@ -444,7 +466,9 @@ def make_parser():
 
 def main(argv=None):
     parser = make_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help()
         return 0

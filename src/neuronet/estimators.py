@@ -20,7 +20,17 @@ from . import nn
 from .layers.activations import sigmoid, softmax
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .optimizers import SGD, make_optimizer
-from .training import EarlyStopping, LearningRateScheduler, cosine_decay, fit
+from .training import (EarlyStopping, LearningRateScheduler, TrainingDiverged, TrainingInterrupted, cosine_decay,
+                       fit)
+
+def _in_dtype(X, dtype):
+    """X in the training dtype, refusing values that do not fit it (e.g. 1e300 in float32)."""
+    converted = X.astype(dtype, copy=False)
+    if converted is not X and not np.isfinite(converted).all():
+        raise ValueError(f"X has values too large for {np.dtype(dtype).name} (largest |x| is {np.abs(X).max():.3g}); "
+                         "rescale the features, e.g. with StandardScaler")
+    return converted
+
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
 
@@ -50,7 +60,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs samples of at least 2 classes; y has only one class "
                 f"({self.classes_[0]!r})"
             )
-        X = X.astype(self.dtype, copy=False).reshape((len(X), *self._sample_shape(X)))
+        X = _in_dtype(X, self.dtype).reshape((len(X), *self._sample_shape(X)))
         target = encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
         return X, target
 
@@ -69,7 +79,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         if validation_data is None:
             return None
         X_val, y_val = validation_data
-        X_val = self._validated(X_val).astype(self.dtype)
+        X_val = _in_dtype(self._validated(X_val), self.dtype)
         y_val = np.asarray(y_val)
         encoded = np.searchsorted(self.classes_, y_val).clip(0, len(self.classes_) - 1)
         unknown = self.classes_[encoded] != y_val
@@ -79,15 +89,24 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         return X_val, encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
 
     def _fit_loop(self, X, target, optimizer, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
-                  validation_data=None):
-        self.history_ = fit(
-            self.network_, X, target, loss=self._loss(), optimizer=optimizer, epochs=self.max_iter,
-            batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
-            validation_data=self._encode_validation(validation_data),
-            callbacks=callbacks, verbose=self.verbose, random_state=self.random_state,
-            print_every=max(1, self.max_iter // 20),
-        )
-        self.loss_curve_ = list(self.history_["loss"])
+                  validation_data=None, checkpoint=None, checkpoint_every="epoch", resume=False):
+        try:
+            history = fit(
+                self.network_, X, target, loss=self._loss(), optimizer=optimizer, epochs=self.max_iter,
+                batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
+                validation_data=self._encode_validation(validation_data),
+                callbacks=callbacks, verbose=self.verbose, random_state=self.random_state,
+                print_every=max(1, self.max_iter // 20), checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every, resume=resume,
+            )
+        except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
+            self._record(stop.history)
+            raise
+        self._record(history)
+
+    def _record(self, history):
+        self.history_ = history
+        self.loss_curve_ = list(history.history.get("loss", []))
         self.n_iter_ = len(self.loss_curve_)
         if self.n_iter_ == self.max_iter and self.tol > 0:
             warnings.warn(f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost "
@@ -203,11 +222,12 @@ class LogisticRegression(NeuralClassifier):
     def _build_layers(self, n_outputs, sample_shape):
         return [nn.Dense(1, initializer="zeros")]
 
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
         """Fit w and b to (X, y); y may hold any two labels.
 
         ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
-        to ``history_`` (monitoring only; gd solver).
+        to ``history_`` (monitoring only). ``checkpoint``, ``resume`` and
+        ``checkpoint_every`` as in :func:`neuronet.training.fit` (gd solver).
         """
         if self.solver not in ("gd", "newton"):
             raise ValueError(f"solver must be 'gd' or 'newton', got {self.solver!r}")
@@ -224,7 +244,10 @@ class LogisticRegression(NeuralClassifier):
             stop = EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)
             self._fit_loop(X, target, SGD(self.learning_rate, weight_decay=self.alpha),
                            batch_size=len(X), shuffle=False, callbacks=[stop] if self.tol > 0 else [],
-                           validation_data=validation_data)
+                           validation_data=validation_data, checkpoint=checkpoint, resume=resume,
+                           checkpoint_every=checkpoint_every)
+        elif checkpoint is not None:
+            raise ValueError("checkpoints are for solver='gd'; Newton's method needs only a few steps")
         else:
             self._fit_newton(X, target)
         return self
@@ -300,11 +323,15 @@ class _MinibatchClassifier(NeuralClassifier):
                 layers.append(nn.Dropout(self.dropout))
         return layers + [nn.Dense(n_outputs)]
 
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
         """Train on (X, y) for up to ``max_iter`` epochs of minibatches.
 
         ``validation_data=(X_val, y_val)`` is evaluated after every epoch and recorded
         in ``history_`` (with ``early_stopping`` it is monitored instead of a split).
+        ``checkpoint="run.ckpt"`` saves the whole state of the run after every epoch
+        (``checkpoint_every``: "epoch", N minibatches, or None for Ctrl-C only);
+        ``resume=True`` continues from it.
+        Ctrl-C stops after the current minibatch (:class:`TrainingInterrupted`).
         """
         X, target = self._validate_fit(X, y)
         self.network_ = self._make_network(X)
@@ -321,7 +348,8 @@ class _MinibatchClassifier(NeuralClassifier):
             raise ValueError(f"learning_rate_schedule must be 'constant' or 'cosine', got {self.learning_rate_schedule!r}")
         split = self.validation_fraction if self.early_stopping and validation_data is None else 0.0
         self._fit_loop(X, target, optimizer, batch_size=min(self.batch_size, len(X)), shuffle=True,
-                       callbacks=callbacks, validation_split=split, validation_data=validation_data)
+                       callbacks=callbacks, validation_split=split, validation_data=validation_data,
+                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
         return self
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -47,8 +48,8 @@ def _json_safe(value):
     return value
 
 
-def _checksum(arrays):
-    digest = hashlib.sha256()
+def _checksum(arrays, meta):
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
     for key in sorted(arrays):
         array = np.ascontiguousarray(arrays[key])
         digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
@@ -93,9 +94,34 @@ def save_arrays(path, meta, arrays):
     for key, value in arrays.items():
         if value.dtype == object:
             raise ValueError(f"cannot save {key!r}: object arrays are not allowed in model files")
-    meta = {**meta, "format": FORMAT, "version": FORMAT_VERSION, "checksum": _checksum(arrays)}
+    meta = {**meta, "format": FORMAT, "version": FORMAT_VERSION}
+    meta["checksum"] = _checksum(arrays, meta)
     members = {"meta": np.array(json.dumps(meta)), **arrays}
     write_atomically(path, lambda file: np.savez(file, **members))
+
+
+def _check_members(path):
+    """Before anything is allocated: every member is a plain .npy array whose header
+    promises no more data than the member holds (no zip bombs, no object arrays)."""
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if sum(info.file_size for info in infos) > MAX_TOTAL_BYTES or any(
+                info.file_size > MAX_MEMBER_BYTES for info in infos):
+            raise ModelFileError(f"{path!r} holds arrays larger than a model file may (a zip bomb?)")
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise ModelFileError(f"{path!r} holds {info.filename!r}, which is not an array")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in ((1, 0), (2, 0)):
+                    raise ModelFileError(f"{path!r}: {info.filename} has an unsupported array format {version}")
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+            if dtype.hasobject:
+                raise ModelFileError(f"{path!r} holds an object array ({info.filename}); model files hold numbers only")
+            if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > info.file_size:
+                raise ModelFileError(f"{path!r}: {info.filename} claims more data than it holds")
 
 
 def load_arrays(path):
@@ -104,11 +130,7 @@ def load_arrays(path):
     if not os.path.isfile(path):
         raise ModelFileError(f"no model file at {path!r}")
     try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if sum(info.file_size for info in infos) > MAX_TOTAL_BYTES or any(
-                    info.file_size > MAX_MEMBER_BYTES for info in infos):
-                raise ModelFileError(f"{path!r} holds arrays larger than a model file may (a zip bomb?)")
+        _check_members(path)
         with np.load(path, allow_pickle=False) as data:
             if "meta" not in data.files:
                 raise ModelFileError(f"{path!r} is an .npz file but not a neuronet model (no 'meta')")
@@ -120,14 +142,14 @@ def load_arrays(path):
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, json.JSONDecodeError,
-            UnicodeDecodeError, RuntimeError) as error:
+            UnicodeDecodeError, RuntimeError, MemoryError, zlib.error) as error:
         raise ModelFileError(f"{path!r} is not a readable neuronet model file ({type(error).__name__}: {error})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path!r} is not a neuronet model file")
     if meta.get("version") != FORMAT_VERSION:
         raise ModelFileError(f"{path!r} has format version {meta.get('version')!r}; this neuronet reads "
                              f"version {FORMAT_VERSION}")
-    if meta.get("checksum") != _checksum(arrays):
+    if meta.get("checksum") != _checksum(arrays, {k: v for k, v in meta.items() if k != "checksum"}):
         raise ModelFileError(f"{path!r} is damaged or was altered: its arrays do not match their checksum")
     return meta, arrays
 

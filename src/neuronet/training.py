@@ -8,6 +8,9 @@ descent, the lecture's algorithm.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 
 import numpy as np
@@ -23,6 +26,15 @@ class TrainingDiverged(ValueError):
     def __init__(self, message, history=None):
         super().__init__(message)
         self.history = history
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a minibatch; ``history`` holds the finished epochs
+    and ``checkpoint`` the file to resume from (None without checkpointing)."""
+
+    def __init__(self, message, history=None, checkpoint=None):
+        super().__init__(message)
+        self.history, self.checkpoint = history, checkpoint
 
 
 class History:
@@ -47,9 +59,17 @@ class History:
 # --- callbacks ---------------------------------------------------------------
 class Callback:
     """Hooks called by the loop; ``self.trainer`` gives access to the network,
-    optimizer and ``stop_training``."""
+    optimizer and ``stop_training``. A callback that remembers something across
+    epochs returns it from ``state_dict`` (JSON-safe values and arrays), so that a
+    resumed run carries on exactly."""
 
     trainer = None
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
 
     def on_train_begin(self): ...
     def on_epoch_begin(self, epoch): ...
@@ -87,6 +107,14 @@ class EarlyStopping(Callback):
     def on_train_end(self):
         if self.restore_best_weights and self.best_weights is not None:
             self.trainer.network.set_weights(self.best_weights)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.wait = float(state["best"]), state["best_epoch"], int(state["wait"])
+        self.best_weights = state["best_weights"]
 
 
 class LearningRateScheduler(Callback):
@@ -148,25 +176,37 @@ class EpochLogger(Callback):
 class Trainer:
     """Runs the minibatch loop and keeps the whole state of a run.
 
-    The state (epoch, network weights, optimizer moments, generator, history) is
-    explicit so that a run can be checkpointed and continued exactly.
+    The state (epoch and position within it, network weights, optimizer moments,
+    random generators, history, callbacks) is explicit so that a run can be saved to a
+    checkpoint at any minibatch and continued exactly (see :mod:`neuronet.checkpoint`).
     """
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True,
-                 callbacks=(), random_state=None, divergence_patience=20):
+                 callbacks=(), random_state=None, divergence_patience=20,
+                 checkpoint=None, checkpoint_every="epoch"):
         if int(epochs) != epochs or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if checkpoint_every not in (None, "epoch") and (
+                isinstance(checkpoint_every, str) or int(checkpoint_every) != checkpoint_every or checkpoint_every < 1):
+            raise ValueError(f"checkpoint_every must be 'epoch', None or a positive number of minibatches, "
+                             f"got {checkpoint_every!r}")
         self.network, self.loss, self.optimizer = network, loss, optimizer
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), shuffle
         self.callbacks = list(callbacks)
+        self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
         self.divergence_patience = divergence_patience
+        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.history = History()
         self.epoch = 0
+        self.position = None  # within an epoch: order, next batch, running sums
         self.stop_training = False
         self.batches_per_epoch = 1
+        self.best_loss = self.last_loss = self.first_loss = np.inf
+        self.best_weights, self.rising = None, 0
+        self._interrupt_requested = False
 
     def _check_head(self):
         head, fused = self.network.layers[-1], self.loss.output_activation
@@ -190,51 +230,69 @@ class Trainer:
         value = self.loss.forward(out, y) + self._penalty()
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}")
+        if self.first_loss == np.inf:
+            self.first_loss = value  # the untrained network's loss: the yardstick for divergence
         self.network.backward(self.loss.backward(), logits=logits, input_grad=False)
         self.optimizer.step(self.network.flat_parameters())
         return value, self.loss.correct(out, y)
 
+    # --- the divergence guard -----------------------------------------------
     def _diverged(self, what):
-        self.network.set_weights(self._best_weights)
+        self.network.set_weights(self.best_weights)
         rate = self.optimizer.learning_rate
         raise TrainingDiverged(
             f"training diverged at epoch {self.epoch + 1}: {what} with learning_rate={rate:g}. "
-            f"Try a smaller learning rate, e.g. {rate / 10:g}; the weights of the best epoch were kept.",
+            f"Try a smaller learning rate, e.g. {rate / 10:g}; the last good weights (best epoch, or initial) were kept.",
             self.history,
         )
 
     def _watch_divergence(self, value):
+        """After each epoch: NaN weights, a loss far above the untrained network's, or a
+        loss that keeps growing, stop the run."""
         if not all(np.isfinite(p).all() for p in self.network.parameters()):
             self._diverged("the weights became NaN/inf")
-        if value < self._best_loss:
-            self._best_loss, self._rising = value, 0
-            self._best_weights = self.network.get_weights()
-        elif value > self._last_loss:
-            self._rising += 1
+        if value > 100 * self.first_loss:
+            self._diverged(f"the loss grew to {value:.4g}, over 100 times the untrained network's {self.first_loss:.4g},")
+        if value < self.best_loss:
+            self.best_loss, self.rising = value, 0
+            self.best_weights = self.network.get_weights()
+        elif value > self.last_loss:
+            self.rising += 1
         else:
-            self._rising = 0
-        self._last_loss = value
-        if self._rising >= self.divergence_patience and value > self._first_loss:
-            self._diverged(f"the loss grew for {self._rising} epochs in a row, to {value:.4g}")
+            self.rising = 0
+        self.last_loss = value
+        if self.rising >= self.divergence_patience and value > self.first_loss:
+            self._diverged(f"the loss grew for {self.rising} epochs in a row, to {value:.4g},")
 
+    # --- epochs ---------------------------------------------------------------
     def run_epoch(self, X, y):
+        """Train on every minibatch of one epoch (or of its rest, after a resume)."""
         n = len(X)
-        order = self.rng.permutation(n) if self.shuffle else None
-        total_loss, total_correct = 0.0, 0
-        for batch, start in enumerate(range(0, n, self.batch_size)):
-            if order is None:
+        if self.position is None:
+            order = self.rng.permutation(n) if self.shuffle else None
+            self.position = {"order": order, "batch": 0, "loss": 0.0, "correct": 0}
+        position = self.position
+        for start in range(position["batch"] * self.batch_size, n, self.batch_size):
+            if position["order"] is None:
                 xb, yb = X[start : start + self.batch_size], y[start : start + self.batch_size]
             else:
-                index = order[start : start + self.batch_size]
+                index = position["order"][start : start + self.batch_size]
                 xb, yb = X[index], y[index]
             value, correct = self.train_step(xb, yb)
-            total_loss += value * len(xb)
-            total_correct = None if correct is None else total_correct + correct
+            position["loss"] += value * len(xb)
+            position["correct"] = None if correct is None else position["correct"] + correct
+            position["batch"] += 1
             for callback in self.callbacks:
-                callback.on_batch_end(batch, {"loss": value})
-        logs = {"loss": total_loss / n}
-        if total_correct is not None:
-            logs["accuracy"] = total_correct / n
+                callback.on_batch_end(position["batch"] - 1, {"loss": value})
+            if self._interrupt_requested:
+                self._stop_on_interrupt()
+            every = self.checkpoint_every
+            if self.checkpoint and isinstance(every, int) and position["batch"] % every == 0:
+                self.save_checkpoint()
+        logs = {"loss": position["loss"] / n}
+        if position["correct"] is not None:
+            logs["accuracy"] = position["correct"] / n
+        self.position = None
         return logs
 
     def evaluate(self, X, y):
@@ -249,39 +307,78 @@ class Trainer:
         return np.concatenate([self.network.forward(X[i : i + batch_size], logits=True)
                                for i in range(0, len(X), batch_size)])
 
-    def fit(self, X, y, validation_data=None):
+    # --- checkpoints and Ctrl-C -------------------------------------------------
+    def save_checkpoint(self):
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self.checkpoint, self, self._fingerprint)
+
+    def _stop_on_interrupt(self):
+        if self.checkpoint:
+            self.save_checkpoint()
+        where = f"epoch {self.epoch + 1}, batch {self.position['batch']}"
+        raise TrainingInterrupted(f"training interrupted by Ctrl-C after {where}", self.history, self.checkpoint)
+
+    def _request_interrupt(self, signum, frame):
+        self._interrupt_requested = True
+        signal.signal(signal.SIGINT, self._previous_handler)  # a second Ctrl-C stops at once
+
+    def _catch_ctrl_c(self):
+        """Turn Ctrl-C into "stop after this minibatch" (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        self._previous_handler = signal.signal(signal.SIGINT, self._request_interrupt)
+        return True
+
+    # --- the run ----------------------------------------------------------------
+    def fit(self, X, y, validation_data=None, resume=False):
         self._check_head()
         self.network._ensure_built(X[:1])
         self.batches_per_epoch = -(-len(X) // self.batch_size)
-        self._best_loss = self._last_loss = self._first_loss = np.inf
-        self._best_weights, self._rising = self.network.get_weights(), 0
+        self.best_weights = self.network.get_weights()
+        callback_states = None
+        if self.checkpoint:
+            from .checkpoint import fingerprint, load_checkpoint
+
+            self._fingerprint = fingerprint(self, X, y, validation_data)
+            if resume and os.path.exists(self.checkpoint):
+                callback_states = load_checkpoint(self.checkpoint, self, self._fingerprint)
         for callback in self.callbacks:
             callback.trainer = self
             callback.on_train_begin()
+        for callback, state in zip(self.callbacks, callback_states or []):
+            callback.load_state_dict(state)
+        catching = self._catch_ctrl_c()
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
             try:
                 while self.epoch < self.epochs and not self.stop_training:
-                    for callback in self.callbacks:
-                        callback.on_epoch_begin(self.epoch)
-                    logs = self.run_epoch(X, y)
-                    if validation_data is not None:
-                        logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
-                    self.history.append(self.epoch, logs)
-                    if self._first_loss == np.inf:
-                        self._first_loss = logs["loss"]
-                    self._watch_divergence(logs["loss"])
-                    for callback in self.callbacks:
-                        callback.on_epoch_end(self.epoch, logs)
-                    self.epoch += 1
+                    self._train_one_epoch(X, y, validation_data)
             finally:
+                if catching:
+                    signal.signal(signal.SIGINT, self._previous_handler)
                 for callback in self.callbacks:
                     callback.on_train_end()
         return self.history
 
+    def _train_one_epoch(self, X, y, validation_data):
+        if self.position is None:
+            for callback in self.callbacks:
+                callback.on_epoch_begin(self.epoch)
+        logs = self.run_epoch(X, y)
+        if validation_data is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+        self.history.append(self.epoch, logs)
+        self._watch_divergence(logs["loss"])
+        for callback in self.callbacks:
+            callback.on_epoch_end(self.epoch, logs)
+        self.epoch += 1
+        if self.checkpoint and self.checkpoint_every is not None:
+            self.save_checkpoint()
+
 
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0,
-        random_state=None, print_every=1):
+        random_state=None, print_every=1, checkpoint=None, checkpoint_every="epoch", resume=False):
     """Train ``network`` on (X, y) and return its :class:`History`.
 
     Parameters
@@ -299,6 +396,15 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     callbacks : list of Callback
     verbose : 0, 1 or 2
         0 silent, 1 a progress bar, 2 one line every ``print_every`` epochs.
+    checkpoint : path, optional
+        Where to save the whole state of the run (atomically): always on Ctrl-C, and
+        after every epoch (``checkpoint_every="epoch"``), or every N minibatches
+        (``checkpoint_every=N``, and at each epoch's end), or never (None).
+    resume : bool
+        Continue from ``checkpoint`` if it exists (refused if the settings or the data
+        differ from the run that wrote it).
+
+    Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
     """
     X = np.asarray(X, dtype=network.dtype)
     y = np.asarray(y)
@@ -320,5 +426,6 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     elif verbose >= 2:
         callbacks.insert(0, EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                      callbacks=callbacks, random_state=random_state)
-    return trainer.fit(X, y, validation_data)
+                      callbacks=callbacks, random_state=random_state, checkpoint=checkpoint,
+                      checkpoint_every=checkpoint_every)
+    return trainer.fit(X, y, validation_data, resume=resume)
