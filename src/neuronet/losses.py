@@ -110,4 +110,46 @@ class MeanSquaredError(Loss):
         return 2 * self._diff / self._diff.dtype.type(self._diff.size)
 
 
-LOSSES = {cls.__name__: cls for cls in (BinaryCrossEntropy, CrossEntropy, MeanSquaredError)}
+class PolicyGradient(Loss):
+    """The REINFORCE loss of a softmax policy π(a | s) = softmax(z)_a, with an entropy bonus.
+
+    For T steps with actions a_t and advantages A_t (how much better than expected
+    the return after step t was), and the entropy H = −Σ_a π_a log π_a:
+
+    J = −(1/T) Σ_t [A_t log π(a_t | s_t) + β H(π(· | s_t))]
+    ∂J/∂z_t = (1/T) [A_t (π_t − onehot(a_t)) + β π_t ⊙ (log π_t + H_t)]
+
+    Descending J raises the log-probability of actions that turned out better than
+    expected, in proportion to how much better: the policy-gradient theorem. The
+    target is the pair (actions, advantages).
+    """
+
+    output_activation = Softmax
+
+    def __init__(self, entropy=0.0):
+        if entropy < 0:
+            raise ValueError(f"entropy must be >= 0, got {entropy!r}")
+        self.entropy = float(entropy)
+
+    def forward(self, logits, target):
+        actions, advantages = (np.asarray(part) for part in target)
+        log_p = log_softmax(logits)
+        p = np.exp(log_p)
+        steps = np.arange(len(logits))
+        self._p, self._log_p, self._actions = p, log_p, actions.astype(np.intp)
+        self._advantages = advantages.astype(logits.dtype)
+        self._h = -np.sum(p * log_p, axis=1)
+        return float(-np.mean(self._advantages * log_p[steps, self._actions] + self.entropy * self._h))
+
+    def backward(self):
+        p, steps = self._p, np.arange(len(self._p))
+        grad = p * self._advantages[:, None]
+        grad[steps, self._actions] -= self._advantages
+        grad += self.entropy * p * (self._log_p + self._h[:, None])
+        return grad / p.dtype.type(len(p))
+
+    def get_config(self):
+        return {"entropy": self.entropy}
+
+
+LOSSES = {cls.__name__: cls for cls in (BinaryCrossEntropy, CrossEntropy, MeanSquaredError, PolicyGradient)}

@@ -7,7 +7,8 @@
 
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh)
-from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
+from . import losses
+from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
 from .network import Sequential
 from .optimizers import SGD, Adam, Optimizer
 from .training import (Callback, EarlyStopping, History, LearningRateScheduler, TrainingDiverged, fit)
@@ -15,6 +16,6 @@ from .training import (Callback, EarlyStopping, History, LearningRateScheduler, 
 __all__ = [
     "Layer", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
     "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
-    "MeanSquaredError", "Optimizer", "SGD", "Adam", "Callback", "EarlyStopping",
+    "MeanSquaredError", "PolicyGradient", "Optimizer", "SGD", "Adam", "Callback", "EarlyStopping",
     "LearningRateScheduler", "History", "TrainingDiverged", "fit",
 ]

@@ -167,3 +167,22 @@ def learning_rate_study(curves, title="The step size matters"):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def episode_returns(returns, solved_at=None, window=100, title="Learning from rewards"):
+    """Return of every episode, its running average, and the solved threshold."""
+    returns = np.asarray(returns, dtype=float)
+    episodes = np.arange(1, len(returns) + 1)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.plot(episodes, returns, color="tab:blue", alpha=0.35, linewidth=0.8, label="episode return")
+    running = np.array([returns[max(0, i - window + 1) : i + 1].mean() for i in range(len(returns))])
+    ax.plot(episodes, running, color="tab:blue", linewidth=2, label=f"average of the last {window}")
+    if solved_at is not None:
+        ax.axhline(solved_at, color="tab:green", linestyle="--", label=f"solved ({solved_at:g})")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("return (total reward)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig

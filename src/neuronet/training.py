@@ -173,6 +173,21 @@ class EpochLogger(Callback):
 
 
 # --- the loop ------------------------------------------------------------------
+def gradient_step(network, loss, optimizer, x, target, penalty=0.0):
+    """One step of gradient descent: forward, loss, backward (chain rule), update.
+
+    A loss fused with the network's final Sigmoid/Softmax is fed the logits.
+    Returns (loss value, network output); a NaN/inf loss leaves the weights untouched.
+    """
+    logits = loss.output_activation is not None
+    out = network.forward(x, training=True, logits=logits)
+    value = loss.forward(out, target) + penalty
+    if np.isfinite(value):
+        network.backward(loss.backward(), logits=logits, input_grad=False)
+        optimizer.step(network.flat_parameters())
+    return value, out
+
+
 class Trainer:
     """Runs the minibatch loop and keeps the whole state of a run.
 
@@ -225,15 +240,11 @@ class Trainer:
 
     def train_step(self, x, y):
         """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
-        logits = self.loss.output_activation is not None
-        out = self.network.forward(x, training=True, logits=logits)
-        value = self.loss.forward(out, y) + self._penalty()
+        value, out = gradient_step(self.network, self.loss, self.optimizer, x, y, self._penalty())
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}")
         if self.first_loss == np.inf:
             self.first_loss = value  # the untrained network's loss: the yardstick for divergence
-        self.network.backward(self.loss.backward(), logits=logits, input_grad=False)
-        self.optimizer.step(self.network.flat_parameters())
         return value, self.loss.correct(out, y)
 
     # --- the divergence guard -----------------------------------------------
