@@ -12,7 +12,7 @@ neuronet's epoch time PyTorch takes (> 1: neuronet is faster). Each setting runs
 import argparse
 
 import numpy as np
-from common import mnist_split, one_thread, report, seed_everything, timed
+from common import mnist_split, one_thread, report, seed_everything, timed, torch_accuracy, torch_fit
 
 from neuronet import CNNClassifier
 
@@ -34,22 +34,8 @@ def torch_run(data, batch_size, epochs):
     net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.003)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def train():
-        for _ in range(epochs):
-            order = torch.randperm(len(X_train))
-            for start in range(0, len(X_train), batch_size):
-                index = order[start : start + batch_size]
-                optimizer.zero_grad()
-                loss_fn(net(X_train[index]), y_train[index]).backward()
-                optimizer.step()
-
-    _, seconds = timed(train)
-    with torch.no_grad():
-        accuracy = (net(X_test).argmax(1) == y_test).float().mean().item()
-    return seconds / epochs, accuracy
+    seconds = torch_fit(net, X_train, y_train, 0.003, batch_size, epochs)
+    return seconds, torch_accuracy(net, X_test, y_test)
 
 
 def main():

@@ -52,3 +52,31 @@ def seed_everything(seed):
         torch.manual_seed(seed)
     except ImportError:
         pass
+
+
+def torch_fit(net, X_train, y_train, learning_rate, batch_size, epochs):
+    """The same minibatch loop as neuronet's, in PyTorch: Adam, cross-entropy, reshuffled
+    every epoch. Returns the seconds per epoch."""
+    import torch
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def train():
+        for _ in range(epochs):
+            order = torch.randperm(len(X_train))
+            for start in range(0, len(X_train), batch_size):
+                index = order[start : start + batch_size]
+                optimizer.zero_grad()
+                loss_fn(net(X_train[index]), y_train[index]).backward()
+                optimizer.step()
+
+    _, seconds = timed(train)
+    return seconds / epochs
+
+
+def torch_accuracy(net, X_test, y_test):
+    import torch
+
+    with torch.no_grad():
+        return (net(X_test).argmax(1) == y_test).float().mean().item()

@@ -12,7 +12,7 @@ import argparse
 import warnings
 
 import numpy as np
-from common import mnist_split, one_thread, report, seed_everything, timed
+from common import mnist_split, one_thread, report, seed_everything, timed, torch_accuracy, torch_fit
 
 from neuronet import MLPClassifier
 
@@ -43,22 +43,8 @@ def torch_run(data, batch_size, epochs):
     seed_everything(0)
     net = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
                               torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def train():
-        for _ in range(epochs):
-            order = torch.randperm(len(X_train))
-            for start in range(0, len(X_train), batch_size):
-                index = order[start : start + batch_size]
-                optimizer.zero_grad()
-                loss_fn(net(X_train[index]), y_train[index]).backward()
-                optimizer.step()
-
-    _, seconds = timed(train)
-    with torch.no_grad():
-        accuracy = (net(X_test).argmax(1) == y_test).float().mean().item()
-    return seconds / epochs, accuracy
+    seconds = torch_fit(net, X_train, y_train, 1e-3, batch_size, epochs)
+    return seconds, torch_accuracy(net, X_test, y_test)
 
 
 def main():

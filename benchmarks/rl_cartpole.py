@@ -12,7 +12,6 @@ under a minute on one core.
 import argparse
 import time
 
-import numpy as np
 from common import one_thread
 
 from neuronet import rl

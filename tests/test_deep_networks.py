@@ -1,8 +1,6 @@
 """Stacked neurons, trained by backpropagation, learn what one neuron cannot."""
 
-import io
 import re
-import sys
 
 import numpy as np
 import pytest

@@ -191,7 +191,7 @@ def test_a_zip_bomb_member_is_refused_before_it_is_read(tmp_path):
 
 
 def test_a_wrong_format_version_is_refused(model_file, tmp_path):
-    from neuronet.io import load_arrays, save_arrays
+    from neuronet.io import load_arrays
     import json
 
     path, _, _ = model_file

@@ -32,6 +32,14 @@ def _in_dtype(X, dtype):
     return converted
 
 
+def _store_parameters(estimator, parameters):
+    """scikit-learn's rule for ``__init__``: keep every argument, unchanged, under its
+    own name (validation happens in ``fit``)."""
+    for name, value in parameters.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
 
 
@@ -204,15 +212,7 @@ class LogisticRegression(NeuralClassifier):
 
     def __init__(self, learning_rate=0.1, max_iter=1000, tol=1e-6, threshold=0.5, solver="gd",
                  alpha=0.0, random_state=None, verbose=0, dtype="float32"):
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.tol = tol
-        self.threshold = threshold
-        self.solver = solver
-        self.alpha = alpha
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
+        _store_parameters(self, locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -397,23 +397,7 @@ class MLPClassifier(_MinibatchClassifier):
                  learning_rate_schedule="constant", momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
                  early_stopping=False, validation_fraction=0.1, dropout=0.0, random_state=None, verbose=0,
                  dtype="float32"):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.dropout = dropout
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
+        _store_parameters(self, locals())
 
     def _build_layers(self, n_outputs, sample_shape):
         return self._dense_stack(n_outputs)
@@ -458,27 +442,7 @@ class CNNClassifier(_MinibatchClassifier):
                  momentum=0.9, batch_size=32, max_iter=10,
                  alpha=1e-4, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
                  dropout=0.0, random_state=None, verbose=0, dtype="float32"):
-        self.image_shape = image_shape
-        self.conv_filters = conv_filters
-        self.kernel_size = kernel_size
-        self.pool_size = pool_size
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.alpha = alpha
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.dropout = dropout
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
+        _store_parameters(self, locals())
 
     def _sample_shape(self, X):
         if self.image_shape is not None:

@@ -7,7 +7,6 @@
 
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh)
-from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
 from .network import Sequential
 from .optimizers import SGD, Adam, Optimizer

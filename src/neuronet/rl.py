@@ -71,7 +71,7 @@ class PolicyGradientAgent:
         self.gamma = float(gamma)
         self.policy = self._network(observation_size, hidden, [nn.Dense(n_actions), nn.Softmax()], seeds[1])
         self.value = self._network(observation_size, hidden, [nn.Dense(1)], seeds[2])
-        self.policy_loss, self.value_loss = nn.losses.PolicyGradient(entropy), nn.MeanSquaredError()
+        self.policy_loss, self.value_loss = nn.PolicyGradient(entropy), nn.MeanSquaredError()
         self.policy_optimizer = nn.Adam(learning_rate)
         self.value_optimizer = nn.Adam(value_learning_rate)
 
