@@ -23,6 +23,7 @@ from .optimizers import SGD, make_optimizer
 from .training import (EarlyStopping, LearningRateScheduler, TrainingDiverged, TrainingInterrupted, cosine_decay,
                        fit)
 
+
 def _in_dtype(X, dtype):
     """X in the training dtype, refusing values that do not fit it (e.g. 1e300 in float32)."""
     converted = X.astype(dtype, copy=False)
@@ -125,16 +126,18 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
     def _validated(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, allow_nd=True)
-        return X.reshape((len(X), *self.network_.input_shape))
+        expected = self.network_.input_shape
+        if np.prod(X.shape[1:]) != np.prod(expected):
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                             f"samples of {int(np.prod(expected))} values {expected}")
+        return X.reshape((len(X), *expected))
 
     def decision_function(self, X):
         """The logits: z = w·x + b for two classes (shape (n,)), K scores otherwise.
 
         Prediction runs in float64 whatever the training dtype, so a sample's score
         does not depend on which other samples share its batch."""
-        X = self._validated(X)
-        logits = np.concatenate([self.network_.forward(X[i : i + 2048], logits=True)
-                                 for i in range(0, len(X), 2048)]).astype(np.float64)
+        logits = self.network_.predict(self._validated(X), batch_size=2048, logits=True)
         return logits.ravel() if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X):

@@ -150,13 +150,17 @@ class Sequential:
             grad_out = layer.backward(grad_out)
         return grad_out
 
-    def predict(self, x, batch_size=1024):
-        """Outputs for ``x`` in inference mode, computed in batches."""
-        x = np.asarray(x, dtype=self.dtype)
+    def predict(self, x, batch_size=1024, logits=False):
+        """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``.
+
+        Float input keeps its precision (float64 input gives float64 outputs); other
+        input is converted to the network's dtype."""
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(self.dtype)
         self._ensure_built(x)
-        if len(x) <= batch_size:
-            return self.forward(x)
-        return np.concatenate([self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+        return np.concatenate([self.forward(x[i : i + batch_size], logits=logits)
+                               for i in range(0, max(len(x), 1), batch_size)])
 
     def fit(self, X, y, *, loss, optimizer, **options):
         """Train with the shared minibatch loop; see :func:`neuronet.training.fit`."""

@@ -307,16 +307,12 @@ class Trainer:
         return logs
 
     def evaluate(self, X, y):
-        out = self.network.predict(X) if self.loss.output_activation is None else self._logits(X)
+        out = self.network.predict(X, batch_size=2048, logits=self.loss.output_activation is not None)
         logs = {"loss": self.loss.forward(out, y) + self._penalty()}
         correct = self.loss.correct(out, y)
         if correct is not None:
             logs["accuracy"] = correct / len(X)
         return logs
-
-    def _logits(self, X, batch_size=2048):
-        return np.concatenate([self.network.forward(X[i : i + batch_size], logits=True)
-                               for i in range(0, len(X), batch_size)])
 
     # --- checkpoints and Ctrl-C -------------------------------------------------
     def save_checkpoint(self):
