@@ -137,7 +137,8 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
 
         Prediction runs in float64 whatever the training dtype, so a sample's score
         does not depend on which other samples share its batch."""
-        logits = self.network_.predict(self._validated(X), batch_size=2048, logits=True)
+        X = self._validated(X)  # first: it raises NotFittedError before network_ is touched
+        logits = self.network_.predict(X, batch_size=2048, logits=True)
         return logits.ravel() if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X):
