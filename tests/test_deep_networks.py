@@ -193,3 +193,15 @@ def test_wrong_input_shape_for_a_built_network_is_a_clear_error():
     net = nn.Sequential([nn.Dense(3)], input_shape=(2,))
     with pytest.raises(ValueError, match=r"expects samples shaped \(2,\), got \(5,\)"):
         net.predict(np.ones((4, 5)))
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_iter": None}, "max_iter must be a positive integer"), ({"max_iter": 2.5}, "max_iter"),
+    ({"batch_size": 0}, "batch_size"), ({"learning_rate": float("nan")}, "learning_rate"),
+    ({"hidden_layer_sizes": (8, -1)}, "hidden_layer_sizes"), ({"activation": "swish"}, "activation"),
+    ({"solver": "rmsprop"}, "unknown optimizer"), ({"dropout": 1.0}, "dropout"), ({"alpha": -1}, "alpha"),
+    ({"learning_rate_schedule": "step"}, "learning_rate_schedule"), ({"dtype": "int8"}, "dtype"),
+])
+def test_bad_hyperparameters_are_value_errors_that_name_them(settings, message):
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**settings).fit(XOR_X, XOR_Y)

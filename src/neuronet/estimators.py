@@ -44,6 +44,43 @@ def _store_parameters(estimator, parameters):
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
 
 
+def _check(estimator, name, valid, requirement):
+    value = getattr(estimator, name)
+    try:
+        ok = bool(valid(value))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{type(estimator).__name__}: {name} must be {requirement}, got {value!r}")
+
+
+def _whole(value):
+    return not isinstance(value, (bool, str)) and int(value) == value
+
+
+# name → (test, what it must be); each estimator checks the ones it has, at fit time
+HYPERPARAMETERS = {
+    "learning_rate": (lambda v: np.isfinite(v) and v > 0, "a positive number"),
+    "max_iter": (lambda v: _whole(v) and v >= 1, "a positive integer"),
+    "batch_size": (lambda v: _whole(v) and v >= 1, "a positive integer"),
+    "n_iter_no_change": (lambda v: _whole(v) and v >= 1, "a positive integer"),
+    "tol": (lambda v: np.isfinite(v) and v >= 0, "a number >= 0"),
+    "alpha": (lambda v: np.isfinite(v) and v >= 0, "a number >= 0"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "validation_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "threshold": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "hidden_layer_sizes": (lambda v: all(_whole(u) and u >= 1 for u in v), "a tuple of positive integers"),
+    "conv_filters": (lambda v: len(v) >= 1 and all(_whole(u) and u >= 1 for u in v), "a non-empty tuple of positive integers"),
+    "kernel_size": (lambda v: _whole(v) and v >= 1, "a positive integer"),
+    "pool_size": (lambda v: _whole(v) and v >= 1, "a positive integer"),
+    "dtype": (lambda v: np.dtype(v) in (np.float32, np.float64), "'float32' or 'float64'"),
+    "activation": (lambda v: v in ACTIVATIONS, "one of 'relu', 'tanh', 'sigmoid', 'leaky_relu'"),
+    "learning_rate_schedule": (lambda v: v in ("constant", "cosine"), "'constant' or 'cosine'"),
+}
+
+
+
 class NeuralClassifier(ClassifierMixin, BaseEstimator):
     """What the three classifiers share: validation, labels, training, prediction.
 
@@ -60,7 +97,13 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         return (int(np.prod(X.shape[1:])),)
 
     # --- fitting --------------------------------------------------------------
+    def _check_hyperparameters(self):
+        for name, (valid, requirement) in HYPERPARAMETERS.items():
+            if name in self.get_params():
+                _check(self, name, valid, requirement)
+
     def _validate_fit(self, X, y):
+        self._check_hyperparameters()
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], allow_nd=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -235,8 +278,6 @@ class LogisticRegression(NeuralClassifier):
         """
         if self.solver not in ("gd", "newton"):
             raise ValueError(f"solver must be 'gd' or 'newton', got {self.solver!r}")
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold!r}")
         X, target = self._validate_fit(X, y)
         if len(self.classes_) > 2:
             raise ValueError(
@@ -315,8 +356,6 @@ class _MinibatchClassifier(NeuralClassifier):
     """The training options that the MLP and the CNN share."""
 
     def _hidden_activation(self):
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         return ACTIVATIONS[self.activation]
 
     def _dense_stack(self, n_outputs):
@@ -348,8 +387,6 @@ class _MinibatchClassifier(NeuralClassifier):
                                    restore_best_weights=self.early_stopping)] if self.tol > 0 or self.early_stopping else []
         if self.learning_rate_schedule == "cosine":
             callbacks.append(LearningRateScheduler(cosine_decay(self.learning_rate, self.max_iter)))
-        elif self.learning_rate_schedule != "constant":
-            raise ValueError(f"learning_rate_schedule must be 'constant' or 'cosine', got {self.learning_rate_schedule!r}")
         split = self.validation_fraction if self.early_stopping and validation_data is None else 0.0
         self._fit_loop(X, target, optimizer, batch_size=min(self.batch_size, len(X)), shuffle=True,
                        callbacks=callbacks, validation_split=split, validation_data=validation_data,

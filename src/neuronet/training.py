@@ -188,6 +188,16 @@ def gradient_step(network, loss, optimizer, x, target, penalty=0.0):
     return value, out
 
 
+def _positive_int(value, name):
+    try:
+        whole = int(value)
+    except (TypeError, ValueError):
+        whole = None
+    if isinstance(value, (str, bool)) or whole is None or whole != value or whole < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return whole
+
+
 class Trainer:
     """Runs the minibatch loop and keeps the whole state of a run.
 
@@ -199,16 +209,11 @@ class Trainer:
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True,
                  callbacks=(), random_state=None, divergence_patience=20,
                  checkpoint=None, checkpoint_every="epoch"):
-        if int(epochs) != epochs or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        if int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if checkpoint_every not in (None, "epoch") and (
-                isinstance(checkpoint_every, str) or int(checkpoint_every) != checkpoint_every or checkpoint_every < 1):
-            raise ValueError(f"checkpoint_every must be 'epoch', None or a positive number of minibatches, "
-                             f"got {checkpoint_every!r}")
         self.network, self.loss, self.optimizer = network, loss, optimizer
-        self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), shuffle
+        self.epochs, self.batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
+        self.shuffle = shuffle
+        if checkpoint_every not in (None, "epoch"):
+            checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every (minibatches, 'epoch' or None)")
         self.callbacks = list(callbacks)
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
