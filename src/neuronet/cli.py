@@ -229,9 +229,9 @@ def run_train(args):
     train_accuracy, test_accuracy = model.score(X_train, y_train), model.score(X_test, y_test)
     print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
     save(model, args.output, extra={"meta": meta, "arrays": preprocessing})
-    settings = {"model": type(model).__name__, **{k: v for k, v in model.get_params().items() if k != "verbose"},
-                "train accuracy": f"{train_accuracy:.4f}", "test accuracy": f"{test_accuracy:.4f}",
-                "parameters": f"{model.network_.count_params():,}", "model file": args.output}
+    settings = {"model": type(model).__name__, "train accuracy": f"{train_accuracy:.4f}",
+                "test accuracy": f"{test_accuracy:.4f}", "parameters": f"{model.network_.count_params():,}",
+                "model file": args.output, **{k: v for k, v in model.get_params().items() if k != "verbose"}}
     report = args.report or os.path.join(os.path.dirname(os.path.abspath(args.output)), "report")
     index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), settings)
     print(f"model saved to {args.output}")
