@@ -12,7 +12,7 @@ neuronet's epoch time PyTorch takes (> 1: neuronet is faster). Each setting runs
 import argparse
 
 import numpy as np
-from common import mnist_split, one_thread, report, seed_everything, timed, torch_accuracy, torch_fit
+from common import compare, mnist_split, one_thread, seed_everything, timed, torch_accuracy, torch_fit
 
 from neuronet import CNNClassifier
 
@@ -45,16 +45,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     one_thread()
-    data = mnist_split(images=True)
-    rows = []
-    for name, run in {"neuronet": neuronet_run, "pytorch": torch_run}.items():
-        try:
-            seconds, accuracy = min(run(data, args.batch_size, args.epochs) for _ in range(args.repeats))
-        except ImportError as error:
-            print(f"skipping {name}: {error}")
-            continue
-        rows.append(((name, f"batch {args.batch_size}"), seconds * 1000, accuracy))
-    report(rows)
+    compare({"neuronet": neuronet_run, "pytorch": torch_run}, mnist_split(images=True), (args.batch_size,),
+            args.epochs, args.repeats)
 
 
 if __name__ == "__main__":

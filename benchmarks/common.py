@@ -35,6 +35,21 @@ def timed(function):
     return result, time.perf_counter() - start
 
 
+def compare(runners, data, batch_sizes, epochs, repeats):
+    """Run every library at every batch size, ``repeats`` times (the fastest counts),
+    and print the table."""
+    rows = []
+    for batch_size in batch_sizes:
+        for name, run in runners.items():
+            try:
+                seconds, accuracy = min(run(data, batch_size, epochs) for _ in range(repeats))
+            except ImportError as error:
+                print(f"skipping {name}: {error}")
+                continue
+            rows.append(((name, f"batch {batch_size}"), seconds * 1000, accuracy))
+    report(rows)
+
+
 def report(rows, reference="neuronet"):
     """Print ms/epoch, accuracy and each library's time relative to neuronet's."""
     base = {key[1:]: ms for key, ms, _ in rows if key[0] == reference}

@@ -12,7 +12,7 @@ import argparse
 import warnings
 
 import numpy as np
-from common import mnist_split, one_thread, report, seed_everything, timed, torch_accuracy, torch_fit
+from common import compare, mnist_split, one_thread, seed_everything, timed, torch_accuracy, torch_fit
 
 from neuronet import MLPClassifier
 
@@ -53,18 +53,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting; the fastest counts")
     args = parser.parse_args()
     one_thread()
-    data = mnist_split()
-    runners = {"neuronet": neuronet_run, "pytorch": torch_run, "scikit-learn": sklearn_run}
-    rows = []
-    for batch_size in (64, 256):
-        for name, run in runners.items():
-            try:
-                seconds, accuracy = min(run(data, batch_size, args.epochs) for _ in range(args.repeats))
-            except ImportError as error:
-                print(f"skipping {name}: {error}")
-                continue
-            rows.append(((name, f"batch {batch_size}"), seconds * 1000, accuracy))
-    report(rows)
+    compare({"neuronet": neuronet_run, "pytorch": torch_run, "scikit-learn": sklearn_run}, mnist_split(),
+            (64, 256), args.epochs, args.repeats)
 
 
 if __name__ == "__main__":

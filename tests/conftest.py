@@ -17,3 +17,12 @@ def breast_cancer_split():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    """scikit-learn's 8×8 digits as images (n, 1, 8, 8), 40 % held out, seeded and stratified."""
+    from neuronet import datasets
+
+    data = datasets.load("digits")
+    return train_test_split(data.X, data.y, test_size=0.4, random_state=0, stratify=data.y)

@@ -119,22 +119,16 @@ def test_bad_geometry_is_a_clear_error():
         nn.Conv2D(4, (3, 3, 3))
 
 
-@pytest.fixture(scope="module")
-def digits():
-    data = datasets.load("digits")
-    return train_test_split(data.X, data.y, test_size=0.4, random_state=0, stratify=data.y)
-
-
-def test_cnn_reads_digits_to_98_percent(digits):
-    X_train, X_test, y_train, y_test = digits
+def test_cnn_reads_digits_to_98_percent(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
     clf = CNNClassifier(learning_rate=0.005, batch_size=32, max_iter=50, tol=0, random_state=0)
     clf.fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= 0.98
     assert isinstance(clf.network_.layers[0], nn.Conv2D)
 
 
-def test_cnn_accepts_flat_pixels_with_an_image_shape(digits):
-    X_train, X_test, y_train, y_test = digits
+def test_cnn_accepts_flat_pixels_with_an_image_shape(digits_split):
+    X_train, X_test, y_train, y_test = digits_split
     flat = CNNClassifier(image_shape=(8, 8), max_iter=2, random_state=0).fit(X_train.reshape(len(X_train), -1), y_train)
     images = CNNClassifier(max_iter=2, random_state=0).fit(X_train, y_train)
     assert flat.network_.input_shape == images.network_.input_shape == (1, 8, 8)

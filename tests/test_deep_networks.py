@@ -83,13 +83,14 @@ def test_weight_decay_shrinks_weights_but_not_biases():
 
 
 @pytest.fixture(scope="module")
-def digits_split():
-    data = datasets.load("digits")
-    return train_test_split(data.flat, data.y, test_size=0.4, random_state=0, stratify=data.y)
-
-
-def test_mlp_reads_digits_to_97_percent(digits_split):
+def digits_flat(digits_split):
+    """The digits split with one row of 64 pixels per sample, for Dense networks."""
     X_train, X_test, y_train, y_test = digits_split
+    return X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1), y_train, y_test
+
+
+def test_mlp_reads_digits_to_97_percent(digits_flat):
+    X_train, X_test, y_train, y_test = digits_flat
     clf = MLPClassifier(max_iter=100, batch_size=32, random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= 0.97
     assert clf.loss_curve_[-1] < clf.loss_curve_[0] / 10
@@ -115,8 +116,8 @@ def test_binary_mlp_uses_one_sigmoid_output(breast_cancer_split):
     assert clf.score(X_test, y_test) >= 0.94
 
 
-def test_history_holds_train_and_validation_metrics_per_epoch(digits_split):
-    X_train, _, y_train, _ = digits_split
+def test_history_holds_train_and_validation_metrics_per_epoch(digits_flat):
+    X_train, _, y_train, _ = digits_flat
     clf = MLPClassifier((32,), learning_rate=0.01, max_iter=5, tol=0, early_stopping=True,
                         random_state=0).fit(X_train, y_train)
     history = clf.history_.history
@@ -125,8 +126,8 @@ def test_history_holds_train_and_validation_metrics_per_epoch(digits_split):
     assert history["val_accuracy"][-1] > 0.8
 
 
-def test_early_stopping_restores_the_best_weights(digits_split):
-    X_train, X_test, y_train, y_test = digits_split
+def test_early_stopping_restores_the_best_weights(digits_flat):
+    X_train, X_test, y_train, y_test = digits_flat
     net = nn.Sequential([nn.Dense(64), nn.ReLU(), nn.Dense(10), nn.Softmax()], random_state=0)
     stop = nn.EarlyStopping(monitor="val_loss", patience=2)
     history = net.fit(X_train, y_train, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.05), epochs=200,
@@ -138,8 +139,8 @@ def test_early_stopping_restores_the_best_weights(digits_split):
     assert nn.CrossEntropy()(logits, y_test) == pytest.approx(history["val_loss"][best], rel=1e-5)
 
 
-def test_learning_rate_schedule_sets_the_rate_each_epoch(digits_split):
-    X_train, _, y_train, _ = digits_split
+def test_learning_rate_schedule_sets_the_rate_each_epoch(digits_flat):
+    X_train, _, y_train, _ = digits_flat
     net = nn.Sequential([nn.Dense(10), nn.Softmax()], random_state=0)
     optimizer = nn.SGD(0.1)
     seen = []
@@ -153,8 +154,8 @@ def test_learning_rate_schedule_sets_the_rate_each_epoch(digits_split):
     assert seen == [0.1, 0.05, 0.025]
 
 
-def test_verbose_1_shows_a_progress_bar_and_2_prints_epochs(digits_split, capsys):
-    X_train, _, y_train, _ = digits_split
+def test_verbose_1_shows_a_progress_bar_and_2_prints_epochs(digits_flat, capsys):
+    X_train, _, y_train, _ = digits_flat
     MLPClassifier((8,), max_iter=2, tol=0, verbose=1, random_state=0).fit(X_train, y_train)
     assert re.search(r"epoch 2/2: 100%\|.*\| 12/12 .*loss=", capsys.readouterr().err)
     MLPClassifier((8,), max_iter=2, tol=0, verbose=2, random_state=0).fit(X_train, y_train)
