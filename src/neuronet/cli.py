@@ -110,10 +110,6 @@ def load_model(path):
     return model, extra["meta"], extra["arrays"]
 
 
-def training_split(dataset, meta):
-    return dataset.split(meta.get("test_size", 0.2), meta.get("seed", 0))
-
-
 def _data_like_training(name, meta):
     image = meta.get("image_size")
     return load_data(name, image_size=image or 64, grayscale=bool(meta.get("grayscale")))
@@ -263,7 +259,7 @@ def run_evaluate(args):
     _check_classes(dataset, meta)
     trained_here = meta.get("data") in (args.data, os.path.abspath(args.data))
     if trained_here and not args.all:
-        _, X, _, y = training_split(dataset, meta)
+        _, X, _, y = dataset.split(meta.get("test_size", 0.2), meta.get("seed", 0))  # the split train made
         where = "the held-out test split"
     else:
         X, y, where = dataset.X, dataset.y, "all samples"
