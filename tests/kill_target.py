@@ -6,7 +6,7 @@ from threadpoolctl import threadpool_limits
 
 from neuronet import MLPClassifier, datasets
 
-SETTINGS = dict(hidden_layer_sizes=(64, 32), dropout=0.1, max_iter=12, batch_size=32, tol=0, random_state=7)
+SETTINGS = dict(hidden_layer_sizes=(64, 32), dropout=0.1, max_iter=20, batch_size=32, tol=0, random_state=7)
 
 
 def data():
