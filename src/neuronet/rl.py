@@ -106,17 +106,7 @@ class PolicyGradientAgent:
 
     def run_episode(self, env, greedy=False, seed=None):
         """Play one episode; returns (observations, actions, rewards)."""
-        observation, _ = env.reset(seed=seed)
-        observations, actions, rewards = [], [], []
-        done = False
-        while not done:
-            action = self.act(observation, greedy)
-            observations.append(observation)
-            actions.append(action)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            rewards.append(reward)
-            done = terminated or truncated
-        return observations, actions, rewards
+        return play_episode(env, lambda observation: self.act(observation, greedy), seed)
 
     def train(self, env, episodes=1000, solved_at=None, window=100, seed=None, progress=None):
         """Learn for up to ``episodes`` episodes; stop once the ``window``-episode average
@@ -140,19 +130,31 @@ class PolicyGradientAgent:
         return evaluate(self.policy, env, episodes, seed)
 
 
+def play_episode(env, choose, seed=None):
+    """Play one episode, taking ``choose(observation)`` at every step; returns the
+    (observations, actions, rewards) of its steps."""
+    observation, _ = env.reset(seed=seed)
+    observations, actions, rewards = [], [], []
+    done = False
+    while not done:
+        action = choose(observation)
+        observations.append(observation)
+        actions.append(action)
+        observation, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(reward)
+        done = terminated or truncated
+    return observations, actions, rewards
+
+
 def evaluate(policy, env, episodes=100, seed=None):
     """Average return of a policy network played greedily (always its likeliest action)."""
-    totals = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=None if seed is None else seed + episode)
-        total, done = 0.0, False
-        while not done:
-            action = int(policy.forward(np.asarray(observation, dtype=np.float64)[None])[0].argmax())
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += reward
-            done = terminated or truncated
-        totals.append(total)
-    return float(np.mean(totals))
+
+    def likeliest(observation):
+        return int(policy.forward(np.asarray(observation, dtype=np.float64)[None])[0].argmax())
+
+    returns = [np.sum(play_episode(env, likeliest, None if seed is None else seed + episode)[2])
+               for episode in range(episodes)]
+    return float(np.mean(returns))
 
 
 def first_solved(returns, threshold, window=100):
