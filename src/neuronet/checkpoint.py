@@ -14,7 +14,7 @@ import hashlib
 
 import numpy as np
 
-from .io import ModelFileError, load_arrays, save_arrays
+from .io import ModelFileError, json_safe, load_arrays, save_arrays
 
 
 def fingerprint(trainer, X, y, validation_data=None):
@@ -33,16 +33,7 @@ def fingerprint(trainer, X, y, validation_data=None):
         "random_state": trainer.random_state if isinstance(trainer.random_state, (int, type(None))) else "custom",
         "callbacks": [type(c).__name__ for c in trainer.callbacks if type(c).__name__ not in ("ProgressBar", "EpochLogger")],
     }
-    return {"settings": _plain(settings), "data": digest.hexdigest()}
-
-
-def _plain(value):
-    """Tuples → lists, NumPy scalars → Python, recursively (JSON's view of a value)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
+    return {"settings": json_safe(settings), "data": digest.hexdigest()}
 
 
 def _callback_states(trainer):
@@ -54,7 +45,7 @@ def _callback_states(trainer):
                 plain[name] = {"arrays": sorted(value)}
                 arrays.update({f"callback{index}/{name}/{key}": array for key, array in value.items()})
             else:
-                plain[name] = _plain(value)
+                plain[name] = json_safe(value)
         meta.append(plain)
     return meta, arrays
 
@@ -79,7 +70,7 @@ def save_checkpoint(path, trainer, run_fingerprint):
         "optimizer": {"iterations": optimizer["iterations"], "learning_rate": optimizer["learning_rate"]},
         "callbacks": callbacks,
     }
-    save_arrays(path, _plain(meta), arrays)
+    save_arrays(path, json_safe(meta), arrays)
 
 
 def _differences(saved, current, prefix=""):

@@ -310,7 +310,7 @@ def run_predict(args):
             failed += 1
             continue
         if path.endswith((".csv", ".npy", ".txt")):
-            X, labels = _read_rows(path), None
+            X = _read_rows(path)
             labels = [f"{path}[{i}]" for i in range(len(X))]
         else:
             if not meta.get("image_shape"):

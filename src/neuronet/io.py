@@ -40,12 +40,13 @@ def _estimators():
             if hasattr(estimators, name)}
 
 
-def _json_safe(value):
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def json_safe(value):
+    """Tuples → lists, NumPy scalars → Python, recursively (JSON's view of a value)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _checksum(arrays, meta):
@@ -197,7 +198,7 @@ def save(model, path, extra=None):
             classes = classes.astype(str)
         meta.update(
             kind="estimator", estimator=type(model).__name__,
-            params={k: _json_safe(v) for k, v in model.get_params().items()},
+            params=json_safe(model.get_params()),
             network=model.network_.get_config(),
             fitted={"n_features_in_": int(model.n_features_in_), "n_iter_": int(model.n_iter_),
                     "loss_curve_": [float(v) for v in model.loss_curve_],
