@@ -91,6 +91,54 @@ def test_max_pooling_sends_the_gradient_to_one_position_when_values_tie():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1))), [[[[1.0, 0.0], [0.0, 0.0]]]])
 
 
+def memory_layouts(x):
+    """The same batch stored three ways: N×C×H×W order, batch-last, and a strided view."""
+    batch_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    strided = np.repeat(x, 2, axis=3)[..., ::2]
+    return {"c_order": np.ascontiguousarray(x), "batch_last": batch_last, "strided": strided}
+
+
+@pytest.mark.parametrize("make_layer", [lambda: nn.Conv2D(3, 3, padding=1), lambda: nn.Conv2D(2, 2, stride=2),
+                                        lambda: nn.MaxPool2D(2), lambda: nn.AvgPool2D(3, stride=1, padding=1)])
+def test_image_layers_give_the_same_results_for_any_memory_layout(make_layer, rng):
+    x, grad_seed = rng.normal(size=(4, 2, 6, 6)), rng.integers(1000)
+    results = {}
+    for name, stored in memory_layouts(x).items():
+        layer = built(make_layer(), (2, 6, 6))
+        out = layer.forward(stored, training=True)
+        grad_out = np.random.default_rng(grad_seed).normal(size=out.shape)
+        grad_in = layer.backward(grad_out, input_grad=True) if layer.params else layer.backward(grad_out)
+        results[name] = (out, grad_in, [g.copy() for g in layer.grads.values()])
+    reference = results.pop("c_order")
+    for out, grad_in, grads in results.values():
+        np.testing.assert_array_equal(out, reference[0])
+        np.testing.assert_array_equal(grad_in, reference[1])
+        for grad, expected in zip(grads, reference[2], strict=True):
+            np.testing.assert_array_equal(grad, expected)
+
+
+def stored_batch_last(array):
+    """Samples adjacent in memory, then width, height, channels (gaps allowed: a crop)."""
+    return array.strides[0] == array.itemsize and list(np.argsort(array.strides)) == [0, 3, 2, 1]
+
+
+def test_image_layers_pass_batches_on_batch_last_without_copying_between_them():
+    """Conv, ReLU and pooling outputs (and their gradients) are stored C×H×W×N, the order
+    im2col and col2im read fastest; a layout change would cost a copy at each layer."""
+    net = nn.Sequential([nn.Conv2D(4, 3, padding=1), nn.ReLU(), nn.MaxPool2D(2), nn.Conv2D(4, 3, padding=1)],
+                        input_shape=(1, 8, 8), random_state=0)
+    x = np.random.default_rng(0).normal(size=(5, 1, 8, 8)).astype(np.float32)
+    activations = [x]
+    for layer in net.layers:
+        activations.append(layer.forward(activations[-1], training=True))
+    grad = np.ones_like(activations[-1])
+    for layer, seen in zip(reversed(net.layers[1:]), reversed(activations[1:-1]), strict=True):
+        grad = layer.backward(grad, input_grad=True) if layer.params else layer.backward(grad)
+        assert grad.shape == seen.shape
+        assert stored_batch_last(grad), type(layer).__name__
+    assert all(stored_batch_last(out) for out in activations[1:])
+
+
 def test_a_small_cnn_passes_the_gradient_check_end_to_end(rng):
     net = nn.Sequential([nn.Conv2D(2, 3, padding=1), nn.Tanh(), nn.MaxPool2D(2), nn.Conv2D(3, 2, stride=2),
                          nn.ReLU(), nn.AvgPool2D(1), nn.Flatten(), nn.Dense(3), nn.Softmax()],

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..initializers import initialize
 from .base import Layer
-from .geometry import check_images, output_size, pad, pair, window_slices
+from .geometry import check_images, in_memory_order, output_size, pad, pair, window_slices
 
 
 class Conv2D(Layer):
@@ -80,32 +80,32 @@ class Conv2D(Layer):
         n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])
         (kh, kw) = self.kernel_size
-        xp = pad(x, self.padding)
-        # cols[ch, i, j, n, r, c] = X[n, ch, r·s + i, c·s + j]: one column per position,
-        # copied offset by offset in runs along the image rows (im2col)
-        cols = np.empty((channels, kh, kw, n, ho, wo), dtype=x.dtype)
+        xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
+        # cols[ch, i, j, r, c, n] = X[n, ch, r·s + i, c·s + j]: one column per position,
+        # copied offset by offset in runs of whole (strided) rows of the batch (im2col)
+        cols = np.empty((channels, kh, kw, ho, wo, n), dtype=x.dtype)
         for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, (ho, wo)):
-            cols[:, i, j] = xp[:, :, rows, columns].transpose(1, 0, 2, 3)
-        self._cols = cols.reshape(channels * kh * kw, n * ho * wo)
+            cols[:, i, j] = xp[:, rows, columns]
+        self._cols = cols.reshape(channels * kh * kw, ho * wo * n)
         self._padded_shape, self._out_hw = xp.shape, (ho, wo)
-        z = self.params["weights"].reshape(self.filters, -1) @ self._cols  # (F, n·ho·wo): one product
+        z = self.params["weights"].reshape(self.filters, -1) @ self._cols  # (F, ho·wo·n): one product
         z += self.params["bias"][:, None]
-        return z.reshape(self.filters, n, ho, wo).transpose(1, 0, 2, 3)
+        return z.reshape(self.filters, ho, wo, n).transpose(3, 0, 1, 2)
 
     def backward(self, grad_z, input_grad=True):
         n = grad_z.shape[0]
         weights = self.params["weights"]
-        grad_rows = grad_z.transpose(1, 0, 2, 3).reshape(self.filters, -1)  # (F, n·ho·wo)
+        grad_rows = in_memory_order(grad_z).reshape(self.filters, -1)  # (F, ho·wo·n)
         # ∂L/∂W = grad_rows · colsᵀ, computed as (cols · grad_rowsᵀ)ᵀ: BLAS is faster this way round
         self._grad("weights").reshape(self.filters, -1)[...] = (self._cols @ grad_rows.T).T
         np.sum(grad_rows, axis=1, out=self._grad("bias"))
         if not input_grad:
             return None
         ho, wo = self._out_hw
-        grad_cols = (weights.reshape(self.filters, -1).T @ grad_rows).reshape(*weights.shape[1:], n, ho, wo)
-        n, channels, height, width = self._padded_shape
-        grad_padded = np.zeros((channels, n, height, width), dtype=grad_z.dtype)  # channel-major
+        grad_cols = (weights.reshape(self.filters, -1).T @ grad_rows).reshape(*weights.shape[1:], ho, wo, n)
+        _, height, width, _ = self._padded_shape
+        grad_padded = np.zeros(self._padded_shape, dtype=grad_z.dtype)  # batch-last
         for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, self._out_hw):  # col2im
-            grad_padded[:, :, rows, columns] += grad_cols[:, i, j]
+            grad_padded[:, rows, columns] += grad_cols[:, i, j]
         ph, pw = self.padding
-        return grad_padded[:, :, ph : height - ph, pw : width - pw].transpose(1, 0, 2, 3)
+        return grad_padded[:, ph : height - ph, pw : width - pw].transpose(3, 0, 1, 2)

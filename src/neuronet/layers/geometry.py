@@ -1,9 +1,10 @@
 """Window geometry shared by convolution and pooling (layout N × C × H × W).
 
 Image batches are indexed N × C × H × W everywhere. The arrays these layers create
-are stored channel-major in memory (as C × N × H × W, seen through a transposed view):
+are stored batch-last in memory (as C × H × W × N, seen through a transposed view):
 a convolution's matrix product produces that order directly, and the copies between
-layers then move whole image rows instead of single pixels.
+layers (im2col, col2im, pooling windows) then move runs of W·N or N numbers at a
+time instead of single image rows.
 """
 
 from __future__ import annotations
@@ -42,20 +43,26 @@ def check_images(input_shape, layer):
         )
 
 
-def channel_major(n, channels, height, width, dtype, fill=0.0):
-    """An N × C × H × W array filled with ``fill``, stored channel-major."""
-    shape = (channels, n, height, width)
+def batch_last(n, channels, height, width, dtype, fill=0.0):
+    """An N × C × H × W array filled with ``fill``, stored batch-last (C × H × W × N)."""
+    shape = (channels, height, width, n)
     array = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
-    return array.transpose(1, 0, 2, 3)
+    return array.transpose(3, 0, 1, 2)
+
+
+def in_memory_order(x):
+    """The C × H × W × N view of an N × C × H × W batch (contiguous when batch-last)."""
+    return x.transpose(1, 2, 3, 0)
 
 
 def pad(x, padding, value=0.0):
-    """x with ``value`` added around each image (a channel-major copy)."""
+    """x with ``value`` added around each image, stored batch-last (x itself when it
+    already is and there is no padding)."""
     ph, pw = padding
-    if ph == 0 and pw == 0:
+    if ph == 0 and pw == 0 and in_memory_order(x).flags.c_contiguous:
         return x
     n, channels, height, width = x.shape
-    padded = channel_major(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value)
+    padded = batch_last(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value)
     padded[:, :, ph : ph + height, pw : pw + width] = x
     return padded
 

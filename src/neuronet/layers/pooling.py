@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .geometry import channel_major, check_images, output_size, pad, pair, window_slices
+from .geometry import batch_last, check_images, output_size, pad, pair, window_slices
 
 
 class _Pool2D(Layer):
@@ -48,7 +48,7 @@ class _Pool2D(Layer):
     def _scatter(self, grad_per_offset, dtype):
         """col2im for pooling: put each offset's gradient back where it was read
         (added up where windows overlap, written straight in where they tile)."""
-        grad_padded = channel_major(*self._padded_shape, dtype)
+        grad_padded = batch_last(*self._padded_shape, dtype)
         tiles = self.stride == self.pool_size
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
             k = i * self.pool_size[1] + j
@@ -75,7 +75,7 @@ class MaxPool2D(_Pool2D):
         best = best_offset = None
         for offset, window in self._windows(x):
             if best is None:
-                best = window.copy(order="K")  # keeps the channel-major layout
+                best = window.copy(order="K")  # keeps the batch-last layout
                 best_offset = np.zeros_like(best, dtype=np.int8)
             else:
                 better = window > best  # strictly: the first of equal values keeps the gradient
