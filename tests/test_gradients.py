@@ -28,6 +28,14 @@ def test_activation_gradients_match_finite_differences(layer, rng):
     assert_gradients_match(check_layer(built(layer, (4,)), x))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_is_max_of_zero_and_z_at_the_edges_too(dtype):
+    z = np.array([[np.nan, -np.inf, np.inf, -2.5, -0.0, 0.0, 3.0]], dtype=dtype)
+    a = built(nn.ReLU(), (7,)).forward(z)
+    assert a.dtype == dtype
+    np.testing.assert_array_equal(a, np.maximum(z, 0))  # NaN stays NaN, so divergence is seen
+
+
 def test_dense_gradients_match_finite_differences(rng):
     layer = built(nn.Dense(3), (4,))
     layer.params["bias"][:] = rng.normal(size=3)
