@@ -22,11 +22,14 @@ def save(fig, path):
     return path
 
 
-def learning_curves(history, title="Learning curves"):
-    """Loss and accuracy per epoch, train and validation, side by side."""
+def learning_curves(history, title="Learning curves", step="epoch"):
+    """Loss and accuracy per ``step``, train and validation, side by side.
+
+    ``step`` names one entry of the history: "epoch" for minibatch training, "iteration"
+    for full-batch gradient descent, where each step sees all the data once.
+    """
     metrics = [m for m in ("loss", "accuracy") if m in history]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-    step = "iteration" if len(history["loss"]) > 300 else "epoch"
     for ax, metric in zip(axes[0], metrics):
         epochs = np.arange(1, len(history[metric]) + 1)
         ax.plot(epochs, history[metric], label="train", color="tab:blue")
