@@ -101,7 +101,8 @@ class Conv2D(Layer):
         (kh, kw) = self.kernel_size
         xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
         # cols[ch, i, j, r, c, n] = X[n, ch, r·s + i, c·s + j]: one column per position,
-        # copied offset by offset in runs of whole (strided) rows of the batch (im2col)
+        # copied offset by offset (im2col); batch-last, each copy moves runs of wo·n numbers
+        # (n at strides above 1) instead of single image rows
         cols = np.empty((channels, kh, kw, ho, wo, n), dtype=x.dtype)
         for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, (ho, wo)):
             cols[:, i, j] = xp[:, rows, columns]
