@@ -20,6 +20,14 @@ def fitted(breast_cancer_split):
     return MLPClassifier((16, 8), max_iter=20, random_state=0).fit(X_train, names), X_test
 
 
+@pytest.fixture
+def model_path(fitted, tmp_path):
+    """The fitted model's file, for tests that damage it."""
+    path = tmp_path / "m.npz"
+    neuronet.save(fitted[0], path)
+    return path
+
+
 @pytest.mark.parametrize("make", [
     lambda X, y: LogisticRegression(max_iter=50, random_state=0).fit(X, y),
     lambda X, y: LogisticRegression(solver="newton", dtype="float64").fit(X, y),
@@ -76,41 +84,32 @@ def test_saving_is_atomic_and_leaves_no_temporary_files(fitted, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
 
 
-def test_truncated_file_gives_a_clear_error(fitted, tmp_path):
-    model, _ = fitted
-    path = tmp_path / "m.npz"
-    neuronet.save(model, path)
-    data = path.read_bytes()
+def test_truncated_file_gives_a_clear_error(model_path):
+    data = model_path.read_bytes()
     for cut in (0, 10, len(data) // 2, len(data) - 5):
-        path.write_bytes(data[:cut])
+        model_path.write_bytes(data[:cut])
         with pytest.raises(ModelFileError, match="not a readable neuronet model|not a neuronet model"):
-            neuronet.load(path)
+            neuronet.load(model_path)
 
 
-def test_tampered_weights_are_detected(fitted, tmp_path):
-    model, _ = fitted
-    path = tmp_path / "m.npz"
-    neuronet.save(model, path)
-    with np.load(path, allow_pickle=False) as data:
+def test_tampered_weights_are_detected(model_path):
+    with np.load(model_path, allow_pickle=False) as data:
         members = {key: data[key] for key in data.files}
     members["weights/0/weights"] = members["weights/0/weights"] + 1.0
-    np.savez(path, **members)
+    np.savez(model_path, **members)
     with pytest.raises(ModelFileError, match="damaged or was altered"):
-        neuronet.load(path)
+        neuronet.load(model_path)
 
 
-def test_shapes_that_do_not_match_the_architecture_are_refused(fitted, tmp_path):
-    model, _ = fitted
-    path = tmp_path / "m.npz"
-    neuronet.save(model, path)
-    meta, arrays = load_arrays(path)
+def test_shapes_that_do_not_match_the_architecture_are_refused(model_path):
+    meta, arrays = load_arrays(model_path)
     arrays["weights/0/weights"] = arrays["weights/0/weights"][:, :3]
     from neuronet.io import save_arrays
 
     meta = {k: v for k, v in meta.items() if k not in ("format", "version", "checksum")}
-    save_arrays(path, meta, arrays)  # consistent checksum, wrong shape
+    save_arrays(model_path, meta, arrays)  # consistent checksum, wrong shape
     with pytest.raises(ModelFileError, match="shape"):
-        neuronet.load(path)
+        neuronet.load(model_path)
 
 
 def test_a_pickled_object_array_is_refused_without_running_it(tmp_path):
