@@ -113,16 +113,14 @@ class Conv2D(Layer):
         return z.reshape(self.filters, ho, wo, n).transpose(3, 0, 1, 2)
 
     def backward(self, grad_z, input_grad=True):
-        n = grad_z.shape[0]
         weights = self.params["weights"]
         grad_rows = in_memory_order(grad_z).reshape(self.filters, -1)  # (F, ho·wo·n)
         self._grad("weights").reshape(self.filters, -1)[...] = sum_over_positions(grad_rows, self._cols)
         np.sum(grad_rows, axis=1, out=self._grad("bias"))
         if not input_grad:
             return None
-        ho, wo = self._out_hw
+        (ho, wo), (_, height, width, n) = self._out_hw, self._padded_shape
         grad_cols = (weights.reshape(self.filters, -1).T @ grad_rows).reshape(*weights.shape[1:], ho, wo, n)
-        _, height, width, _ = self._padded_shape
         grad_padded = np.zeros(self._padded_shape, dtype=grad_z.dtype)  # batch-last
         for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, self._out_hw):  # col2im
             grad_padded[:, rows, columns] += grad_cols[:, i, j]
