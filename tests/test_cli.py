@@ -111,7 +111,7 @@ def test_gradcheck_command(capsys, tmp_path):
     (["train", "--data", "missing/folder"], "unknown dataset"),
     (["train", "--model", "cnn"], "needs images"),
     (["evaluate", "nope.npz", "digits"], "no model file at 'nope.npz'"),
-    (["summary", "notes.txt"], "not a readable neuronet model"),
+    (["summary", "notes.txt"], "too short to be a neuronet file"),
     (["predict", "neuronet-runs/model.npz", "notes.txt"], "not a table of numbers"),
 ])
 def test_user_mistakes_are_one_clear_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):

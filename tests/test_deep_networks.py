@@ -59,7 +59,7 @@ def test_dense_layers_choose_he_before_relu_and_glorot_otherwise():
 def test_adam_bias_correction_makes_the_first_step_the_learning_rate():
     """With 1 − βᵗ, m̂ = g and v̂ = g² at t = 1, so every weight moves by α (not α/(1−β))."""
     param = np.zeros(4)
-    nn.Adam(learning_rate=0.01).step([("weights", param, np.array([3.0, -0.5, 1e-3, -20.0]))])
+    nn.Adam(learning_rate=0.01).step(param, np.array([3.0, -0.5, 1e-3, -20.0]))
     np.testing.assert_allclose(param, [-0.01, 0.01, -0.01, 0.01], rtol=1e-4)
 
 
@@ -69,17 +69,20 @@ def test_sgd_momentum_and_nesterov_follow_their_formulas():
         param, velocity, expected = np.zeros(1), 0.0, 0.0
         optimizer = nn.SGD(0.1, momentum=0.5, nesterov=nesterov)
         for g in grads:
-            optimizer.step([("weights", param, g)])
+            optimizer.step(param, g)
             velocity = 0.5 * velocity + g[0]
             expected -= 0.1 * (g[0] + 0.5 * velocity if nesterov else velocity)
         assert param[0] == pytest.approx(expected)
 
 
 def test_weight_decay_shrinks_weights_but_not_biases():
-    weights, bias = np.ones(3), np.ones(2)
-    nn.SGD(0.1, weight_decay=0.5).step([("0/weights", weights, np.zeros(3)), ("0/bias", bias, np.zeros(2))])
-    np.testing.assert_allclose(weights, 0.95)
-    np.testing.assert_allclose(bias, 1.0)
+    net = nn.Sequential([nn.Dense(3)], input_shape=(1,), dtype="float64")
+    parameters, gradients, mask = net.flat_parameters()
+    parameters[:], gradients[:] = 1.0, 0.0
+    nn.L2(0.5).add_gradient(parameters, gradients, mask, batch_size=1)
+    nn.SGD(0.1).step(parameters, gradients)
+    np.testing.assert_allclose(net.layers[0].params["weights"], 0.95)
+    np.testing.assert_allclose(net.layers[0].params["bias"], 1.0)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +138,7 @@ def test_early_stopping_restores_the_best_weights(digits_flat):
     assert len(history.epoch) < 200
     best = int(np.argmin(history["val_loss"]))
     assert stop.best_epoch == best and len(history.epoch) == best + 1 + 2
-    logits = net.forward(X_test.astype(np.float32), logits=True)
+    logits = net.logits(X_test.astype(np.float32))
     assert nn.CrossEntropy()(logits, y_test) == pytest.approx(history["val_loss"][best], rel=1e-5)
 
 
@@ -197,10 +200,10 @@ def test_wrong_input_shape_for_a_built_network_is_a_clear_error():
 
 
 @pytest.mark.parametrize("settings, message", [
-    ({"max_iter": None}, "max_iter must be a positive integer"), ({"max_iter": 2.5}, "max_iter"),
+    ({"max_iter": None}, "'max_iter' parameter of MLPClassifier must be an int"), ({"max_iter": 2.5}, "max_iter"),
     ({"batch_size": 0}, "batch_size"), ({"learning_rate": float("nan")}, "learning_rate"),
     ({"hidden_layer_sizes": (8, -1)}, "hidden_layer_sizes"), ({"activation": "swish"}, "activation"),
-    ({"solver": "rmsprop"}, "unknown optimizer"), ({"dropout": 1.0}, "dropout"), ({"alpha": -1}, "alpha"),
+    ({"solver": "rmsprop"}, "'solver' parameter of MLPClassifier must be a str among"), ({"dropout": 1.0}, "dropout"), ({"alpha": -1}, "alpha"),
     ({"learning_rate_schedule": "step"}, "learning_rate_schedule"), ({"dtype": "int8"}, "dtype"),
 ])
 def test_bad_hyperparameters_are_value_errors_that_name_them(settings, message):

@@ -1,11 +1,12 @@
 """Checkpoints: the whole state of a training run in one file, to continue exactly.
 
-A checkpoint holds the weights, the optimizer's moments and step count, the epoch
-and the position inside it (the shuffled order, the next minibatch, the running
-sums), both random generators, the history, the divergence guard and the callbacks'
-state, and a fingerprint of the settings and the data. It is written like a model
-file (temporary file, fsync, rename), so a kill at any instant leaves the previous
-checkpoint intact, and read with the same checks.
+A checkpoint holds what ``Trainer.state_dict()`` returns — the weights, the
+optimizer's moments and step count, the epoch and the position inside it (the
+shuffled order, the next minibatch, the running sums), both random generators, the
+history, the divergence guard and the callbacks' state — and a fingerprint of the
+run's settings and data. It is written in the one container of :mod:`neuronet.files`
+(temporary file, fsync, rename), so a kill at any instant leaves the previous
+checkpoint intact, and read back with the same checks.
 """
 
 from __future__ import annotations
@@ -14,63 +15,24 @@ import hashlib
 
 import numpy as np
 
-from .io import ModelFileError, json_safe, load_arrays, save_arrays
+from .files import FORMAT_VERSION, ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 
 
-def fingerprint(trainer, X, y, validation_data=None):
-    """What must match for a resume: the run's settings and a hash of its data."""
+def fingerprint(settings, X, y, validation_data=None):
+    """What must match for a resume: the run's settings (JSON-safe) and a hash of its data."""
     digest = hashlib.sha256()
     for array in (X, y, *(validation_data or ())):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    optimizer = trainer.optimizer
-    settings = {
-        "network": trainer.network.get_config(),
-        "loss": type(trainer.loss).__name__,
-        "optimizer": {"type": type(optimizer).__name__, **optimizer.get_config()},
-        "epochs": trainer.epochs, "batch_size": trainer.batch_size, "shuffle": bool(trainer.shuffle),
-        "random_state": trainer.random_state if isinstance(trainer.random_state, (int, type(None))) else "custom",
-        "callbacks": [type(c).__name__ for c in trainer.callbacks if type(c).__name__ not in ("ProgressBar", "EpochLogger")],
-    }
-    return {"settings": json_safe(settings), "data": digest.hexdigest()}
+        digest.update(memoryview(array).cast("B"))
+    settings, _ = tree_to_file(settings)  # the JSON view, as it will read back from the file
+    return {"settings": settings, "data": digest.hexdigest()}
 
 
-def _callback_states(trainer):
-    meta, arrays = [], {}
-    for index, callback in enumerate(trainer.callbacks):
-        plain = {}
-        for name, value in callback.state_dict().items():
-            if isinstance(value, dict):  # a dict of arrays, e.g. best weights
-                plain[name] = {"arrays": sorted(value)}
-                arrays.update({f"callback{index}/{name}/{key}": array for key, array in value.items()})
-            else:
-                plain[name] = json_safe(value)
-        meta.append(plain)
-    return meta, arrays
-
-
-def save_checkpoint(path, trainer, run_fingerprint):
-    position = trainer.position
-    callbacks, arrays = _callback_states(trainer)
-    arrays.update({f"weights/{k}": v for k, v in trainer.network.get_weights().items()})
-    arrays.update({f"best/{k}": v for k, v in trainer.best_weights.items()})
-    optimizer = trainer.optimizer.state_dict()
-    arrays.update({f"optimizer/{k}": v for k, v in optimizer["slots"].items()})
-    if position is not None and position["order"] is not None:
-        arrays["order"] = position["order"]
-    meta = {
-        "kind": "checkpoint", "fingerprint": run_fingerprint, "epoch": trainer.epoch,
-        "stop_training": trainer.stop_training,
-        "position": None if position is None else {k: position[k] for k in ("batch", "loss", "correct")},
-        "rng": trainer.rng.bit_generator.state, "network_rng": trainer.network.rng.bit_generator.state,
-        "history": trainer.history.history, "history_epochs": trainer.history.epoch,
-        "divergence": {"best_loss": trainer.best_loss, "last_loss": trainer.last_loss,
-                       "first_loss": trainer.first_loss, "rising": trainer.rising},
-        "optimizer": {"iterations": optimizer["iterations"], "learning_rate": optimizer["learning_rate"]},
-        "callbacks": callbacks,
-    }
-    save_arrays(path, json_safe(meta), arrays)
+def save(path, state, run_fingerprint):
+    """Write a trainer's ``state_dict()`` and the run's fingerprint to ``path``."""
+    meta, arrays = tree_to_file({"state": state})
+    save_file(path, {"kind": "checkpoint", "fingerprint": run_fingerprint, **meta}, arrays)
 
 
 def _differences(saved, current, prefix=""):
@@ -81,13 +43,17 @@ def _differences(saved, current, prefix=""):
         yield f"{prefix.rstrip('.')}: {saved!r} then, {current!r} now"
 
 
-def load_checkpoint(path, trainer, run_fingerprint):
-    """Put the saved run's state into ``trainer``; returns the callbacks' states.
+def load(path, run_fingerprint):
+    """The state saved in ``path``, for ``Trainer.load_state_dict``.
 
-    Refuses (ValueError) a checkpoint made with other settings or other data."""
-    meta, arrays = load_arrays(path)
+    Refuses (ValueError) a checkpoint of another format version, or made with other
+    settings or other data."""
+    meta, arrays = load_file(path)
     if meta.get("kind") != "checkpoint":
         raise ModelFileError(f"{path!r} is a neuronet file but not a training checkpoint")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"cannot resume from {path!r}: it was written by an older neuronet (file format "
+                         f"{meta.get('format_version')}). Delete it to start afresh")
     saved = meta["fingerprint"]
     changes = list(_differences(saved["settings"], run_fingerprint["settings"]))
     if changes:
@@ -96,30 +62,5 @@ def load_checkpoint(path, trainer, run_fingerprint):
     if saved["data"] != run_fingerprint["data"]:
         raise ValueError(f"cannot resume from {path!r}: it was made on different data. Resume with the same "
                          "data, or delete the checkpoint to start afresh")
-    _restore(trainer, meta, arrays)
-    return [
-        {name: ({key: arrays[f"callback{index}/{name}/{key}"] for key in value["arrays"]}
-                if isinstance(value, dict) and "arrays" in value else value)
-         for name, value in state.items()}
-        for index, state in enumerate(meta["callbacks"])
-    ]
-
-
-def _prefixed(arrays, prefix):
-    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
-
-
-def _restore(trainer, meta, arrays):
-    trainer.network.set_weights(_prefixed(arrays, "weights/"))
-    trainer.best_weights = _prefixed(arrays, "best/")
-    trainer.optimizer.load_state_dict({**meta["optimizer"], "slots": _prefixed(arrays, "optimizer/")})
-    trainer.epoch, trainer.stop_training = int(meta["epoch"]), bool(meta["stop_training"])
-    trainer.rng.bit_generator.state = meta["rng"]
-    trainer.network.rng.bit_generator.state = meta["network_rng"]
-    trainer.history.history = {k: list(v) for k, v in meta["history"].items()}
-    trainer.history.epoch = list(meta["history_epochs"])
-    divergence = meta["divergence"]
-    trainer.best_loss, trainer.last_loss = float(divergence["best_loss"]), float(divergence["last_loss"])
-    trainer.first_loss, trainer.rising = float(divergence["first_loss"]), int(divergence["rising"])
-    position = meta["position"]
-    trainer.position = None if position is None else {**position, "order": arrays.get("order")}
+    return tree_from_file({key: value for key, value in meta.items() if key not in ("kind", "fingerprint")},
+                          arrays)["state"]

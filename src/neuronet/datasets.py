@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .imagefolder import read_image_folder
+
 
 @dataclass
 class Dataset:
@@ -115,6 +117,14 @@ def _spiral(n_samples=600, noise=0.2, random_state=0, classes=3, **_):
     return _two_d("spiral", X, label, f"{per_class * classes} points on {classes} interleaved spiral arms")
 
 
+def load_image_folder(root, image_size=64, grayscale=False, cache=True):
+    """A folder of photos as a :class:`Dataset` (class subfolders, or Kaggle's flat
+    ``cat.0.jpg`` layout); see :func:`neuronet.imagefolder.read_image_folder`."""
+    folder = read_image_folder(root, image_size=image_size, grayscale=grayscale, cache=cache)
+    return Dataset(folder.X, folder.y, folder.class_names, folder.description,
+                   os.path.basename(os.path.abspath(root)), folder.X.shape[1:], folder.files)
+
+
 BUILTIN = {
     "breast-cancer": _breast_cancer, "digits": _digits, "mnist-5k": _mnist_5k,
     "moons": _moons, "circles": _circles, "xor": _xor, "spiral": _spiral,
@@ -131,8 +141,6 @@ def load(name_or_path, **options):
     if key in BUILTIN:
         return BUILTIN[key](**options)
     if os.path.isdir(name_or_path):
-        from .imagefolder import load_image_folder
-
         return load_image_folder(name_or_path, **options)
     raise ValueError(f"unknown dataset {name_or_path!r}: use one of {', '.join(BUILTIN)}, "
                      "or the path of a folder of images")

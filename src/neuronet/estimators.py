@@ -1,14 +1,16 @@
 """scikit-learn estimators built on the engine: one sigmoid neuron, an MLP, a CNN.
 
-Each estimator only chooses a network, a loss and an optimizer; training runs the
-shared loop in :mod:`neuronet.training`. They follow scikit-learn's conventions
-(``__init__`` stores parameters, ``fit`` returns ``self`` and sets trailing-underscore
-attributes) so they work in pipelines, grid search and cross-validation.
+Each estimator only chooses a network, a loss, a penalty and an optimizer; training
+runs the shared loop in :mod:`neuronet.training`. They follow scikit-learn's
+conventions (``__init__`` stores parameters, ``fit`` validates them against the
+class's ``_parameter_constraints`` and returns ``self``, fitted attributes end in an
+underscore) so they work in pipelines, grid search and cross-validation.
 """
 
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -16,69 +18,38 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import nn
+from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from .layers import Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
 from .layers.activations import sigmoid, softmax
 from .losses import BinaryCrossEntropy, CrossEntropy
-from .optimizers import SGD, make_optimizer
-from .training import (EarlyStopping, LearningRateScheduler, TrainingDiverged, TrainingInterrupted, cosine_decay,
-                       fit)
+from .network import Sequential
+from .optimizers import SGD, CosineDecay, Newton, make_optimizer
+from .regularizers import L2
+from .training import TrainingDiverged, TrainingInterrupted, fit
+from .validation import InvalidParameterError, Interval, Options, StrOptions, validate_params
 
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU}
 
-def _in_dtype(X, dtype):
-    """X in the training dtype, refusing values that do not fit it (e.g. 1e300 in float32)."""
-    converted = X.astype(dtype, copy=False)
-    if converted is not X and not np.isfinite(converted).all():
-        raise ValueError(f"X has values too large for {np.dtype(dtype).name} (largest |x| is {np.abs(X).max():.3g}); "
-                         "rescale the features, e.g. with StandardScaler")
-    return converted
-
-
-def _store_parameters(estimator, parameters):
-    """scikit-learn's rule for ``__init__``: keep every argument, unchanged, under its
-    own name (validation happens in ``fit``)."""
-    for name, value in parameters.items():
-        if name != "self":
-            setattr(estimator, name, value)
-
-
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU}
-
-
-def _check(estimator, name, valid, requirement):
-    value = getattr(estimator, name)
-    try:
-        ok = bool(valid(value))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{type(estimator).__name__}: {name} must be {requirement}, got {value!r}")
-
-
-def _whole(value):
-    return not isinstance(value, (bool, str)) and int(value) == value
-
-
-# name → (test, what it must be); each estimator checks the ones it has, at fit time
-HYPERPARAMETERS = {
-    "learning_rate": (lambda v: np.isfinite(v) and v > 0, "a positive number"),
-    "max_iter": (lambda v: _whole(v) and v >= 1, "a positive integer"),
-    "batch_size": (lambda v: _whole(v) and v >= 1, "a positive integer"),
-    "n_iter_no_change": (lambda v: _whole(v) and v >= 1, "a positive integer"),
-    "tol": (lambda v: np.isfinite(v) and v >= 0, "a number >= 0"),
-    "alpha": (lambda v: np.isfinite(v) and v >= 0, "a number >= 0"),
-    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "validation_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
-    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "threshold": (lambda v: 0 < v < 1, "in (0, 1)"),
-    "hidden_layer_sizes": (lambda v: all(_whole(u) and u >= 1 for u in v), "a tuple of positive integers"),
-    "conv_filters": (lambda v: len(v) >= 1 and all(_whole(u) and u >= 1 for u in v), "a non-empty tuple of positive integers"),
-    "kernel_size": (lambda v: _whole(v) and v >= 1, "a positive integer"),
-    "pool_size": (lambda v: _whole(v) and v >= 1, "a positive integer"),
-    "dtype": (lambda v: np.dtype(v) in (np.float32, np.float64), "'float32' or 'float64'"),
-    "activation": (lambda v: v in ACTIVATIONS, "one of 'relu', 'tanh', 'sigmoid', 'leaky_relu'"),
-    "learning_rate_schedule": (lambda v: v in ("constant", "cosine"), "'constant' or 'cosine'"),
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+SHARED_CONSTRAINTS = {
+    "max_iter": [POSITIVE_INT],
+    "tol": [NON_NEGATIVE],
+    "alpha": [NON_NEGATIVE],
+    "random_state": ["random_state"],
+    "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
+    "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
 }
 
+
+def _check_sizes(estimator, name, allow_empty):
+    """A tuple (or list) of positive ints, e.g. hidden_layer_sizes=(128, 64)."""
+    sizes = getattr(estimator, name)
+    whole = all(isinstance(u, Integral) and not isinstance(u, bool) and u >= 1 for u in sizes)
+    if not whole or (not allow_empty and len(sizes) == 0):
+        kind = "a tuple of positive ints" if allow_empty else "a non-empty tuple of positive ints"
+        raise InvalidParameterError(f"The {name!r} parameter of {type(estimator).__name__} must be {kind}. "
+                                    f"Got {sizes!r} instead.")
 
 
 class NeuralClassifier(ClassifierMixin, BaseEstimator):
@@ -87,6 +58,8 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
     Binary problems get one output unit with a sigmoid and the binary cross-entropy;
     K > 2 classes get K units with a softmax and the categorical cross-entropy.
     """
+
+    _parameter_constraints: dict = {}
 
     # --- to be provided by each estimator ----------------------------------
     def _build_layers(self, n_outputs, sample_shape):
@@ -97,14 +70,13 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         return (int(np.prod(X.shape[1:])),)
 
     # --- fitting --------------------------------------------------------------
-    def _check_hyperparameters(self):
-        for name, (valid, requirement) in HYPERPARAMETERS.items():
-            if name in self.get_params():
-                _check(self, name, valid, requirement)
+    def _check_parameters(self):
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
     def _validate_fit(self, X, y):
-        self._check_hyperparameters()
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], allow_nd=True)
+        self._check_parameters()
+        with np.errstate(over="ignore"):  # a value too large for the dtype is refused by name, just below
+            X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -112,16 +84,18 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} needs samples of at least 2 classes; y has only one class "
                 f"({self.classes_[0]!r})"
             )
-        X = _in_dtype(X, self.dtype).reshape((len(X), *self._sample_shape(X)))
-        target = encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
-        return X, target
+        return X.reshape((len(X), *self._sample_shape(X))), self._targets(encoded)
+
+    def _targets(self, encoded):
+        """Class indices as the loss takes them: 0/1 floats for two classes, else ints."""
+        return encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
 
     def _make_network(self, X):
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
-        head = nn.Sigmoid() if n_outputs == 1 else nn.Softmax()
+        head = Sigmoid() if n_outputs == 1 else Softmax()
         seed = None if self.random_state is None else int(np.random.default_rng(self.random_state).integers(2**31))
-        return nn.Sequential([*self._build_layers(n_outputs, X.shape[1:]), head], input_shape=X.shape[1:],
-                             dtype=self.dtype, random_state=seed)
+        return Sequential([*self._build_layers(n_outputs, X.shape[1:]), head], input_shape=X.shape[1:],
+                          dtype=self.dtype, random_state=seed)
 
     def _loss(self):
         return BinaryCrossEntropy() if len(self.classes_) == 2 else CrossEntropy()
@@ -131,21 +105,21 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         if validation_data is None:
             return None
         X_val, y_val = validation_data
-        X_val = _in_dtype(self._validated(X_val), self.dtype)
+        X_val = self._validated(X_val, self.dtype)
         y_val = np.asarray(y_val)
         encoded = np.searchsorted(self.classes_, y_val).clip(0, len(self.classes_) - 1)
         unknown = self.classes_[encoded] != y_val
         if unknown.any():
             raise ValueError(f"validation labels {sorted(set(y_val[unknown].tolist()))} were not seen in training "
                              f"(classes: {list(self.classes_)})")
-        return X_val, encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
+        return X_val, self._targets(encoded)
 
-    def _fit_loop(self, X, target, optimizer, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
+    def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
                   validation_data=None, checkpoint=None, checkpoint_every="epoch", resume=False):
         try:
             history = fit(
-                self.network_, X, target, loss=self._loss(), optimizer=optimizer, epochs=self.max_iter,
-                batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
+                self.network_, X, target, loss=self._loss(), optimizer=optimizer, penalty=penalty,
+                epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
                 validation_data=self._encode_validation(validation_data),
                 callbacks=callbacks, verbose=self.verbose, random_state=self.random_state,
                 print_every=max(1, self.max_iter // 20), checkpoint=checkpoint,
@@ -163,12 +137,13 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         if self.n_iter_ == self.max_iter and self.tol > 0:
             warnings.warn(f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost "
                           f"settled within tol={self.tol:g}; raise max_iter to train longer",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=4)
 
     # --- prediction ---------------------------------------------------------
-    def _validated(self, X):
+    def _validated(self, X, dtype=np.float64):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, allow_nd=True)
+        with np.errstate(over="ignore"):
+            X = validate_data(self, X, reset=False, dtype=np.dtype(dtype), allow_nd=True)
         expected = self.network_.input_shape
         if np.prod(X.shape[1:]) != np.prod(expected):
             raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
@@ -181,7 +156,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
         Prediction runs in float64 whatever the training dtype, so a sample's score
         does not depend on which other samples share its batch."""
         X = self._validated(X)  # first: it raises NotFittedError before network_ is touched
-        logits = self.network_.predict(X, batch_size=2048, logits=True)
+        logits = self.network_.predict_logits(X, batch_size=2048)
         return logits.ravel() if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X):
@@ -208,6 +183,39 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "network_")
+
+    # --- the fitted state, for saving ----------------------------------------
+    def get_fitted_state(self):
+        """Everything ``fit`` learned: the network, the classes, the counts and the
+        history (what :func:`neuronet.save` writes beside the parameters)."""
+        check_is_fitted(self)
+        classes = np.asarray(self.classes_)
+        return {"network": self.network_, "classes": classes if classes.dtype.kind in "iufbU" else classes.astype(str),
+                "n_features_in": int(self.n_features_in_), "n_iter": int(self.n_iter_),
+                "history": self.history_.state_dict()}
+
+    def set_fitted_state(self, state):
+        """Put back what :meth:`get_fitted_state` gave (used by :func:`neuronet.load`)."""
+        self.network_, self.classes_ = state["network"], np.asarray(state["classes"])
+        self.n_features_in_, self.n_iter_ = int(state["n_features_in"]), int(state["n_iter"])
+        self.history_ = History()
+        self.history_.load_state_dict(state["history"])
+        self.loss_curve_ = list(self.history_.history.get("loss", []))
+        return self
+
+
+class _NewtonConverged(Callback):
+    """Stop once a Newton step moves no parameter by more than ``tol``."""
+
+    def __init__(self, tol):
+        self.tol = float(tol)
+
+    def get_config(self):
+        return {"tol": self.tol}
+
+    def on_epoch_end(self, epoch, logs):
+        if self.trainer.optimizer.last_step < self.tol:
+            self.trainer.stop_training = True
 
 
 class LogisticRegression(NeuralClassifier):
@@ -257,9 +265,24 @@ class LogisticRegression(NeuralClassifier):
     (1, 30)
     """
 
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "threshold": [Interval(Real, 0, 1, closed="neither")],
+        "solver": [StrOptions({"gd", "newton"})],
+    }
+
     def __init__(self, learning_rate=0.1, max_iter=1000, tol=1e-6, threshold=0.5, solver="gd",
                  alpha=0.0, random_state=None, verbose=0, dtype="float32"):
-        _store_parameters(self, locals())
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.threshold = threshold
+        self.solver = solver
+        self.alpha = alpha
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -267,17 +290,15 @@ class LogisticRegression(NeuralClassifier):
         return tags
 
     def _build_layers(self, n_outputs, sample_shape):
-        return [nn.Dense(1, initializer="zeros")]
+        return [Dense(1, initializer="zeros")]
 
     def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
         """Fit w and b to (X, y); y may hold any two labels.
 
         ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
         to ``history_`` (monitoring only). ``checkpoint``, ``resume`` and
-        ``checkpoint_every`` as in :func:`neuronet.training.fit` (gd solver).
+        ``checkpoint_every`` as in :func:`neuronet.training.fit`.
         """
-        if self.solver not in ("gd", "newton"):
-            raise ValueError(f"solver must be 'gd' or 'newton', got {self.solver!r}")
         X, target = self._validate_fit(X, y)
         if len(self.classes_) > 2:
             raise ValueError(
@@ -285,58 +306,34 @@ class LogisticRegression(NeuralClassifier):
                 f"y has {len(self.classes_)} classes. Use MLPClassifier (softmax output) for more than two"
             )
         self.network_ = self._make_network(X)
+        penalty = L2(self.alpha)  # the lecture's (α/2)‖w‖², whatever the batch
         if self.solver == "gd":
-            stop = EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)
-            self._fit_loop(X, target, SGD(self.learning_rate, weight_decay=self.alpha),
-                           batch_size=len(X), shuffle=False, callbacks=[stop] if self.tol > 0 else [],
-                           validation_data=validation_data, checkpoint=checkpoint, resume=resume,
-                           checkpoint_every=checkpoint_every)
-        elif checkpoint is not None:
-            raise ValueError("checkpoints are for solver='gd'; Newton's method needs only a few steps")
+            stop = [EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)]
+            optimizer = SGD(self.learning_rate)
         else:
-            self._fit_newton(X, target)
+            stop = [_NewtonConverged(self.tol)]
+            optimizer = self._newton(X, target, penalty)
+        self._fit_loop(X, target, optimizer, penalty, batch_size=len(X), shuffle=False,
+                       callbacks=stop if self.tol > 0 else [], validation_data=validation_data,
+                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
         return self
 
-    def _fit_newton(self, X, y):
-        """Newton's method on J: θ ← θ − t H⁻¹ ∇J with θ = (w, b),
-        H = (1/m) X̃ᵀ diag(ŷ(1 − ŷ)) X̃ + α I_w  (X̃ = [X 1]) plus a tiny ridge, and the
-        step length t halved until the cost falls (on separable data the optimum lies
-        at infinity: the cost then keeps falling slowly instead of blowing up)."""
-        dense, loss = self.network_.layers[0], self._loss()
+    def _newton(self, X, y, penalty):
+        """Newton's method on J (IRLS): θ = (w, b), X̃ = [X 1],
+        H = (1/m) X̃ᵀ diag(ŷ(1 − ŷ)) X̃ + α I_w, plus a tiny ridge."""
+        network, loss = self.network_, BinaryCrossEntropy()
+        parameters, _, mask = network.flat_parameters()  # (w₁ … wₙ, b): the columns of X̃
         X_tilde = np.column_stack([X, np.ones(len(X))]).astype(np.float64)
-        penalty = np.full(X.shape[1] + 1, float(self.alpha))
-        penalty[-1] = 0.0
-        theta = np.zeros(X.shape[1] + 1)
+        curvature = np.diag(penalty.curvature(mask, len(X)) + 1e-10)
 
-        def cost(theta):
-            self._set_theta(theta)
-            logits = self.network_.forward(X, logits=True)
-            return loss.forward(logits, y) + 0.5 * self.alpha * float(theta[:-1] @ theta[:-1]), logits
+        def cost():
+            return loss.forward(network.logits(X), y) + penalty.value(parameters, mask, len(X))
 
-        current, logits = cost(theta)
-        self.loss_curve_ = [current]
-        for _ in range(self.max_iter):
-            self.network_.backward(loss.backward(), logits=True, input_grad=False)
-            gradient = np.append(dense.grads["weights"].ravel(), dense.grads["bias"]) + penalty * theta
-            p = sigmoid(logits.ravel().astype(np.float64))
-            hessian = (X_tilde.T * (p * (1 - p))) @ X_tilde / len(X) + np.diag(penalty + 1e-10)
-            step = np.linalg.solve(hessian, gradient)
-            for _ in range(50):
-                value, logits = cost(theta - step)
-                if value <= current:
-                    break
-                step = step / 2
-            theta, current = theta - step, value
-            self.loss_curve_.append(current)
-            if np.max(np.abs(step)) < self.tol:
-                break
-        self._set_theta(theta)
-        self.n_iter_ = len(self.loss_curve_) - 1
+        def hessian():
+            p = sigmoid(network.logits(X).ravel().astype(np.float64))
+            return (X_tilde.T * (p * (1 - p))) @ X_tilde / len(X) + curvature
 
-    def _set_theta(self, theta):
-        dense = self.network_.layers[0]
-        dense.params["weights"][:] = theta[:-1, None]
-        dense.params["bias"][:] = theta[-1:]
+        return Newton(hessian, cost)
 
     def _logit_threshold(self):
         return float(np.log(self.threshold / (1 - self.threshold)))
@@ -355,16 +352,45 @@ class LogisticRegression(NeuralClassifier):
 class _MinibatchClassifier(NeuralClassifier):
     """The training options that the MLP and the CNN share."""
 
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "hidden_layer_sizes": [tuple, list],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "batch_size": [POSITIVE_INT],
+        "n_iter_no_change": [POSITIVE_INT],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def _check_parameters(self):
+        super()._check_parameters()
+        _check_sizes(self, "hidden_layer_sizes", allow_empty=True)
+
     def _hidden_activation(self):
         return ACTIVATIONS[self.activation]
 
     def _dense_stack(self, n_outputs):
         layers = []
         for units in self.hidden_layer_sizes:
-            layers += [nn.Dense(units), self._hidden_activation()()]
+            layers += [Dense(units), self._hidden_activation()()]
             if self.dropout:
-                layers.append(nn.Dropout(self.dropout))
-        return layers + [nn.Dense(n_outputs)]
+                layers.append(Dropout(self.dropout))
+        return layers + [Dense(n_outputs)]
+
+    def _callbacks(self):
+        callbacks = []
+        if self.tol > 0 or self.early_stopping:
+            callbacks.append(EarlyStopping(monitor="val_loss" if self.early_stopping else "loss",
+                                           patience=self.n_iter_no_change, min_delta=self.tol,
+                                           restore_best_weights=self.early_stopping))
+        if self.learning_rate_schedule == "cosine":
+            callbacks.append(LearningRateScheduler(CosineDecay(self.learning_rate, self.max_iter)))
+        return callbacks
 
     def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
         """Train on (X, y) for up to ``max_iter`` epochs of minibatches.
@@ -378,18 +404,13 @@ class _MinibatchClassifier(NeuralClassifier):
         """
         X, target = self._validate_fit(X, y)
         self.network_ = self._make_network(X)
-        settings = {"learning_rate": self.learning_rate, "weight_decay": self.alpha}
+        settings = {"learning_rate": self.learning_rate}
         if self.solver == "sgd":
             settings["momentum"] = self.momentum
-        optimizer = make_optimizer(self.solver, **settings)
-        monitor = "val_loss" if self.early_stopping else "loss"
-        callbacks = [EarlyStopping(monitor=monitor, patience=self.n_iter_no_change, min_delta=self.tol,
-                                   restore_best_weights=self.early_stopping)] if self.tol > 0 or self.early_stopping else []
-        if self.learning_rate_schedule == "cosine":
-            callbacks.append(LearningRateScheduler(cosine_decay(self.learning_rate, self.max_iter)))
         split = self.validation_fraction if self.early_stopping and validation_data is None else 0.0
-        self._fit_loop(X, target, optimizer, batch_size=min(self.batch_size, len(X)), shuffle=True,
-                       callbacks=callbacks, validation_split=split, validation_data=validation_data,
+        self._fit_loop(X, target, make_optimizer(self.solver, **settings), L2(self.alpha),
+                       batch_size=min(self.batch_size, len(X)), shuffle=True, callbacks=self._callbacks(),
+                       validation_split=split, validation_data=validation_data,
                        checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
         return self
 
@@ -411,7 +432,7 @@ class MLPClassifier(_MinibatchClassifier):
     momentum : float, default 0.9 (solver="sgd" only)
     batch_size : int, default 200
     max_iter : int, default 200 (epochs)
-    alpha : float, default 1e-4 (L2 penalty on the weights)
+    alpha : float, default 1e-4 (L2 penalty (α/2)‖W‖² on the weights)
     tol, n_iter_no_change : stop when the monitored loss has not improved by ``tol``
         for ``n_iter_no_change`` epochs (tol=0 trains all ``max_iter`` epochs)
     early_stopping : bool
@@ -435,10 +456,26 @@ class MLPClassifier(_MinibatchClassifier):
     """
 
     def __init__(self, hidden_layer_sizes=(128, 64), activation="relu", solver="adam", learning_rate=0.001,
-                 learning_rate_schedule="constant", momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
-                 early_stopping=False, validation_fraction=0.1, dropout=0.0, random_state=None, verbose=0,
-                 dtype="float32"):
-        _store_parameters(self, locals())
+                 learning_rate_schedule="constant", momentum=0.9, batch_size=200, max_iter=200, alpha=1e-4,
+                 tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1, dropout=0.0,
+                 random_state=None, verbose=0, dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.dropout = dropout
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
 
     def _build_layers(self, n_outputs, sample_shape):
         return self._dense_stack(n_outputs)
@@ -478,12 +515,44 @@ class CNNClassifier(_MinibatchClassifier):
     Conv2D(filters=8, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], initializer='he_normal')
     """
 
+    _parameter_constraints = {
+        **_MinibatchClassifier._parameter_constraints,
+        "image_shape": [tuple, list, None],
+        "conv_filters": [tuple, list],
+        "kernel_size": [POSITIVE_INT],
+        "pool_size": [POSITIVE_INT],
+    }
+
     def __init__(self, image_shape=None, conv_filters=(8, 16), kernel_size=3, pool_size=2, hidden_layer_sizes=(),
                  activation="relu", solver="adam", learning_rate=0.005, learning_rate_schedule="cosine",
-                 momentum=0.9, batch_size=32, max_iter=10,
-                 alpha=1e-4, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
-                 dropout=0.0, random_state=None, verbose=0, dtype="float32"):
-        _store_parameters(self, locals())
+                 momentum=0.9, batch_size=32, max_iter=10, alpha=1e-4, tol=1e-4, n_iter_no_change=10,
+                 early_stopping=False, validation_fraction=0.1, dropout=0.0, random_state=None, verbose=0,
+                 dtype="float32"):
+        self.image_shape = image_shape
+        self.conv_filters = conv_filters
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.dropout = dropout
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def _check_parameters(self):
+        super()._check_parameters()
+        _check_sizes(self, "conv_filters", allow_empty=False)
 
     def _sample_shape(self, X):
         if self.image_shape is not None:
@@ -505,7 +574,7 @@ class CNNClassifier(_MinibatchClassifier):
         layers = []
         for filters in self.conv_filters:
             pool = (min(self.pool_size, height), min(self.pool_size, width))
-            layers += [nn.Conv2D(filters, self.kernel_size, padding=self.kernel_size // 2),
-                       self._hidden_activation()(), nn.MaxPool2D(pool)]
+            layers += [Conv2D(filters, self.kernel_size, padding=self.kernel_size // 2),
+                       self._hidden_activation()(), MaxPool2D(pool)]
             height, width = height // pool[0], width // pool[1]
-        return [*layers, nn.Flatten(), *self._dense_stack(n_outputs)]
+        return [*layers, Flatten(), *self._dense_stack(n_outputs)]

@@ -72,20 +72,19 @@ def check_loss(loss, output, target, epsilon=1e-6):
 
 def check_network(network, x, target, loss, epsilon=1e-6, entries=None, seed=0):
     """Relative error per parameter ("0/weights", ...) of a whole network trained with
-    ``loss`` (fused with a final Sigmoid/Softmax, as in training), end to end.
+    ``loss`` on its logits (before a final Sigmoid/Softmax, as in training), end to end.
 
     ``entries`` checks that many randomly chosen entries of each parameter array
     instead of all of them (for large networks)."""
     x = np.asarray(x, dtype=np.float64)
-    network._ensure_built(x)
+    network.ensure_built(x)
     _require_float64(*network.parameters())
-    logits = loss.output_activation is not None
 
     def scalar():
-        return loss.forward(network.forward(x, logits=logits), target)
+        return loss.forward(network.logits(x), target)
 
     scalar()
-    network.backward(loss.backward(), logits=logits)
+    network.backward(loss.backward())
     analytic = {key: grad.copy() for key, _, grad in network.named_parameters()}
     rng, errors = np.random.default_rng(seed), {}
     for key, param, _ in network.named_parameters():

@@ -20,11 +20,25 @@ import hashlib
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-CACHE_VERSION = 1
+from .files import ModelFileError, load_file, save_file
+
+CACHE_VERSION = 2
+
+
+class FolderImages(NamedTuple):
+    """What a folder holds: images (n, channels, height, width) in [0, 1], their labels
+    as class indices, the class names, the files kept, and a one-line description."""
+
+    X: np.ndarray
+    y: np.ndarray
+    class_names: list
+    files: list
+    description: str
 
 
 def cache_folder():
@@ -102,8 +116,9 @@ def _decode_all(root, files, image_size, grayscale):
     return X, [files[i] for i in kept], skipped
 
 
-def load_image_folder(root, image_size=64, grayscale=False, cache=True):
-    """Load a folder of images as a :class:`~neuronet.datasets.Dataset`.
+def read_image_folder(root, image_size=64, grayscale=False, cache=True):
+    """Read a folder of images (:func:`neuronet.datasets.load_image_folder` makes a
+    :class:`~neuronet.datasets.Dataset` of it).
 
     Parameters
     ----------
@@ -115,9 +130,6 @@ def load_image_folder(root, image_size=64, grayscale=False, cache=True):
     cache : bool
         Reuse (and write) the decoded arrays in :func:`cache_folder`.
     """
-    from .datasets import Dataset
-    from .io import ModelFileError, load_arrays, save_arrays
-
     root = os.fspath(root)
     if not os.path.isdir(root):
         raise ValueError(f"no folder at {root!r}")
@@ -128,11 +140,11 @@ def load_image_folder(root, image_size=64, grayscale=False, cache=True):
     if not files:
         raise ValueError(f"{root!r} holds no images: use class subfolders (root/cat/*.jpg, root/dog/*.jpg) "
                          "or files named label.N.jpg")
-    cached = os.path.join(cache_folder(), _cache_key(root, files, image_size, grayscale) + ".npz")
+    cached = os.path.join(cache_folder(), _cache_key(root, files, image_size, grayscale) + ".safetensors")
     pixels = None
     if cache and os.path.exists(cached):
         try:
-            meta, arrays = load_arrays(cached)
+            meta, arrays = load_file(cached)
             pixels, kept, skipped = arrays["X"], [tuple(f) for f in meta["kept"]], meta["skipped"]
         except (ModelFileError, KeyError):
             pixels = None  # a damaged cache entry is simply rebuilt
@@ -140,7 +152,7 @@ def load_image_folder(root, image_size=64, grayscale=False, cache=True):
         pixels, kept, skipped = _decode_all(root, files, image_size, grayscale)
         if cache:
             try:
-                save_arrays(cached, {"kept": kept, "skipped": skipped}, {"X": pixels})
+                save_file(cached, {"kept": kept, "skipped": skipped}, {"X": pixels})
             except OSError as error:
                 warnings.warn(f"could not write the image cache {cached!r}: {error}", stacklevel=2)
     if skipped:
@@ -156,5 +168,4 @@ def load_image_folder(root, image_size=64, grayscale=False, cache=True):
     mode = "grayscale" if grayscale else "RGB"
     description = (f"{len(y)} {mode} images of {len(class_names)} classes ({', '.join(class_names)}) "
                    f"from {root}, resized to {image_size[0]}×{image_size[1]}")
-    return Dataset(to_unit_range(pixels), y, class_names, description, os.path.basename(os.path.abspath(root)),
-                   (pixels.shape[1], *image_size), [relative for relative, _ in kept])
+    return FolderImages(to_unit_range(pixels), y, class_names, [relative for relative, _ in kept], description)

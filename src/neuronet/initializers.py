@@ -30,9 +30,3 @@ def initialize(name, shape, fan_in, fan_out, rng, dtype):
         raise ValueError(f"unknown initializer {name!r}; choose one of {INITIALIZERS}")
     return values.astype(dtype)
 
-
-def default_initializer(next_layer) -> str:
-    """He for a layer followed by a rectifier, Glorot otherwise."""
-    from .layers.activations import LeakyReLU, ReLU
-
-    return "he_normal" if isinstance(next_layer, (ReLU, LeakyReLU)) else "glorot_uniform"

@@ -16,8 +16,11 @@ from .layers.activations import Sigmoid, Softmax, log_sigmoid, log_softmax, sigm
 class Loss:
     """Base class. ``forward`` returns J and keeps what ``backward`` needs.
 
-    ``output_activation`` names the layer this loss is fused with: when a network ends
-    in that layer, training feeds the loss the logits before it, and prediction keeps it.
+    Every loss takes the network's logits, the scores before its output layer
+    (``Sequential.logits``). ``output_activation`` names the output layer whose
+    probabilities this loss is the cost of (Sigmoid, Softmax); a network that ends in
+    another one is refused by the training loop. A regression loss has none: it takes
+    the outputs of a network without an output activation.
     """
 
     output_activation: type | None = None
@@ -150,6 +153,3 @@ class PolicyGradient(Loss):
 
     def get_config(self):
         return {"entropy": self.entropy}
-
-
-LOSSES = {cls.__name__: cls for cls in (BinaryCrossEntropy, CrossEntropy, MeanSquaredError, PolicyGradient)}

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .initializers import default_initializer
 from .layers import LAYERS, Layer
-from .layers.activations import Sigmoid, Softmax
+from .layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax
+from .training import fit
 
 OUTPUT_ACTIVATIONS = (Sigmoid, Softmax)
+
+
+def default_initializer(next_layer) -> str:
+    """He for a layer followed by a rectifier, Glorot otherwise."""
+    return "he_normal" if isinstance(next_layer, (ReLU, LeakyReLU)) else "glorot_uniform"
 
 
 class Sequential:
@@ -75,7 +80,7 @@ class Sequential:
         total = sum(param.size for _, _, param in entries)
         self._flat = np.empty(total, dtype=self.dtype)
         self._flat_grads = np.zeros(total, dtype=self.dtype)
-        self._decay_mask = np.zeros(total, dtype=self.dtype)
+        self._penalty_mask = np.zeros(total, dtype=self.dtype)
         offset = 0
         for layer, name, param in entries:
             end = offset + param.size
@@ -83,22 +88,23 @@ class Sequential:
             view[...] = param
             layer.params[name] = view
             layer.grads[name] = self._flat_grads[offset:end].reshape(param.shape)
-            self._decay_mask[offset:end] = name == "weights"
+            self._penalty_mask[offset:end] = name in layer.regularized
             offset = end
 
     def flat_parameters(self):
-        """One ``(key, parameters, gradients, decay_mask)`` target for an optimizer:
-        all of the network's parameters as one vector (the mask marks the weights,
-        which weight decay applies to, apart from the biases)."""
+        """``(parameters, gradients, penalty_mask)``: all of the network's parameters,
+        their gradients, and a 0/1 mask of the entries a weight penalty applies to
+        (the weights, not the biases), each as one flat vector. Every layer's arrays
+        are views into the first two, so an optimizer updates them all at once."""
         packed = all(param.base is self._flat for layer in self.layers for param in layer.params.values()) and all(
             grad.base is self._flat_grads for layer in self.layers for grad in layer.grads.values())
         if not packed:  # a parameter array was replaced from outside: pack again
             self._pack_parameters()
-        return [("network", self._flat, self._flat_grads, self._decay_mask)]
+        return self._flat, self._flat_grads, self._penalty_mask
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_flat", "_flat_grads", "_decay_mask"):
+        for key in ("_flat", "_flat_grads", "_penalty_mask"):
             state.pop(key, None)
         return state
 
@@ -111,7 +117,8 @@ class Sequential:
     def built(self):
         return self.input_shape is not None
 
-    def _ensure_built(self, x):
+    def ensure_built(self, x):
+        """Build for the samples of batch ``x``, or check that they have the built shape."""
         if not self.built:
             self.build(x.shape[1:])
         elif tuple(x.shape[1:]) != self.input_shape:
@@ -120,52 +127,69 @@ class Sequential:
             )
 
     # --- computation --------------------------------------------------------
-    def _active_layers(self, logits):
-        if logits and isinstance(self.layers[-1], OUTPUT_ACTIVATIONS):
-            return self.layers[:-1]
-        return self.layers
+    @property
+    def output_activation(self):
+        """The final Sigmoid or Softmax: the link from the logits to probabilities
+        (None for a network that ends elsewhere, e.g. a regression)."""
+        return self.layers[-1] if isinstance(self.layers[-1], OUTPUT_ACTIVATIONS) else None
 
-    def forward(self, x, training=False, logits=False):
-        """Activate layer by layer. ``logits=True`` stops before a final Sigmoid or
-        Softmax, giving the scores that the fused losses take."""
-        self._ensure_built(x)
-        for layer in self._active_layers(logits):
+    @property
+    def _body(self):
+        """The layers up to the logits: all but the output activation."""
+        return self.layers[:-1] if self.output_activation is not None else self.layers
+
+    def logits(self, x, training=False):
+        """Activate layer by layer up to the output activation: the scores z that the
+        losses take (for a network without one, its output)."""
+        self.ensure_built(x)
+        for layer in self._body:
             x = layer.forward(x, training=training)
         return x
 
+    def forward(self, x, training=False):
+        """Activate layer by layer: the network's output (probabilities, for a
+        network that ends in Sigmoid or Softmax)."""
+        z = self.logits(x, training)
+        return z if self.output_activation is None else self.output_activation.forward(z)
+
     __call__ = forward
 
-    def backward(self, grad_out, logits=False, input_grad=True):
-        """Chain rule, last layer first; fills every layer's ``grads``.
+    def backward(self, grad_logits, input_grad=True):
+        """Chain rule from ∂L/∂z, the gradient with respect to the logits (what every
+        loss's ``backward`` returns), down to the first layer; fills every ``grads``.
 
         Returns ∂L/∂x, or None with ``input_grad=False`` (training never needs it, so
         the first layer skips that product)."""
-        layers = self._active_layers(logits)
+        layers = self._body
         for index in range(len(layers) - 1, -1, -1):
             layer = layers[index]
             if index == 0 and not input_grad:
                 if layer.params:
-                    layer.backward(grad_out, input_grad=False)
+                    layer.backward(grad_logits, input_grad=False)
                 return None
-            grad_out = layer.backward(grad_out)
-        return grad_out
+            grad_logits = layer.backward(grad_logits)
+        return grad_logits
 
-    def predict(self, x, batch_size=1024, logits=False):
+    def _in_batches(self, compute, x, batch_size):
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(self.dtype)
+        self.ensure_built(x)
+        return np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(len(x), 1), batch_size)])
+
+    def predict(self, x, batch_size=1024):
         """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``.
 
         Float input keeps its precision (float64 input gives float64 outputs); other
         input is converted to the network's dtype."""
-        x = np.asarray(x)
-        if x.dtype.kind != "f":
-            x = x.astype(self.dtype)
-        self._ensure_built(x)
-        return np.concatenate([self.forward(x[i : i + batch_size], logits=logits)
-                               for i in range(0, max(len(x), 1), batch_size)])
+        return self._in_batches(self.forward, x, batch_size)
+
+    def predict_logits(self, x, batch_size=1024):
+        """The logits for ``x`` in inference mode, in batches, as :meth:`predict`."""
+        return self._in_batches(self.logits, x, batch_size)
 
     def fit(self, X, y, *, loss, optimizer, **options):
         """Train with the shared minibatch loop; see :func:`neuronet.training.fit`."""
-        from .training import fit
-
         return fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     # --- parameters ---------------------------------------------------------

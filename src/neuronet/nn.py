@@ -7,14 +7,16 @@
 
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh)
+from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
 from .network import Sequential
-from .optimizers import SGD, Adam, Optimizer
-from .training import (Callback, EarlyStopping, History, LearningRateScheduler, TrainingDiverged, fit)
+from .optimizers import SGD, Adam, CosineDecay, Newton, Optimizer
+from .regularizers import L2
+from .training import TrainingDiverged, TrainingInterrupted, fit
 
 __all__ = [
     "Layer", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
     "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
-    "MeanSquaredError", "PolicyGradient", "Optimizer", "SGD", "Adam", "Callback", "EarlyStopping",
-    "LearningRateScheduler", "History", "TrainingDiverged", "fit",
+    "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
+    "EarlyStopping", "LearningRateScheduler", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]

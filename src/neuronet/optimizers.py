@@ -1,65 +1,63 @@
-"""Optimizers: how a gradient becomes a step.
+"""Optimizers: how a gradient becomes a step; and schedules: how the step size changes.
 
-Each ``step`` takes ``(key, parameter, gradient)`` triples, or
-``(key, parameter, gradient, decay_mask)``, and updates the parameters in place.
-``weight_decay`` λ adds the gradient of an L2 penalty (λ/2)‖W‖² on the weights (not
-the biases): g ← g + λ W. The weights are the arrays whose key ends in "weights", or
-the entries where ``decay_mask`` is 1.
+An optimizer updates one array of parameters in place from the array of their
+gradients: for a network, the flat vector that holds all of its parameters (see
+``Sequential.flat_parameters``), so a whole step is a few array operations. Penalties
+such as L2 are added to the gradient before the step (:mod:`neuronet.regularizers`).
 """
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
+
+from .validation import Interval, validate_params
 
 
 class Optimizer:
-    """Base class: learning rate, weight decay, and per-parameter state."""
+    """Base class: a learning rate, a step count, and per-parameter state ("slots")."""
 
-    def __init__(self, learning_rate, weight_decay=0.0):
-        if not np.isfinite(learning_rate) or learning_rate <= 0:
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
-        if not np.isfinite(weight_decay) or weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    _parameter_constraints: dict = {"learning_rate": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, learning_rate):
+        self.learning_rate = learning_rate
+        validate_params(self._parameter_constraints, self.get_config(), type(self).__name__)
         self.learning_rate = float(learning_rate)
-        self.weight_decay = float(weight_decay)
         self.iterations = 0
         self.state: dict[str, np.ndarray] = {}
-        self._buffers: dict[str, np.ndarray] = {}
+        self._work = None
 
-    def step(self, triples):
+    def step(self, parameters, gradients):
+        """θ ← θ − (the optimizer's step), in place on ``parameters``."""
         self.iterations += 1
-        for key, param, grad, *mask in triples:
-            if self.weight_decay and (mask or key.endswith("weights")):
-                grad = grad + self.weight_decay * (param * mask[0] if mask else param)
-            self._update(key, param, grad)
+        self._update(parameters, gradients)
 
-    def _slot(self, key, param):
-        if key not in self.state:
-            self.state[key] = np.zeros_like(param)
-        return self.state[key]
+    def _slot(self, name, parameters):
+        if name not in self.state:
+            self.state[name] = np.zeros_like(parameters)
+        return self.state[name]
 
-    def _scratch(self, key, param):
-        """A reusable work array per parameter: updates allocate no new memory."""
-        buffer = self._buffers.get(key)
-        if buffer is None or buffer.shape != param.shape or buffer.dtype != param.dtype:
-            buffer = self._buffers[key] = np.empty_like(param)
-        return buffer
+    def _scratch(self, parameters):
+        """A reusable work array: updates allocate no new memory."""
+        if self._work is None or self._work.shape != parameters.shape or self._work.dtype != parameters.dtype:
+            self._work = np.empty_like(parameters)
+        return self._work
 
-    def _update(self, key, param, grad):
+    def _update(self, parameters, gradients):
         raise NotImplementedError
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+        return {"learning_rate": self.learning_rate}
 
     def state_dict(self):
-        """Everything needed to continue exactly: step count and the moment arrays."""
-        return {"iterations": self.iterations, "learning_rate": self.learning_rate,
-                "slots": dict(self.state)}
+        """Everything needed to continue exactly: step count, rate and the slot arrays."""
+        return {"iterations": self.iterations, "learning_rate": self.learning_rate, "slots": dict(self.state)}
 
     def load_state_dict(self, state):
         self.iterations = int(state["iterations"])
         self.learning_rate = float(state["learning_rate"])
-        self.state = {key: np.array(value) for key, value in state["slots"].items()}
+        self.state = {name: np.array(value) for name, value in state["slots"].items()}
 
 
 class SGD(Optimizer):
@@ -71,10 +69,12 @@ class SGD(Optimizer):
     With the whole training set as one batch this is the lecture's gradient descent.
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    _parameter_constraints = {**Optimizer._parameter_constraints,
+                              "momentum": [Interval(Real, 0, 1, closed="left")], "nesterov": ["boolean"]}
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        self.momentum, self.nesterov = momentum, nesterov
+        super().__init__(learning_rate)
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.momentum = float(momentum)
@@ -83,14 +83,14 @@ class SGD(Optimizer):
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, key, param, grad):
+    def _update(self, parameters, gradients):
         if self.momentum:
-            velocity = self._slot(key, param)
+            velocity = self._slot("velocity", parameters)
             velocity *= self.momentum
-            velocity += grad
-            grad = grad + self.momentum * velocity if self.nesterov else velocity
-        step = np.multiply(grad, self.learning_rate, out=self._scratch(key, param))
-        param -= step
+            velocity += gradients
+            gradients = gradients + self.momentum * velocity if self.nesterov else velocity
+        step = np.multiply(gradients, self.learning_rate, out=self._scratch(parameters))
+        parameters -= step
 
 
 class Adam(Optimizer):
@@ -101,35 +101,68 @@ class Adam(Optimizer):
     θ ← θ − α m̂ / (√v̂ + ε)
     """
 
-    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, weight_decay=0.0):
-        super().__init__(learning_rate, weight_decay)
-        for name, beta in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= beta < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {beta!r}")
+    _parameter_constraints = {**Optimizer._parameter_constraints,
+                              "beta1": [Interval(Real, 0, 1, closed="left")],
+                              "beta2": [Interval(Real, 0, 1, closed="left")],
+                              "epsilon": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        super().__init__(learning_rate)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
                 "epsilon": self.epsilon}
 
-    def _update(self, key, param, grad):
+    def _update(self, parameters, gradients):
         # Kept as u = m / (1 − β₁) and w = v / (1 − β₂), which update with fewer array
         # passes (u ← β₁ u + g, w ← β₂ w + g²); the step is rewritten to match:
         # α m̂ / (√v̂ + ε) = α (1 − β₁)/(1 − β₁ᵗ) · u / (c (√w + ε / c)),  c = √((1 − β₂)/(1 − β₂ᵗ)).
-        first = self._slot(key + "/m", param)
-        second = self._slot(key + "/v", param)
-        work = self._scratch(key, param)
+        first = self._slot("m", parameters)
+        second = self._slot("v", parameters)
+        work = self._scratch(parameters)
         first *= self.beta1
-        first += grad
+        first += gradients
         second *= self.beta2
-        second += np.multiply(grad, grad, out=work)
+        second += np.multiply(gradients, gradients, out=work)
         t = self.iterations
         c = np.sqrt((1 - self.beta2) / (1 - self.beta2**t))
         np.sqrt(second, out=work)
         work += self.epsilon / c
         np.divide(first, work, out=work)
         work *= self.learning_rate * (1 - self.beta1) / ((1 - self.beta1**t) * c)
-        param -= work
+        parameters -= work
+
+
+class Newton(Optimizer):
+    """Newton's method: a step along the curvature, for small full-batch problems.
+
+    θ ← θ − t · H⁻¹ g,   H = ∂²J/∂θ²  (given by ``hessian()`` at the current θ)
+
+    The step length t starts at ``learning_rate`` (1: the full Newton step) and is
+    halved until the cost ``cost()`` does not rise. Far from the optimum a full step
+    can overshoot; on separable data the optimum lies at infinity, and the halving
+    keeps the cost falling slowly instead of blowing up. ``last_step`` is the largest
+    change of any parameter in the last step (a convergence test reads it).
+    """
+
+    def __init__(self, hessian, cost, learning_rate=1.0, halvings=50):
+        self.hessian, self.cost = hessian, cost
+        super().__init__(learning_rate)
+        self.halvings = int(halvings)
+        self.last_step = np.inf
+
+    def _update(self, parameters, gradients):
+        current = self.cost()
+        start = parameters.astype(np.float64)
+        step = self.learning_rate * np.linalg.solve(self.hessian(), gradients.astype(np.float64))
+        for _ in range(self.halvings):
+            parameters[...] = start - step
+            if self.cost() <= current:
+                break
+            step /= 2
+        self.last_step = float(np.max(np.abs(step)))
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
@@ -140,3 +173,21 @@ def make_optimizer(name, **settings):
         return OPTIMIZERS[name.lower()](**settings)
     except KeyError:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}") from None
+
+
+# --- schedules ---------------------------------------------------------------------
+class CosineDecay:
+    """The step size of epoch e of E: η_e = η₀ · ½ (1 + cos(π e / E)).
+
+    Large steps first, then ever finer ones, reaching 0 after E epochs. Called as
+    ``schedule(epoch, current_rate)`` by :class:`neuronet.callbacks.LearningRateScheduler`.
+    """
+
+    def __init__(self, initial_rate, epochs):
+        self.initial_rate, self.epochs = float(initial_rate), int(epochs)
+
+    def __call__(self, epoch, rate=None):
+        return self.initial_rate * 0.5 * (1 + np.cos(np.pi * epoch / self.epochs))
+
+    def get_config(self):
+        return {"class": "CosineDecay", "initial_rate": self.initial_rate, "epochs": self.epochs}

@@ -9,7 +9,6 @@ import numpy as np
 from sklearn.metrics import classification_report
 
 from . import plots
-from .estimators import LogisticRegression
 
 
 def write_report(folder, model, dataset, split, settings):
@@ -29,9 +28,9 @@ def write_report(folder, model, dataset, split, settings):
         if fig is not None:
             figures.append((plots.save(fig, os.path.join(folder, name)), caption))
 
-    step = "iteration" if isinstance(model, LogisticRegression) else "epoch"
     add("learning_curves.png",
-        plots.learning_curves(model.history_.history, f"{type(model).__name__} on {dataset.name}", step),
+        plots.learning_curves(model.history_.history, f"{type(model).__name__} on {dataset.name}",
+                              model.history_.step),
         "Cost and accuracy during training: train (blue) and held-out data (orange).")
     add("confusion_matrix.png", plots.confusion_matrix(y_test, predicted, names, "Confusion matrix, held-out data"),
         "Rows: the true class; columns: what the model said.")

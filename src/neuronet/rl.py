@@ -83,9 +83,9 @@ class PolicyGradientAgent:
 
     def act(self, observation, greedy=False):
         """Sample an action from π(· | s), or take the most likely one."""
-        probabilities = self.policy.forward(np.asarray(observation, dtype=np.float64)[None])[0]
         if greedy:
-            return int(probabilities.argmax())
+            return likeliest_action(self.policy, observation)
+        probabilities = self.policy.forward(np.asarray(observation, dtype=np.float64)[None])[0]
         return int(min(np.searchsorted(np.cumsum(probabilities), self.rng.random()), len(probabilities) - 1))
 
     def learn(self, observations, actions, rewards):
@@ -146,13 +146,16 @@ def play_episode(env, choose, seed=None):
     return observations, actions, rewards
 
 
+def likeliest_action(policy, observation):
+    """The greedy action: the one with the highest score (the softmax keeps the order,
+    so the logits suffice)."""
+    return int(policy.logits(np.asarray(observation, dtype=np.float64)[None])[0].argmax())
+
+
 def evaluate(policy, env, episodes=100, seed=None):
     """Average return of a policy network played greedily (always its likeliest action)."""
-
-    def likeliest(observation):
-        return int(policy.forward(np.asarray(observation, dtype=np.float64)[None])[0].argmax())
-
-    returns = [np.sum(play_episode(env, likeliest, None if seed is None else seed + episode)[2])
+    returns = [np.sum(play_episode(env, lambda observation: likeliest_action(policy, observation),
+                                   None if seed is None else seed + episode)[2])
                for episode in range(episodes)]
     return float(np.mean(returns))
 

@@ -1,9 +1,17 @@
-"""The training loop shared by every model: minibatches, epochs, history, callbacks.
+"""The training loop shared by every model: minibatches, epochs, divergence, resume.
 
 One epoch shuffles the samples (seeded), cuts them into minibatches, and for each
 batch runs forward, loss, backward and one optimizer step. With ``batch_size`` equal
 to the number of samples and no shuffle, an epoch is one step of full-batch gradient
 descent, the lecture's algorithm.
+
+The loop works on a network through a small contract, so it needs no particular
+network class: ``logits(x, training)`` (the scores before the output activation,
+which every loss takes), ``backward(grad_logits, input_grad)``, ``flat_parameters()``
+(parameters, gradients and the L2 mask as three flat vectors), ``predict_logits(x)``,
+``ensure_built(x)``, ``get_weights()`` / ``set_weights()``, ``output_activation``
+(the final Sigmoid/Softmax layer, or None), ``get_config()``, ``dtype`` and ``rng``.
+:class:`neuronet.network.Sequential` keeps it.
 """
 
 from __future__ import annotations
@@ -11,11 +19,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
+from numbers import Integral
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from tqdm.auto import tqdm
+
+from . import checkpoint as checkpoints
+from .callbacks import EpochLogger, History, ProgressBar
+from .validation import Interval, StrOptions, validate_params
 
 
 class TrainingDiverged(ValueError):
@@ -37,187 +47,56 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history, self.checkpoint = history, checkpoint
 
 
-class History:
-    """Per-epoch metrics, like Keras: ``history.history["val_loss"][epoch]``."""
-
-    def __init__(self):
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-
-# --- callbacks ---------------------------------------------------------------
-class Callback:
-    """Hooks called by the loop; ``self.trainer`` gives access to the network,
-    optimizer and ``stop_training``. A callback that remembers something across
-    epochs returns it from ``state_dict`` (JSON-safe values and arrays), so that a
-    resumed run carries on exactly."""
-
-    trainer = None
-
-    def state_dict(self):
-        return {}
-
-    def load_state_dict(self, state):
-        pass
-
-    def on_train_begin(self): ...
-    def on_epoch_begin(self, epoch): ...
-    def on_batch_end(self, batch, logs): ...
-    def on_epoch_end(self, epoch, logs): ...
-    def on_train_end(self): ...
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    optionally put back the weights of the best epoch."""
-
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True):
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
-        self.restore_best_weights = restore_best_weights
-        self.sign = 1.0 if "acc" in monitor else -1.0  # maximise accuracies, minimise losses
-
-    def on_train_begin(self):
-        self.best, self.best_epoch, self.best_weights, self.wait = -np.inf, None, None, 0
-
-    def on_epoch_end(self, epoch, logs):
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, but the logs have {sorted(logs)}; "
-                             "give validation data or monitor 'loss'")
-        score = self.sign * logs[self.monitor]
-        if score > self.best + self.min_delta:
-            self.best, self.best_epoch, self.wait = score, epoch, 0
-            if self.restore_best_weights:
-                self.best_weights = self.trainer.network.get_weights()
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                self.trainer.stop_training = True
-
-    def on_train_end(self):
-        if self.restore_best_weights and self.best_weights is not None:
-            self.trainer.network.set_weights(self.best_weights)
-
-    def state_dict(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                "best_weights": self.best_weights}
-
-    def load_state_dict(self, state):
-        self.best, self.best_epoch, self.wait = float(state["best"]), state["best_epoch"], int(state["wait"])
-        self.best_weights = state["best_weights"]
-
-
-class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch's start to ``schedule(epoch, learning_rate)``."""
-
-    def __init__(self, schedule):
-        self.schedule = schedule
-
-    def on_epoch_begin(self, epoch):
-        optimizer = self.trainer.optimizer
-        optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
-
-
-def cosine_decay(initial_rate, epochs):
-    """Schedule η_e = η₀ · ½ (1 + cos(π e / E)): large steps first, then ever finer ones."""
-    return lambda epoch, rate: initial_rate * 0.5 * (1 + np.cos(np.pi * epoch / epochs))
-
-
-class ProgressBar(Callback):
-    """A tqdm bar over all the minibatches of the run, with the epoch's metrics."""
-
-    def on_train_begin(self):
-        t = self.trainer
-        self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=t.epoch * t.batches_per_epoch,
-                        unit="batch", dynamic_ncols=True, leave=True)
-
-    def on_epoch_begin(self, epoch):
-        self.bar.set_description(f"epoch {epoch + 1}/{self.trainer.epochs}")
-
-    def on_batch_end(self, batch, logs):
-        self.bar.update(1)
-
-    def on_epoch_end(self, epoch, logs):
-        self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
-
-    def on_train_end(self):
-        self.bar.close()
-
-
-class EpochLogger(Callback):
-    """One line of metrics every ``every`` epochs (verbose=2)."""
-
-    def __init__(self, every=1):
-        self.every = max(1, int(every))
-
-    def on_epoch_begin(self, epoch):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs):
-        last = epoch + 1 == self.trainer.epochs or self.trainer.stop_training
-        if (epoch + 1) % self.every == 0 or epoch == 0 or last:
-            metrics = " - ".join(f"{k} {v:.6g}" for k, v in logs.items())
-            step = "iteration" if self.trainer.batches_per_epoch == 1 else "epoch"
-            print(f"{step} {epoch + 1}/{self.trainer.epochs} - {metrics} - "
-                  f"{time.perf_counter() - self.started:.2f}s", flush=True)
-
-
-# --- the loop ------------------------------------------------------------------
-def gradient_step(network, loss, optimizer, x, target, penalty=0.0):
+def gradient_step(network, loss, optimizer, x, target, penalty=None):
     """One step of gradient descent: forward, loss, backward (chain rule), update.
 
-    A loss fused with the network's final Sigmoid/Softmax is fed the logits.
-    Returns (loss value, network output); a NaN/inf loss leaves the weights untouched.
+    J = loss(logits, target) + penalty(weights); the penalty's gradient joins the
+    backpropagated one before the optimizer's step. Returns (J, logits); a NaN/inf J
+    leaves the weights untouched.
     """
-    logits = loss.output_activation is not None
-    out = network.forward(x, training=True, logits=logits)
-    value = loss.forward(out, target) + penalty
+    logits = network.logits(x, training=True)
+    value = loss.forward(logits, target)
+    parameters, gradients, mask = network.flat_parameters()
+    if penalty is not None:
+        value += penalty.value(parameters, mask, len(logits))
     if np.isfinite(value):
-        network.backward(loss.backward(), logits=logits, input_grad=False)
-        optimizer.step(network.flat_parameters())
-    return value, out
+        network.backward(loss.backward(), input_grad=False)
+        if penalty is not None:
+            penalty.add_gradient(parameters, gradients, mask, len(logits))
+        optimizer.step(parameters, gradients)
+    return value, logits
 
 
-def _positive_int(value, name):
-    try:
-        whole = int(value)
-    except (TypeError, ValueError):
-        whole = None
-    if isinstance(value, (str, bool)) or whole is None or whole != value or whole < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return whole
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
 
 
 class Trainer:
     """Runs the minibatch loop and keeps the whole state of a run.
 
     The state (epoch and position within it, network weights, optimizer moments,
-    random generators, history, callbacks) is explicit so that a run can be saved to a
+    random generators, history, divergence guard, callbacks) is explicit —
+    ``state_dict()`` / ``load_state_dict()`` — so that a run can be saved to a
     checkpoint at any minibatch and continued exactly (see :mod:`neuronet.checkpoint`).
     """
 
-    def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True,
-                 callbacks=(), random_state=None, divergence_patience=20,
-                 checkpoint=None, checkpoint_every="epoch"):
-        self.network, self.loss, self.optimizer = network, loss, optimizer
-        self.epochs, self.batch_size = _positive_int(epochs, "epochs"), _positive_int(batch_size, "batch_size")
-        self.shuffle = shuffle
-        if checkpoint_every not in (None, "epoch"):
-            checkpoint_every = _positive_int(checkpoint_every, "checkpoint_every (minibatches, 'epoch' or None)")
+    _parameter_constraints = {
+        "epochs": _POSITIVE, "batch_size": _POSITIVE, "shuffle": ["boolean"], "divergence_patience": _POSITIVE,
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left"), StrOptions({"epoch"}), None],
+    }
+
+    def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
+                 callbacks=(), random_state=None, divergence_patience=20, checkpoint=None,
+                 checkpoint_every="epoch"):
+        validate_params(self._parameter_constraints,
+                        {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
+                         "divergence_patience": divergence_patience, "checkpoint_every": checkpoint_every},
+                        "fit")
+        self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
+        self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         self.callbacks = list(callbacks)
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
-        self.divergence_patience = divergence_patience
+        self.divergence_patience = int(divergence_patience)
         self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
         self.history = History()
         self.epoch = 0
@@ -228,36 +107,35 @@ class Trainer:
         self.best_weights, self.rising = None, 0
         self._interrupt_requested = False
 
-    def _check_head(self):
-        head, fused = self.network.layers[-1], self.loss.output_activation
-        from .network import OUTPUT_ACTIVATIONS
+    def _check_output_activation(self):
+        head, expected = self.network.output_activation, self.loss.output_activation
+        if head is not None and (expected is None or not isinstance(head, expected)):
+            pairs = "BinaryCrossEntropy after Sigmoid, CrossEntropy after Softmax"
+            raise ValueError(f"the network ends in {type(head).__name__}, which {type(self.loss).__name__} does "
+                             f"not take: losses take the logits before the output activation ({pairs}); "
+                             "for a regression loss, end the network without one")
 
-        if isinstance(head, OUTPUT_ACTIVATIONS) and fused is not None and not isinstance(head, fused):
-            raise ValueError(f"the network ends in {type(head).__name__}, which does not match "
-                             f"{type(self.loss).__name__} (it expects {fused.__name__})")
-
-    def _penalty(self):
-        decay = self.optimizer.weight_decay
-        if not decay:
+    def penalty_value(self, batch_size):
+        if self.penalty is None:
             return 0.0
-        _, params, _, weights = self.network.flat_parameters()[0]
-        return 0.5 * decay * float(np.dot(params * weights, params))
+        parameters, _, mask = self.network.flat_parameters()
+        return self.penalty.value(parameters, mask, batch_size)
 
     def train_step(self, x, y):
         """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
-        value, out = gradient_step(self.network, self.loss, self.optimizer, x, y, self._penalty())
+        value, logits = gradient_step(self.network, self.loss, self.optimizer, x, y, self.penalty)
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}")
         if self.first_loss == np.inf:
             self.first_loss = value  # the untrained network's loss: the yardstick for divergence
-        return value, self.loss.correct(out, y)
+        return value, self.loss.correct(logits, y)
 
     # --- the divergence guard -----------------------------------------------
     def _diverged(self, what):
         self.network.set_weights(self.best_weights)
         rate = self.optimizer.learning_rate
         raise TrainingDiverged(
-            f"training diverged at epoch {self.epoch + 1}: {what} with learning_rate={rate:g}. "
+            f"training diverged at {self.history.step} {self.epoch + 1}: {what} with learning_rate={rate:g}. "
             f"Try a smaller learning rate, e.g. {rate / 10:g}; the last good weights (best epoch, or initial) were kept.",
             self.history,
         )
@@ -265,7 +143,7 @@ class Trainer:
     def _watch_divergence(self, value):
         """After each epoch: NaN weights, a loss far above the untrained network's, or a
         loss that keeps growing, stop the run."""
-        if not all(np.isfinite(p).all() for p in self.network.parameters()):
+        if not np.isfinite(self.network.flat_parameters()[0]).all():
             self._diverged("the weights became NaN/inf")
         if value > 100 * self.first_loss:
             self._diverged(f"the loss grew to {value:.4g}, over 100 times the untrained network's {self.first_loss:.4g},")
@@ -312,23 +190,69 @@ class Trainer:
         return logs
 
     def evaluate(self, X, y):
-        out = self.network.predict(X, batch_size=2048, logits=self.loss.output_activation is not None)
-        logs = {"loss": self.loss.forward(out, y) + self._penalty()}
-        correct = self.loss.correct(out, y)
+        """Loss (with the penalty, as in training) and accuracy on (X, y), in inference mode."""
+        logits = self.network.predict_logits(X, batch_size=2048)
+        logs = {"loss": self.loss.forward(logits, y) + self.penalty_value(min(self.batch_size, len(X)))}
+        correct = self.loss.correct(logits, y)
         if correct is not None:
             logs["accuracy"] = correct / len(X)
         return logs
 
-    # --- checkpoints and Ctrl-C -------------------------------------------------
-    def save_checkpoint(self):
-        from .checkpoint import save_checkpoint
+    # --- state, checkpoints and Ctrl-C ------------------------------------------
+    def settings(self):
+        """What a resumed run must share with the run that wrote its checkpoint."""
+        def described(thing):
+            return None if thing is None else {"class": type(thing).__name__, **thing.get_config()}
 
-        save_checkpoint(self.checkpoint, self, self._fingerprint)
+        seed = self.random_state
+        return {
+            "network": self.network.get_config(), "loss": described(self.loss),
+            "optimizer": described(self.optimizer), "penalty": described(self.penalty),
+            "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
+            "random_state": seed if isinstance(seed, (int, type(None))) else "custom",
+            "callbacks": [described(c) for c in self._steering_callbacks()],
+        }
+
+    def _steering_callbacks(self):
+        """The callbacks that change the course of training (not progress bars or loggers):
+        those a resumed run must share, and whose state a checkpoint keeps."""
+        return [callback for callback in self.callbacks if callback.changes_training]
+
+    def state_dict(self):
+        """The whole state of the run: enough to continue it exactly."""
+        return {
+            "epoch": self.epoch, "stop_training": self.stop_training,
+            "position": None if self.position is None else dict(self.position),
+            "rng": self.rng.bit_generator.state, "network_rng": self.network.rng.bit_generator.state,
+            "weights": self.network.get_weights(), "best_weights": self.best_weights,
+            "optimizer": self.optimizer.state_dict(), "history": self.history.state_dict(),
+            "divergence": {"best_loss": self.best_loss, "last_loss": self.last_loss,
+                           "first_loss": self.first_loss, "rising": self.rising},
+            "callbacks": [callback.state_dict() for callback in self._steering_callbacks()],
+        }
+
+    def load_state_dict(self, state):
+        self.epoch, self.stop_training = int(state["epoch"]), bool(state["stop_training"])
+        self.position = state["position"]
+        self.rng.bit_generator.state = state["rng"]
+        self.network.rng.bit_generator.state = state["network_rng"]
+        self.network.set_weights(state["weights"])
+        self.best_weights = state["best_weights"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history.load_state_dict(state["history"])
+        divergence = state["divergence"]
+        self.best_loss, self.last_loss = float(divergence["best_loss"]), float(divergence["last_loss"])
+        self.first_loss, self.rising = float(divergence["first_loss"]), int(divergence["rising"])
+        for callback, callback_state in zip(self._steering_callbacks(), state["callbacks"]):
+            callback.load_state_dict(callback_state)
+
+    def save_checkpoint(self):
+        checkpoints.save(self.checkpoint, self.state_dict(), self._fingerprint)
 
     def _stop_on_interrupt(self):
         if self.checkpoint:
             self.save_checkpoint()
-        where = f"epoch {self.epoch + 1}, batch {self.position['batch']}"
+        where = f"{self.history.step} {self.epoch + 1}, batch {self.position['batch']}"
         raise TrainingInterrupted(f"training interrupted by Ctrl-C after {where}", self.history, self.checkpoint)
 
     def _request_interrupt(self, signum, frame):
@@ -344,22 +268,18 @@ class Trainer:
 
     # --- the run ----------------------------------------------------------------
     def fit(self, X, y, validation_data=None, resume=False):
-        self._check_head()
-        self.network._ensure_built(X[:1])
+        self._check_output_activation()
+        self.network.ensure_built(X[:1])
         self.batches_per_epoch = -(-len(X) // self.batch_size)
+        self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.best_weights = self.network.get_weights()
-        callback_states = None
-        if self.checkpoint:
-            from .checkpoint import fingerprint, load_checkpoint
-
-            self._fingerprint = fingerprint(self, X, y, validation_data)
-            if resume and os.path.exists(self.checkpoint):
-                callback_states = load_checkpoint(self.checkpoint, self, self._fingerprint)
         for callback in self.callbacks:
             callback.trainer = self
             callback.on_train_begin()
-        for callback, state in zip(self.callbacks, callback_states or []):
-            callback.load_state_dict(state)
+        if self.checkpoint:
+            self._fingerprint = checkpoints.fingerprint(self.settings(), X, y, validation_data)
+            if resume and os.path.exists(self.checkpoint):
+                self.load_state_dict(checkpoints.load(self.checkpoint, self._fingerprint))
         catching = self._catch_ctrl_c()
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
             try:
@@ -388,20 +308,30 @@ class Trainer:
             self.save_checkpoint()
 
 
-def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True,
+def _validation_split(X, y, fraction, random_state, stratify):
+    from sklearn.model_selection import train_test_split
+
+    X, X_val, y, y_val = train_test_split(X, y, test_size=fraction, random_state=random_state,
+                                          stratify=y if stratify else None)
+    return X, y, (X_val, y_val)
+
+
+def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0,
         random_state=None, print_every=1, checkpoint=None, checkpoint_every="epoch", resume=False):
-    """Train ``network`` on (X, y) and return its :class:`History`.
+    """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
     ----------
     loss : Loss
-        Classification losses take the logits: a final Sigmoid/Softmax is skipped
-        in training (fused into the loss) and kept for prediction.
+        Every loss takes the network's logits: a final Sigmoid/Softmax is the link to
+        probabilities, used by prediction and skipped in training.
     optimizer : Optimizer
     epochs, batch_size : int
     shuffle : bool
         Reshuffle (seeded by ``random_state``) every epoch.
+    penalty : L2, optional
+        A penalty on the weights (:mod:`neuronet.regularizers`), added to the cost.
     validation_split : float
         Fraction of (X, y) held out, at random and stratified for class labels.
     validation_data : (X_val, y_val), optional
@@ -426,10 +356,8 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     if not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if validation_split and validation_data is None:
-        stratify = y if loss.output_activation is not None and y.ndim == 1 else None
-        X, X_val, y, y_val = train_test_split(X, y, test_size=validation_split, random_state=random_state,
-                                              stratify=stratify)
-        validation_data = (X_val, y_val)
+        classes = loss.output_activation is not None and y.ndim == 1
+        X, y, validation_data = _validation_split(X, y, validation_split, random_state, stratify=classes)
     elif validation_data is not None:
         validation_data = (np.asarray(validation_data[0], dtype=network.dtype), np.asarray(validation_data[1]))
     callbacks = list(callbacks)
@@ -438,6 +366,6 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     elif verbose >= 2:
         callbacks.insert(0, EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                      callbacks=callbacks, random_state=random_state, checkpoint=checkpoint,
+                      penalty=penalty, callbacks=callbacks, random_state=random_state, checkpoint=checkpoint,
                       checkpoint_every=checkpoint_every)
     return trainer.fit(X, y, validation_data, resume=resume)

@@ -23,7 +23,12 @@ class Layer:
         The trainable arrays, empty for a parameter-free layer.
     grads : dict[str, np.ndarray]
         Same keys as ``params``; written by ``backward``.
+    regularized : tuple of str
+        The names of the parameters that a weight penalty (L2) applies to: the
+        weights, not the biases.
     """
+
+    regularized: tuple[str, ...] = ()
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}

@@ -60,6 +60,8 @@ class Conv2D(Layer):
         As for ``Dense``; the fan-in is C·kh·kw.
     """
 
+    regularized = ("weights",)
+
     def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None):
         super().__init__()
         if int(filters) != filters or filters < 1:

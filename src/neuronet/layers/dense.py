@@ -28,6 +28,8 @@ class Dense(Layer):
         (He before a rectifier, Glorot otherwise). The bias starts at zero.
     """
 
+    regularized = ("weights",)
+
     def __init__(self, units, initializer=None):
         super().__init__()
         if int(units) != units or units < 1:

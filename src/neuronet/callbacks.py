@@ -1,0 +1,183 @@
+"""What the training loop records and who it tells: the history, and callbacks.
+
+The loop (:mod:`neuronet.training`) calls every callback at fixed moments of a run:
+``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end``,
+``on_train_end``. A callback reads the run through ``self.trainer`` (its network,
+optimizer and ``stop_training`` flag) and never the other way round, so the loop
+knows nothing of progress bars, logging or early stopping.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class History:
+    """Per-step metrics, like Keras: ``history.history["val_loss"][epoch]``.
+
+    ``step`` says what one entry counts: "epoch" for minibatch training, "iteration"
+    for full-batch gradient descent (and Newton's method), where each step sees all
+    the data once.
+    """
+
+    def __init__(self, step="epoch"):
+        self.step = step
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def state_dict(self):
+        """Every metric as a float64 array (``"epoch"`` too), and the step's name."""
+        return {"step": self.step, "epoch": np.asarray(self.epoch, dtype=np.int64),
+                "metrics": {key: np.asarray(values, dtype=np.float64) for key, values in self.history.items()}}
+
+    def load_state_dict(self, state):
+        self.step = str(state["step"])
+        self.epoch = [int(e) for e in state["epoch"]]
+        self.history = {str(key): [float(v) for v in values] for key, values in state["metrics"].items()}
+
+    def __repr__(self):
+        return f"History({self.step}s={len(self.epoch)}, keys={list(self.history)})"
+
+
+class Callback:
+    """Hooks called by the loop; ``self.trainer`` gives access to the network,
+    optimizer and ``stop_training``.
+
+    A callback that changes the course of training (early stopping, a learning-rate
+    schedule) keeps ``changes_training = True``: a resumed run must have the same
+    ones. A callback that only watches (a progress bar, a logger) sets it to False.
+    A callback that remembers something across epochs returns it from ``state_dict``
+    (JSON-safe values and arrays), so that a resumed run carries on exactly.
+    """
+
+    trainer = None
+    changes_training = True
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+    def get_config(self):
+        """Settings that a resumed run must share (part of the checkpoint's fingerprint)."""
+        return {}
+
+    def on_train_begin(self): ...
+    def on_epoch_begin(self, epoch): ...
+    def on_batch_end(self, batch, logs): ...
+    def on_epoch_end(self, epoch, logs): ...
+    def on_train_end(self): ...
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
+    optionally put back the weights of the best epoch."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True):
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.restore_best_weights = restore_best_weights
+        self.sign = 1.0 if "acc" in monitor else -1.0  # maximise accuracies, minimise losses
+
+    def get_config(self):
+        return {"monitor": self.monitor, "patience": self.patience, "min_delta": self.min_delta,
+                "restore_best_weights": bool(self.restore_best_weights)}
+
+    def on_train_begin(self):
+        self.best, self.best_epoch, self.best_weights, self.wait = -np.inf, None, None, 0
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, but the logs have {sorted(logs)}; "
+                             "give validation data or monitor 'loss'")
+        score = self.sign * logs[self.monitor]
+        if score > self.best + self.min_delta:
+            self.best, self.best_epoch, self.wait = score, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.trainer.network.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.trainer.stop_training = True
+
+    def on_train_end(self):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.trainer.network.set_weights(self.best_weights)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "best_weights": self.best_weights}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.wait = float(state["best"]), state["best_epoch"], int(state["wait"])
+        self.best_weights = state["best_weights"]
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at each epoch's start to ``schedule(epoch, learning_rate)``
+    (a function, or a schedule from :mod:`neuronet.optimizers` such as ``CosineDecay``)."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def get_config(self):
+        config = getattr(self.schedule, "get_config", None)
+        return {"schedule": config() if config else getattr(self.schedule, "__name__", "custom")}
+
+    def on_epoch_begin(self, epoch):
+        optimizer = self.trainer.optimizer
+        optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over all the minibatches of the run, with the epoch's metrics."""
+
+    changes_training = False
+
+    def on_train_begin(self):
+        from tqdm.auto import tqdm
+
+        t = self.trainer
+        self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=t.epoch * t.batches_per_epoch,
+                        unit="batch", dynamic_ncols=True, leave=True)
+
+    def on_epoch_begin(self, epoch):
+        self.bar.set_description(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs}")
+
+    def on_batch_end(self, batch, logs):
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch, logs):
+        self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+
+    def on_train_end(self):
+        self.bar.close()
+
+
+class EpochLogger(Callback):
+    """One line of metrics every ``every`` epochs (verbose=2)."""
+
+    changes_training = False
+
+    def __init__(self, every=1):
+        self.every = max(1, int(every))
+
+    def on_epoch_begin(self, epoch):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs):
+        last = epoch + 1 == self.trainer.epochs or self.trainer.stop_training
+        if (epoch + 1) % self.every == 0 or epoch == 0 or last:
+            metrics = " - ".join(f"{k} {v:.6g}" for k, v in logs.items())
+            print(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs} - {metrics} - "
+                  f"{time.perf_counter() - self.started:.2f}s", flush=True)

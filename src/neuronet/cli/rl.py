@@ -1,0 +1,69 @@
+"""neuronet rl: deep reinforcement learning, a policy network learns CartPole from rewards."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..persistence import save
+from .common import RAW, UserError, load_model, positive_float, positive_int, sizes
+
+
+def add(commands):
+    parser = commands.add_parser(
+        "rl", help="deep reinforcement learning: a policy network learns CartPole from rewards",
+        description="Train a policy-gradient agent (REINFORCE with a learned value baseline; both networks are "
+                    "neuronet networks) on gymnasium's CartPole-v1 until the average return of 100 episodes reaches "
+                    "475, save the policy and draw its learning curve; or, with --play, run a saved policy greedily "
+                    "for 100 episodes. Needs: pip install 'neuronet[rl]'.",
+        epilog="examples:\n  neuronet rl cartpole\n  neuronet rl cartpole --seed 3 --episodes 1500\n"
+               "  neuronet rl cartpole --play neuronet-runs/cartpole.npz", formatter_class=RAW)
+    parser.add_argument("environment", choices=["cartpole"], help="the task (CartPole-v1)")
+    parser.add_argument("--episodes", type=positive_int, default=1000, help="most episodes to train (default: 1000)")
+    parser.add_argument("--hidden", type=sizes, default=(64,), metavar="N,N", help="hidden layers (default: 64)")
+    parser.add_argument("--learning-rate", type=positive_float, default=0.01, metavar="LR",
+                        help="Adam step size of the policy (default: 0.01)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of networks, actions and environment (default: 0)")
+    parser.add_argument("--output", default=os.path.join("neuronet-runs", "cartpole.npz"), metavar="FILE",
+                        help="where to save the policy (default: neuronet-runs/cartpole.npz)")
+    parser.add_argument("--play", metavar="MODEL", help="run a saved policy greedily instead of training")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    from tqdm.auto import tqdm
+
+    from .. import plots, rl  # matplotlib and gymnasium: loaded only for this command
+
+    env = rl.make_env("CartPole-v1")
+    if args.play:
+        policy, _ = load_model(args.play)
+        if getattr(policy, "input_shape", None) != env.observation_space.shape:
+            raise UserError(f"{args.play} is not a CartPole policy (it takes {getattr(policy, 'input_shape', '?')})")
+        print(f"greedy policy from {args.play}: average return {rl.evaluate(policy, env, 100, seed=args.seed):.1f} "
+              f"over 100 episodes (the most is 500; solved is 475)")
+        return 0
+    agent = rl.PolicyGradientAgent(env.observation_space.shape[0], env.action_space.n, hidden=args.hidden,
+                                   learning_rate=args.learning_rate, random_state=args.seed)
+    bar = tqdm(total=args.episodes, unit="episode", disable=args.quiet, dynamic_ncols=True)
+
+    def progress(episode, episode_return, average):
+        bar.update(1)
+        bar.set_postfix({"return": f"{episode_return:.0f}", "avg100": f"{average:.1f}"}, refresh=False)
+
+    try:
+        returns = agent.train(env, args.episodes, solved_at=rl.SOLVED["CartPole-v1"], seed=args.seed, progress=progress)
+    finally:
+        bar.close()
+    solved = rl.first_solved(returns, rl.SOLVED["CartPole-v1"])
+    print(f"{len(returns)} episodes; " + (f"solved at episode {solved} (100-episode average ≥ 475)" if solved
+                                          else f"not solved: last 100-episode average {np.mean(returns[-100:]):.1f}"))
+    save(agent.policy, args.output, extra={"environment": "CartPole-v1", "returns": returns})
+    curve = plots.save(plots.episode_returns(returns, rl.SOLVED["CartPole-v1"], title="REINFORCE on CartPole-v1"),
+                       os.path.splitext(args.output)[0] + "_returns.png")
+    print(f"greedy policy: average return {agent.evaluate(env, 100, seed=10_000 + args.seed):.1f} over 100 episodes")
+    print(f"policy saved to {args.output}; learning curve in {curve}")
+    print(f"next: neuronet rl cartpole --play {args.output}")
+    return 0

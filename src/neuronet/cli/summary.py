@@ -1,0 +1,27 @@
+"""neuronet summary: a saved model's layers and parameter counts."""
+
+from __future__ import annotations
+
+from ..preprocessing import final_estimator, transformers_of
+from .common import RAW, load_model
+
+
+def add(commands):
+    parser = commands.add_parser(
+        "summary", help="a saved model's layers and parameter counts",
+        description="Print each layer, its output shape and its parameter count, counted as by hand "
+                    "(a Dense layer from n inputs to k units: n·k weights + k biases).",
+        epilog="example:\n  neuronet summary neuronet-runs/model.npz", formatter_class=RAW)
+    parser.add_argument("model", help="a model file written by neuronet train")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    model, extra = load_model(args.model)
+    estimator = final_estimator(model)
+    trained_on = f" trained on {extra['dataset']}" if extra.get("dataset") else ""
+    print(f"{type(estimator).__name__}{trained_on}")
+    for step in transformers_of(model):
+        print(f"input preprocessing: {type(step).__name__} (saved with the model)")
+    getattr(estimator, "network_", estimator).summary()
+    return 0

@@ -1,0 +1,132 @@
+"""neuronet train: train a model on a dataset, save it, and write a report."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
+from ..persistence import save
+from ..preprocessing import for_features, with_preprocessing
+from ..training import TrainingInterrupted
+from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
+
+MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
+
+
+def add(commands):
+    parser = commands.add_parser(
+        "train", help="train a model on a dataset, save it, and write a report",
+        description="Train a model on a built-in dataset or a folder of images, print train and test accuracy, "
+                    "save the model (one file, with the preprocessing it needs) and write a report folder of "
+                    "figures with an index.html.\n\n"
+                    "Models: logistic = one sigmoid neuron (full-batch gradient descent); mlp = hidden layers "
+                    "trained by backpropagation on minibatches; cnn = convolutions that share weights. "
+                    "Settings left out take the defaults of the Python estimators (LogisticRegression, "
+                    "MLPClassifier, CNNClassifier).",
+        epilog="examples:\n  neuronet train\n  neuronet train --data digits --model mlp --hidden 64\n"
+               "  neuronet train --data mnist-5k --model cnn --epochs 10\n"
+               "  neuronet train --data spiral --model mlp --hidden 64,64 --epochs 200\n"
+               "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000",
+        formatter_class=RAW)
+    parser.add_argument("--data", default="breast-cancer",
+                        help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, or a folder of images "
+                             "(default: breast-cancer)")
+    parser.add_argument("--model", choices=list(MODELS), default="logistic",
+                        help="logistic: one sigmoid neuron; mlp: hidden layers; cnn: convolutions (default: logistic)")
+    parser.add_argument("--hidden", type=sizes, default=None, metavar="N,N",
+                        help="hidden layer sizes of the mlp (default: 128,64)")
+    parser.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",
+                        help="step size (default: 0.1 logistic, 0.001 mlp, 0.005 cnn)")
+    parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
+                        help="most epochs, or gradient-descent iterations for logistic; training stops earlier "
+                             "once the cost settles (default: 1000 logistic, 200 mlp, 10 cnn)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                        help="minibatch size of mlp and cnn (default: 200 mlp, 32 cnn)")
+    parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None,
+                        help="adam, or sgd with momentum 0.9 (mlp and cnn; default: adam)")
+    parser.add_argument("--alpha", "--l2", dest="alpha", type=non_negative_float, default=None, metavar="ALPHA",
+                        help="L2 penalty on the weights (default: 0 logistic, 1e-4 otherwise)")
+    parser.add_argument("--image-size", type=positive_int, default=64, metavar="PIXELS",
+                        help="images from a folder are resized to PIXELS×PIXELS (default: 64)")
+    parser.add_argument("--grayscale", action="store_true", help="read folder images as one grey channel")
+    parser.add_argument("--test-size", type=fraction, default=0.2, metavar="F",
+                        help="fraction held out for testing, stratified (default: 0.2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffles (default: 0)")
+    parser.add_argument("--output", default=os.path.join("neuronet-runs", "model.npz"), metavar="FILE",
+                        help="where to write the model (default: neuronet-runs/model.npz)")
+    parser.add_argument("--report", default=None, metavar="FOLDER",
+                        help="where to write figures and index.html (default: a 'report' folder beside the model)")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="save the whole training state there after every epoch (default: only on Ctrl-C, "
+                             "beside the model as MODEL.ckpt)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                        help="with --checkpoint: also save every N minibatches")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint (same settings and data as the run that wrote it)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(run=run)
+
+
+def build_estimator(args, dataset):
+    """The estimator the flags ask for; every setting not given keeps the estimator's default."""
+    given = {"learning_rate": args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha}
+    if args.model != "logistic":
+        given.update(solver=args.optimizer, batch_size=args.batch_size, hidden_layer_sizes=args.hidden)
+    if args.model == "cnn":
+        if dataset.image_shape is None:
+            raise UserError(f"--model cnn needs images, and {dataset.name} is a table of features; try --model mlp")
+        given["image_shape"] = dataset.image_shape
+    return MODELS[args.model](random_state=args.seed, **{k: v for k, v in given.items() if v is not None})
+
+
+def _recipe(args, dataset):
+    """What the model file records of its data, for evaluate and predict."""
+    return {"dataset": dataset.name, "data": os.path.abspath(args.data) if os.path.isdir(args.data) else args.data,
+            "class_names": [str(c) for c in dataset.class_names], "seed": args.seed, "test_size": args.test_size,
+            "image_size": args.image_size if dataset.files else None, "grayscale": args.grayscale,
+            "image_shape": list(dataset.image_shape) if dataset.image_shape else None}
+
+
+def run(args):
+    from ..report import write_report  # matplotlib: loaded only when a report is drawn
+
+    dataset = load_data(args.data, args.image_size, args.grayscale)
+    X_train, X_test, y_train, y_test = dataset.split(args.test_size, args.seed)
+    scaler = for_features(images=dataset.image_shape is not None)
+    if scaler is not None:
+        X_train, X_test = scaler.fit_transform(X_train), scaler.transform(X_test)
+    model = build_estimator(args, dataset)
+    print(f"Training {type(model).__name__} on {dataset.name}: {dataset.description}")
+    print(f"  {len(X_train)} training and {len(X_test)} test samples (seed {args.seed})")
+    if not args.quiet:
+        model.set_params(verbose=2 if args.model == "logistic" else 1)
+    saved = with_preprocessing([scaler], model)
+    checkpoint = args.checkpoint or os.path.splitext(args.output)[0] + ".ckpt"
+    if args.resume:
+        print(f"resuming from {checkpoint}" if os.path.exists(checkpoint)
+              else f"no checkpoint at {checkpoint}: starting from the beginning")
+    every = (args.checkpoint_every or "epoch") if args.checkpoint else None
+    try:
+        model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint, resume=args.resume,
+                  checkpoint_every=every)
+    except TrainingInterrupted as stop:
+        save(saved, args.output, extra=_recipe(args, dataset))
+        command = shlex.join(["neuronet", *[a for a in args.argv if a != "--resume"], "--resume"])
+        print(f"\n{stop}. Nothing learned is lost: the model so far is in {args.output}, the training state in "
+              f"{checkpoint}.\nTo continue: {command}", file=sys.stderr)
+        return 130
+    train_accuracy, test_accuracy = model.score(X_train, y_train), model.score(X_test, y_test)
+    print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
+    save(saved, args.output, extra=_recipe(args, dataset))
+    settings = {"model": type(model).__name__, "train accuracy": f"{train_accuracy:.4f}",
+                "test accuracy": f"{test_accuracy:.4f}", "parameters": f"{model.network_.count_params():,}",
+                "model file": args.output, **{k: v for k, v in model.get_params().items() if k != "verbose"}}
+    report = args.report or os.path.join(os.path.dirname(os.path.abspath(args.output)), "report")
+    index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), settings)
+    print(f"model saved to {args.output}")
+    print(f"report written to {index}")
+    print(f"next: neuronet evaluate {args.output} {args.data}   |   neuronet summary {args.output}"
+          + ("" if args.model != "logistic" else f"   |   neuronet train --data {args.data} --model mlp"))
+    return 0

@@ -1,0 +1,136 @@
+"""Saving and loading models: one file, written atomically, loaded without executing code.
+
+A model file is the container of :mod:`neuronet.files` (raw arrays behind a bounded
+JSON header). What its metadata holds — the schema, format version 2 — is written
+out in ``docs/model-format.md``: the kind of model, the architecture, the
+estimator's parameters and fitted state, the preprocessing, the input it expects, the
+training history (as float arrays) and the caller's ``extra`` information. Files of
+format version 1 (a zip of ``.npy`` members) still load: :func:`_migrate_version_1`
+turns their metadata into the current schema.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, NeuralClassifier
+from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
+from .network import Sequential
+from .preprocessing import final_estimator, transformer_from_state, transformer_state, transformers_of, \
+    with_preprocessing
+
+ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, CNNClassifier)}
+
+
+def _network_tree(network):
+    if not network.built:
+        raise ValueError("build the network (give input_shape or run it once) before saving it")
+    return {"config": network.get_config(), "weights": network.get_weights()}
+
+
+def _model_tree(model):
+    """The schema's view of a network, an estimator, or a pipeline ending in one."""
+    if isinstance(model, Sequential):
+        return {"kind": "network", "network": _network_tree(model), "preprocessing": [],
+                "input": {"shape": list(model.input_shape), "dtype": model.dtype.name}}
+    estimator = final_estimator(model)
+    if not isinstance(estimator, NeuralClassifier) or type(estimator).__name__ not in ESTIMATORS:
+        raise ValueError(f"cannot save a {type(estimator).__name__}: save neuronet networks and estimators "
+                         "(alone or at the end of a Pipeline)")
+    if not hasattr(estimator, "network_"):
+        raise ValueError(f"fit the {type(estimator).__name__} before saving it")
+    state = estimator.get_fitted_state()
+    network = state.pop("network")
+    return {
+        "kind": "estimator", "network": _network_tree(network),
+        "estimator": {"class": type(estimator).__name__, "params": estimator.get_params(), "state": state},
+        "preprocessing": [transformer_state(step) for step in transformers_of(model)],
+        "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
+                  "n_features": state["n_features_in"]},
+    }
+
+
+def save(model, path, extra=None):
+    """Save a built ``Sequential``, a fitted estimator, or a fitted ``Pipeline`` of
+    preprocessing and an estimator, to ``path`` (one file, written atomically).
+
+    ``extra`` may hold JSON-safe information to keep with the model (the command
+    line records the dataset it was trained on there); :func:`load` with
+    ``with_extra=True`` gives it back.
+    """
+    meta, arrays = tree_to_file({**_model_tree(model), "extra": extra or {}})
+    save_file(path, meta, arrays)
+
+
+def load(path, with_extra=False):
+    """Load what :func:`save` wrote (or a format-version-1 file); ``with_extra=True``
+    also returns the ``extra`` dict."""
+    meta, arrays = load_file(path)
+    try:
+        if meta.get("format_version") == 1:
+            meta, arrays = _migrate_version_1(meta, arrays)
+        tree = tree_from_file(meta, arrays)
+        model = _rebuild(tree)
+    except ModelFileError:
+        raise
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as error:
+        raise ModelFileError(f"{os.fspath(path)!r} holds an invalid model description: {error}") from None
+    return (model, tree.get("extra") or {}) if with_extra else model
+
+
+def _restore_network(tree):
+    try:
+        network = Sequential.from_config(tree["config"])
+    except (TypeError, KeyError, ValueError) as error:
+        raise ModelFileError(f"the model's architecture is invalid: {error}") from None
+    expected = {key: param for key, param, _ in network.named_parameters()}
+    stored = tree["weights"]
+    if set(stored) != set(expected):
+        raise ModelFileError("the stored weights do not match the architecture "
+                             f"(missing {sorted(set(expected) - set(stored))}, extra {sorted(set(stored) - set(expected))})")
+    for key, param in expected.items():
+        weights = np.asarray(stored[key])
+        if weights.shape != param.shape or weights.dtype.kind != "f":
+            raise ModelFileError(f"weight {key} has shape {weights.shape}, the architecture needs {param.shape}")
+        param[...] = weights
+    return network
+
+
+def _rebuild(tree):
+    network = _restore_network(tree["network"])
+    if tree["kind"] == "network":
+        return network
+    description = tree.get("estimator") or {}
+    if tree["kind"] != "estimator" or description.get("class") not in ESTIMATORS:
+        raise ModelFileError(f"unknown model kind {tree.get('kind')!r} / {description.get('class')!r}")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in description["params"].items()}
+    estimator = ESTIMATORS[description["class"]](**params)
+    estimator.set_fitted_state({**description["state"], "network": network})
+    transformers = [transformer_from_state(state) for state in tree.get("preprocessing", [])]
+    return with_preprocessing(transformers, estimator)
+
+
+# --- format version 1 ------------------------------------------------------------
+def _migrate_version_1(meta, arrays):
+    """Version 1 metadata and arrays, rewritten in the current schema (as a file tree)."""
+    weights = {key[len("weights/"):]: value for key, value in arrays.items() if key.startswith("weights/")}
+    network = meta["network"]
+    tree = {"kind": meta["kind"], "network": {"config": network, "weights": weights}, "preprocessing": [],
+            "input": {"shape": network["input_shape"], "dtype": network["dtype"]}, "extra": meta.get("extra", {})}
+    if meta["kind"] == "estimator":
+        fitted = meta["fitted"]
+        curve = fitted["loss_curve_"]
+        metrics = fitted.get("history") or {"loss": curve}
+        step = "iteration" if meta["estimator"] == "LogisticRegression" else "epoch"
+        tree["estimator"] = {"class": meta["estimator"], "params": meta["params"], "state": {
+            "classes": arrays["classes"], "n_features_in": fitted["n_features_in_"], "n_iter": fitted["n_iter_"],
+            "history": {"step": step, "epoch": np.arange(len(curve)),
+                        "metrics": {key: np.asarray(values, dtype=np.float64) for key, values in metrics.items()}}}}
+    if "extra/mean" in arrays and "extra/scale" in arrays:  # the command line's standardizer
+        mean, scale = arrays["extra/mean"].astype(np.float64), arrays["extra/scale"].astype(np.float64)
+        tree["preprocessing"] = [{"class": "StandardScaler", "params": {"copy": True, "with_mean": True, "with_std": True},
+                                  "fitted": {"mean_": mean, "scale_": scale, "var_": scale**2,
+                                             "n_features_in_": np.asarray(len(mean))}}]
+    return tree_to_file(tree)

@@ -1,0 +1,66 @@
+"""Preprocessing that travels with the model: what turns raw input into what the
+network was trained on.
+
+Tabular features are standardized, x' = (x − mean) / scale, with the training set's
+mean and spread (scikit-learn's ``StandardScaler``); images are already in [0, 1] and
+go in as they are. A model with preprocessing is a scikit-learn ``Pipeline`` of the
+transformer and the estimator, so that ``model.predict(raw_X)`` works the same in
+Python and in the command line, and :func:`neuronet.save` writes both into one file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+# The transformers a model file can hold, with the fitted attributes that define them.
+TRANSFORMERS = {"StandardScaler": (StandardScaler, ("mean_", "scale_", "var_", "n_samples_seen_", "n_features_in_"))}
+
+
+def for_features(images):
+    """The preprocessing neuronet uses for a kind of input: a fresh ``StandardScaler``
+    for a table of features, None for images."""
+    return None if images else StandardScaler()
+
+
+def with_preprocessing(transformers, estimator):
+    """A ``Pipeline`` of the transformers (None entries skipped) and the estimator, or
+    the estimator alone when there are none."""
+    steps = [step for step in transformers if step is not None]
+    return make_pipeline(*steps, estimator) if steps else estimator
+
+
+def final_estimator(model):
+    """The estimator at the end of a pipeline (or the model itself)."""
+    return model.steps[-1][1] if isinstance(model, Pipeline) else model
+
+
+def transformers_of(model):
+    """The preprocessing steps before the estimator (an empty list for a bare estimator)."""
+    return [step for _, step in model.steps[:-1]] if isinstance(model, Pipeline) else []
+
+
+def transformer_state(transformer):
+    """A fitted transformer as a JSON-and-arrays tree: its class, parameters and fitted attributes."""
+    name = type(transformer).__name__
+    if name not in TRANSFORMERS or not isinstance(transformer, TRANSFORMERS[name][0]):
+        raise ValueError(f"cannot save a {name} step: model files hold {', '.join(TRANSFORMERS)} preprocessing")
+    attributes = TRANSFORMERS[name][1]
+    return {"class": name, "params": transformer.get_params(),
+            "fitted": {key: np.asarray(getattr(transformer, key)) for key in attributes
+                       if getattr(transformer, key, None) is not None}}
+
+
+def transformer_from_state(state):
+    """The transformer that :func:`transformer_state` described."""
+    if state.get("class") not in TRANSFORMERS:
+        raise ValueError(f"unknown preprocessing {state.get('class')!r}; known: {', '.join(TRANSFORMERS)}")
+    cls, attributes = TRANSFORMERS[state["class"]]
+    transformer = cls(**state["params"])
+    for key, value in state["fitted"].items():
+        if key not in attributes:
+            raise ValueError(f"unknown fitted attribute {key!r} of {state['class']}")
+        value = np.asarray(value)
+        setattr(transformer, key, value.item() if value.ndim == 0 else value)
+    return transformer

@@ -1,0 +1,55 @@
+"""Penalties on the weights: the cost of a large weight, with its gradient beside it.
+
+An L2 penalty adds (α/2)‖W‖² to the cost, pulling every weight towards zero with
+the gradient α W; the biases are not penalised. Which arrays are weights is said by
+the layers themselves (``Layer.regularized``), and the network hands the optimizer
+a 0/1 mask over its flat parameter vector.
+
+Two scalings are in use, and the penalty carries its own:
+
+* the lecture's, for logistic regression: J = (1/m) Σ cost + (α/2)‖w‖², so the
+  gradient adds α w whatever the batch;
+* scikit-learn's MLP: each minibatch of m samples adds (α/2)‖W‖² / m, so the
+  gradient adds α W / m (``per_batch=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class L2:
+    """The L2 penalty (weight decay) on the weights.
+
+    Penalty:   P = (α / 2) · ‖W‖² · s          s = 1, or 1/m with ``per_batch=True``
+    Gradient:  ∂P/∂W = α · W · s               ∂P/∂b = 0
+    Curvature: ∂²P/∂W² = α · s  on the diagonal (Newton's method uses it)
+    """
+
+    def __init__(self, alpha, per_batch=False):
+        self.alpha = float(alpha)
+        self.per_batch = bool(per_batch)
+
+    def _scale(self, batch_size):
+        return self.alpha / batch_size if self.per_batch else self.alpha
+
+    def value(self, parameters, mask, batch_size):
+        """P for the flat ``parameters`` (``mask`` marks the weights)."""
+        if not self.alpha:
+            return 0.0
+        return 0.5 * self._scale(batch_size) * float(np.dot(parameters * mask, parameters))
+
+    def add_gradient(self, parameters, gradients, mask, batch_size):
+        """gradients += ∂P/∂parameters, in place."""
+        if self.alpha:
+            gradients += self._scale(batch_size) * parameters * mask
+
+    def curvature(self, mask, batch_size):
+        """The diagonal of the penalty's Hessian."""
+        return self._scale(batch_size) * np.asarray(mask, dtype=np.float64)
+
+    def get_config(self):
+        return {"alpha": self.alpha, "per_batch": self.per_batch}
+
+    def __repr__(self):
+        return f"L2(alpha={self.alpha:g}, per_batch={self.per_batch})"
