@@ -137,3 +137,27 @@ def test_bad_hyperparameters_are_rejected_by_the_parser(argv, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("model, estimator", [("logistic", "LogisticRegression"), ("mlp", "MLPClassifier")])
+def test_settings_left_out_take_the_estimators_defaults(model, estimator):
+    import neuronet
+    from neuronet.cli import make_parser
+    from neuronet.cli.train import build_estimator
+
+    args = make_parser().parse_args(["train", "--model", model])
+    built = build_estimator(args, neuronet.datasets.load("breast-cancer"))
+    assert built.get_params() == getattr(neuronet, estimator)(random_state=0).get_params()
+
+
+def test_alpha_is_the_l2_flag_and_l2_its_alias():
+    import neuronet
+    from neuronet.cli import make_parser
+    from neuronet.cli.train import build_estimator
+
+    data = neuronet.datasets.load("breast-cancer")
+    for flag in ("--alpha", "--l2"):
+        args = make_parser().parse_args(["train", "--model", "mlp", flag, "0.01"])
+        assert build_estimator(args, data).alpha == 0.01
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["train", "--alpha", "-1"])

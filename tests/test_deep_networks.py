@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
+import neuronet
 from neuronet import LogisticRegression, MLPClassifier, datasets, nn
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -209,3 +210,32 @@ def test_wrong_input_shape_for_a_built_network_is_a_clear_error():
 def test_bad_hyperparameters_are_value_errors_that_name_them(settings, message):
     with pytest.raises(ValueError, match=message):
         MLPClassifier(**settings).fit(XOR_X, XOR_Y)
+
+
+def test_a_network_ending_in_an_output_activation_trains_only_with_the_loss_of_its_probabilities():
+    net = nn.Sequential([nn.Dense(2), nn.Sigmoid()], input_shape=(2,))
+    with pytest.raises(ValueError, match="ends in Sigmoid, which MeanSquaredError does not take"):
+        net.fit(XOR_X, XOR_Y, loss=nn.MeanSquaredError(), optimizer=nn.SGD(0.1), epochs=1)
+    with pytest.raises(ValueError, match="ends in Sigmoid, which CrossEntropy does not take"):
+        net.fit(XOR_X, XOR_Y, loss=nn.CrossEntropy(), optimizer=nn.SGD(0.1), epochs=1)
+
+
+def test_the_network_exposes_its_logits_and_its_output_activation_is_the_link():
+    net = nn.Sequential([nn.Dense(3), nn.Softmax()], input_shape=(2,), dtype="float64", random_state=0)
+    x = np.array([[0.5, -1.0], [2.0, 0.1]])
+    assert isinstance(net.output_activation, nn.Softmax)
+    z = net.logits(x)
+    np.testing.assert_allclose(net.forward(x), np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(net.predict_logits(x, batch_size=1), z, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Adam(learning_rate=-1), "The 'learning_rate' parameter of Adam must be a float in the range (0.0, inf)"),
+    (lambda: nn.SGD(0.1, momentum=1.0), "The 'momentum' parameter of SGD must be a float in the range [0.0, 1.0)"),
+    (lambda: nn.Sequential([nn.Dense(1)]).fit(XOR_X, XOR_Y, loss=nn.MeanSquaredError(), optimizer=nn.SGD(),
+                                              epochs=0), "The 'epochs' parameter of fit must be an int"),
+])
+def test_optimizers_and_the_loop_validate_like_the_estimators(make, message):
+    with pytest.raises(neuronet.InvalidParameterError) as error:
+        make()
+    assert message in str(error.value)

@@ -130,3 +130,26 @@ def test_gradcheck_refuses_float32(rng):
     layer.build((3,), rng, np.float32)
     with pytest.raises(ValueError, match="float64"):
         check_layer(layer, rng.normal(size=(2, 3)))
+
+
+@pytest.mark.parametrize("per_batch", [False, True], ids=["lecture", "per-batch"])
+def test_l2_penalty_gradient_matches_finite_differences_and_spares_the_biases(per_batch, rng):
+    from neuronet.gradcheck import numerical_gradient, relative_error
+
+    net = nn.Sequential([nn.Dense(4), nn.Tanh(), nn.Dense(2)], input_shape=(3,), dtype="float64", random_state=0)
+    parameters, gradients, mask = net.flat_parameters()
+    penalty = nn.L2(0.3, per_batch=per_batch)
+    gradients[:] = 0.0
+    penalty.add_gradient(parameters, gradients, mask, batch_size=8)
+    numeric = numerical_gradient(lambda: penalty.value(parameters, mask, 8), parameters)
+    assert relative_error(gradients, numeric) < TOLERANCE
+    assert not gradients[mask == 0].any()  # biases: no penalty
+    scale = 0.3 / 8 if per_batch else 0.3
+    np.testing.assert_allclose(penalty.curvature(mask, 8), scale * mask)
+
+
+def test_the_layers_say_which_parameters_a_penalty_applies_to():
+    assert nn.Dense.regularized == ("weights",) and nn.Conv2D.regularized == ("weights",)
+    net = nn.Sequential([nn.Conv2D(2, 3), nn.Flatten(), nn.Dense(2)], input_shape=(1, 4, 4))
+    _, _, mask = net.flat_parameters()
+    assert mask.sum() == 2 * 9 + 8 * 2 and mask.size == mask.sum() + 2 + 2  # kernels and weights, not biases

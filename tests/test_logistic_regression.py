@@ -190,3 +190,19 @@ def test_gd_stops_early_once_the_cost_settles(breast_cancer_split):
         warnings.simplefilter("error", ConvergenceWarning)
         clf = LogisticRegression(learning_rate=0.5, max_iter=100000, tol=1e-4).fit(X, y)
     assert clf.n_iter_ < 1000
+
+
+def test_newton_runs_on_the_engine_and_records_its_history(breast_cancer_split):
+    X_train, X_test, y_train, y_test = breast_cancer_split
+    clf = LogisticRegression(solver="newton", alpha=0.01, max_iter=50).fit(X_train, y_train,
+                                                                          validation_data=(X_test, y_test))
+    history = clf.history_
+    assert history.step == "iteration" and len(history.epoch) == clf.n_iter_
+    assert history["loss"] == clf.loss_curve_ and np.all(np.diff(history["loss"]) <= 1e-7)
+    assert history["val_accuracy"][-1] >= 0.95
+
+
+def test_newton_warns_when_it_stops_at_max_iter_before_converging(breast_cancer_split):
+    X_train, _, y_train, _ = breast_cancer_split
+    with pytest.warns(ConvergenceWarning, match="stopped at max_iter=2"):
+        LogisticRegression(solver="newton", max_iter=2).fit(X_train, y_train)

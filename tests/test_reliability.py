@@ -253,3 +253,70 @@ def test_malformed_input_gives_a_result_or_a_value_error(X, y, which, X_new):
             assert str(error)
             continue
         assert proba.shape == (len(data), len(model.classes_)) and np.isfinite(proba).all()
+
+
+class ScaledSquaredError(nn.MeanSquaredError):
+    """A loss with a setting of its own, which a resume must respect."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def forward(self, output, target):
+        return self.scale * super().forward(output, target)
+
+    def backward(self):
+        return self.scale * super().backward()
+
+    def get_config(self):
+        return {"scale": self.scale}
+
+
+def test_the_resume_fingerprint_holds_the_loss_settings(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+
+    def train(scale, resume=False):
+        net = nn.Sequential([nn.Dense(4), nn.Tanh(), nn.Dense(1)], input_shape=(3,), random_state=0)
+        return net.fit(X, y, loss=ScaledSquaredError(scale), optimizer=nn.SGD(0.01), epochs=2, batch_size=8,
+                       checkpoint=tmp_path / "run.ckpt", resume=resume, random_state=0)
+
+    train(1.0)
+    with pytest.raises(ValueError, match=r"other settings \(loss.scale: 1.0 then, 2.0 now"):
+        train(2.0, resume=True)
+    assert len(train(1.0, resume=True).epoch) == 2
+
+
+def _assert_same_state(a, b):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same_state(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same_state(x, y)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b
+
+
+def test_the_trainer_state_round_trips_through_its_state_dict_and_a_checkpoint_file(tmp_path):
+    from neuronet import checkpoint
+    from neuronet.training import Trainer
+
+    X, y = np.random.default_rng(1).normal(size=(30, 2)), np.arange(30) % 2
+
+    def trainer(epochs):
+        net = nn.Sequential([nn.Dense(3), nn.ReLU(), nn.Dense(1), nn.Sigmoid()], input_shape=(2,), random_state=0)
+        return Trainer(net, nn.BinaryCrossEntropy(), nn.Adam(0.05), epochs=epochs, batch_size=8, random_state=3,
+                       penalty=nn.L2(0.01), callbacks=[nn.EarlyStopping("loss", patience=10)])
+
+    trained = trainer(3)
+    trained.fit(X, y)
+    fingerprint = checkpoint.fingerprint(trained.settings(), X, y)
+    checkpoint.save(tmp_path / "state.ckpt", trained.state_dict(), fingerprint)
+    restored = trainer(3)
+    restored.load_state_dict(checkpoint.load(tmp_path / "state.ckpt", fingerprint))
+    _assert_same_state(restored.state_dict(), trained.state_dict())
+    assert restored.epoch == 3 and len(restored.history.epoch) == 3

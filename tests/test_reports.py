@@ -20,7 +20,9 @@ def test_learning_curves_name_the_step_they_count():
 
 
 @pytest.mark.parametrize("model, step", [(LogisticRegression(max_iter=400, random_state=0), "iteration"),
-                                         (MLPClassifier(max_iter=3, random_state=0), "epoch")])
+                                         (LogisticRegression(solver="newton", random_state=0), "iteration"),
+                                         (MLPClassifier(max_iter=3, random_state=0), "epoch")],
+                         ids=["gradient-descent", "newton", "mlp"])
 def test_the_report_counts_gradient_descent_in_iterations_and_minibatch_training_in_epochs(
         model, step, tmp_path, monkeypatch):
     drawn = []

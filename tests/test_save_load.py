@@ -131,3 +131,97 @@ def test_other_files_are_refused(tmp_path):
 def test_unfitted_models_cannot_be_saved(tmp_path):
     with pytest.raises(ValueError, match="fit the MLPClassifier"):
         neuronet.save(MLPClassifier(), tmp_path / "m.npz")
+
+
+# --- files of format version 1 -----------------------------------------------------
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.fixture(scope="module")
+def expected_v1():
+    with np.load(os.path.join(DATA, "legacy-v1-expected.npz")) as data:
+        return dict(data)
+
+
+def test_a_version_1_command_line_model_loads_as_a_pipeline_that_standardizes_raw_features(expected_v1):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model, extra = neuronet.load(os.path.join(DATA, "legacy-v1-mlp.npz"), with_extra=True)
+    assert isinstance(model, Pipeline) and isinstance(model[0], StandardScaler) and isinstance(model[-1], MLPClassifier)
+    assert extra["dataset"] == "breast-cancer" and extra["class_names"] == ["malignant", "benign"]
+    X = load_breast_cancer().data[:20].astype(np.float32)
+    np.testing.assert_allclose(model.predict_proba(X), expected_v1["mlp_proba"], atol=1e-6)
+    assert model[-1].history_.step == "epoch" and model[-1].n_iter_ == len(model[-1].loss_curve_) == 3
+
+
+def test_version_1_estimators_and_networks_load_and_predict_as_they_did(expected_v1):
+    from sklearn.datasets import load_breast_cancer, load_digits
+
+    X, y = load_breast_cancer(return_X_y=True)
+    logistic = neuronet.load(os.path.join(DATA, "legacy-v1-logistic.npz"))
+    assert list(logistic.classes_) == ["benign", "malignant"] and logistic.history_.step == "iteration"
+    np.testing.assert_allclose(logistic.predict_proba((X - X.mean(0)) / X.std(0))[:20], expected_v1["logistic_proba"],
+                               atol=1e-6)
+    network = neuronet.load(os.path.join(DATA, "legacy-v1-network.npz"))
+    np.testing.assert_allclose(network.forward(np.linspace(-1, 1, 12).reshape(4, 3).astype(np.float32)),
+                               expected_v1["network_out"], atol=1e-6)
+    cnn, extra = neuronet.load(os.path.join(DATA, "legacy-v1-cnn.npz"), with_extra=True)
+    assert extra["image_shape"] == [1, 8, 8]
+    images = (load_digits().images[:20] / 16.0).astype(np.float32)[:, None]
+    np.testing.assert_allclose(cnn.predict_proba(images), expected_v1["cnn_proba"], atol=1e-6)
+
+
+def test_a_version_1_checkpoint_is_refused_with_a_one_line_reason(tmp_path):
+    import shutil
+
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    checkpoint = tmp_path / "run.ckpt"
+    shutil.copy(os.path.join(DATA, "legacy-v1-checkpoint.npz"), checkpoint)
+    with pytest.raises(ValueError, match=r"written by an older neuronet \(file format 1\)\. Delete it") as error:
+        MLPClassifier((4,), max_iter=1, tol=0, random_state=0).fit(X[:200] / 16, y[:200], checkpoint=checkpoint,
+                                                                   resume=True)
+    assert "\n" not in str(error.value)
+
+
+# --- preprocessing travels with the model ---------------------------------------------
+def test_a_pipeline_of_standardizer_and_estimator_round_trips(breast_cancer_split, tmp_path):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200, random_state=0)).fit(X, y)
+    neuronet.save(model, tmp_path / "pipe.npz")
+    loaded = neuronet.load(tmp_path / "pipe.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded[0].mean_, model[0].mean_)
+    meta, _ = load_file(tmp_path / "pipe.npz")
+    tree = meta["tree"]
+    assert [step["class"] for step in tree["preprocessing"]] == ["StandardScaler"]
+    assert tree["input"] == {"shape": [30], "dtype": "float32", "n_features": 30}
+
+
+def test_preprocessing_other_than_the_supported_kinds_is_refused(breast_cancer_split, tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    X_train, _, y_train, _ = breast_cancer_split
+    model = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=5)).fit(X_train, y_train)
+    with pytest.raises(ValueError, match="cannot save a MinMaxScaler step"):
+        neuronet.save(model, tmp_path / "pipe.npz")
+
+
+def test_a_model_trained_by_the_command_line_predicts_raw_features_in_python(tmp_path, monkeypatch):
+    from sklearn.datasets import load_breast_cancer
+
+    from neuronet.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--epochs", "200", "--quiet", "--output", "m.npz"]) == 0
+    X, y = load_breast_cancer(return_X_y=True)
+    model = neuronet.load(tmp_path / "m.npz")
+    assert model.score(X, y) > 0.95  # the raw measurements: the saved StandardScaler does the rest

@@ -17,3 +17,22 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_every_parameter_is_declared_and_checked_with_scikit_learns_message(estimator):
+    """scikit-learn's own check_param_validation, with neuronet's InvalidParameterError."""
+    import numpy as np
+    from sklearn.base import clone
+
+    from neuronet import InvalidParameterError
+
+    name = type(estimator).__name__
+    assert set(estimator._parameter_constraints) == set(estimator.get_params(deep=False))
+    X, y = np.random.default_rng(0).uniform(size=(20, 4)), np.arange(20) % 2
+    for parameter in estimator.get_params(deep=False):
+        bad = clone(estimator).set_params(**{parameter: type("BadType", (), {})()})
+        pattern = rf"The '{parameter}' parameter of {name} must be .* Got .* instead\."
+        with pytest.raises(InvalidParameterError, match=pattern):
+            bad.fit(X, y)
+    assert issubclass(InvalidParameterError, ValueError) and issubclass(InvalidParameterError, TypeError)

@@ -25,8 +25,8 @@ def fingerprint(settings, X, y, validation_data=None):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(memoryview(array).cast("B"))
-    settings, _ = tree_to_file(settings)  # the JSON view, as it will read back from the file
-    return {"settings": settings, "data": digest.hexdigest()}
+    json_view = tree_to_file(settings)[0]["tree"]  # as the settings will read back from the file
+    return {"settings": json_view, "data": digest.hexdigest()}
 
 
 def save(path, state, run_fingerprint):
