@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from ..preprocessing import final_estimator
 from .common import RAW, check_classes, data_like_training, load_model
 
 
@@ -44,7 +45,7 @@ def run(args):
         X, y, where = dataset.X, dataset.y, "all samples"
     predicted = model.predict(X)
     names = [str(c) for c in dataset.class_names]
-    print(f"{type(model).__name__} on {dataset.name}, {where} ({len(y)} samples)")
+    print(f"{type(final_estimator(model)).__name__} on {dataset.name}, {where} ({len(y)} samples)")
     print(f"accuracy {np.mean(predicted == y):.4f}\n")
     print(classification_report(y, predicted, labels=np.arange(len(names)), target_names=names, zero_division=0))
     print_confusion_matrix(confusion_matrix(y, predicted, labels=np.arange(len(names))), names)
