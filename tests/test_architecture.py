@@ -22,30 +22,30 @@ import pytest
 # own __init__ ("neuronet") is the one exact entry. Modules named here that are not on
 # disk are ignored; a module on disk that no entry covers is an error: give it a floor.
 FLOORS: dict[int, tuple[str, ...]] = {
-    0: ("neuronet.validation",      # checking what callers pass in
+    0: ("neuronet.validation",      # checking what callers pass in (scikit-learn's constraint vocabulary)
         "neuronet.initializers"),   # starting weights (He, Glorot, ...)
     1: ("neuronet.layers",),        # Dense, Conv2D, pooling, activations: forward and backward
-    2: ("neuronet.losses",          # losses from the raw outputs, with their gradients
-        "neuronet.regularizers",    # penalties on the weights (L2)
-        "neuronet.optimizers"),     # how a gradient becomes a step (SGD, Adam)
-    3: ("neuronet.callbacks",       # History, Callback, EarlyStopping, learning-rate schedules, progress
-        "neuronet.files"),          # the file container: arrays + JSON, atomic writes, checksums
-    4: ("neuronet.checkpoint",),    # the whole state of a training run, to continue exactly
-    5: ("neuronet.training",),      # the training loop: minibatches, epochs, callbacks
-    6: ("neuronet.network",),       # Sequential: layers applied one after another
-    7: ("neuronet.nn",),            # the layer-by-layer toolbox, re-exported in one place
-    8: ("neuronet.preprocessing",), # transforming data before it meets a model
-    9: ("neuronet.estimators",),    # scikit-learn estimators: LogisticRegression, MLPClassifier, CNNClassifier
-    10: ("neuronet.persistence",),  # saving and loading whole models
-    11: ("neuronet.imagefolder",),  # folders of photos: decode, label, cache
-    12: ("neuronet.datasets",),     # named datasets, all offline, in one shape
-    13: ("neuronet.gradcheck",      # finite-difference gradient checks
-         "neuronet.plots"),         # figures of what a network learned
-    14: ("neuronet.report",         # the report folder written by `neuronet train`
-         "neuronet.studies",        # experiments over settings (learning-rate studies, ...)
+    2: ("neuronet.losses",          # losses from the logits, with their gradients
+        "neuronet.regularizers",    # penalties on the weights (L2), value and gradient
+        "neuronet.optimizers",      # how a gradient becomes a step (SGD, Adam, Newton), and schedules
+        "neuronet.gradcheck"),      # finite-difference checks of layers, losses and networks
+    3: ("neuronet.callbacks",),     # History, Callback, EarlyStopping, progress bar, logger
+    4: ("neuronet.training",),      # the loop: gradient_step, Trainer (with its state API), fit
+    5: ("neuronet.network",),       # Sequential: layers applied one after another; its logits
+    6: ("neuronet.files",),         # the file container: arrays + JSON, atomic writes, checksums
+    7: ("neuronet.checkpoint",),    # the whole state of a run in a file; the Checkpoint callback
+    8: ("neuronet.nn",),            # the layer-by-layer toolbox, re-exported in one place
+    9: ("neuronet.preprocessing",), # what turns raw input into what the network was trained on
+    10: ("neuronet.estimators",),   # scikit-learn estimators: LogisticRegression, MLPClassifier, CNNClassifier
+    11: ("neuronet.persistence",),  # saving and loading whole models (the model-file schema)
+    12: ("neuronet.imagefolder",),  # folders of photos: decode, label, cache
+    13: ("neuronet.datasets",),     # named datasets, all offline, in one shape
+    14: ("neuronet.plots",),        # figures of what a network learned
+    15: ("neuronet.report",         # the report folder written by `neuronet train`
+         "neuronet.studies",        # experiments that teach (the learning-rate study)
          "neuronet.rl"),            # deep reinforcement learning: policy gradient on CartPole
-    15: ("neuronet.cli",),          # the `neuronet` command
-    16: ("neuronet",),              # the front door, neuronet/__init__.py: may import anything
+    16: ("neuronet.cli",),          # the `neuronet` command: parsing and printing
+    17: ("neuronet",),              # the front door, neuronet/__init__.py: may import anything
 }
 
 PACKAGE = "neuronet"

@@ -278,7 +278,7 @@ def test_the_resume_fingerprint_holds_the_loss_settings(tmp_path):
     def train(scale, resume=False):
         net = nn.Sequential([nn.Dense(4), nn.Tanh(), nn.Dense(1)], input_shape=(3,), random_state=0)
         return net.fit(X, y, loss=ScaledSquaredError(scale), optimizer=nn.SGD(0.01), epochs=2, batch_size=8,
-                       checkpoint=tmp_path / "run.ckpt", resume=resume, random_state=0)
+                       callbacks=[nn.Checkpoint(tmp_path / "run.ckpt", resume=resume)], random_state=0)
 
     train(1.0)
     with pytest.raises(ValueError, match=r"other settings \(loss.scale: 1.0 then, 2.0 now"):

@@ -2,9 +2,10 @@
 
 The loop (:mod:`neuronet.training`) calls every callback at fixed moments of a run:
 ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end``,
-``on_train_end``. A callback reads the run through ``self.trainer`` (its network,
-optimizer and ``stop_training`` flag) and never the other way round, so the loop
-knows nothing of progress bars, logging or early stopping.
+``on_interrupt`` (Ctrl-C) and ``on_train_end``. A callback reads the run through
+``self.trainer`` (its network, optimizer, ``state_dict()`` and ``stop_training``
+flag) and never the other way round, so the loop knows nothing of progress bars,
+logging, early stopping or checkpoints.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class Callback:
     def on_train_begin(self): ...
     def on_epoch_begin(self, epoch): ...
     def on_batch_end(self, batch, logs): ...
-    def on_epoch_end(self, epoch, logs): ...
+    def on_epoch_end(self, epoch, logs): ...  # trainer.epoch already counts this epoch as done
+    def on_interrupt(self): ...                # Ctrl-C: training stops after this minibatch
     def on_train_end(self): ...
 
 
@@ -145,23 +147,31 @@ class ProgressBar(Callback):
     changes_training = False
 
     def on_train_begin(self):
-        from tqdm.auto import tqdm
+        self.bar = None
 
-        t = self.trainer
-        self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=t.epoch * t.batches_per_epoch,
-                        unit="batch", dynamic_ncols=True, leave=True)
+    def _progress(self):
+        """The bar, made at the first minibatch: a resumed run starts where it stopped."""
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            t = self.trainer
+            done = t.epoch * t.batches_per_epoch + (t.position["batch"] if t.position else 0)
+            self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=done, unit="batch", dynamic_ncols=True,
+                            leave=True, desc=f"{t.history.step} {t.epoch + 1}/{t.epochs}")
+        return self.bar
 
     def on_epoch_begin(self, epoch):
-        self.bar.set_description(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs}")
+        self._progress().set_description(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs}")
 
     def on_batch_end(self, batch, logs):
-        self.bar.update(1)
+        self._progress().update(1)
 
     def on_epoch_end(self, epoch, logs):
-        self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+        self._progress().set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
 
     def on_train_end(self):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class EpochLogger(Callback):
@@ -171,6 +181,9 @@ class EpochLogger(Callback):
 
     def __init__(self, every=1):
         self.every = max(1, int(every))
+
+    def on_train_begin(self):
+        self.started = time.perf_counter()  # a resumed run may begin inside an epoch
 
     def on_epoch_begin(self, epoch):
         self.started = time.perf_counter()

@@ -7,19 +7,28 @@ history, the divergence guard and the callbacks' state — and a fingerprint of 
 run's settings and data. It is written in the one container of :mod:`neuronet.files`
 (temporary file, fsync, rename), so a kill at any instant leaves the previous
 checkpoint intact, and read back with the same checks.
+
+The :class:`Checkpoint` callback does this during ``fit`` (as Keras's
+``BackupAndRestore`` does): it saves as the run goes and on Ctrl-C, and with
+``resume=True`` puts a saved run back before the first minibatch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+from numbers import Integral
 
 import numpy as np
 
+from .callbacks import Callback
 from .files import FORMAT_VERSION, ModelFileError, load_file, save_file, tree_from_file, tree_to_file
+from .validation import Interval, StrOptions, validate_params
 
 
 def fingerprint(settings, X, y, validation_data=None):
-    """What must match for a resume: the run's settings (JSON-safe) and a hash of its data."""
+    """What must match for a resume: the run's settings (``Trainer.settings()``) and a
+    hash of its data."""
     digest = hashlib.sha256()
     for array in (X, y, *(validation_data or ())):
         array = np.ascontiguousarray(array)
@@ -64,3 +73,52 @@ def load(path, run_fingerprint):
                          "data, or delete the checkpoint to start afresh")
     return tree_from_file({key: value for key, value in meta.items() if key not in ("kind", "fingerprint")},
                           arrays)["state"]
+
+
+class Checkpoint(Callback):
+    """Save the whole state of the run to ``path`` as training goes; continue from it.
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint file (written atomically: a crash leaves the previous one).
+    every : "epoch", int or None, default "epoch"
+        Save after every epoch; or every N minibatches and after every epoch; or
+        (None) only on Ctrl-C. A checkpoint is always saved on Ctrl-C.
+    resume : bool
+        Continue from ``path`` if it exists. It is refused (ValueError) if it was made
+        with other settings (network, loss, optimizer, penalty, epochs, batch size,
+        seed, steering callbacks) or on other data.
+
+    Put it last among the callbacks (``fit`` and the estimators do), so that it
+    saves the others' state after they have acted.
+    """
+
+    changes_training = False
+    _parameter_constraints = {"every": [Interval(Integral, 1, None, closed="left"), StrOptions({"epoch"}), None],
+                              "resume": ["boolean"]}
+
+    def __init__(self, path, every="epoch", resume=False):
+        validate_params(self._parameter_constraints, {"every": every, "resume": resume}, "Checkpoint")
+        self.path = os.fspath(path)
+        self.every = int(every) if isinstance(every, Integral) else every
+        self.resume = bool(resume)
+
+    def save(self):
+        save(self.path, self.trainer.state_dict(), self.fingerprint)
+
+    def on_train_begin(self):
+        self.fingerprint = fingerprint(self.trainer.settings(), *self.trainer.data)
+        if self.resume and os.path.exists(self.path):
+            self.trainer.load_state_dict(load(self.path, self.fingerprint))
+
+    def on_batch_end(self, batch, logs):
+        if isinstance(self.every, int) and (batch + 1) % self.every == 0:
+            self.save()
+
+    def on_epoch_end(self, epoch, logs):
+        if self.every is not None:
+            self.save()
+
+    def on_interrupt(self):
+        self.save()

@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from .checkpoint import Checkpoint
 from .layers import Conv2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
 from .layers.activations import sigmoid, softmax
 from .losses import BinaryCrossEntropy, CrossEntropy
@@ -40,6 +41,16 @@ SHARED_CONSTRAINTS = {
     "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
     "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
 }
+
+
+def _seed(random_state):
+    """What the engine's generators take (None or an int) from what scikit-learn
+    accepts as ``random_state``: None, an int, a RandomState or a Generator."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31))
+    return random_state
 
 
 def _check_sizes(estimator, name, allow_empty):
@@ -93,7 +104,8 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
     def _make_network(self, X):
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         head = Sigmoid() if n_outputs == 1 else Softmax()
-        seed = None if self.random_state is None else int(np.random.default_rng(self.random_state).integers(2**31))
+        random_state = _seed(self.random_state)
+        seed = None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
         return Sequential([*self._build_layers(n_outputs, X.shape[1:]), head], input_shape=X.shape[1:],
                           dtype=self.dtype, random_state=seed)
 
@@ -116,16 +128,22 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
                   validation_data=None, checkpoint=None, checkpoint_every="epoch", resume=False):
+        callbacks = list(callbacks)
+        if checkpoint is not None:
+            callbacks.append(Checkpoint(checkpoint, every=checkpoint_every, resume=resume))
         try:
             history = fit(
                 self.network_, X, target, loss=self._loss(), optimizer=optimizer, penalty=penalty,
                 epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
                 validation_data=self._encode_validation(validation_data),
-                callbacks=callbacks, verbose=self.verbose, random_state=self.random_state,
-                print_every=max(1, self.max_iter // 20), checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every, resume=resume,
+                callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
+                print_every=max(1, self.max_iter // 20),
             )
-        except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
+        except TrainingInterrupted as stop:  # keep what was learned, say where the run is saved, then report
+            stop.checkpoint = checkpoint
+            self._record(stop.history)
+            raise
+        except TrainingDiverged as stop:
             self._record(stop.history)
             raise
         self._record(history)
@@ -296,8 +314,8 @@ class LogisticRegression(NeuralClassifier):
         """Fit w and b to (X, y); y may hold any two labels.
 
         ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
-        to ``history_`` (monitoring only). ``checkpoint``, ``resume`` and
-        ``checkpoint_every`` as in :func:`neuronet.training.fit`.
+        to ``history_`` (monitoring only). ``checkpoint``, ``checkpoint_every`` and
+        ``resume`` as for :class:`neuronet.checkpoint.Checkpoint` (path, every, resume).
         """
         X, target = self._validate_fit(X, y)
         if len(self.classes_) > 2:

@@ -8,6 +8,7 @@
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh)
 from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
 from .network import Sequential
 from .optimizers import SGD, Adam, CosineDecay, Newton, Optimizer
@@ -18,5 +19,5 @@ __all__ = [
     "Layer", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
     "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
-    "EarlyStopping", "LearningRateScheduler", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
+    "EarlyStopping", "LearningRateScheduler", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]

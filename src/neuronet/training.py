@@ -16,16 +16,14 @@ which every loss takes), ``backward(grad_logits, input_grad)``, ``flat_parameter
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 
-from . import checkpoint as checkpoints
 from .callbacks import EpochLogger, History, ProgressBar
-from .validation import Interval, StrOptions, validate_params
+from .validation import Interval, validate_params
 
 
 class TrainingDiverged(ValueError):
@@ -40,7 +38,8 @@ class TrainingDiverged(ValueError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped training after a minibatch; ``history`` holds the finished epochs
-    and ``checkpoint`` the file to resume from (None without checkpointing)."""
+    and ``checkpoint`` the file to resume from (set by whoever checkpointed the run;
+    None without checkpointing)."""
 
     def __init__(self, message, history=None, checkpoint=None):
         super().__init__(message)
@@ -67,7 +66,7 @@ def gradient_step(network, loss, optimizer, x, target, penalty=None):
     return value, logits
 
 
-_POSITIVE = [Interval(Integral, 1, None, closed="left")]
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 
 
 class Trainer:
@@ -75,29 +74,28 @@ class Trainer:
 
     The state (epoch and position within it, network weights, optimizer moments,
     random generators, history, divergence guard, callbacks) is explicit —
-    ``state_dict()`` / ``load_state_dict()`` — so that a run can be saved to a
-    checkpoint at any minibatch and continued exactly (see :mod:`neuronet.checkpoint`).
+    ``state_dict()`` / ``load_state_dict()`` — so that a run can be saved at any
+    minibatch and continued exactly (the :class:`neuronet.checkpoint.Checkpoint`
+    callback does). During ``fit``, ``data`` holds the run's (X, y, validation_data).
     """
 
     _parameter_constraints = {
-        "epochs": _POSITIVE, "batch_size": _POSITIVE, "shuffle": ["boolean"], "divergence_patience": _POSITIVE,
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left"), StrOptions({"epoch"}), None],
+        "epochs": [POSITIVE_INT], "batch_size": [POSITIVE_INT], "shuffle": ["boolean"],
+        "divergence_patience": [POSITIVE_INT],
     }
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
-                 callbacks=(), random_state=None, divergence_patience=20, checkpoint=None,
-                 checkpoint_every="epoch"):
+                 callbacks=(), random_state=None, divergence_patience=20):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
-                         "divergence_patience": divergence_patience, "checkpoint_every": checkpoint_every},
-                        "fit")
+                         "divergence_patience": divergence_patience}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         self.callbacks = list(callbacks)
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
         self.divergence_patience = int(divergence_patience)
-        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
+        self.data = None
         self.history = History()
         self.epoch = 0
         self.position = None  # within an epoch: order, next batch, running sums
@@ -180,9 +178,6 @@ class Trainer:
                 callback.on_batch_end(position["batch"] - 1, {"loss": value})
             if self._interrupt_requested:
                 self._stop_on_interrupt()
-            every = self.checkpoint_every
-            if self.checkpoint and isinstance(every, int) and position["batch"] % every == 0:
-                self.save_checkpoint()
         logs = {"loss": position["loss"] / n}
         if position["correct"] is not None:
             logs["accuracy"] = position["correct"] / n
@@ -198,7 +193,7 @@ class Trainer:
             logs["accuracy"] = correct / len(X)
         return logs
 
-    # --- state, checkpoints and Ctrl-C ------------------------------------------
+    # --- state and Ctrl-C --------------------------------------------------------
     def settings(self):
         """What a resumed run must share with the run that wrote its checkpoint."""
         def described(thing):
@@ -246,14 +241,11 @@ class Trainer:
         for callback, callback_state in zip(self._steering_callbacks(), state["callbacks"]):
             callback.load_state_dict(callback_state)
 
-    def save_checkpoint(self):
-        checkpoints.save(self.checkpoint, self.state_dict(), self._fingerprint)
-
     def _stop_on_interrupt(self):
-        if self.checkpoint:
-            self.save_checkpoint()
+        for callback in self.callbacks:
+            callback.on_interrupt()
         where = f"{self.history.step} {self.epoch + 1}, batch {self.position['batch']}"
-        raise TrainingInterrupted(f"training interrupted by Ctrl-C after {where}", self.history, self.checkpoint)
+        raise TrainingInterrupted(f"training interrupted by Ctrl-C after {where}", self.history)
 
     def _request_interrupt(self, signum, frame):
         self._interrupt_requested = True
@@ -267,19 +259,16 @@ class Trainer:
         return True
 
     # --- the run ----------------------------------------------------------------
-    def fit(self, X, y, validation_data=None, resume=False):
+    def fit(self, X, y, validation_data=None):
         self._check_output_activation()
         self.network.ensure_built(X[:1])
+        self.data = (X, y, validation_data)
         self.batches_per_epoch = -(-len(X) // self.batch_size)
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.best_weights = self.network.get_weights()
-        for callback in self.callbacks:
+        for callback in self.callbacks:  # a Checkpoint callback, last, may put back a saved run here
             callback.trainer = self
             callback.on_train_begin()
-        if self.checkpoint:
-            self._fingerprint = checkpoints.fingerprint(self.settings(), X, y, validation_data)
-            if resume and os.path.exists(self.checkpoint):
-                self.load_state_dict(checkpoints.load(self.checkpoint, self._fingerprint))
         catching = self._catch_ctrl_c()
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
             try:
@@ -301,11 +290,9 @@ class Trainer:
             logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
         self.history.append(self.epoch, logs)
         self._watch_divergence(logs["loss"])
+        self.epoch += 1  # the epoch is done: callbacks see (and a checkpoint saves) the run after it
         for callback in self.callbacks:
-            callback.on_epoch_end(self.epoch, logs)
-        self.epoch += 1
-        if self.checkpoint and self.checkpoint_every is not None:
-            self.save_checkpoint()
+            callback.on_epoch_end(self.epoch - 1, logs)
 
 
 def _validation_split(X, y, fraction, random_state, stratify):
@@ -317,8 +304,7 @@ def _validation_split(X, y, fraction, random_state, stratify):
 
 
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
-        validation_split=0.0, validation_data=None, callbacks=(), verbose=0,
-        random_state=None, print_every=1, checkpoint=None, checkpoint_every="epoch", resume=False):
+        validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -336,15 +322,10 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         Fraction of (X, y) held out, at random and stratified for class labels.
     validation_data : (X_val, y_val), optional
     callbacks : list of Callback
+        E.g. ``EarlyStopping``, or ``Checkpoint("run.ckpt", resume=True)`` to save the
+        whole state of the run as it goes and continue it exactly after a crash.
     verbose : 0, 1 or 2
         0 silent, 1 a progress bar, 2 one line every ``print_every`` epochs.
-    checkpoint : path, optional
-        Where to save the whole state of the run (atomically): always on Ctrl-C, and
-        after every epoch (``checkpoint_every="epoch"``), or every N minibatches
-        (``checkpoint_every=N``, and at each epoch's end), or never (None).
-    resume : bool
-        Continue from ``checkpoint`` if it exists (refused if the settings or the data
-        differ from the run that wrote it).
 
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
     """
@@ -353,8 +334,8 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     if len(X) == 0 or len(X) != len(y):
         raise ValueError(f"need as many targets as samples and at least one of each; got {len(X)} samples "
                          f"and {len(y)} targets")
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    validate_params({"validation_split": [Interval(Real, 0, 1, closed="left")]},
+                    {"validation_split": validation_split}, "fit")
     if validation_split and validation_data is None:
         classes = loss.output_activation is not None and y.ndim == 1
         X, y, validation_data = _validation_split(X, y, validation_split, random_state, stratify=classes)
@@ -366,6 +347,5 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     elif verbose >= 2:
         callbacks.insert(0, EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                      penalty=penalty, callbacks=callbacks, random_state=random_state, checkpoint=checkpoint,
-                      checkpoint_every=checkpoint_every)
-    return trainer.fit(X, y, validation_data, resume=resume)
+                      penalty=penalty, callbacks=callbacks, random_state=random_state)
+    return trainer.fit(X, y, validation_data)
