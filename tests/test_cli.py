@@ -161,3 +161,11 @@ def test_alpha_is_the_l2_flag_and_l2_its_alias():
         assert build_estimator(args, data).alpha == 0.01
     with pytest.raises(SystemExit):
         make_parser().parse_args(["train", "--alpha", "-1"])
+
+
+def test_evaluate_names_the_estimator_of_a_model_with_preprocessing(capsys):
+    run(capsys, "train", "--epochs", 50, "--quiet")
+    code, out, _ = run(capsys, "evaluate", "neuronet-runs/model.npz", "breast-cancer")
+    assert code == 0 and out.startswith("LogisticRegression on breast-cancer, the held-out test split")
+    code, out, _ = run(capsys, "summary", "neuronet-runs/model.npz")
+    assert "input preprocessing: StandardScaler (saved with the model)" in out

@@ -239,3 +239,18 @@ def test_optimizers_and_the_loop_validate_like_the_estimators(make, message):
     with pytest.raises(neuronet.InvalidParameterError) as error:
         make()
     assert message in str(error.value)
+
+
+def test_the_progress_bar_of_a_resumed_run_starts_where_the_run_stopped():
+    from neuronet.callbacks import ProgressBar
+    from neuronet.training import Trainer
+
+    net = nn.Sequential([nn.Dense(2)], input_shape=(2,))
+    trainer = Trainer(net, nn.MeanSquaredError(), nn.SGD(), epochs=5, batch_size=2, callbacks=[ProgressBar()])
+    trainer.batches_per_epoch, trainer.epoch, trainer.position = 4, 2, {"batch": 1}  # as a checkpoint restores
+    bar = trainer.callbacks[0]
+    bar.trainer = trainer
+    bar.on_train_begin()
+    bar.on_batch_end(1, {"loss": 0.5})
+    assert (bar.bar.n, bar.bar.total) == (2 * 4 + 1 + 1, 5 * 4)
+    bar.on_train_end()

@@ -206,3 +206,12 @@ def test_newton_warns_when_it_stops_at_max_iter_before_converging(breast_cancer_
     X_train, _, y_train, _ = breast_cancer_split
     with pytest.warns(ConvergenceWarning, match="stopped at max_iter=2"):
         LogisticRegression(solver="newton", max_iter=2).fit(X_train, y_train)
+
+
+def test_newton_in_float32_converges_as_in_float64():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = (X @ [1.0, -2.0, 0.5, 0.0, 1.5] + rng.logistic(size=300) > 0).astype(int)
+    fits = {dtype: LogisticRegression(solver="newton", alpha=0.01, dtype=dtype).fit(X, y) for dtype in ("float32", "float64")}
+    assert fits["float32"].n_iter_ <= fits["float64"].n_iter_ + 1 < 15  # small steps are not rounded away
+    np.testing.assert_allclose(fits["float32"].coef_, fits["float64"].coef_, rtol=1e-4)

@@ -225,3 +225,16 @@ def test_a_model_trained_by_the_command_line_predicts_raw_features_in_python(tmp
     X, y = load_breast_cancer(return_X_y=True)
     model = neuronet.load(tmp_path / "m.npz")
     assert model.score(X, y) > 0.95  # the raw measurements: the saved StandardScaler does the rest
+
+
+@pytest.mark.parametrize("dtype", ["float64", np.float64, np.dtype("f8"), "double"])
+def test_a_dtype_given_in_any_numpy_spelling_trains_and_saves(dtype, breast_cancer_split, tmp_path):
+    X_train, _, y_train, _ = breast_cancer_split
+    model = LogisticRegression(max_iter=5, dtype=dtype).fit(X_train, y_train)
+    neuronet.save(model, tmp_path / "m.npz")
+    assert neuronet.load(tmp_path / "m.npz").network_.dtype == np.float64
+
+
+def test_a_checkpoint_loaded_as_a_model_says_what_it_is(tmp_path):
+    with pytest.raises(ModelFileError, match="is a training checkpoint, not a model"):
+        neuronet.load(os.path.join(DATA, "legacy-v1-checkpoint.npz"))

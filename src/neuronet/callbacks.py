@@ -134,7 +134,8 @@ class LearningRateScheduler(Callback):
 
     def get_config(self):
         config = getattr(self.schedule, "get_config", None)
-        return {"schedule": config() if config else getattr(self.schedule, "__name__", "custom")}
+        name = type(self.schedule).__name__ if config else getattr(self.schedule, "__name__", "custom")
+        return {"schedule": name, **(config() if config else {})}
 
     def on_epoch_begin(self, epoch):
         optimizer = self.trainer.optimizer

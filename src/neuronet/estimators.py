@@ -27,7 +27,7 @@ from .network import Sequential
 from .optimizers import SGD, CosineDecay, Newton, make_optimizer
 from .regularizers import L2
 from .training import TrainingDiverged, TrainingInterrupted, fit
-from .validation import InvalidParameterError, Interval, Options, StrOptions, validate_params
+from .validation import DtypeOptions, Interval, Sizes, StrOptions, validate_params
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky_relu": LeakyReLU}
 
@@ -39,7 +39,7 @@ SHARED_CONSTRAINTS = {
     "alpha": [NON_NEGATIVE],
     "random_state": ["random_state"],
     "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
-    "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+    "dtype": [DtypeOptions({"float32", "float64"})],
 }
 
 
@@ -51,16 +51,6 @@ def _seed(random_state):
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**31))
     return random_state
-
-
-def _check_sizes(estimator, name, allow_empty):
-    """A tuple (or list) of positive ints, e.g. hidden_layer_sizes=(128, 64)."""
-    sizes = getattr(estimator, name)
-    whole = all(isinstance(u, Integral) and not isinstance(u, bool) and u >= 1 for u in sizes)
-    if not whole or (not allow_empty and len(sizes) == 0):
-        kind = "a tuple of positive ints" if allow_empty else "a non-empty tuple of positive ints"
-        raise InvalidParameterError(f"The {name!r} parameter of {type(estimator).__name__} must be {kind}. "
-                                    f"Got {sizes!r} instead.")
 
 
 class NeuralClassifier(ClassifierMixin, BaseEstimator):
@@ -86,7 +76,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_fit(self, X, y):
         self._check_parameters()
-        with np.errstate(over="ignore"):  # a value too large for the dtype is refused by name, just below
+        with np.errstate(over="ignore"):  # validate_data refuses a value too large for the dtype (inf) itself
             X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -372,7 +362,7 @@ class _MinibatchClassifier(NeuralClassifier):
 
     _parameter_constraints = {
         **SHARED_CONSTRAINTS,
-        "hidden_layer_sizes": [tuple, list],
+        "hidden_layer_sizes": [Sizes()],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"adam", "sgd"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -384,10 +374,6 @@ class _MinibatchClassifier(NeuralClassifier):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
     }
-
-    def _check_parameters(self):
-        super()._check_parameters()
-        _check_sizes(self, "hidden_layer_sizes", allow_empty=True)
 
     def _hidden_activation(self):
         return ACTIVATIONS[self.activation]
@@ -536,7 +522,7 @@ class CNNClassifier(_MinibatchClassifier):
     _parameter_constraints = {
         **_MinibatchClassifier._parameter_constraints,
         "image_shape": [tuple, list, None],
-        "conv_filters": [tuple, list],
+        "conv_filters": [Sizes(allow_empty=False)],
         "kernel_size": [POSITIVE_INT],
         "pool_size": [POSITIVE_INT],
     }
@@ -567,10 +553,6 @@ class CNNClassifier(_MinibatchClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype
-
-    def _check_parameters(self):
-        super()._check_parameters()
-        _check_sizes(self, "conv_filters", allow_empty=False)
 
     def _sample_shape(self, X):
         if self.image_shape is not None:

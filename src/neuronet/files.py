@@ -2,7 +2,8 @@
 image cache.
 
 The layout is that of `safetensors <https://github.com/huggingface/safetensors>`_, so
-the official ``safetensors`` package reads our files and we read its files::
+the official ``safetensors`` package reads our files, and we read its files when they
+carry neuronet's metadata (below)::
 
     ┌──────────┬──────────────────────────────┬──────────────────────────────────┐
     │ 8 bytes  │ N bytes                      │ the data region                  │
@@ -634,7 +635,8 @@ def _meta_version_1(array, path):
 
 
 def _checksum_version_1(arrays, meta):
-    """The checksum neuronet's format version 1 wrote (``neuronet.io._checksum``)."""
+    """The checksum of format version 1: SHA-256 of the sorted-key meta JSON, then of
+    each array's name, dtype, shape and bytes in name order."""
     digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
     for key in sorted(arrays):
         array = np.ascontiguousarray(arrays[key])

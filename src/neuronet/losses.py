@@ -8,9 +8,12 @@ below are stable for any z, and their gradients are simply "prediction − targe
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 from .layers.activations import Sigmoid, Softmax, log_sigmoid, log_softmax, sigmoid, softmax
+from .validation import Interval, check_parameter
 
 
 class Loss:
@@ -130,8 +133,7 @@ class PolicyGradient(Loss):
     output_activation = Softmax
 
     def __init__(self, entropy=0.0):
-        if entropy < 0:
-            raise ValueError(f"entropy must be >= 0, got {entropy!r}")
+        check_parameter("entropy", entropy, [Interval(Real, 0, None, closed="left")], "PolicyGradient")
         self.entropy = float(entropy)
 
     def forward(self, logits, target):

@@ -8,7 +8,7 @@ such as L2 are added to the gradient before the step (:mod:`neuronet.regularizer
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -154,14 +154,20 @@ class Newton(Optimizer):
         self.last_step = np.inf
 
     def _update(self, parameters, gradients):
+        # θ is kept in float64 (the "theta" slot): near the optimum a step is smaller
+        # than float32 parameters can resolve, and would be rounded away.
+        theta = self.state.get("theta")
+        if theta is None or theta.shape != parameters.shape or not np.array_equal(theta.astype(parameters.dtype),
+                                                                                    parameters):
+            theta = parameters.astype(np.float64)  # first step, or the parameters were set from outside
         current = self.cost()
-        start = parameters.astype(np.float64)
         step = self.learning_rate * np.linalg.solve(self.hessian(), gradients.astype(np.float64))
         for _ in range(self.halvings):
-            parameters[...] = start - step
+            parameters[...] = theta - step
             if self.cost() <= current:
                 break
             step /= 2
+        self.state["theta"] = theta - step
         self.last_step = float(np.max(np.abs(step)))
 
 
@@ -184,10 +190,13 @@ class CosineDecay:
     """
 
     def __init__(self, initial_rate, epochs):
+        validate_params({"initial_rate": [Interval(Real, 0, None, closed="neither")],
+                         "epochs": [Interval(Integral, 1, None, closed="left")]},
+                        {"initial_rate": initial_rate, "epochs": epochs}, "CosineDecay")
         self.initial_rate, self.epochs = float(initial_rate), int(epochs)
 
     def __call__(self, epoch, rate=None):
         return self.initial_rate * 0.5 * (1 + np.cos(np.pi * epoch / self.epochs))
 
     def get_config(self):
-        return {"class": "CosineDecay", "initial_rate": self.initial_rate, "epochs": self.epochs}
+        return {"initial_rate": self.initial_rate, "epochs": self.epochs}

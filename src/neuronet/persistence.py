@@ -30,6 +30,13 @@ def _network_tree(network):
     return {"config": network.get_config(), "weights": network.get_weights()}
 
 
+def _plain_params(estimator):
+    """``get_params()`` as JSON can hold it (a dtype given as ``np.float32`` becomes "float32")."""
+    params = estimator.get_params()
+    params["dtype"] = np.dtype(params["dtype"]).name
+    return params
+
+
 def _model_tree(model):
     """The schema's view of a network, an estimator, or a pipeline ending in one."""
     if isinstance(model, Sequential):
@@ -45,10 +52,10 @@ def _model_tree(model):
     network = state.pop("network")
     return {
         "kind": "estimator", "network": _network_tree(network),
-        "estimator": {"class": type(estimator).__name__, "params": estimator.get_params(), "state": state},
+        "estimator": {"class": type(estimator).__name__, "params": _plain_params(estimator), "state": state},
         "preprocessing": [transformer_state(step) for step in transformers_of(model)],
         "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
-                  "n_features": state["n_features_in"]},
+                  "n_features": int(np.prod(network.input_shape))},
     }
 
 
@@ -68,13 +75,16 @@ def load(path, with_extra=False):
     """Load what :func:`save` wrote (or a format-version-1 file); ``with_extra=True``
     also returns the ``extra`` dict."""
     meta, arrays = load_file(path)
+    if meta.get("kind") == "checkpoint":
+        raise ModelFileError(f"{os.fspath(path)!r} is a training checkpoint, not a model: continue its run with "
+                             "fit(..., checkpoint=, resume=True) or neuronet train --resume")
     try:
         if meta.get("format_version") == 1:
             meta, arrays = _migrate_version_1(meta, arrays)
         tree = tree_from_file(meta, arrays)
         model = _rebuild(tree)
-    except ModelFileError:
-        raise
+    except ModelFileError as error:
+        raise ModelFileError(f"{os.fspath(path)!r}: {error}") from None
     except (TypeError, KeyError, ValueError, AttributeError, IndexError) as error:
         raise ModelFileError(f"{os.fspath(path)!r} holds an invalid model description: {error}") from None
     return (model, tree.get("extra") or {}) if with_extra else model

@@ -18,9 +18,9 @@ from sklearn.preprocessing import StandardScaler
 TRANSFORMERS = {"StandardScaler": (StandardScaler, ("mean_", "scale_", "var_", "n_samples_seen_", "n_features_in_"))}
 
 
-def for_features(images):
-    """The preprocessing neuronet uses for a kind of input: a fresh ``StandardScaler``
-    for a table of features, None for images."""
+def default_preprocessing(images):
+    """The preprocessing neuronet gives a kind of input: a fresh ``StandardScaler``
+    for a table of features, None for images (already in [0, 1])."""
     return None if images else StandardScaler()
 
 

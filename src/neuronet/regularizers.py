@@ -2,20 +2,24 @@
 
 An L2 penalty adds (α/2)‖W‖² to the cost, pulling every weight towards zero with
 the gradient α W; the biases are not penalised. Which arrays are weights is said by
-the layers themselves (``Layer.regularized``), and the network hands the optimizer
-a 0/1 mask over its flat parameter vector.
+the layers themselves (``Layer.regularized``): the network gives the penalty a 0/1
+mask over its flat parameter vector (``Sequential.flat_parameters``).
 
-Two scalings are in use, and the penalty carries its own:
+Two scalings exist, and the penalty carries its own:
 
-* the lecture's, for logistic regression: J = (1/m) Σ cost + (α/2)‖w‖², so the
-  gradient adds α w whatever the batch;
+* the lecture's: J = (1/m) Σ cost + (α/2)‖w‖², so the gradient adds α w whatever
+  the batch (neuronet's estimators use it);
 * scikit-learn's MLP: each minibatch of m samples adds (α/2)‖W‖² / m, so the
   gradient adds α W / m (``per_batch=True``).
 """
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
+
+from .validation import Interval, check_parameter
 
 
 class L2:
@@ -27,6 +31,7 @@ class L2:
     """
 
     def __init__(self, alpha, per_batch=False):
+        check_parameter("alpha", alpha, [Interval(Real, 0, None, closed="left")], "L2")
         self.alpha = float(alpha)
         self.per_batch = bool(per_batch)
 

@@ -17,12 +17,14 @@ optional extra: ``pip install 'neuronet[rl]'``.
 from __future__ import annotations
 
 from collections import deque
+from numbers import Real
 
 import numpy as np
 from scipy.signal import lfilter
 
 from . import nn
 from .training import TrainingDiverged, gradient_step
+from .validation import Interval, check_parameter
 
 SOLVED = {"CartPole-v1": 475.0}
 
@@ -64,8 +66,7 @@ class PolicyGradientAgent:
 
     def __init__(self, observation_size, n_actions, hidden=(64,), learning_rate=0.01, value_learning_rate=0.01,
                  gamma=0.99, entropy=0.01, random_state=None):
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        check_parameter("gamma", gamma, [Interval(Real, 0, 1, closed="right")], "PolicyGradientAgent")
         seeds = np.random.SeedSequence(random_state).spawn(3)
         self.rng = np.random.default_rng(seeds[0])
         self.gamma = float(gamma)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from sklearn.preprocessing import StandardScaler
+
 from .estimators import LogisticRegression
-from .preprocessing import for_features
 from .training import TrainingDiverged
 
 
@@ -29,10 +30,8 @@ def outcome(costs, diverged):
 
 def binary_task(dataset):
     """Standardized features and 0/1 labels (the first class against the rest, for K > 2)."""
-    X = dataset.flat
-    scaler = for_features(images=False)
     y = dataset.y if len(dataset.class_names) == 2 else (dataset.y == dataset.y[0]).astype(int)
-    return scaler.fit_transform(X), y
+    return StandardScaler().fit_transform(dataset.flat), y
 
 
 def learning_rate_study(X, y, rates, iterations=300):

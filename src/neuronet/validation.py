@@ -61,8 +61,8 @@ from numbers import Integral, Number, Real
 
 import numpy as np
 
-__all__ = ["InvalidParameterError", "Interval", "StrOptions", "Options", "validate_params", "check_parameter",
-           "argument_type"]
+__all__ = ["InvalidParameterError", "Interval", "StrOptions", "Options", "DtypeOptions", "Sizes", "validate_params",
+           "check_parameter", "argument_type"]
 
 
 _builtin_type = type  # Interval's and Options' parameter is called ``type``, as in scikit-learn
@@ -238,6 +238,47 @@ class StrOptions(Options):
 
     def __repr__(self):
         return f"StrOptions({{{', '.join(repr(option) for option in self._sorted())}}})"
+
+
+class DtypeOptions(_Constraint):
+    """Data types by name, given in any form NumPy reads: ``"float32"``, ``np.float32``,
+    ``np.dtype("f4")``.
+
+    >>> str(DtypeOptions({"float64", "float32"}))
+    "a dtype among {'float32', 'float64'}"
+    >>> DtypeOptions({"float32"}).is_satisfied_by("f4")
+    True
+    """
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def is_satisfied_by(self, value):
+        try:
+            return np.dtype(value).name in self.names
+        except TypeError:
+            return False
+
+    def __str__(self):
+        return f"a dtype among {{{', '.join(repr(name) for name in sorted(self.names))}}}"
+
+
+class Sizes(_Constraint):
+    """Layer sizes: a tuple or list of positive ints, e.g. ``(128, 64)``.
+
+    >>> str(Sizes(allow_empty=False))
+    'a non-empty tuple of positive ints'
+    """
+
+    def __init__(self, allow_empty=True):
+        self.allow_empty = allow_empty
+
+    def is_satisfied_by(self, value):
+        return (isinstance(value, (tuple, list)) and (self.allow_empty or len(value) > 0)
+                and all(isinstance(size, Integral) and not _is_bool(size) and size >= 1 for size in value))
+
+    def __str__(self):
+        return "a tuple of positive ints" if self.allow_empty else "a non-empty tuple of positive ints"
 
 
 class _InstancesOf(_Constraint):

@@ -1,7 +1,7 @@
 """The ``neuronet`` command: parsing and printing, one module per command.
 
-A mistake on the command line (missing file, unknown dataset, bad hyperparameter,
-model/data mismatch) ends with one line on stderr and exit status 2, never a traceback.
+``main`` turns every user error (see :class:`~neuronet.cli.common.UserError`) into
+one line on stderr and exit status 2.
 """
 
 from __future__ import annotations

@@ -8,11 +8,23 @@ import sys
 
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from ..persistence import save
-from ..preprocessing import for_features, with_preprocessing
+from ..preprocessing import default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
 from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
 
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
+
+
+def defaults(parameter, models=tuple(MODELS)):
+    """Each model's default for one estimator parameter, as the estimator declares it:
+    e.g. "0.1 logistic, 0.001 mlp, 0.005 cnn"."""
+    def shown(value):
+        if isinstance(value, tuple):
+            return ",".join(map(str, value)) or "none"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return ", ".join(f"{shown(MODELS[name]().get_params()[parameter])} {name}" for name in models
+                     if parameter in MODELS[name]().get_params())
 
 
 def add(commands):
@@ -36,18 +48,18 @@ def add(commands):
     parser.add_argument("--model", choices=list(MODELS), default="logistic",
                         help="logistic: one sigmoid neuron; mlp: hidden layers; cnn: convolutions (default: logistic)")
     parser.add_argument("--hidden", type=sizes, default=None, metavar="N,N",
-                        help="hidden layer sizes of the mlp (default: 128,64)")
+                        help=f"hidden (dense) layer sizes (default: {defaults('hidden_layer_sizes')})")
     parser.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",
-                        help="step size (default: 0.1 logistic, 0.001 mlp, 0.005 cnn)")
+                        help=f"step size (default: {defaults('learning_rate')})")
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="most epochs, or gradient-descent iterations for logistic; training stops earlier "
-                             "once the cost settles (default: 1000 logistic, 200 mlp, 10 cnn)")
+                             f"once the cost settles (default: {defaults('max_iter')})")
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
-                        help="minibatch size of mlp and cnn (default: 200 mlp, 32 cnn)")
+                        help=f"minibatch size (default: {defaults('batch_size')})")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None,
-                        help="adam, or sgd with momentum 0.9 (mlp and cnn; default: adam)")
+                        help=f"adam, or sgd with momentum {MLPClassifier().momentum:g} (default: {defaults('solver', ('mlp', 'cnn'))})")
     parser.add_argument("--alpha", "--l2", dest="alpha", type=non_negative_float, default=None, metavar="ALPHA",
-                        help="L2 penalty on the weights (default: 0 logistic, 1e-4 otherwise)")
+                        help=f"L2 penalty (α/2)‖W‖² on the weights (default: {defaults('alpha')})")
     parser.add_argument("--image-size", type=positive_int, default=64, metavar="PIXELS",
                         help="images from a folder are resized to PIXELS×PIXELS (default: 64)")
     parser.add_argument("--grayscale", action="store_true", help="read folder images as one grey channel")
@@ -94,7 +106,7 @@ def run(args):
 
     dataset = load_data(args.data, args.image_size, args.grayscale)
     X_train, X_test, y_train, y_test = dataset.split(args.test_size, args.seed)
-    scaler = for_features(images=dataset.image_shape is not None)
+    scaler = default_preprocessing(images=dataset.image_shape is not None)
     if scaler is not None:
         X_train, X_test = scaler.fit_transform(X_train), scaler.transform(X_test)
     model = build_estimator(args, dataset)

@@ -7,8 +7,11 @@ All forms are numerically stable for any finite z (no overflow for |z| in the 1e
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
+from ..validation import Interval, check_parameter
 from .base import Layer
 
 
@@ -89,8 +92,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha=0.01):
         super().__init__()
-        if not 0 <= alpha < 1:
-            raise ValueError(f"LeakyReLU alpha must be in [0, 1), got {alpha!r}")
+        check_parameter("alpha", alpha, [Interval(Real, 0, 1, closed="left")], "LeakyReLU")
         self.alpha = float(alpha)
 
     def get_config(self):

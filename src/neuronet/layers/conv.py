@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
 from ..initializers import initialize
+from ..validation import Interval, check_parameter
 from .base import Layer
 from .geometry import check_images, in_memory_order, output_size, pad, pair, window_slices
 
@@ -64,8 +67,7 @@ class Conv2D(Layer):
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None):
         super().__init__()
-        if int(filters) != filters or filters < 1:
-            raise ValueError(f"Conv2D filters must be a positive integer, got {filters!r}")
+        check_parameter("filters", filters, [Interval(Integral, 1, None, closed="left")], "Conv2D")
         self.filters = int(filters)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")

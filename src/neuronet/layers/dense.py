@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
 from ..initializers import initialize
+from ..validation import Interval, check_parameter
 from .base import Layer
 
 
@@ -32,8 +35,7 @@ class Dense(Layer):
 
     def __init__(self, units, initializer=None):
         super().__init__()
-        if int(units) != units or units < 1:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        check_parameter("units", units, [Interval(Integral, 1, None, closed="left")], "Dense")
         self.units = int(units)
         self.initializer = initializer
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
+from ..validation import Interval, check_parameter
 from .base import Layer
 
 
@@ -20,8 +23,7 @@ class Dropout(Layer):
 
     def __init__(self, rate=0.5):
         super().__init__()
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
+        check_parameter("rate", rate, [Interval(Real, 0, 1, closed="left")], "Dropout")
         self.rate = float(rate)
         self.rng = np.random.default_rng()
 
