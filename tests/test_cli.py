@@ -161,6 +161,8 @@ def test_alpha_is_the_l2_flag_and_l2_its_alias():
         assert build_estimator(args, data).alpha == 0.01
     with pytest.raises(SystemExit):
         make_parser().parse_args(["train", "--alpha", "-1"])
+    args = make_parser().parse_args(["train", "--tol", "0"])  # every iteration runs, as the README's cats run asks
+    assert build_estimator(args, data).tol == 0
 
 
 def test_evaluate_names_the_estimator_of_a_model_with_preprocessing(capsys):

@@ -190,15 +190,17 @@ def test_a_version_1_checkpoint_is_refused_with_a_one_line_reason(tmp_path):
 # --- preprocessing travels with the model ---------------------------------------------
 def test_a_pipeline_of_standardizer_and_estimator_round_trips(breast_cancer_split, tmp_path):
     from sklearn.datasets import load_breast_cancer
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_breast_cancer(return_X_y=True)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200, random_state=0)).fit(X, y)
+    model = Pipeline([("scale", StandardScaler()), ("neuron", LogisticRegression(max_iter=200, random_state=0))])
+    model.fit(X, y)
     neuronet.save(model, tmp_path / "pipe.npz")
     loaded = neuronet.load(tmp_path / "pipe.npz")
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded[0].mean_, model[0].mean_)
+    assert [name for name, _ in loaded.steps] == ["scale", "neuron"]
     meta, _ = load_file(tmp_path / "pipe.npz")
     tree = meta["tree"]
     assert [step["class"] for step in tree["preprocessing"]] == ["StandardScaler"]

@@ -18,8 +18,8 @@ import numpy as np
 from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, NeuralClassifier
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .network import Sequential
-from .preprocessing import final_estimator, transformer_from_state, transformer_state, transformers_of, \
-    with_preprocessing
+from .preprocessing import final_estimator, step_names, transformer_from_state, transformer_state, \
+    transformers_of, with_preprocessing
 
 ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, CNNClassifier)}
 
@@ -54,6 +54,7 @@ def _model_tree(model):
         "kind": "estimator", "network": _network_tree(network),
         "estimator": {"class": type(estimator).__name__, "params": _plain_params(estimator), "state": state},
         "preprocessing": [transformer_state(step) for step in transformers_of(model)],
+        "steps": step_names(model),
         "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
                   "n_features": int(np.prod(network.input_shape))},
     }
@@ -119,7 +120,7 @@ def _rebuild(tree):
     estimator = ESTIMATORS[description["class"]](**params)
     estimator.set_fitted_state({**description["state"], "network": network})
     transformers = [transformer_from_state(state) for state in tree.get("preprocessing", [])]
-    return with_preprocessing(transformers, estimator)
+    return with_preprocessing(transformers, estimator, tree.get("steps"))
 
 
 # --- format version 1 ------------------------------------------------------------

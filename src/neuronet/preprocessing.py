@@ -24,11 +24,20 @@ def default_preprocessing(images):
     return None if images else StandardScaler()
 
 
-def with_preprocessing(transformers, estimator):
+def with_preprocessing(transformers, estimator, names=None):
     """A ``Pipeline`` of the transformers (None entries skipped) and the estimator, or
-    the estimator alone when there are none."""
+    the estimator alone when there are none. ``names`` names the steps (by default as
+    ``make_pipeline`` does)."""
     steps = [step for step in transformers if step is not None]
-    return make_pipeline(*steps, estimator) if steps else estimator
+    if not steps:
+        return estimator
+    pipeline = make_pipeline(*steps, estimator)
+    return pipeline if names is None else Pipeline(list(zip(names, [*steps, estimator])))
+
+
+def step_names(model):
+    """The names of a pipeline's steps (None for a bare estimator)."""
+    return [name for name, _ in model.steps] if isinstance(model, Pipeline) else None
 
 
 def final_estimator(model):

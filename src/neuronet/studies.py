@@ -35,13 +35,12 @@ def binary_task(dataset):
 
 
 def learning_rate_study(X, y, rates, iterations=300):
-    """Train one logistic regression per learning rate; returns {rate: (costs, outcome)}."""
-    curves = {}
+    """Train one logistic regression per learning rate, yielding (rate, costs, outcome)
+    as each one finishes."""
     for rate in rates:
         model = LogisticRegression(learning_rate=rate, max_iter=iterations, tol=0, random_state=0)
         try:
             costs, diverged = model.fit(X, y).loss_curve_, False
         except TrainingDiverged as error:
             costs, diverged = error.history["loss"], True
-        curves[rate] = (costs, outcome(costs, diverged))
-    return curves
+        yield rate, costs, outcome(costs, diverged)

@@ -337,7 +337,7 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     validate_params({"validation_split": [Interval(Real, 0, 1, closed="left")]},
                     {"validation_split": validation_split}, "fit")
     if validation_split and validation_data is None:
-        classes = loss.output_activation is not None and y.ndim == 1
+        classes = network.output_activation is not None and y.ndim == 1
         X, y, validation_data = _validation_split(X, y, validation_split, random_state, stratify=classes)
     elif validation_data is not None:
         validation_data = (np.asarray(validation_data[0], dtype=network.dtype), np.asarray(validation_data[1]))

@@ -32,8 +32,9 @@ def run(args):
     dataset = load_data(args.data)
     X, y = binary_task(dataset)
     print(f"Logistic regression on {dataset.name}, {args.iterations} iterations of gradient descent")
-    curves = learning_rate_study(X, y, args.rates, args.iterations)
-    for rate, (costs, outcome) in curves.items():
-        print(f"  learning rate {rate:<10g} cost {costs[0]:.4f} → {costs[-1]:.4g}   {outcome}")
+    curves = {}
+    for rate, costs, outcome in learning_rate_study(X, y, args.rates, args.iterations):
+        print(f"  learning rate {rate:<10g} cost {costs[0]:.4f} → {costs[-1]:.4g}   {outcome}", flush=True)
+        curves[rate] = (costs, outcome)
     print(f"figure written to {plots.save(plots.learning_rate_study(curves), args.output)}")
     return 0

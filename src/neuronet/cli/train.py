@@ -54,6 +54,10 @@ def add(commands):
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="most epochs, or gradient-descent iterations for logistic; training stops earlier "
                              f"once the cost settles (default: {defaults('max_iter')})")
+    parser.add_argument("--tol", type=non_negative_float, default=None, metavar="TOL",
+                        help="stop once the cost improves by less than TOL (per iteration for logistic, over "
+                             f"{MLPClassifier().n_iter_no_change} epochs otherwise); 0 runs every epoch "
+                             f"(default: {defaults('tol')})")
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help=f"minibatch size (default: {defaults('batch_size')})")
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None,
@@ -83,7 +87,7 @@ def add(commands):
 
 def build_estimator(args, dataset):
     """The estimator the flags ask for; every setting not given keeps the estimator's default."""
-    given = {"learning_rate": args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha}
+    given = {"learning_rate": args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha, "tol": args.tol}
     if args.model != "logistic":
         given.update(solver=args.optimizer, batch_size=args.batch_size, hidden_layer_sizes=args.hidden)
     if args.model == "cnn":
