@@ -251,6 +251,21 @@ def test_the_progress_bar_of_a_resumed_run_starts_where_the_run_stopped():
     bar = trainer.callbacks[0]
     bar.trainer = trainer
     bar.on_train_begin()
+    trainer.position["batch"] += 1  # the loop counts the minibatch, then tells the callbacks
     bar.on_batch_end(1, {"loss": 0.5})
-    assert (bar.bar.n, bar.bar.total) == (2 * 4 + 1 + 1, 5 * 4)
+    assert (bar.bar.n, bar.bar.total) == (2 * 4 + 2, 5 * 4)
     bar.on_train_end()
+
+
+def test_a_checkpoint_runs_after_every_other_callback_and_the_logger_sees_the_stop(tmp_path, capsys):
+    from neuronet.callbacks import EpochLogger
+    from neuronet.training import Trainer
+
+    checkpoint, stop = nn.Checkpoint(tmp_path / "run.ckpt"), nn.EarlyStopping("loss", patience=1, min_delta=10.0)
+    net = nn.Sequential([nn.Dense(1)], input_shape=(2,))
+    trainer = Trainer(net, nn.MeanSquaredError(), nn.SGD(0.01), epochs=50, batch_size=4,
+                      callbacks=[checkpoint, stop])
+    assert trainer.callbacks == [stop, checkpoint]
+    nn.fit(net, XOR_X, XOR_Y[:, None], loss=nn.MeanSquaredError(), optimizer=nn.SGD(0.01), epochs=50, verbose=2,
+           print_every=100, callbacks=[stop])
+    assert "iteration 2/50" in capsys.readouterr().out  # the step where early stopping ended the run is logged

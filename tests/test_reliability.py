@@ -320,3 +320,32 @@ def test_the_trainer_state_round_trips_through_its_state_dict_and_a_checkpoint_f
     restored.load_state_dict(checkpoint.load(tmp_path / "state.ckpt", fingerprint))
     _assert_same_state(restored.state_dict(), trained.state_dict())
     assert restored.epoch == 3 and len(restored.history.epoch) == 3
+
+
+def test_newton_interrupted_on_its_converging_iteration_resumes_to_the_same_fit(tmp_path, breast_cancer_split,
+                                                                               monkeypatch):
+    from neuronet import estimators
+
+    X, _, y, _ = breast_cancer_split
+    straight = LogisticRegression(solver="newton", alpha=0.01, dtype="float64").fit(X, y)
+
+    class CtrlC(nn.Callback):
+        """Presses Ctrl-C during the iteration on which Newton's method converges."""
+
+        changes_training = False
+
+        def on_batch_end(self, batch, logs):
+            if self.trainer.epoch == straight.n_iter_ - 1:
+                self.trainer._interrupt_requested = True
+
+    loop = estimators.fit
+    monkeypatch.setattr(estimators, "fit", lambda *args, callbacks=(), **kwargs: loop(
+        *args, callbacks=[*callbacks, CtrlC()], **kwargs))
+    with pytest.raises(neuronet.TrainingInterrupted) as stop:
+        LogisticRegression(solver="newton", alpha=0.01, dtype="float64").fit(X, y, checkpoint=tmp_path / "run.ckpt")
+    assert stop.value.checkpoint == str(tmp_path / "run.ckpt")
+    monkeypatch.undo()
+    resumed = LogisticRegression(solver="newton", alpha=0.01, dtype="float64").fit(
+        X, y, checkpoint=tmp_path / "run.ckpt", resume=True)
+    assert resumed.n_iter_ == straight.n_iter_
+    np.testing.assert_array_equal(resumed.coef_, straight.coef_)

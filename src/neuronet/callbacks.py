@@ -63,6 +63,7 @@ class Callback:
 
     trainer = None
     changes_training = True
+    restores_run = False  # a callback that puts a saved run back (Checkpoint) runs after all others
 
     def state_dict(self):
         return {}
@@ -150,22 +151,27 @@ class ProgressBar(Callback):
     def on_train_begin(self):
         self.bar = None
 
+    def _done(self):
+        """Minibatches of the run done so far (a resumed run counts those before it)."""
+        t = self.trainer
+        return t.epoch * t.batches_per_epoch + (t.position["batch"] if t.position else 0)
+
     def _progress(self):
-        """The bar, made at the first minibatch: a resumed run starts where it stopped."""
+        """The bar, made when first needed, once a resumed run's state is back."""
         if self.bar is None:
             from tqdm.auto import tqdm
 
             t = self.trainer
-            done = t.epoch * t.batches_per_epoch + (t.position["batch"] if t.position else 0)
-            self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=done, unit="batch", dynamic_ncols=True,
-                            leave=True, desc=f"{t.history.step} {t.epoch + 1}/{t.epochs}")
+            self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=self._done(), unit="batch",
+                            dynamic_ncols=True, leave=True, desc=f"{t.history.step} {t.epoch + 1}/{t.epochs}")
         return self.bar
 
     def on_epoch_begin(self, epoch):
         self._progress().set_description(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs}")
 
     def on_batch_end(self, batch, logs):
-        self._progress().update(1)
+        bar = self._progress()
+        bar.update(self._done() - bar.n)
 
     def on_epoch_end(self, epoch, logs):
         self._progress().set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)

@@ -90,11 +90,12 @@ class Checkpoint(Callback):
         with other settings (network, loss, optimizer, penalty, epochs, batch size,
         seed, steering callbacks) or on other data.
 
-    Put it last among the callbacks (``fit`` and the estimators do), so that it
-    saves the others' state after they have acted.
+    The trainer runs it after every other callback (``restores_run``), so that it
+    saves their state after they have acted and puts it back after they have reset.
     """
 
     changes_training = False
+    restores_run = True
     _parameter_constraints = {"every": [Interval(Integral, 1, None, closed="left"), StrOptions({"epoch"}), None],
                               "resume": ["boolean"]}
 

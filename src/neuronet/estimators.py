@@ -129,11 +129,7 @@ class NeuralClassifier(ClassifierMixin, BaseEstimator):
                 callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
                 print_every=max(1, self.max_iter // 20),
             )
-        except TrainingInterrupted as stop:  # keep what was learned, say where the run is saved, then report
-            stop.checkpoint = checkpoint
-            self._record(stop.history)
-            raise
-        except TrainingDiverged as stop:
+        except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
             self._record(stop.history)
             raise
         self._record(history)

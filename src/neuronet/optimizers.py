@@ -170,6 +170,13 @@ class Newton(Optimizer):
         self.state["theta"] = theta - step
         self.last_step = float(np.max(np.abs(step)))
 
+    def state_dict(self):
+        return {**super().state_dict(), "last_step": self.last_step}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.last_step = float(state["last_step"])
+
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 

@@ -77,8 +77,9 @@ def load(path, with_extra=False):
     also returns the ``extra`` dict."""
     meta, arrays = load_file(path)
     if meta.get("kind") == "checkpoint":
-        raise ModelFileError(f"{os.fspath(path)!r} is a training checkpoint, not a model: continue its run with "
-                             "fit(..., checkpoint=, resume=True) or neuronet train --resume")
+        raise ModelFileError(f"{os.fspath(path)!r} is a training checkpoint, not a model: continue its run with an "
+                             "estimator's fit(..., checkpoint=, resume=True), nn.Checkpoint(path, resume=True) "
+                             "or neuronet train --resume")
     try:
         if meta.get("format_version") == 1:
             meta, arrays = _migrate_version_1(meta, arrays)

@@ -31,8 +31,11 @@ def with_preprocessing(transformers, estimator, names=None):
     steps = [step for step in transformers if step is not None]
     if not steps:
         return estimator
-    pipeline = make_pipeline(*steps, estimator)
-    return pipeline if names is None else Pipeline(list(zip(names, [*steps, estimator])))
+    if names is None:
+        return make_pipeline(*steps, estimator)
+    if len(names) != len(steps) + 1 or len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"the pipeline's step names {names!r} do not name its {len(steps) + 1} steps")
+    return Pipeline(list(zip(names, [*steps, estimator])))
 
 
 def step_names(model):

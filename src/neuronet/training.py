@@ -91,7 +91,7 @@ class Trainer:
                          "divergence_patience": divergence_patience}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
-        self.callbacks = list(callbacks)
+        self.callbacks = sorted(callbacks, key=lambda callback: getattr(callback, "restores_run", False))
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
         self.divergence_patience = int(divergence_patience)
@@ -245,7 +245,8 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_interrupt()
         where = f"{self.history.step} {self.epoch + 1}, batch {self.position['batch']}"
-        raise TrainingInterrupted(f"training interrupted by Ctrl-C after {where}", self.history)
+        saved = next((callback.path for callback in self.callbacks if callback.restores_run), None)
+        raise TrainingInterrupted(f"training interrupted by Ctrl-C after {where}", self.history, saved)
 
     def _request_interrupt(self, signum, frame):
         self._interrupt_requested = True
@@ -341,11 +342,11 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         X, y, validation_data = _validation_split(X, y, validation_split, random_state, stratify=classes)
     elif validation_data is not None:
         validation_data = (np.asarray(validation_data[0], dtype=network.dtype), np.asarray(validation_data[1]))
-    callbacks = list(callbacks)
+    callbacks = list(callbacks)  # the progress report goes after the callbacks that may stop the run
     if verbose == 1:
-        callbacks.insert(0, ProgressBar())
+        callbacks.append(ProgressBar())
     elif verbose >= 2:
-        callbacks.insert(0, EpochLogger(print_every))
+        callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state)
     return trainer.fit(X, y, validation_data)

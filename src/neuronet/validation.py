@@ -254,6 +254,8 @@ class DtypeOptions(_Constraint):
         self.names = frozenset(names)
 
     def is_satisfied_by(self, value):
+        if value is None:  # np.dtype(None) is float64, but None names no dtype
+            return False
         try:
             return np.dtype(value).name in self.names
         except TypeError:
