@@ -258,7 +258,6 @@ def test_the_progress_bar_of_a_resumed_run_starts_where_the_run_stopped():
 
 
 def test_a_checkpoint_runs_after_every_other_callback_and_the_logger_sees_the_stop(tmp_path, capsys):
-    from neuronet.callbacks import EpochLogger
     from neuronet.training import Trainer
 
     checkpoint, stop = nn.Checkpoint(tmp_path / "run.ckpt"), nn.EarlyStopping("loss", patience=1, min_delta=10.0)
