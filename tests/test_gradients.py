@@ -49,12 +49,14 @@ def test_dropout_and_flatten_gradients_match_finite_differences(rng):
 
 @pytest.mark.parametrize("loss, target", [
     (nn.BinaryCrossEntropy(), np.array([0, 1, 1, 0, 1])),
+    (nn.BinaryCrossEntropy(), np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 0], [1, 0, 0]])),  # multi-label
     (nn.CrossEntropy(), np.array([0, 2, 1, 2, 0])),
     (nn.CrossEntropy(), np.eye(3)[[0, 2, 1, 2, 0]] * 0.8 + 0.2 / 3),  # soft targets
     (nn.MeanSquaredError(), np.arange(15.0).reshape(5, 3) / 10),
-], ids=["bce", "ce-labels", "ce-soft", "mse"])
+    (nn.MeanSquaredError(), np.arange(5.0) / 10),  # one output
+], ids=["bce", "bce-multi-label", "ce-labels", "ce-soft", "mse", "mse-one-output"])
 def test_loss_gradients_match_finite_differences(loss, target, rng):
-    outputs = 1 if isinstance(loss, nn.BinaryCrossEntropy) else 3
+    outputs = 1 if np.ndim(target) == 1 and not isinstance(loss, nn.CrossEntropy) else 3
     assert check_loss(loss, rng.normal(scale=3.0, size=(5, outputs)), target) < TOLERANCE
 
 

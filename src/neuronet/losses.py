@@ -48,9 +48,12 @@ class Loss:
 class BinaryCrossEntropy(Loss):
     """Negative log-likelihood of a Bernoulli, from logits z, for targets y ∈ {0, 1}.
 
-    J = −(1/m) Σ [y log σ(z) + (1 − y) log(1 − σ(z))]
-      =  (1/m) Σ [softplus(z) − y z],   softplus(z) = max(z, 0) + log(1 + e^(−|z|))
-    ∂J/∂z = (σ(z) − y) / m
+    For m samples of k independent outputs each (k = 1: one sigmoid neuron; k > 1:
+    multi-label), averaged over all N = m·k values:
+
+    J = −(1/N) Σ [y log σ(z) + (1 − y) log(1 − σ(z))]
+      =  (1/N) Σ [softplus(z) − y z],   softplus(z) = max(z, 0) + log(1 + e^(−|z|))
+    ∂J/∂z = (σ(z) − y) / N
 
     The softplus form never takes log(0) and never overflows, even for |z| = 1e4.
     """
@@ -63,7 +66,7 @@ class BinaryCrossEntropy(Loss):
         return float(np.mean((1 - target) * logits - log_sigmoid(logits)))
 
     def backward(self):
-        return (sigmoid(self._logits) - self._target) / self._logits.dtype.type(len(self._logits))
+        return (sigmoid(self._logits) - self._target) / self._logits.dtype.type(self._logits.size)
 
     def correct(self, logits, target):
         return int(np.sum((logits.ravel() > 0) == (np.asarray(target).ravel() > 0.5)))
