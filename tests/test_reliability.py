@@ -261,8 +261,8 @@ class ScaledSquaredError(nn.MeanSquaredError):
     def __init__(self, scale):
         self.scale = scale
 
-    def forward(self, output, target):
-        return self.scale * super().forward(output, target)
+    def forward(self, output, target, sample_weight=None):
+        return self.scale * super().forward(output, target, sample_weight)
 
     def backward(self):
         return self.scale * super().backward()

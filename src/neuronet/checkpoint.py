@@ -20,20 +20,30 @@ import os
 from numbers import Integral
 
 import numpy as np
+from scipy import sparse
 
 from .callbacks import Callback
 from .files import FORMAT_VERSION, ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .validation import Interval, StrOptions, validate_params
 
 
-def fingerprint(settings, X, y, validation_data=None):
+def _arrays(data):
+    """The arrays that hold ``data``: itself, or a sparse matrix's three."""
+    if sparse.issparse(data):
+        data = data.tocsr()
+        return [data.data, data.indices, data.indptr, np.asarray(data.shape)]
+    return [] if data is None else [data]
+
+
+def fingerprint(settings, X, y, validation_data=None, sample_weight=None):
     """What must match for a resume: the run's settings (``Trainer.settings()``) and a
     hash of its data."""
     digest = hashlib.sha256()
-    for array in (X, y, *(validation_data or ())):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
+    for data in (X, y, *(validation_data or ()), sample_weight):
+        for array in _arrays(data):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(memoryview(array).cast("B"))
     json_view = tree_to_file(settings)[0]["tree"]  # as the settings will read back from the file
     return {"settings": json_view, "data": digest.hexdigest()}
 

@@ -24,18 +24,32 @@ class Loss:
     probabilities this loss is the cost of (Sigmoid, Softmax); a network that ends in
     another one is refused by the training loop. A regression loss has none: it takes
     the outputs of a network without an output activation.
+
+    J averages a cost ℓ_n per sample, weighted when sample weights w are given:
+
+    J = Σ_n w_n ℓ_n / Σ_n w_n   (= (1/m) Σ_n ℓ_n without weights)
+    ∂J/∂z_n = (w_n / Σ w) · ∂ℓ_n/∂z_n
     """
 
     output_activation: type | None = None
 
-    def __call__(self, output, target):
-        return self.forward(output, target)
+    def __call__(self, output, target, sample_weight=None):
+        return self.forward(output, target, sample_weight)
 
-    def forward(self, output, target) -> float:
+    def forward(self, output, target, sample_weight=None) -> float:
         raise NotImplementedError
 
     def backward(self):
         raise NotImplementedError
+
+    def _average(self, per_sample, sample_weight):
+        """J from the per-sample costs; keeps the factors w_n / Σ w that backward applies."""
+        if sample_weight is None:
+            self._share = per_sample.dtype.type(1 / len(per_sample))
+            return float(np.mean(per_sample))
+        weights = np.asarray(sample_weight, dtype=per_sample.dtype)
+        self._share = (weights / weights.sum())[:, None]
+        return float(np.dot(self._share.ravel(), per_sample))
 
     def correct(self, output, target):
         """How many predictions in the batch are right (None for regression losses)."""
@@ -46,27 +60,27 @@ class Loss:
 
 
 class BinaryCrossEntropy(Loss):
-    """Negative log-likelihood of a Bernoulli, from logits z, for targets y ∈ {0, 1}.
+    """Negative log-likelihood of Bernoullis, from logits z, for targets y ∈ {0, 1}.
 
-    For m samples of k independent outputs each (k = 1: one sigmoid neuron; k > 1:
-    multi-label), averaged over all N = m·k values:
+    Each sample has k independent outputs (k = 1: one sigmoid neuron; k > 1: a
+    multi-label problem, one yes/no per label); its cost is the log-likelihood of its
+    whole label vector, and J averages it over the m samples:
 
-    J = −(1/N) Σ [y log σ(z) + (1 − y) log(1 − σ(z))]
-      =  (1/N) Σ [softplus(z) − y z],   softplus(z) = max(z, 0) + log(1 + e^(−|z|))
-    ∂J/∂z = (σ(z) − y) / N
-
-    The softplus form never takes log(0) and never overflows, even for |z| = 1e4.
+    ℓ_n = −Σ_k [y log σ(z) + (1 − y) log(1 − σ(z))] = Σ_k [softplus(z) − y z]
+    J = (1/m) Σ_n ℓ_n,    ∂J/∂z = (σ(z) − y) / m
+    softplus(z) = max(z, 0) + log(1 + e^(−|z|)) never takes log(0) and never
+    overflows, even for |z| = 1e4.
     """
 
     output_activation = Sigmoid
 
-    def forward(self, logits, target):
+    def forward(self, logits, target, sample_weight=None):
         target = np.asarray(target, dtype=logits.dtype).reshape(logits.shape)
         self._logits, self._target = logits, target
-        return float(np.mean((1 - target) * logits - log_sigmoid(logits)))
+        return self._average(np.sum((1 - target) * logits - log_sigmoid(logits), axis=1), sample_weight)
 
     def backward(self):
-        return (sigmoid(self._logits) - self._target) / self._logits.dtype.type(self._logits.size)
+        return (sigmoid(self._logits) - self._target) * self._share
 
     def correct(self, logits, target):
         return int(np.sum((logits.ravel() > 0) == (np.asarray(target).ravel() > 0.5)))
@@ -75,8 +89,8 @@ class BinaryCrossEntropy(Loss):
 class CrossEntropy(Loss):
     """Categorical cross-entropy of a softmax over K classes, from logits z (m × K).
 
-    J = −(1/m) Σ_n log softmax(z_n)[y_n] = (1/m) Σ_n [logsumexp(z_n) − z_n,y_n]
-    ∂J/∂z = (softmax(z) − onehot(y)) / m
+    ℓ_n = −log softmax(z_n)[y_n] = logsumexp(z_n) − z_n,y_n
+    J = (1/m) Σ_n ℓ_n,    ∂J/∂z = (softmax(z) − onehot(y)) / m
 
     The gradient is the whole Jacobian of softmax composed with the log-loss, which
     collapses to this difference; logsumexp is computed with the max subtracted.
@@ -85,17 +99,17 @@ class CrossEntropy(Loss):
 
     output_activation = Softmax
 
-    def forward(self, logits, target):
+    def forward(self, logits, target, sample_weight=None):
         target = np.asarray(target)
         if target.ndim == 1:
             onehot = np.zeros_like(logits)
             onehot[np.arange(len(target)), target.astype(np.intp)] = 1
             target = onehot
         self._logits, self._target = logits, target.astype(logits.dtype, copy=False)
-        return float(-np.mean(np.sum(self._target * log_softmax(logits), axis=1)))
+        return self._average(-np.sum(self._target * log_softmax(logits), axis=1), sample_weight)
 
     def backward(self):
-        return (softmax(self._logits) - self._target) / self._logits.dtype.type(len(self._logits))
+        return (softmax(self._logits) - self._target) * self._share
 
     def correct(self, logits, target):
         target = np.asarray(target)
@@ -106,17 +120,29 @@ class CrossEntropy(Loss):
 class MeanSquaredError(Loss):
     """Mean squared error over all outputs, for regression (no output activation).
 
-    J = (1/N) Σ (ŷ − y)²,  N = number of output values
-    ∂J/∂ŷ = 2 (ŷ − y) / N
+    For m samples of k outputs:  ℓ_n = (c/k) Σ_k (ŷ − y)²,  J = (1/m) Σ_n ℓ_n
+    ∂J/∂ŷ = 2c (ŷ − y) / (m k),  with c = 1 (``HalfSquaredError``: c = ½).
     """
 
-    def forward(self, output, target):
+    factor = 1.0
+
+    def forward(self, output, target, sample_weight=None):
         target = np.asarray(target, dtype=output.dtype).reshape(output.shape)
         self._diff = output - target
-        return float(np.mean(self._diff * self._diff))
+        per_sample = np.mean(self._diff * self._diff, axis=1) if self._diff.ndim > 1 else self._diff * self._diff
+        return self.factor * self._average(per_sample, sample_weight)
 
     def backward(self):
-        return 2 * self._diff / self._diff.dtype.type(self._diff.size)
+        outputs = self._diff.shape[1] if self._diff.ndim > 1 else 1
+        share = self._share if np.ndim(self._share) == 0 or self._diff.ndim > 1 else self._share.ravel()
+        return (2 * self.factor / outputs) * self._diff * share
+
+
+class HalfSquaredError(MeanSquaredError):
+    """Half the mean squared error, J = (1/2N) Σ (ŷ − y)²: scikit-learn's squared
+    error, whose gradient is simply (ŷ − y) / N."""
+
+    factor = 0.5
 
 
 class PolicyGradient(Loss):
@@ -139,7 +165,7 @@ class PolicyGradient(Loss):
         check_parameter("entropy", entropy, [Interval(Real, 0, None, closed="left")], "PolicyGradient")
         self.entropy = float(entropy)
 
-    def forward(self, logits, target):
+    def forward(self, logits, target, sample_weight=None):
         actions, advantages = (np.asarray(part) for part in target)
         log_p = log_softmax(logits)
         p = np.exp(log_p)
@@ -147,14 +173,14 @@ class PolicyGradient(Loss):
         self._p, self._log_p, self._actions = p, log_p, actions.astype(np.intp)
         self._advantages = advantages.astype(logits.dtype)
         self._h = -np.sum(p * log_p, axis=1)
-        return float(-np.mean(self._advantages * log_p[steps, self._actions] + self.entropy * self._h))
+        return self._average(-(self._advantages * log_p[steps, self._actions] + self.entropy * self._h), sample_weight)
 
     def backward(self):
         p, steps = self._p, np.arange(len(self._p))
         grad = p * self._advantages[:, None]
         grad[steps, self._actions] -= self._advantages
         grad += self.entropy * p * (self._log_p + self._h[:, None])
-        return grad / p.dtype.type(len(p))
+        return grad * self._share
 
     def get_config(self):
         return {"entropy": self.entropy}

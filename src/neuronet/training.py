@@ -21,6 +21,7 @@ import threading
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 
 from .callbacks import EpochLogger, History, ProgressBar
 from .validation import Interval, validate_params
@@ -46,22 +47,24 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history, self.checkpoint = history, checkpoint
 
 
-def gradient_step(network, loss, optimizer, x, target, penalty=None):
+def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weight=None):
     """One step of gradient descent: forward, loss, backward (chain rule), update.
 
     J = loss(logits, target) + penalty(weights); the penalty's gradient joins the
-    backpropagated one before the optimizer's step. Returns (J, logits); a NaN/inf J
-    leaves the weights untouched.
+    backpropagated one before the optimizer's step. With ``sample_weight`` the loss
+    is a weighted average and the penalty counts the batch as Σ w samples. Returns
+    (J, logits); a NaN/inf J leaves the weights untouched.
     """
     logits = network.logits(x, training=True)
-    value = loss.forward(logits, target)
+    value = loss.forward(logits, target, sample_weight)
     parameters, gradients, mask = network.flat_parameters()
+    batch = len(logits) if sample_weight is None else float(np.sum(sample_weight))
     if penalty is not None:
-        value += penalty.value(parameters, mask, len(logits))
+        value += penalty.value(parameters, mask, batch)
     if np.isfinite(value):
         network.backward(loss.backward(), input_grad=False)
         if penalty is not None:
-            penalty.add_gradient(parameters, gradients, mask, len(logits))
+            penalty.add_gradient(parameters, gradients, mask, batch)
         optimizer.step(parameters, gradients)
     return value, logits
 
@@ -119,9 +122,9 @@ class Trainer:
         parameters, _, mask = self.network.flat_parameters()
         return self.penalty.value(parameters, mask, batch_size)
 
-    def train_step(self, x, y):
+    def train_step(self, x, y, sample_weight=None):
         """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
-        value, logits = gradient_step(self.network, self.loss, self.optimizer, x, y, self.penalty)
+        value, logits = gradient_step(self.network, self.loss, self.optimizer, x, y, self.penalty, sample_weight)
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}")
         if self.first_loss == np.inf:
@@ -157,21 +160,20 @@ class Trainer:
             self._diverged(f"the loss grew for {self.rising} epochs in a row, to {value:.4g},")
 
     # --- epochs ---------------------------------------------------------------
-    def run_epoch(self, X, y):
+    def run_epoch(self, X, y, sample_weight=None):
         """Train on every minibatch of one epoch (or of its rest, after a resume)."""
-        n = len(X)
+        n = X.shape[0]
         if self.position is None:
             order = self.rng.permutation(n) if self.shuffle else None
             self.position = {"order": order, "batch": 0, "loss": 0.0, "correct": 0}
         position = self.position
         for start in range(position["batch"] * self.batch_size, n, self.batch_size):
             if position["order"] is None:
-                xb, yb = X[start : start + self.batch_size], y[start : start + self.batch_size]
+                index = slice(start, start + self.batch_size)
             else:
                 index = position["order"][start : start + self.batch_size]
-                xb, yb = X[index], y[index]
-            value, correct = self.train_step(xb, yb)
-            position["loss"] += value * len(xb)
+            value, correct = self.train_step(X[index], y[index], None if sample_weight is None else sample_weight[index])
+            position["loss"] += value * len(y[index])
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
             for callback in self.callbacks:
@@ -187,10 +189,10 @@ class Trainer:
     def evaluate(self, X, y):
         """Loss (with the penalty, as in training) and accuracy on (X, y), in inference mode."""
         logits = self.network.predict_logits(X, batch_size=2048)
-        logs = {"loss": self.loss.forward(logits, y) + self.penalty_value(min(self.batch_size, len(X)))}
+        logs = {"loss": self.loss.forward(logits, y) + self.penalty_value(min(self.batch_size, len(y)))}
         correct = self.loss.correct(logits, y)
         if correct is not None:
-            logs["accuracy"] = correct / len(X)
+            logs["accuracy"] = correct / len(y)
         return logs
 
     # --- state and Ctrl-C --------------------------------------------------------
@@ -260,11 +262,11 @@ class Trainer:
         return True
 
     # --- the run ----------------------------------------------------------------
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, sample_weight=None):
         self._check_output_activation()
         self.network.ensure_built(X[:1])
-        self.data = (X, y, validation_data)
-        self.batches_per_epoch = -(-len(X) // self.batch_size)
+        self.data = (X, y, validation_data, sample_weight)
+        self.batches_per_epoch = -(-X.shape[0] // self.batch_size)
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.best_weights = self.network.get_weights()
         for callback in self.callbacks:  # a Checkpoint callback, last, may put back a saved run here
@@ -274,7 +276,7 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
             try:
                 while self.epoch < self.epochs and not self.stop_training:
-                    self._train_one_epoch(X, y, validation_data)
+                    self._train_one_epoch(X, y, validation_data, sample_weight)
             finally:
                 if catching:
                     signal.signal(signal.SIGINT, self._previous_handler)
@@ -282,11 +284,11 @@ class Trainer:
                     callback.on_train_end()
         return self.history
 
-    def _train_one_epoch(self, X, y, validation_data):
+    def _train_one_epoch(self, X, y, validation_data, sample_weight=None):
         if self.position is None:
             for callback in self.callbacks:
                 callback.on_epoch_begin(self.epoch)
-        logs = self.run_epoch(X, y)
+        logs = self.run_epoch(X, y, sample_weight)
         if validation_data is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
         self.history.append(self.epoch, logs)
@@ -305,7 +307,8 @@ def _validation_split(X, y, fraction, random_state, stratify):
 
 
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
-        validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1):
+        validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
+        sample_weight=None):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -327,18 +330,25 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         whole state of the run as it goes and continue it exactly after a crash.
     verbose : 0, 1 or 2
         0 silent, 1 a progress bar, 2 one line every ``print_every`` epochs.
+    sample_weight : array of shape (n,), optional
+        Each sample's weight in the loss (a weighted average over every minibatch).
 
+    X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
     """
-    X = np.asarray(X, dtype=network.dtype)
+    X = X.astype(network.dtype) if sparse.issparse(X) else np.asarray(X, dtype=network.dtype)
     y = np.asarray(y)
-    if len(X) == 0 or len(X) != len(y):
-        raise ValueError(f"need as many targets as samples and at least one of each; got {len(X)} samples "
+    if X.shape[0] == 0 or X.shape[0] != len(y):
+        raise ValueError(f"need as many targets as samples and at least one of each; got {X.shape[0]} samples "
                          f"and {len(y)} targets")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=network.dtype)
     validate_params({"validation_split": [Interval(Real, 0, 1, closed="left")]},
                     {"validation_split": validation_split}, "fit")
     if validation_split and validation_data is None:
         classes = network.output_activation is not None and y.ndim == 1
+        if sample_weight is not None:
+            raise ValueError("validation_split with sample_weight: give validation_data instead")
         X, y, validation_data = _validation_split(X, y, validation_split, random_state, stratify=classes)
     elif validation_data is not None:
         validation_data = (np.asarray(validation_data[0], dtype=network.dtype), np.asarray(validation_data[1]))
@@ -349,4 +359,4 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state)
-    return trainer.fit(X, y, validation_data)
+    return trainer.fit(X, y, validation_data, sample_weight)

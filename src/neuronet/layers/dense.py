@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+from scipy import sparse
 
 from ..initializers import initialize
 from ..validation import Interval, check_parameter
@@ -66,6 +67,9 @@ class Dense(Layer):
         return z
 
     def backward(self, grad_z, input_grad=True):
-        np.matmul(self._x.T, grad_z, out=self._grad("weights"))
+        if sparse.issparse(self._x):  # a sparse input batch: scipy multiplies it
+            self._grad("weights")[...] = self._x.T @ grad_z
+        else:
+            np.matmul(self._x.T, grad_z, out=self._grad("weights"))
         np.sum(grad_z, axis=0, out=self._grad("bias"))
         return grad_z @ self.params["weights"].T if input_grad else None
