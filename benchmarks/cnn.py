@@ -19,8 +19,8 @@ from neuronet import CNNClassifier
 
 def neuronet_run(data, batch_size, epochs):
     X_train, X_test, y_train, y_test = data
-    model = CNNClassifier(conv_filters=(8, 16), batch_size=batch_size, max_iter=epochs, learning_rate=0.003,
-                          learning_rate_schedule="constant", tol=0, alpha=0.0, random_state=0)
+    model = CNNClassifier(conv_filters=(8, 16), batch_size=batch_size, max_iter=epochs, learning_rate_init=0.003,
+                          learning_rate="constant", tol=0, alpha=0.0, random_state=0)
     _, seconds = timed(lambda: model.fit(X_train, y_train))
     return seconds / epochs, model.score(X_test, y_test)
 

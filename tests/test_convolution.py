@@ -169,7 +169,7 @@ def test_bad_geometry_is_a_clear_error():
 
 def test_cnn_reads_digits_to_98_percent(digits_split):
     X_train, X_test, y_train, y_test = digits_split
-    clf = CNNClassifier(learning_rate=0.005, batch_size=32, max_iter=50, tol=0, random_state=0)
+    clf = CNNClassifier(learning_rate_init=0.005, batch_size=32, max_iter=50, tol=0, random_state=0)
     clf.fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= 0.98
     assert isinstance(clf.network_.layers[0], nn.Conv2D)

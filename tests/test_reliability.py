@@ -66,7 +66,8 @@ def test_resuming_with_other_settings_or_data_is_refused(tmp_path):
     path = tmp_path / "run.ckpt"
     MLPClassifier((16,), max_iter=2, tol=0, random_state=0).fit(X, y, checkpoint=path)
     with pytest.raises(ValueError, match=r"other settings \(.*learning_rate: 0.001 then, 0.01 now"):
-        MLPClassifier((16,), learning_rate=0.01, max_iter=2, tol=0, random_state=0).fit(X, y, checkpoint=path, resume=True)
+        MLPClassifier((16,), learning_rate_init=0.01, max_iter=2, tol=0, random_state=0).fit(X, y, checkpoint=path,
+                                                                                        resume=True)
     with pytest.raises(ValueError, match="different data"):
         MLPClassifier((16,), max_iter=2, tol=0, random_state=0).fit(X[::-1], y[::-1], checkpoint=path, resume=True)
 
@@ -131,9 +132,9 @@ def test_every_optimizer_stops_with_a_clear_error_and_keeps_finite_weights(optim
 
 @pytest.mark.parametrize("make", [
     lambda: LogisticRegression(learning_rate=1e39, max_iter=20),
-    lambda: MLPClassifier((16,), solver="sgd", learning_rate=1e8, max_iter=20),
-    lambda: MLPClassifier((16,), learning_rate=1e8, max_iter=20),
-    lambda: CNNClassifier(learning_rate=1e8, max_iter=3),
+    lambda: MLPClassifier((16,), solver="sgd", learning_rate_init=1e8, max_iter=20),
+    lambda: MLPClassifier((16,), learning_rate_init=1e8, max_iter=20),
+    lambda: CNNClassifier(learning_rate_init=1e8, max_iter=3),
 ], ids=["logistic", "mlp-sgd", "mlp-adam", "cnn"])
 def test_estimators_stop_on_divergence_with_their_last_good_weights(make):
     data = datasets.load("digits")
@@ -324,7 +325,7 @@ def test_the_trainer_state_round_trips_through_its_state_dict_and_a_checkpoint_f
 
 def test_newton_interrupted_on_its_converging_iteration_resumes_to_the_same_fit(tmp_path, breast_cancer_split,
                                                                                monkeypatch):
-    from neuronet import estimators
+    from neuronet.estimators import base as estimators
 
     X, _, y, _ = breast_cancer_split
     straight = LogisticRegression(solver="newton", alpha=0.01, dtype="float64").fit(X, y)

@@ -3,12 +3,15 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from neuronet import CNNClassifier, LogisticRegression, MLPClassifier
+from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor
 
 ESTIMATORS = [
     LogisticRegression(random_state=0),
     LogisticRegression(solver="newton", random_state=0),
-    MLPClassifier(hidden_layer_sizes=(16,), learning_rate=0.01, random_state=0),
+    MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0),
+    MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0),
+    MLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0),
+    MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0),
     CNNClassifier(random_state=0),
 ]
 

@@ -12,7 +12,9 @@ from numbers import Real
 
 import numpy as np
 
-from .layers.activations import Sigmoid, Softmax, log_sigmoid, log_softmax, sigmoid, softmax
+from scipy.special import xlogy
+
+from .layers.activations import Exp, Sigmoid, Softmax, log_sigmoid, log_softmax, sigmoid, softmax
 from .validation import Interval, check_parameter
 
 
@@ -143,6 +145,26 @@ class HalfSquaredError(MeanSquaredError):
     error, whose gradient is simply (ŷ − y) / N."""
 
     factor = 0.5
+
+
+class HalfPoissonDeviance(Loss):
+    """Half the Poisson deviance, for counts and other non-negative targets, from the
+    log-mean z (the network's output before its ``Exp``, so ŷ = e^z > 0):
+
+    ℓ_n = Σ_k [y log(y / ŷ) − y + ŷ] = Σ_k [y log y − y z − y + e^z],   J = (1/m) Σ_n ℓ_n
+    ∂J/∂z = (e^z − y) / m
+    """
+
+    output_activation = Exp
+
+    def forward(self, logits, target, sample_weight=None):
+        target = np.asarray(target, dtype=logits.dtype).reshape(logits.shape)
+        self._mean, self._target = np.exp(logits), target
+        per_value = xlogy(target, target) - target * logits - target + self._mean
+        return self._average(np.sum(per_value, axis=1), sample_weight)
+
+    def backward(self):
+        return (self._mean - self._target) * self._share
 
 
 class PolicyGradient(Loss):

@@ -7,12 +7,13 @@ layer by layer in reverse, each layer turning ∂L/∂(its output) into ∂L/∂
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from .layers import LAYERS, Layer
-from .layers.activations import LeakyReLU, ReLU, Sigmoid, Softmax
+from .layers.activations import Exp, LeakyReLU, ReLU, Sigmoid, Softmax
 from .training import fit
 
-OUTPUT_ACTIVATIONS = (Sigmoid, Softmax)
+OUTPUT_ACTIVATIONS = (Sigmoid, Softmax, Exp)
 
 
 def default_initializer(next_layer) -> str:
@@ -129,8 +130,8 @@ class Sequential:
     # --- computation --------------------------------------------------------
     @property
     def output_activation(self):
-        """The final Sigmoid or Softmax: the link from the logits to probabilities
-        (None for a network that ends elsewhere, e.g. a regression)."""
+        """The final Sigmoid, Softmax or Exp: the link from the logits to probabilities
+        (or to a positive mean); None for a network that ends elsewhere."""
         return self.layers[-1] if isinstance(self.layers[-1], OUTPUT_ACTIVATIONS) else None
 
     @property
@@ -171,11 +172,11 @@ class Sequential:
         return grad_logits
 
     def _in_batches(self, compute, x, batch_size):
-        x = np.asarray(x)
+        x = x.tocsr() if sparse.issparse(x) else np.asarray(x)  # sparse rows reach the first Dense as they are
         if x.dtype.kind != "f":
             x = x.astype(self.dtype)
         self.ensure_built(x)
-        return np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(len(x), 1), batch_size)])
+        return np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
 
     def predict(self, x, batch_size=1024):
         """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``.

@@ -15,13 +15,13 @@ import os
 
 import numpy as np
 
-from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, NeuralClassifier
+from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, NeuralEstimator
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .network import Sequential
 from .preprocessing import final_estimator, step_names, transformer_from_state, transformer_state, \
     transformers_of, with_preprocessing
 
-ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, CNNClassifier)}
+ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, MLPRegressor, CNNClassifier)}
 
 
 def _network_tree(network):
@@ -33,7 +33,8 @@ def _network_tree(network):
 def _plain_params(estimator):
     """``get_params()`` as JSON can hold it (a dtype given as ``np.float32`` becomes "float32")."""
     params = estimator.get_params()
-    params["dtype"] = np.dtype(params["dtype"]).name
+    if params.get("dtype") is not None:
+        params["dtype"] = np.dtype(params["dtype"]).name
     return params
 
 
@@ -43,7 +44,7 @@ def _model_tree(model):
         return {"kind": "network", "network": _network_tree(model), "preprocessing": [],
                 "input": {"shape": list(model.input_shape), "dtype": model.dtype.name}}
     estimator = final_estimator(model)
-    if not isinstance(estimator, NeuralClassifier) or type(estimator).__name__ not in ESTIMATORS:
+    if not isinstance(estimator, NeuralEstimator) or type(estimator).__name__ not in ESTIMATORS:
         raise ValueError(f"cannot save a {type(estimator).__name__}: save neuronet networks and estimators "
                          "(alone or at the end of a Pipeline)")
     if not hasattr(estimator, "network_"):
@@ -117,11 +118,21 @@ def _rebuild(tree):
     description = tree.get("estimator") or {}
     if tree["kind"] != "estimator" or description.get("class") not in ESTIMATORS:
         raise ModelFileError(f"unknown model kind {tree.get('kind')!r} / {description.get('class')!r}")
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in description["params"].items()}
+    params = _current_names({k: tuple(v) if isinstance(v, list) else v for k, v in description["params"].items()})
     estimator = ESTIMATORS[description["class"]](**params)
     estimator.set_fitted_state({**description["state"], "network": network})
     transformers = [transformer_from_state(state) for state in tree.get("preprocessing", [])]
     return with_preprocessing(transformers, estimator, tree.get("steps"))
+
+
+def _current_names(params):
+    """Parameters saved under neuronet's earlier names, in scikit-learn's: the step size
+    was ``learning_rate`` and the schedule ``learning_rate_schedule``."""
+    if "learning_rate_schedule" in params:
+        params = dict(params)
+        params["learning_rate_init"] = params.pop("learning_rate")
+        params["learning_rate"] = params.pop("learning_rate_schedule")
+    return params
 
 
 # --- format version 1 ------------------------------------------------------------

@@ -15,16 +15,17 @@ from .common import RAW, UserError, fraction, load_data, non_negative_float, pos
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
 
 
-def defaults(parameter, models=tuple(MODELS)):
-    """Each model's default for one estimator parameter, as the estimator declares it:
-    e.g. "0.1 logistic, 0.001 mlp, 0.005 cnn"."""
+def defaults(parameter, models=tuple(MODELS), names=None):
+    """Each model's default for one estimator parameter, as the estimator declares it
+    (``names`` gives a model's own name for it): e.g. "0.1 logistic, 0.001 mlp"."""
     def shown(value):
         if isinstance(value, tuple):
             return ",".join(map(str, value)) or "none"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
-    return ", ".join(f"{shown(MODELS[name]().get_params()[parameter])} {name}" for name in models
-                     if parameter in MODELS[name]().get_params())
+    names = names or {}
+    return ", ".join(f"{shown(MODELS[model]().get_params()[names.get(model, parameter)])} {model}"
+                     for model in models if names.get(model, parameter) in MODELS[model]().get_params())
 
 
 def add(commands):
@@ -50,7 +51,8 @@ def add(commands):
     parser.add_argument("--hidden", type=sizes, default=None, metavar="N,N",
                         help=f"hidden (dense) layer sizes (default: {defaults('hidden_layer_sizes')})")
     parser.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",
-                        help=f"step size (default: {defaults('learning_rate')})")
+                        help="step size: learning_rate of logistic, learning_rate_init of mlp and cnn "
+                             f"(default: {defaults('learning_rate_init', names={'logistic': 'learning_rate'})})")
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="most epochs, or gradient-descent iterations for logistic; training stops earlier "
                              f"once the cost settles (default: {defaults('max_iter')})")
@@ -87,7 +89,8 @@ def add(commands):
 
 def build_estimator(args, dataset):
     """The estimator the flags ask for; every setting not given keeps the estimator's default."""
-    given = {"learning_rate": args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha, "tol": args.tol}
+    step_size = "learning_rate" if args.model == "logistic" else "learning_rate_init"
+    given = {step_size: args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha, "tol": args.tol}
     if args.model != "logistic":
         given.update(solver=args.optimizer, batch_size=args.batch_size, hidden_layer_sizes=args.hidden)
     if args.model == "cnn":
@@ -117,7 +120,7 @@ def run(args):
     print(f"Training {type(model).__name__} on {dataset.name}: {dataset.description}")
     print(f"  {len(X_train)} training and {len(X_test)} test samples (seed {args.seed})")
     if not args.quiet:
-        model.set_params(verbose=2 if args.model == "logistic" else 1)
+        model.set_params(verbose=2 if args.model == "logistic" else "progress")
     saved = with_preprocessing([scaler], model)
     checkpoint = args.checkpoint or os.path.splitext(args.output)[0] + ".ckpt"
     if args.resume:

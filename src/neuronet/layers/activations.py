@@ -38,6 +38,31 @@ def log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+class Identity(Layer):
+    """No nonlinearity: a = z (scikit-learn's ``activation="identity"``; a network of
+    identity layers is a linear model, however deep).
+
+    Forward:   a = z
+    Backward:  ∂L/∂z = ∂L/∂a
+    """
+
+
+class Exp(Layer):
+    """The exponential: a = e^z, a positive output from any score (the link of a
+    Poisson regression, whose network predicts log-means).
+
+    Forward:   a = exp(z)
+    Backward:  ∂L/∂z = ∂L/∂a · a
+    """
+
+    def forward(self, x, training=False):
+        self._a = np.exp(x)
+        return self._a
+
+    def backward(self, grad_a):
+        return grad_a * self._a
+
+
 class Sigmoid(Layer):
     """Logistic sigmoid: squashes z to a probability.
 

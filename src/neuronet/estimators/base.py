@@ -1,0 +1,217 @@
+"""What neuronet's scikit-learn estimators share: parameter checks, seeds, fitted state.
+
+Each estimator only chooses a network, a loss, a penalty and an optimizer; training
+runs the shared loop in :mod:`neuronet.training`. They follow scikit-learn's
+conventions (``__init__`` stores parameters, ``fit`` validates them against the
+class's ``_parameter_constraints`` and returns ``self``, fitted attributes end in an
+underscore) so they work in pipelines, grid search and cross-validation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..callbacks import History
+from ..checkpoint import Checkpoint
+from ..layers import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from ..layers.activations import sigmoid, softmax
+from ..losses import BinaryCrossEntropy, CrossEntropy
+from ..network import Sequential
+from ..training import TrainingDiverged, TrainingInterrupted, fit
+from ..validation import DtypeOptions, Interval, validate_params
+
+# Hidden activations by scikit-learn's names (and neuronet's older aliases)
+ACTIVATIONS = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,
+               "sigmoid": Sigmoid, "leaky_relu": LeakyReLU}
+
+POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+SHARED_CONSTRAINTS = {
+    "max_iter": [POSITIVE_INT],
+    "tol": [NON_NEGATIVE],
+    "alpha": [NON_NEGATIVE],
+    "random_state": ["random_state"],
+    "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
+    "dtype": [DtypeOptions({"float32", "float64"})],
+}
+
+
+def _seed(random_state):
+    """What the engine's generators take (None or an int) from what scikit-learn
+    accepts as ``random_state``: None, an int, a RandomState or a Generator."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31))
+    return random_state
+
+
+def network_seed(random_state):
+    """The seed of a new network's weights, drawn from the estimator's random_state."""
+    random_state = _seed(random_state)
+    return None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
+
+
+class NeuralEstimator(BaseEstimator):
+    """The bookkeeping every neuronet estimator shares."""
+
+    _parameter_constraints: dict = {}
+
+    def _check_parameters(self):
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+
+    def summary(self, print_fn=print):
+        """The fitted network's layers and parameter counts."""
+        check_is_fitted(self)
+        return self.network_.summary(print_fn)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "network_")
+
+
+class NeuralClassifier(ClassifierMixin, NeuralEstimator):
+    """What the three classifiers share: validation, labels, training, prediction.
+
+    Binary problems get one output unit with a sigmoid and the binary cross-entropy;
+    K > 2 classes get K units with a softmax and the categorical cross-entropy.
+    """
+
+    # --- to be provided by each estimator ----------------------------------
+    def _build_layers(self, n_outputs, sample_shape):
+        raise NotImplementedError
+
+    def _sample_shape(self, X):
+        """The shape the network sees for one sample: flat features by default."""
+        return (int(np.prod(X.shape[1:])),)
+
+    # --- fitting --------------------------------------------------------------
+    def _validate_fit(self, X, y):
+        self._check_parameters()
+        with np.errstate(over="ignore"):  # validate_data refuses a value too large for the dtype (inf) itself
+            X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; y has only one class "
+                f"({self.classes_[0]!r})"
+            )
+        return X.reshape((len(X), *self._sample_shape(X))), self._targets(encoded)
+
+    def _targets(self, encoded):
+        """Class indices as the loss takes them: 0/1 floats for two classes, else ints."""
+        return encoded.astype(self.dtype) if len(self.classes_) == 2 else encoded
+
+    def _make_network(self, X):
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        head = Sigmoid() if n_outputs == 1 else Softmax()
+        seed = network_seed(self.random_state)
+        return Sequential([*self._build_layers(n_outputs, X.shape[1:]), head], input_shape=X.shape[1:],
+                          dtype=self.dtype, random_state=seed)
+
+    def _loss(self):
+        return BinaryCrossEntropy() if len(self.classes_) == 2 else CrossEntropy()
+
+    def _encode_validation(self, validation_data):
+        """(X_val, y_val) in the network's shape and dtype, labels as class indices."""
+        if validation_data is None:
+            return None
+        X_val, y_val = validation_data
+        X_val = self._validated(X_val, self.dtype)
+        y_val = np.asarray(y_val)
+        encoded = np.searchsorted(self.classes_, y_val).clip(0, len(self.classes_) - 1)
+        unknown = self.classes_[encoded] != y_val
+        if unknown.any():
+            raise ValueError(f"validation labels {sorted(set(y_val[unknown].tolist()))} were not seen in training "
+                             f"(classes: {list(self.classes_)})")
+        return X_val, self._targets(encoded)
+
+    def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
+                  validation_data=None, checkpoint=None, checkpoint_every="epoch", resume=False):
+        callbacks = list(callbacks)
+        if checkpoint is not None:
+            callbacks.append(Checkpoint(checkpoint, every=checkpoint_every, resume=resume))
+        try:
+            history = fit(
+                self.network_, X, target, loss=self._loss(), optimizer=optimizer, penalty=penalty,
+                epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
+                validation_data=self._encode_validation(validation_data),
+                callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
+                print_every=max(1, self.max_iter // 20),
+            )
+        except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
+            self._record(stop.history)
+            raise
+        self._record(history)
+
+    def _record(self, history):
+        self.history_ = history
+        self.loss_curve_ = list(history.history.get("loss", []))
+        self.n_iter_ = len(self.loss_curve_)
+        if self.n_iter_ == self.max_iter and self.tol > 0:
+            warnings.warn(f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost "
+                          f"settled within tol={self.tol:g}; raise max_iter to train longer",
+                          ConvergenceWarning, stacklevel=4)
+
+    # --- prediction ---------------------------------------------------------
+    def _validated(self, X, dtype=np.float64):
+        check_is_fitted(self)
+        with np.errstate(over="ignore"):
+            X = validate_data(self, X, reset=False, dtype=np.dtype(dtype), allow_nd=True)
+        expected = self.network_.input_shape
+        if np.prod(X.shape[1:]) != np.prod(expected):
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                             f"samples of {int(np.prod(expected))} values {expected}")
+        return X.reshape((len(X), *expected))
+
+    def decision_function(self, X):
+        """The logits: z = w·x + b for two classes (shape (n,)), K scores otherwise.
+
+        Prediction runs in float64 whatever the training dtype, so a sample's score
+        does not depend on which other samples share its batch."""
+        X = self._validated(X)  # first: it raises NotFittedError before network_ is touched
+        logits = self.network_.predict_logits(X, batch_size=2048)
+        return logits.ravel() if logits.shape[1] == 1 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities (rows sum to 1), columns in the order of ``classes_``."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = sigmoid(scores)
+            return np.column_stack([1 - positive, positive])
+        return softmax(scores)
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > self._logit_threshold()).astype(int)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def _logit_threshold(self):
+        return 0.0
+
+    # --- the fitted state, for saving ----------------------------------------
+    def get_fitted_state(self):
+        """Everything ``fit`` learned: the network, the classes, the counts and the
+        history (what :func:`neuronet.save` writes beside the parameters)."""
+        check_is_fitted(self)
+        classes = np.asarray(self.classes_)
+        return {"network": self.network_, "classes": classes if classes.dtype.kind in "iufbU" else classes.astype(str),
+                "n_features_in": int(self.n_features_in_), "n_iter": int(self.n_iter_),
+                "history": self.history_.state_dict()}
+
+    def set_fitted_state(self, state):
+        """Put back what :meth:`get_fitted_state` gave (used by :func:`neuronet.load`)."""
+        self.network_, self.classes_ = state["network"], np.asarray(state["classes"])
+        self.n_features_in_, self.n_iter_ = int(state["n_features_in"]), int(state["n_iter"])
+        self.history_ = History()
+        self.history_.load_state_dict(state["history"])
+        self.loss_curve_ = list(self.history_.history.get("loss", []))
+        return self

@@ -1,0 +1,127 @@
+"""A convolutional classifier with the MLP's scikit-learn interface."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..layers import Conv2D, Flatten, MaxPool2D
+from ..validation import Sizes
+from .base import ACTIVATIONS, POSITIVE_INT
+from .mlp import MLPClassifier
+
+
+class CNNClassifier(MLPClassifier):
+    """A convolutional network: (Conv2D → activation → MaxPool2D) per entry of
+    ``conv_filters``, then Flatten, optional hidden Dense layers, and a sigmoid or
+    softmax output.
+
+    Each convolution applies one small kernel at every position of the image (weights
+    shared across positions), so it has far fewer parameters than a Dense layer on
+    the same image. Convolutions are "same"-padded; a pooling window is clipped to the
+    image where the image is smaller than the window.
+
+    Parameters
+    ----------
+    image_shape : tuple, optional
+        (channels, height, width) or (height, width) of one image, for flat X. Without
+        it, X may be given as images (n, C, H, W) or (n, H, W); flat X with a square
+        number of features is read as one-channel square images, any other as 1 × n rows.
+    conv_filters : tuple of int, default (8, 16)
+        Number of filters of each convolution block.
+    kernel_size : int, default 3
+    pool_size : int, default 2
+    hidden_layer_sizes : tuple of int, default ()
+        Dense layers between the convolutions and the output.
+    Other parameters as for :class:`MLPClassifier` (here learning_rate_init 0.005
+    with the "cosine" schedule, batch_size 32, max_iter 10 epochs, float32).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = CNNClassifier(image_shape=(1, 8, 8), max_iter=2, random_state=0).fit(X / 16, y)
+    >>> clf.network_.layers[0]
+    Conv2D(filters=8, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], initializer='he_normal')
+    """
+
+    _parameter_constraints = {
+        **MLPClassifier._parameter_constraints,
+        "image_shape": [tuple, list, None],
+        "conv_filters": [Sizes(allow_empty=False)],
+        "kernel_size": [POSITIVE_INT],
+        "pool_size": [POSITIVE_INT],
+    }
+
+    def __init__(self, image_shape=None, conv_filters=(8, 16), kernel_size=3, pool_size=2, hidden_layer_sizes=(),
+                 activation="relu", *, solver="adam", alpha=0.0001, batch_size=32, learning_rate="cosine",
+                 learning_rate_init=0.005, power_t=0.5, max_iter=10, shuffle=True, random_state=None, tol=1e-4,
+                 verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype="float32"):
+        self.image_shape = image_shape
+        self.conv_filters = conv_filters
+        self.kernel_size = kernel_size
+        self.pool_size = pool_size
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dropout=dropout, dtype=dtype)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    def _validated_X(self, X, y, reset, **options):
+        """Images (n, C, H, W) or (n, H, W), or flat rows; no sparse input."""
+        dtype = self.network_.dtype if not reset and hasattr(self, "network_") else np.dtype(self.dtype or "float64")
+        with np.errstate(over="ignore"):
+            return validate_data(self, X, y, multi_output=True, reset=reset, dtype=dtype, allow_nd=True, **options)
+
+    def _forward(self, X, check_input=True):
+        check_is_fitted(self)
+        if check_input:
+            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True)
+        expected = self.network_.input_shape
+        if np.prod(X.shape[1:]) != np.prod(expected):
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                             f"samples of {int(np.prod(expected))} values {expected}")
+        return self.network_.predict(self._as_network_input(X), batch_size=2048)
+
+    def decision_function(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True)
+        logits = self.network_.predict_logits(self._as_network_input(X), batch_size=2048)
+        return logits.ravel() if logits.shape[1] == 1 else logits
+
+    def _as_network_input(self, X):
+        return X.reshape((X.shape[0], *self.network_.input_shape))
+
+    def _sample_shape(self, X):
+        if self.image_shape is not None:
+            shape = tuple(int(d) for d in self.image_shape)
+            shape = (1, *shape) if len(shape) == 2 else shape
+            if len(shape) != 3 or np.prod(shape) != np.prod(X.shape[1:]):
+                raise ValueError(f"image_shape {self.image_shape} does not fit samples of "
+                                 f"{int(np.prod(X.shape[1:]))} values; give (channels, height, width)")
+            return shape
+        if X.ndim == 4:
+            return X.shape[1:]
+        if X.ndim == 3:
+            return (1, *X.shape[1:])
+        side = int(round(np.sqrt(X.shape[1])))
+        return (1, side, side) if side * side == X.shape[1] else (1, 1, X.shape[1])
+
+    def _build_layers(self, n_outputs, sample_shape):
+        _, height, width = sample_shape
+        layers = []
+        for filters in self.conv_filters:
+            pool = (min(self.pool_size, height), min(self.pool_size, width))
+            layers += [Conv2D(filters, self.kernel_size, padding=self.kernel_size // 2),
+                       ACTIVATIONS[self.activation](), MaxPool2D(pool)]
+            height, width = height // pool[0], width // pool[1]
+        return [*layers, Flatten(), *super()._build_layers(n_outputs, sample_shape)]

@@ -1,0 +1,162 @@
+"""Logistic regression, the lecture's way: one sigmoid neuron."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ..callbacks import Callback, EarlyStopping
+from ..layers import Dense
+from ..layers.activations import sigmoid
+from ..losses import BinaryCrossEntropy
+from ..optimizers import SGD, Newton
+from ..regularizers import L2
+from ..validation import Interval, StrOptions
+from .base import SHARED_CONSTRAINTS, NeuralClassifier
+
+
+class _NewtonConverged(Callback):
+    """Stop once a Newton step moves no parameter by more than ``tol``."""
+
+    def __init__(self, tol):
+        self.tol = float(tol)
+
+    def get_config(self):
+        return {"tol": self.tol}
+
+    def on_epoch_end(self, epoch, logs):
+        if self.trainer.optimizer.last_step < self.tol:
+            self.trainer.stop_training = True
+
+
+class LogisticRegression(NeuralClassifier):
+    """Logistic regression: one sigmoid neuron, ŷ = σ(X·w + b).
+
+    The cost is the average negative log-likelihood of a Bernoulli (cross-entropy),
+    J = −(1/m) Σ [y log ŷ + (1 − y) log(1 − ŷ)] + (α/2)‖w‖², and training is
+    full-batch gradient descent, w ← w − η dw with dw = (1/m) Xᵀ(ŷ − y) + α w and
+    db = mean(ŷ − y) — the network ``Dense(1) → Sigmoid`` trained by the shared loop.
+    ``solver="newton"`` uses the Hessian instead (Newton's method, IRLS).
+
+    Parameters
+    ----------
+    learning_rate : float, default 0.1
+        Step size η of gradient descent.
+    max_iter : int, default 1000
+        Gradient-descent iterations (epochs over the full batch), or Newton steps.
+    tol : float, default 1e-6
+        Stop when the cost improves by less than this in an iteration (gd), or when a
+        Newton step moves no coefficient by more than this.
+    threshold : float, default 0.5
+        ``predict`` says the second class when its probability exceeds this.
+    solver : {"gd", "newton"}
+    alpha : float, default 0.0
+        L2 penalty on the weights (not the bias).
+    random_state : int or None
+        Seeds the initial weights.
+    verbose : int
+        0 silent, 1 progress bar, 2 the cost every max_iter/20 iterations.
+    dtype : {"float32", "float64"}
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features)
+    intercept_ : ndarray of shape (1,)
+    classes_ : the two labels; the second is the "positive" one (y = 1)
+    n_iter_ : int
+    loss_curve_ : list of float, the cost at each iteration
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = LogisticRegression(random_state=0).fit(StandardScaler().fit_transform(X), y)
+    >>> clf.coef_.shape
+    (1, 30)
+    """
+
+    _parameter_constraints = {
+        **SHARED_CONSTRAINTS,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "threshold": [Interval(Real, 0, 1, closed="neither")],
+        "solver": [StrOptions({"gd", "newton"})],
+    }
+
+    def __init__(self, learning_rate=0.1, max_iter=1000, tol=1e-6, threshold=0.5, solver="gd",
+                 alpha=0.0, random_state=None, verbose=0, dtype="float32"):
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.threshold = threshold
+        self.solver = solver
+        self.alpha = alpha
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _build_layers(self, n_outputs, sample_shape):
+        return [Dense(1, initializer="zeros")]
+
+    def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
+        """Fit w and b to (X, y); y may hold any two labels.
+
+        ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
+        to ``history_`` (monitoring only). ``checkpoint``, ``checkpoint_every`` and
+        ``resume`` as for :class:`neuronet.checkpoint.Checkpoint` (path, every, resume).
+        """
+        X, target = self._validate_fit(X, y)
+        if len(self.classes_) > 2:
+            raise ValueError(
+                f"Only binary classification is supported. The type of the target is multiclass: "
+                f"y has {len(self.classes_)} classes. Use MLPClassifier (softmax output) for more than two"
+            )
+        self.network_ = self._make_network(X)
+        penalty = L2(self.alpha)  # the lecture's (α/2)‖w‖², whatever the batch
+        if self.solver == "gd":
+            stop = [EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)]
+            optimizer = SGD(self.learning_rate)
+        else:
+            stop = [_NewtonConverged(self.tol)]
+            optimizer = self._newton(X, target, penalty)
+        self._fit_loop(X, target, optimizer, penalty, batch_size=len(X), shuffle=False,
+                       callbacks=stop if self.tol > 0 else [], validation_data=validation_data,
+                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
+        return self
+
+    def _newton(self, X, y, penalty):
+        """Newton's method on J (IRLS): θ = (w, b), X̃ = [X 1],
+        H = (1/m) X̃ᵀ diag(ŷ(1 − ŷ)) X̃ + α I_w, plus a tiny ridge."""
+        network, loss = self.network_, BinaryCrossEntropy()
+        parameters, _, mask = network.flat_parameters()  # (w₁ … wₙ, b): the columns of X̃
+        X_tilde = np.column_stack([X, np.ones(len(X))]).astype(np.float64)
+        curvature = np.diag(penalty.curvature(mask, len(X)) + 1e-10)
+
+        def cost():
+            return loss.forward(network.logits(X), y) + penalty.value(parameters, mask, len(X))
+
+        def hessian():
+            p = sigmoid(network.logits(X).ravel().astype(np.float64))
+            return (X_tilde.T * (p * (1 - p))) @ X_tilde / len(X) + curvature
+
+        return Newton(hessian, cost)
+
+    def _logit_threshold(self):
+        return float(np.log(self.threshold / (1 - self.threshold)))
+
+    @property
+    def coef_(self):
+        check_is_fitted(self)
+        return self.network_.layers[0].params["weights"].T.astype(np.float64)
+
+    @property
+    def intercept_(self):
+        check_is_fitted(self)
+        return self.network_.layers[0].params["bias"].astype(np.float64)
