@@ -36,7 +36,7 @@ from ..network import Sequential
 from ..optimizers import SGD, Adam, CosineDecay
 from ..regularizers import L2
 from ..training import TrainingDiverged, TrainingInterrupted, fit
-from ..validation import DtypeOptions, Interval, Options, StrOptions
+from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
 from .base import ACTIVATIONS, POSITIVE_INT, NeuralEstimator, _seed, network_seed
 
 MLP_CONSTRAINTS = {
@@ -216,6 +216,14 @@ class _BaseMLP(NeuralEstimator):
             layer.params[name][...] = array
 
     # --- fitting --------------------------------------------------------------
+    def _check_parameters(self):
+        if isinstance(self.learning_rate, Real) and not isinstance(self.learning_rate, bool):
+            raise InvalidParameterError(
+                f"The 'learning_rate' parameter of {type(self).__name__} must be a str among {{'adaptive', 'constant', "
+                f"'cosine', 'invscaling'}}. Got {self.learning_rate!r} instead: the step size is learning_rate_init "
+                f"(scikit-learn's name), e.g. learning_rate_init={self.learning_rate!r}")
+        super()._check_parameters()
+
     def fit(self, X, y, sample_weight=None, *, validation_data=None, checkpoint=None, resume=False,
             checkpoint_every="epoch"):
         """Fit the network to (X, y): up to ``max_iter`` epochs of minibatches (sgd,

@@ -1,0 +1,162 @@
+"""neuronet's MLPClassifier and MLPRegressor stand in for scikit-learn's, on bundled data."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+from sklearn import neural_network
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+
+import neuronet
+from neuronet import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+PAIRS = [(MLPClassifier, neural_network.MLPClassifier), (MLPRegressor, neural_network.MLPRegressor)]
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+
+
+@pytest.mark.parametrize("ours, theirs", PAIRS, ids=["classifier", "regressor"])
+def test_every_scikit_learn_parameter_is_accepted_with_its_default(ours, theirs):
+    mine, reference = ours().get_params(), theirs().get_params()
+    assert {name: mine[name] for name in reference} == reference
+    assert set(mine) - set(reference) == {"dropout", "dtype"}  # neuronet's additions
+
+
+def _fitted_attributes(model):
+    names = [name for name in dir(model) if name.endswith("_") and not name.startswith("_")]
+    return {name: getattr(model, name, "absent") for name in names if name != "feature_names_in_"}
+
+
+def _describe(value):
+    if isinstance(value, list):
+        return ("list", [np.shape(item) for item in value])
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape)
+    for kind in (bool, str, int, float):  # a NumPy scalar counts as its Python kind
+        if isinstance(value, (kind, np.generic)) and np.asarray(value).dtype.kind == np.dtype(kind).kind:
+            return kind.__name__
+    return None if value is None else type(value).__name__
+
+
+@pytest.mark.parametrize("solver, early_stopping", [("adam", False), ("adam", True), ("sgd", False), ("lbfgs", False)])
+@pytest.mark.parametrize("ours, theirs", PAIRS, ids=["classifier", "regressor"])
+def test_fitted_attributes_are_scikit_learns_with_the_same_shapes(ours, theirs, solver, early_stopping, cancer):
+    X, y = cancer
+    settings = dict(hidden_layer_sizes=(7, 3), solver=solver, early_stopping=early_stopping, max_iter=5,
+                    random_state=0)
+    mine, reference = ours(**settings).fit(X, y), theirs(**settings).fit(X, y)
+    expected = {name: _describe(value) for name, value in _fitted_attributes(reference).items()}
+    found = {name: _describe(value) for name, value in _fitted_attributes(mine).items() if name in expected}
+    assert found == expected
+    assert mine.n_iter_ == reference.n_iter_ or early_stopping  # early stopping may stop at another epoch
+
+
+def test_setting_coefs_changes_the_predictions(cancer):
+    X, y = cancer
+    model = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    model.coefs_ = [np.zeros_like(c) for c in model.coefs_]
+    model.intercepts_ = [np.zeros_like(b) for b in model.intercepts_]
+    np.testing.assert_array_equal(model.predict_proba(X), 0.5)
+
+
+def test_lbfgs_reaches_scikit_learns_loss_in_the_convex_case(cancer):
+    X, y = cancer
+    settings = dict(hidden_layer_sizes=(), solver="lbfgs", tol=1e-10, max_iter=5000, alpha=1e-2, random_state=0)
+    mine = MLPClassifier(**settings).fit(X, y)
+    reference = neural_network.MLPClassifier(**settings).fit(X, y)
+    assert mine.loss_ <= reference.loss_ * (1 + 1e-6)  # as low, or lower
+
+
+def test_lbfgs_from_scikit_learns_initial_weights_reaches_its_loss(diabetes):
+    """A smooth problem (tanh, some L2): from the same start both find the same minimum
+    (with ReLU kinks, rounding alone can steer two L-BFGS runs to different ones)."""
+    X, y = diabetes
+    settings = dict(hidden_layer_sizes=(3,), activation="tanh", alpha=0.1, solver="lbfgs", max_iter=1, random_state=0)
+    reference = neural_network.MLPRegressor(**settings).fit(X, y)
+    mine = MLPRegressor(warm_start=True, **settings).fit(X, y)
+    mine.coefs_, mine.intercepts_ = reference.coefs_, reference.intercepts_  # the same starting point
+    for model in (reference, mine):
+        model.set_params(warm_start=True, max_iter=3000, tol=1e-10).fit(X, y)
+    assert mine.loss_ == pytest.approx(reference.loss_, rel=1e-6)
+
+
+def test_the_weights_have_the_dtype_of_x_unless_dtype_says_otherwise(cancer):
+    X, y = cancer
+    assert MLPClassifier((4,), max_iter=2).fit(X, y).coefs_[0].dtype == np.float64
+    assert MLPClassifier((4,), max_iter=2).fit(X.astype(np.float32), y).coefs_[0].dtype == np.float32
+    assert MLPClassifier((4,), max_iter=2, dtype="float32").fit(X, y).coefs_[0].dtype == np.float32
+
+
+def test_a_float_learning_rate_points_to_learning_rate_init(cancer):
+    with pytest.raises(neuronet.InvalidParameterError, match="the step size is learning_rate_init"):
+        MLPClassifier(learning_rate=0.01).fit(*cancer)
+
+
+def test_partial_fit_over_minibatches_learns():
+    X, y = load_digits(return_X_y=True)
+    model = MLPClassifier((32,), learning_rate_init=0.01, random_state=0)
+    for epoch in range(10):
+        for start in range(0, len(X), 300):
+            model.partial_fit(X[start : start + 300] / 16, y[start : start + 300], classes=np.arange(10))
+    assert model.score(X / 16, y) > 0.9 and model.n_iter_ == 1 and model.t_ == 10 * len(X)
+
+
+def test_warm_start_continues_from_the_first_fits_weights(cancer):
+    X, y = cancer
+    model = MLPClassifier((8,), max_iter=5, tol=0, warm_start=True, random_state=0).fit(X, y)
+    first = [c.copy() for c in model.coefs_]
+    cold_loss = MLPClassifier((8,), max_iter=5, tol=0, random_state=0).fit(X, y).loss_curve_[0]
+    model.fit(X, y)
+    assert len(model.loss_curve_) == 10 and model.loss_curve_[5] < cold_loss
+    assert not np.allclose(model.coefs_[0], first[0])
+
+
+def test_multi_label_targets_get_independent_sigmoids():
+    X, y = load_digits(return_X_y=True)
+    Y = np.column_stack([y % 2, y > 4, y == 3])
+    model = MLPClassifier((32,), solver="lbfgs", max_iter=300, random_state=0).fit(X / 16, Y)
+    assert model.out_activation_ == "logistic" and model.predict(X / 16).shape == Y.shape
+    assert model.score(X / 16, Y) > 0.95
+
+
+def test_multi_output_regression_and_sparse_and_dataframe_inputs(diabetes):
+    X, y = diabetes
+    Y = np.column_stack([y, -y])
+    model = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=500, random_state=0).fit(X, Y)
+    assert model.predict(X).shape == (len(X), 2) and model.score(X, Y) > 0.5
+    dense = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, y)
+    csr = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(sparse.csr_matrix(X), y)
+    np.testing.assert_allclose(csr.predict(sparse.csr_matrix(X)), dense.predict(X), rtol=1e-10)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        named = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(frame, y)
+        named.predict(frame)
+    assert list(named.feature_names_in_) == list(frame.columns)
+
+
+def test_a_model_saved_and_loaded_keeps_scikit_learns_attributes(cancer, tmp_path):
+    X, y = cancer
+    model = MLPClassifier((8,), max_iter=20, early_stopping=True, random_state=0).fit(X, np.array(["no", "yes"])[y])
+    neuronet.save(model, tmp_path / "m.npz")
+    loaded = neuronet.load(tmp_path / "m.npz")
+    for name in ("n_iter_", "t_", "loss_", "n_layers_", "n_outputs_", "out_activation_", "best_validation_score_"):
+        assert getattr(loaded, name) == getattr(model, name)
+    assert loaded.validation_scores_ == model.validation_scores_ and loaded.best_loss_ is None
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
