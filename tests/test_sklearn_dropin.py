@@ -160,3 +160,21 @@ def test_a_model_saved_and_loaded_keeps_scikit_learns_attributes(cancer, tmp_pat
         assert getattr(loaded, name) == getattr(model, name)
     assert loaded.validation_scores_ == model.validation_scores_ and loaded.best_loss_ is None
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("dataset", ["digits", "breast-cancer"])
+def test_accuracy_matches_scikit_learns_over_seeds_and_folds(dataset, solver):
+    """Mean test accuracy over 5 seeds × stratified 5-fold, same settings for both."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = load_digits(return_X_y=True) if dataset == "digits" else load_breast_cancer(return_X_y=True)
+    X = X / 16 if dataset == "digits" else StandardScaler().fit_transform(X)
+    settings = dict(hidden_layer_sizes=(32,), solver=solver, max_iter=30, learning_rate_init=0.01)
+    scores = {"neuronet": [], "scikit-learn": []}
+    for seed in range(5):
+        for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
+            for name, estimator in (("neuronet", MLPClassifier), ("scikit-learn", neural_network.MLPClassifier)):
+                model = estimator(random_state=seed, **settings).fit(X[train], y[train])
+                scores[name].append(model.score(X[test], y[test]))
+    assert np.mean(scores["neuronet"]) >= np.mean(scores["scikit-learn"]) - 0.01

@@ -30,11 +30,12 @@ from .validation import Interval, validate_params
 class TrainingDiverged(ValueError):
     """The loss became NaN/inf or kept growing: the learning rate is too large.
 
-    ``history`` holds the epochs recorded before training stopped."""
+    ``history`` holds the epochs recorded before training stopped; ``non_finite``
+    says whether the loss or the weights left the finite numbers."""
 
-    def __init__(self, message, history=None):
+    def __init__(self, message, history=None, non_finite=False):
         super().__init__(message)
-        self.history = history
+        self.history, self.non_finite = history, non_finite
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -126,26 +127,26 @@ class Trainer:
         """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
         value, logits = gradient_step(self.network, self.loss, self.optimizer, x, y, self.penalty, sample_weight)
         if not np.isfinite(value):
-            self._diverged(f"the loss became {value}")
+            self._diverged(f"the loss became {value}", non_finite=True)
         if self.first_loss == np.inf:
             self.first_loss = value  # the untrained network's loss: the yardstick for divergence
         return value, self.loss.correct(logits, y)
 
     # --- the divergence guard -----------------------------------------------
-    def _diverged(self, what):
+    def _diverged(self, what, non_finite=False):
         self.network.set_weights(self.best_weights)
         rate = self.optimizer.learning_rate
         raise TrainingDiverged(
             f"training diverged at {self.history.step} {self.epoch + 1}: {what} with learning_rate={rate:g}. "
             f"Try a smaller learning rate, e.g. {rate / 10:g}; the last good weights (best epoch, or initial) were kept.",
-            self.history,
+            self.history, non_finite,
         )
 
     def _watch_divergence(self, value):
         """After each epoch: NaN weights, a loss far above the untrained network's, or a
         loss that keeps growing, stop the run."""
         if not np.isfinite(self.network.flat_parameters()[0]).all():
-            self._diverged("the weights became NaN/inf")
+            self._diverged("the weights became NaN/inf", non_finite=True)
         if value > 100 * self.first_loss:
             self._diverged(f"the loss grew to {value:.4g}, over 100 times the untrained network's {self.first_loss:.4g},")
         if value < self.best_loss:

@@ -369,9 +369,12 @@ class _BaseMLP(NeuralEstimator):
             raise
         except TrainingDiverged as stop:
             self.history_ = stop.history
-            if not self.early_stopping:
+            if not self.early_stopping and stop.non_finite:  # scikit-learn's words, then neuronet's advice
                 raise TrainingDiverged(f"Solver produced non-finite parameter weights. The input data may contain "
-                                       f"large values and need to be preprocessed. ({stop})", stop.history) from None
+                                       f"large values and need to be preprocessed. ({stop})", stop.history,
+                                       True) from None
+            if not self.early_stopping:
+                raise
             self.validation_scores_.append(np.nan)  # as scikit-learn: the best validated weights are kept
             warnings.warn(f"training diverged; the weights of the best validation score are kept ({stop})",
                           ConvergenceWarning)
