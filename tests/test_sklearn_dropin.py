@@ -178,3 +178,15 @@ def test_accuracy_matches_scikit_learns_over_seeds_and_folds(dataset, solver):
                 model = estimator(random_state=seed, **settings).fit(X[train], y[train])
                 scores[name].append(model.score(X[test], y[test]))
     assert np.mean(scores["neuronet"]) >= np.mean(scores["scikit-learn"]) - 0.01
+
+
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+@pytest.mark.parametrize("ours, theirs", PAIRS, ids=["classifier", "regressor"])
+def test_the_same_random_state_gives_scikit_learns_fit(ours, theirs, solver, cancer):
+    """Same initial weights, same minibatch order, same updates: the same network."""
+    X, y = cancer
+    settings = dict(hidden_layer_sizes=(10,), solver=solver, max_iter=20, random_state=3)
+    mine, reference = ours(**settings).fit(X, y), theirs(**settings).fit(X, y)
+    assert mine.n_iter_ == reference.n_iter_
+    for a, b in zip(mine.coefs_ + mine.intercepts_, reference.coefs_ + reference.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)

@@ -97,7 +97,9 @@ class Trainer:
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         self.callbacks = sorted(callbacks, key=lambda callback: getattr(callback, "restores_run", False))
         self.random_state = random_state
-        self.rng = np.random.default_rng(random_state)
+        # a RandomState is used as it is (scikit-learn's estimators share theirs with the loop)
+        self.rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.default_rng(random_state)
+        self.order = None  # the last epoch's order of the samples; each epoch shuffles it again
         self.divergence_patience = int(divergence_patience)
         self.data = None
         self.history = History()
@@ -165,8 +167,10 @@ class Trainer:
         """Train on every minibatch of one epoch (or of its rest, after a resume)."""
         n = X.shape[0]
         if self.position is None:
-            order = self.rng.permutation(n) if self.shuffle else None
-            self.position = {"order": order, "batch": 0, "loss": 0.0, "correct": 0}
+            if self.shuffle:
+                previous = self.order if self.order is not None and len(self.order) == n else np.arange(n)
+                self.order = previous[self.rng.permutation(n)]
+            self.position = {"order": self.order if self.shuffle else None, "batch": 0, "loss": 0.0, "correct": 0}
         position = self.position
         for start in range(position["batch"] * self.batch_size, n, self.batch_size):
             if position["order"] is None:
@@ -221,7 +225,7 @@ class Trainer:
         return {
             "epoch": self.epoch, "stop_training": self.stop_training,
             "position": None if self.position is None else dict(self.position),
-            "rng": self.rng.bit_generator.state, "network_rng": self.network.rng.bit_generator.state,
+            "rng": _generator_state(self.rng), "network_rng": self.network.rng.bit_generator.state, "order": self.order,
             "weights": self.network.get_weights(), "best_weights": self.best_weights,
             "optimizer": self.optimizer.state_dict(), "history": self.history.state_dict(),
             "divergence": {"best_loss": self.best_loss, "last_loss": self.last_loss,
@@ -232,7 +236,8 @@ class Trainer:
     def load_state_dict(self, state):
         self.epoch, self.stop_training = int(state["epoch"]), bool(state["stop_training"])
         self.position = state["position"]
-        self.rng.bit_generator.state = state["rng"]
+        _set_generator_state(self.rng, state["rng"])
+        self.order = state["order"]
         self.network.rng.bit_generator.state = state["network_rng"]
         self.network.set_weights(state["weights"])
         self.best_weights = state["best_weights"]
@@ -297,6 +302,17 @@ class Trainer:
         self.epoch += 1  # the epoch is done: callbacks see (and a checkpoint saves) the run after it
         for callback in self.callbacks:
             callback.on_epoch_end(self.epoch - 1, logs)
+
+
+def _generator_state(rng):
+    return rng.bit_generator.state if isinstance(rng, np.random.Generator) else rng.get_state(legacy=False)
+
+
+def _set_generator_state(rng, state):
+    if isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    else:
+        rng.set_state(state)
 
 
 def _validation_split(X, y, fraction, random_state, stratify):

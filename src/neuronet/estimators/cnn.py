@@ -98,6 +98,9 @@ class CNNClassifier(MLPClassifier):
         logits = self.network_.predict_logits(self._as_network_input(X), batch_size=2048)
         return logits.ravel() if logits.shape[1] == 1 else logits
 
+    def _draw_initial_weights(self):
+        """Kept as the layers drew them (He before a rectifier, Glorot otherwise)."""
+
     def _as_network_input(self, X):
         return X.reshape((X.shape[0], *self.network_.input_shape))
 

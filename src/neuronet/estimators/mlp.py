@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from ..callbacks import Callback, History, LearningRateScheduler, ProgressBar
@@ -37,7 +38,7 @@ from ..optimizers import SGD, Adam, CosineDecay
 from ..regularizers import L2
 from ..training import TrainingDiverged, TrainingInterrupted, fit
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .base import ACTIVATIONS, POSITIVE_INT, NeuralEstimator, _seed, network_seed
+from .base import ACTIVATIONS, POSITIVE_INT, NeuralEstimator, network_seed
 
 MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", POSITIVE_INT],
@@ -172,14 +173,26 @@ class _BaseMLP(NeuralEstimator):
         return sizes
 
     def _build_layers(self, n_outputs, sample_shape):
-        """Dense → activation per hidden layer, then the output layer, every weight
-        drawn as scikit-learn draws them: Glorot's uniform U(±√(6 / (n_in + n_out)))."""
+        """Dense → activation per hidden layer, then the output layer."""
         layers = []
         for units in self._hidden_sizes():
-            layers += [Dense(units, initializer="glorot_uniform"), ACTIVATIONS[self.activation]()]
+            layers += [Dense(units), ACTIVATIONS[self.activation]()]
             if self.dropout:
                 layers.append(Dropout(self.dropout))
-        return layers + [Dense(n_outputs, initializer="glorot_uniform")]
+        return layers + [Dense(n_outputs)]
+
+    def _draw_initial_weights(self):
+        """Every weight and bias from U(±√(f / (n_in + n_out))) — Glorot's uniform, with
+        f = 2 for a logistic activation and 6 otherwise — drawn in scikit-learn's order
+        from ``check_random_state(random_state)``: for the same ``random_state`` the
+        network starts where scikit-learn's starts."""
+        random_state = self._random_state
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for layer in self._dense_layers():
+            fan_in, fan_out = layer.params["weights"].shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            layer.params["weights"][...] = random_state.uniform(-bound, bound, (fan_in, fan_out))
+            layer.params["bias"][...] = random_state.uniform(-bound, bound, fan_out)
 
     def _dense_layers(self):
         return [layer for layer in self.network_.layers if isinstance(layer, Dense)]
@@ -249,6 +262,8 @@ class _BaseMLP(NeuralEstimator):
         self._hidden_sizes()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        # one generator for the initial weights, the early-stopping split and the shuffles, as scikit-learn
+        self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X, y)
         target = self._targets_of(y)
@@ -289,6 +304,7 @@ class _BaseMLP(NeuralEstimator):
         layers = self._build_layers(n_outputs, sample_shape) + ([head()] if head else [])
         self.network_ = Sequential(layers, input_shape=sample_shape, dtype=self._dtype(X),
                                    random_state=network_seed(self.random_state))
+        self._draw_initial_weights()
         self.n_iter_, self.t_ = 0, 0
         for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "history_"):
             self.__dict__.pop(name, None)
@@ -324,7 +340,7 @@ class _BaseMLP(NeuralEstimator):
         classification; the validation targets go back to labels, for scoring."""
         stratify = self._stratify(y)
         parts = train_test_split(X, y, *([] if sample_weight is None else [sample_weight]),
-                                 random_state=_seed(self.random_state), test_size=self.validation_fraction,
+                                 random_state=self._random_state, test_size=self.validation_fraction,
                                  stratify=stratify)
         if parts[1].shape[0] < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
@@ -363,7 +379,7 @@ class _BaseMLP(NeuralEstimator):
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
                                 batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=_seed(self.random_state), sample_weight=sample_weight)
+                                random_state=self._random_state, sample_weight=sample_weight)
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise
