@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuronet import nn
-from neuronet.gradcheck import check_layer, check_loss, check_network
+from neuronet.gradcheck import check_layer, check_loss, check_network, numerical_gradient, relative_error
+from neuronet.losses import HalfPoissonDeviance, HalfSquaredError
 
 TOLERANCE = 1e-6
 
@@ -54,7 +55,11 @@ def test_dropout_and_flatten_gradients_match_finite_differences(rng):
     (nn.CrossEntropy(), np.eye(3)[[0, 2, 1, 2, 0]] * 0.8 + 0.2 / 3),  # soft targets
     (nn.MeanSquaredError(), np.arange(15.0).reshape(5, 3) / 10),
     (nn.MeanSquaredError(), np.arange(5.0) / 10),  # one output
-], ids=["bce", "bce-multi-label", "ce-labels", "ce-soft", "mse", "mse-one-output"])
+    (HalfSquaredError(), np.arange(15.0).reshape(5, 3) / 10),
+    (HalfPoissonDeviance(), np.arange(15.0).reshape(5, 3) % 4),  # counts, zeros included
+    (HalfPoissonDeviance(), np.array([0.0, 1, 3, 2, 0])),
+], ids=["bce", "bce-multi-label", "ce-labels", "ce-soft", "mse", "mse-one-output", "half-squared-multi-output",
+        "poisson-multi-output", "poisson-one-output"])
 def test_loss_gradients_match_finite_differences(loss, target, rng):
     outputs = 1 if np.ndim(target) == 1 and not isinstance(loss, nn.CrossEntropy) else 3
     assert check_loss(loss, rng.normal(scale=3.0, size=(5, outputs)), target) < TOLERANCE
@@ -134,10 +139,19 @@ def test_gradcheck_refuses_float32(rng):
         check_layer(layer, rng.normal(size=(2, 3)))
 
 
+def test_losses_with_sample_weights_are_weighted_averages_with_matching_gradients(rng):
+    logits, labels, weights = rng.normal(size=(6, 4)), rng.integers(0, 4, 6), rng.uniform(0.1, 2, 6)
+    for loss, target in ((nn.CrossEntropy(), labels), (nn.BinaryCrossEntropy(), (labels[:, None] == [0, 1, 2, 3])),
+                         (HalfSquaredError(), rng.normal(size=(6, 4)))):
+        per_sample = [loss.forward(logits[[n]], target[[n]]) for n in range(6)]
+        assert loss.forward(logits, target, weights) == pytest.approx(np.average(per_sample, weights=weights))
+        analytic = loss.backward()
+        numeric = numerical_gradient(lambda: loss.forward(logits, target, weights), logits)
+        assert relative_error(analytic, numeric) < TOLERANCE
+
+
 @pytest.mark.parametrize("per_batch", [False, True], ids=["lecture", "per-batch"])
 def test_l2_penalty_gradient_matches_finite_differences_and_spares_the_biases(per_batch, rng):
-    from neuronet.gradcheck import numerical_gradient, relative_error
-
     net = nn.Sequential([nn.Dense(4), nn.Tanh(), nn.Dense(2)], input_shape=(3,), dtype="float64", random_state=0)
     parameters, gradients, mask = net.flat_parameters()
     penalty = nn.L2(0.3, per_batch=per_batch)
