@@ -18,6 +18,7 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+from scipy.linalg.blas import get_blas_funcs
 
 from .validation import Interval, check_parameter
 
@@ -34,20 +35,32 @@ class L2:
         check_parameter("alpha", alpha, [Interval(Real, 0, None, closed="left")], "L2")
         self.alpha = float(alpha)
         self.per_batch = bool(per_batch)
+        self._mask, self._runs = None, []
 
     def _scale(self, batch_size):
         return self.alpha / batch_size if self.per_batch else self.alpha
+
+    def _weights(self, mask):
+        """The runs [start, end) of the flat vector that the mask marks: each layer's
+        weights are contiguous, so P and its gradient need no masked copies."""
+        if mask is not self._mask:
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask) != 0, [0]]).astype(np.int8)))
+            self._mask, self._runs = mask, list(zip(edges[::2], edges[1::2]))
+        return self._runs
 
     def value(self, parameters, mask, batch_size):
         """P for the flat ``parameters`` (``mask`` marks the weights)."""
         if not self.alpha:
             return 0.0
-        return 0.5 * self._scale(batch_size) * float(np.dot(parameters * mask, parameters))
+        squares = sum(float(np.dot(parameters[a:b], parameters[a:b])) for a, b in self._weights(mask))
+        return 0.5 * self._scale(batch_size) * squares
 
     def add_gradient(self, parameters, gradients, mask, batch_size):
-        """gradients += ∂P/∂parameters, in place."""
+        """gradients += ∂P/∂parameters, in place (one BLAS axpy per run of weights)."""
         if self.alpha:
-            gradients += self._scale(batch_size) * parameters * mask
+            axpy = get_blas_funcs("axpy", (parameters,))
+            for a, b in self._weights(mask):
+                axpy(parameters[a:b], gradients[a:b], a=self._scale(batch_size))
 
     def curvature(self, mask, batch_size):
         """The diagonal of the penalty's Hessian."""
