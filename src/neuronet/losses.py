@@ -50,6 +50,8 @@ class Loss:
             self._share = per_sample.dtype.type(1 / len(per_sample))
             return float(np.mean(per_sample))
         weights = np.asarray(sample_weight, dtype=per_sample.dtype)
+        if not weights.sum():
+            raise ValueError("Weights sum to zero, can't be normalized (a minibatch whose samples all weigh 0)")
         self._share = (weights / weights.sum())[:, None]
         return float(np.dot(self._share.ravel(), per_sample))
 

@@ -67,25 +67,38 @@ class SGD(Optimizer):
     Momentum:  v ← μ v + g,   θ ← θ − α v
     Nesterov:  v ← μ v + g,   θ ← θ − α (g + μ v)
     With the whole training set as one batch this is the lecture's gradient descent.
+
+    While α is constant this is also v' ← μ v' − α g, θ ← θ + v' (v' = −α v, the
+    velocity of steps, scikit-learn's form). When a schedule changes α the two part:
+    ``step_velocity=True`` rescales v by α_old / α_new so that the velocity keeps its
+    steps, as scikit-learn's does; the default keeps its gradients, as PyTorch's does.
     """
 
     _parameter_constraints = {**Optimizer._parameter_constraints,
-                              "momentum": [Interval(Real, 0, 1, closed="left")], "nesterov": ["boolean"]}
+                              "momentum": [Interval(Real, 0, 1, closed="both")], "nesterov": ["boolean"],
+                              "step_velocity": ["boolean"]}
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
-        self.momentum, self.nesterov = momentum, nesterov
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, step_velocity=False):
+        self.momentum, self.nesterov, self.step_velocity = momentum, nesterov, step_velocity
         super().__init__(learning_rate)
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
+        self.step_velocity = bool(step_velocity)
 
     def get_config(self):
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov,
+                "step_velocity": self.step_velocity}
 
     def _update(self, parameters, gradients):
         if self.momentum:
             velocity = self._slot("velocity", parameters)
+            if self.step_velocity:
+                last_rate = self.state.setdefault("velocity_rate", np.array(self.learning_rate))
+                if last_rate != self.learning_rate:
+                    velocity *= float(last_rate) / self.learning_rate
+                    last_rate[...] = self.learning_rate
             velocity *= self.momentum
             velocity += gradients
             gradients = gradients + self.momentum * velocity if self.nesterov else velocity

@@ -155,5 +155,6 @@ def _migrate_version_1(meta, arrays):
         mean, scale = arrays["extra/mean"].astype(np.float64), arrays["extra/scale"].astype(np.float64)
         tree["preprocessing"] = [{"class": "StandardScaler", "params": {"copy": True, "with_mean": True, "with_std": True},
                                   "fitted": {"mean_": mean, "scale_": scale, "var_": scale**2,
-                                             "n_features_in_": np.asarray(len(mean))}}]
+                                             "n_features_in_": np.asarray(len(mean)),
+                                             "n_samples_seen_": np.asarray(0)}}]  # not recorded by format 1
     return tree_to_file(tree)

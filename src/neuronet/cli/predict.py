@@ -45,7 +45,10 @@ def read_image(path, extra):
 
 def run(args):
     model, extra = load_model(args.model)
-    names = extra.get("class_names") or [str(c) for c in final_estimator(model).classes_]
+    estimator = final_estimator(model)
+    if not hasattr(estimator, "classes_"):
+        raise UserError(f"{args.model} holds a {type(estimator).__name__}; neuronet predict labels with classifiers")
+    names = extra.get("class_names") or [str(c) for c in estimator.classes_]
     failed = 0
     for path in args.files:
         if not os.path.isfile(path):

@@ -92,12 +92,6 @@ class CNNClassifier(MLPClassifier):
                              f"samples of {int(np.prod(expected))} values {expected}")
         return self.network_.predict(self._as_network_input(X), batch_size=2048)
 
-    def decision_function(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True)
-        logits = self.network_.predict_logits(self._as_network_input(X), batch_size=2048)
-        return logits.ravel() if logits.shape[1] == 1 else logits
-
     def _draw_initial_weights(self):
         """Kept as the layers drew them (He before a rectifier, Glorot otherwise)."""
 

@@ -112,7 +112,7 @@ class _ScikitLearnEpochs(Callback):
     def on_epoch_end(self, epoch, logs):
         est, optimizer = self.estimator, self.trainer.optimizer
         est.n_iter_ += 1
-        est.loss_ = logs["loss"]
+        est.loss_ = np.float64(logs["loss"])
         est.t_ += self.n_samples
         est.loss_curve_.append(est.loss_)
         if self._printing():
@@ -132,7 +132,8 @@ class _ScikitLearnEpochs(Callback):
             else:
                 self.trainer.stop_training = True
                 if self._printing():
-                    print(f"{message} Stopping.")
+                    small = est.solver == "sgd" and est.learning_rate == "adaptive"
+                    print(f"{message}{' Learning rate too small.' if small else ''} Stopping.")
 
     def _printing(self):
         """scikit-learn's verbose output: any true ``verbose`` but neuronet's "progress" (a bar)."""
@@ -242,10 +243,11 @@ class _BaseMLP(NeuralEstimator):
         """Fit the network to (X, y): up to ``max_iter`` epochs of minibatches (sgd,
         adam) or iterations of L-BFGS.
 
-        neuronet's additions: ``validation_data=(X_val, y_val)`` records their loss
-        and score per epoch in ``history_``; ``checkpoint``, ``checkpoint_every`` and
-        ``resume`` save the run as it goes and continue it exactly (see
-        :class:`neuronet.checkpoint.Checkpoint`); Ctrl-C stops after a minibatch.
+        neuronet's additions, for sgd and adam: ``validation_data=(X_val, y_val)``
+        records their loss and score per epoch in ``history_``; ``checkpoint``,
+        ``checkpoint_every`` and ``resume`` save the run as it goes and continue it
+        exactly (see :class:`neuronet.checkpoint.Checkpoint`); Ctrl-C stops after a
+        minibatch (:class:`neuronet.TrainingInterrupted`).
         """
         return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data,
                          checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
@@ -263,13 +265,18 @@ class _BaseMLP(NeuralEstimator):
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         # one generator for the initial weights, the early-stopping split and the shuffles, as scikit-learn
-        self._random_state = check_random_state(self.random_state)
+        seed = self.random_state
+        self._random_state = check_random_state(int(seed.integers(2**31)) if isinstance(seed, np.random.Generator)
+                                                else seed)
         if first_pass:
             self._initialize(X, y)
         target = self._targets_of(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=self.network_.dtype)
         if self.solver == "lbfgs":
+            if checkpoint is not None or validation_data is not None:
+                raise ValueError("checkpoint= and validation_data= follow the epochs of solver='adam' or 'sgd'; "
+                                 "L-BFGS runs in one call to scipy")
             self._fit_lbfgs(X, target, sample_weight)
         else:
             self._fit_stochastic(X, target, sample_weight, incremental, validation_data,
@@ -303,7 +310,7 @@ class _BaseMLP(NeuralEstimator):
         sample_shape = self._sample_shape(X)
         layers = self._build_layers(n_outputs, sample_shape) + ([head()] if head else [])
         self.network_ = Sequential(layers, input_shape=sample_shape, dtype=self._dtype(X),
-                                   random_state=network_seed(self.random_state))
+                                   random_state=self._network_seed())
         self._draw_initial_weights()
         self.n_iter_, self.t_ = 0, 0
         for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "history_"):
@@ -314,6 +321,13 @@ class _BaseMLP(NeuralEstimator):
                 self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
             else:
                 self.best_loss_, self.validation_scores_, self.best_validation_score_ = np.inf, None, None
+
+    def _network_seed(self):
+        """The seed of the network's own generator (dropout masks). It is not drawn from
+        a RandomState given as ``random_state``: that one must stay scikit-learn's stream."""
+        if isinstance(self.random_state, np.random.RandomState):
+            return int(self.random_state.get_state(legacy=False)["state"]["key"][0])
+        return network_seed(self.random_state)
 
     def _sample_shape(self, X):
         return (int(np.prod(X.shape[1:])),)
@@ -332,7 +346,7 @@ class _BaseMLP(NeuralEstimator):
     def _optimizer(self):
         if self.solver == "sgd":
             return SGD(self.learning_rate_init, momentum=self.momentum,
-                       nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
+                       nesterov=bool(self.nesterovs_momentum and self.momentum > 0), step_velocity=True)
         return Adam(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
 
     def _early_stopping_split(self, X, y, sample_weight):
@@ -346,8 +360,8 @@ class _BaseMLP(NeuralEstimator):
             raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
                              "dataset.")
         X, X_val, y, y_val = parts[:4]
-        sample_weight = parts[4] if sample_weight is not None else None
-        return X, y, sample_weight, (X_val, self._decode(y_val))
+        sample_weight, weight_val = (parts[4], parts[5]) if sample_weight is not None else (None, None)
+        return X, y, sample_weight, (X_val, self._decode(y_val), weight_val)
 
     def _stratify(self, y):
         return None
@@ -451,12 +465,15 @@ class _BaseMLP(NeuralEstimator):
 
     # --- the fitted state, for saving ----------------------------------------
     _FITTED = ("n_features_in_", "n_iter_", "t_", "loss_", "n_outputs_", "n_layers_", "out_activation_",
-               "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_")
+               "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "feature_names_in_")
 
     def get_fitted_state(self):
-        """Everything ``fit`` learned (what :func:`neuronet.save` writes beside the parameters)."""
+        """Everything ``fit`` learned (what :func:`neuronet.save` writes beside the parameters;
+        the optimizer's moments are not kept: a loaded model's ``partial_fit`` starts them afresh)."""
         check_is_fitted(self)
         state = {name[:-1]: getattr(self, name) for name in self._FITTED if hasattr(self, name)}
+        if "feature_names_in" in state:
+            state["feature_names_in"] = np.asarray(state["feature_names_in"], dtype=str)
         if hasattr(self, "history_"):
             state["history"] = self.history_.state_dict()
         return {**state, "network": self.network_}
@@ -468,6 +485,8 @@ class _BaseMLP(NeuralEstimator):
             if name[:-1] in state:
                 value = state[name[:-1]]
                 setattr(self, name, value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value)
+        if hasattr(self, "feature_names_in_"):
+            self.feature_names_in_ = np.asarray(self.feature_names_in_, dtype=object)
         if "history" in state:
             self.history_ = History()
             self.history_.load_state_dict(state["history"])
@@ -478,9 +497,14 @@ class _BaseMLP(NeuralEstimator):
 
     def _fill_derived_state(self):
         """Attributes a file of an older schema may lack, as the network defines them."""
+        curve = getattr(self, "loss_curve_", None) or [np.nan]
         defaults = {"n_outputs_": self.network_.output_shape[-1], "n_layers_": len(self._dense_layers()) + 1,
-                    "out_activation_": self._out_activation(), "t_": 0,
-                    "loss_": (getattr(self, "loss_curve_", None) or [np.nan])[-1]}
+                    "out_activation_": self._out_activation(), "t_": 0, "loss_": curve[-1]}
+        if self.solver in STOCHASTIC:  # what a warm start or partial_fit continues from
+            stopping = self.early_stopping
+            defaults.update(best_loss_=None if stopping else float(np.min(curve)),
+                            validation_scores_=[] if stopping else None,
+                            best_validation_score_=-np.inf if stopping else None)
         for name, value in defaults.items():
             if not hasattr(self, name):
                 setattr(self, name, value)
@@ -639,14 +663,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _score(self, X, y, sample_weight=None):
         """Accuracy on data already validated (the early-stopping set)."""
         return accuracy_score(y, self._labels(self._forward(X, check_input=False)), sample_weight=sample_weight)
-
-    def decision_function(self, X):
-        """The logits: one score per sample for two classes, else one per class (or label)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32),
-                          allow_nd=True)
-        logits = self.network_.predict_logits(self._as_network_input(X), batch_size=2048)
-        return logits.ravel() if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X):
         """Class probabilities: columns in the order of ``classes_`` (for several
