@@ -180,8 +180,8 @@ def test_accuracy_matches_scikit_learns_over_seeds_and_folds(dataset, solver):
     assert np.mean(scores["neuronet"]) >= np.mean(scores["scikit-learn"]) - 0.01
 
 
-@pytest.mark.parametrize("solver, schedule", [("sgd", "constant"), ("sgd", "invscaling"), ("sgd", "adaptive"),
-                                              ("lbfgs", "constant")])
+@pytest.mark.parametrize("solver, schedule", [("adam", "constant"), ("sgd", "constant"), ("sgd", "invscaling"),
+                                              ("sgd", "adaptive"), ("lbfgs", "constant")])
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=["classifier", "regressor"])
 def test_the_same_random_state_gives_scikit_learns_fit(ours, theirs, solver, schedule, cancer):
     """Same initial weights, same minibatch order, same updates: the same network."""

@@ -112,26 +112,33 @@ class Adam(Optimizer):
     m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
     m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)          (t: step count)
     θ ← θ − α m̂ / (√v̂ + ε)
+
+    ``corrected_epsilon=False`` is the paper's faster variant (scikit-learn's and
+    TensorFlow's): θ ← θ − α_t m / (√v + ε) with α_t = α √(1 − β₂ᵗ) / (1 − β₁ᵗ), the
+    same but for ε, which is then not scaled by the bias correction.
     """
 
     _parameter_constraints = {**Optimizer._parameter_constraints,
                               "beta1": [Interval(Real, 0, 1, closed="left")],
                               "beta2": [Interval(Real, 0, 1, closed="left")],
-                              "epsilon": [Interval(Real, 0, None, closed="neither")]}
+                              "epsilon": [Interval(Real, 0, None, closed="neither")],
+                              "corrected_epsilon": ["boolean"]}
 
-    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
-        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+    def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, corrected_epsilon=True):
+        self.beta1, self.beta2, self.epsilon, self.corrected_epsilon = beta1, beta2, epsilon, corrected_epsilon
         super().__init__(learning_rate)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
+        self.corrected_epsilon = bool(corrected_epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2,
-                "epsilon": self.epsilon}
+                "epsilon": self.epsilon, "corrected_epsilon": self.corrected_epsilon}
 
     def _update(self, parameters, gradients):
         # Kept as u = m / (1 − β₁) and w = v / (1 − β₂), which update with fewer array
         # passes (u ← β₁ u + g, w ← β₂ w + g²); the step is rewritten to match:
-        # α m̂ / (√v̂ + ε) = α (1 − β₁)/(1 − β₁ᵗ) · u / (c (√w + ε / c)),  c = √((1 − β₂)/(1 − β₂ᵗ)).
+        # α m̂ / (√v̂ + ε) = α (1 − β₁)/(1 − β₁ᵗ) · u / (c (√w + ε / c)),  c = √((1 − β₂)/(1 − β₂ᵗ));
+        # the faster variant has ε / √(1 − β₂) in place of ε / c.
         first = self._slot("m", parameters)
         second = self._slot("v", parameters)
         work = self._scratch(parameters)
@@ -142,7 +149,7 @@ class Adam(Optimizer):
         t = self.iterations
         c = np.sqrt((1 - self.beta2) / (1 - self.beta2**t))
         np.sqrt(second, out=work)
-        work += self.epsilon / c
+        work += self.epsilon / (c if self.corrected_epsilon else np.sqrt(1 - self.beta2))
         np.divide(first, work, out=work)
         work *= self.learning_rate * (1 - self.beta1) / ((1 - self.beta1**t) * c)
         parameters -= work

@@ -45,6 +45,8 @@ class CNNClassifier(MLPClassifier):
     Conv2D(filters=8, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], initializer='he_normal')
     """
 
+    _as_scikit_learn = False  # no scikit-learn twin: He initialization and the Adam paper's algorithm
+
     _parameter_constraints = {
         **MLPClassifier._parameter_constraints,
         "image_shape": [tuple, list, None],
@@ -91,9 +93,6 @@ class CNNClassifier(MLPClassifier):
             raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
                              f"samples of {int(np.prod(expected))} values {expected}")
         return self.network_.predict(self._as_network_input(X), batch_size=2048)
-
-    def _draw_initial_weights(self):
-        """Kept as the layers drew them (He before a rectifier, Glorot otherwise)."""
 
     def _as_network_input(self, X):
         return X.reshape((X.shape[0], *self.network_.input_shape))

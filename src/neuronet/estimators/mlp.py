@@ -164,6 +164,7 @@ class _BaseMLP(NeuralEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, solvers, fitted attributes."""
 
     _parameter_constraints = MLP_CONSTRAINTS
+    _as_scikit_learn = True  # scikit-learn's initial weights and form of Adam, for the same fits
 
     # --- the network --------------------------------------------------------------
     def _hidden_sizes(self):
@@ -187,6 +188,8 @@ class _BaseMLP(NeuralEstimator):
         f = 2 for a logistic activation and 6 otherwise — drawn in scikit-learn's order
         from ``check_random_state(random_state)``: for the same ``random_state`` the
         network starts where scikit-learn's starts."""
+        if not self._as_scikit_learn:
+            return
         random_state = self._random_state
         factor = 2.0 if self.activation == "logistic" else 6.0
         for layer in self._dense_layers():
@@ -347,7 +350,8 @@ class _BaseMLP(NeuralEstimator):
         if self.solver == "sgd":
             return SGD(self.learning_rate_init, momentum=self.momentum,
                        nesterov=bool(self.nesterovs_momentum and self.momentum > 0), step_velocity=True)
-        return Adam(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon)
+        return Adam(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon,
+                    corrected_epsilon=not self._as_scikit_learn)
 
     def _early_stopping_split(self, X, y, sample_weight):
         """scikit-learn's held-out validation set, stratified for single-label
