@@ -166,6 +166,36 @@ class _BaseMLP(NeuralEstimator):
     _parameter_constraints = MLP_CONSTRAINTS
     _as_scikit_learn = True  # scikit-learn's initial weights and form of Adam, for the same fits
 
+    def __init__(self, hidden_layer_sizes, activation, *, solver, alpha, batch_size, learning_rate, learning_rate_init,
+                 power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+                 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, dropout,
+                 dtype):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.dtype = dtype
+
     # --- the network --------------------------------------------------------------
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -572,31 +602,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.dtype = dtype
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dropout=dropout, dtype=dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -740,31 +752,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
         self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.dtype = dtype
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dropout=dropout, dtype=dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
