@@ -67,6 +67,14 @@ class NeuralEstimator(BaseEstimator):
     def _check_parameters(self):
         validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
+    def _check_sample_size(self, X):
+        """Refuse samples of another size than the network was built for, in one line."""
+        expected = self.network_.input_shape
+        if np.prod(X.shape[1:]) != np.prod(expected):
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
+                             f"samples of {int(np.prod(expected))} values {expected}")
+        return expected
+
     def summary(self, print_fn=print):
         """The fitted network's layers and parameter counts."""
         check_is_fitted(self)
@@ -77,7 +85,8 @@ class NeuralEstimator(BaseEstimator):
 
 
 class NeuralClassifier(ClassifierMixin, NeuralEstimator):
-    """What the three classifiers share: validation, labels, training, prediction.
+    """The classifier of the lecture's kind (LogisticRegression): validation, labels,
+    training by the shared loop, prediction with a threshold.
 
     Binary problems get one output unit with a sigmoid and the binary cross-entropy;
     K > 2 classes get K units with a softmax and the categorical cross-entropy.
@@ -165,10 +174,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         check_is_fitted(self)
         with np.errstate(over="ignore"):
             X = validate_data(self, X, reset=False, dtype=np.dtype(dtype), allow_nd=True)
-        expected = self.network_.input_shape
-        if np.prod(X.shape[1:]) != np.prod(expected):
-            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
-                             f"samples of {int(np.prod(expected))} values {expected}")
+        expected = self._check_sample_size(X)
         return X.reshape((len(X), *expected))
 
     def decision_function(self, X):

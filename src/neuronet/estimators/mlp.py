@@ -491,10 +491,7 @@ class _BaseMLP(NeuralEstimator):
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32),
                               allow_nd=True)
-        expected = self.network_.input_shape
-        if np.prod(X.shape[1:]) != np.prod(expected):
-            raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
-                             f"samples of {int(np.prod(expected))} values {expected}")
+        self._check_sample_size(X)
         return self.network_.predict(self._as_network_input(X), batch_size=2048)
 
     # --- the fitted state, for saving ----------------------------------------
