@@ -158,7 +158,6 @@ def test_float32_and_float64_agree_and_huge_logits_stay_finite():
     (np.array([[0.0, np.inf], [1.0, 2.0]]), [0, 1], "infinity"),
     (np.empty((0, 3)), [], "0 sample"),
     (np.ones((4, 2)), [1, 1, 1, 1], "at least 2 classes"),
-    (np.arange(6.0).reshape(3, 2), [0, 1, 2], "Only binary classification.*3 classes"),
     (np.ones((3, 2)), [0, 1], "inconsistent numbers of samples"),
     (np.array([["a", "b"], ["c", "d"]]), [0, 1], "convert string to float"),
     (np.ones((4, 2)), [0.5, 1.5, 2.5, 3.5], "Unknown label type"),
@@ -215,3 +214,19 @@ def test_newton_in_float32_converges_as_in_float64():
     fits = {dtype: LogisticRegression(solver="newton", alpha=0.01, dtype=dtype).fit(X, y) for dtype in ("float32", "float64")}
     assert fits["float32"].n_iter_ <= fits["float64"].n_iter_ + 1 < 15  # small steps are not rounded away
     np.testing.assert_allclose(fits["float32"].coef_, fits["float64"].coef_, rtol=1e-4)
+
+
+@pytest.mark.parametrize("solver, settings", [("newton", {"max_iter": 50, "tol": 1e-10}),
+                                              ("gd", {"learning_rate": 2.0, "max_iter": 3000, "tol": 0})])
+def test_more_than_two_classes_is_softmax_regression_reaching_scikit_learns_optimum(solver, settings):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression as ScikitLearn
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    alpha = 0.05
+    clf = LogisticRegression(solver=solver, alpha=alpha, dtype="float64", **settings).fit(X, y)
+    assert isinstance(clf.network_.layers[-1], nn.Softmax) and clf.coef_.shape == (3, 4)
+    # the same objective: mean cross-entropy + (α/2)‖W‖²  ⇔  C = 1 / (α m)
+    reference = ScikitLearn(C=1 / (alpha * len(X)), tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X), atol=1e-5)

@@ -34,7 +34,8 @@ def add(commands):
         description="Train a model on a built-in dataset or a folder of images, print train and test accuracy, "
                     "save the model (one file, with the preprocessing it needs) and write a report folder of "
                     "figures with an index.html.\n\n"
-                    "Models: logistic = one sigmoid neuron (full-batch gradient descent); mlp = hidden layers "
+                    "Models: logistic = one sigmoid neuron, or one softmax neuron per class for more than two "
+                    "(full-batch gradient descent); mlp = hidden layers "
                     "trained by backpropagation on minibatches; cnn = convolutions that share weights. "
                     "Settings left out take the defaults of the Python estimators (LogisticRegression, "
                     "MLPClassifier, CNNClassifier).",
@@ -47,7 +48,8 @@ def add(commands):
                         help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, or a folder of images "
                              "(default: breast-cancer)")
     parser.add_argument("--model", choices=list(MODELS), default="logistic",
-                        help="logistic: one sigmoid neuron; mlp: hidden layers; cnn: convolutions (default: logistic)")
+                        help="logistic: one sigmoid neuron (softmax regression for more than two classes); mlp: hidden "
+                             "layers; cnn: convolutions (default: logistic)")
     parser.add_argument("--hidden", type=sizes, default=None, metavar="N,N",
                         help=f"hidden (dense) layer sizes (default: {defaults('hidden_layer_sizes')})")
     parser.add_argument("--learning-rate", type=positive_float, default=None, metavar="LR",

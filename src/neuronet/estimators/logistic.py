@@ -9,12 +9,25 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..callbacks import Callback, EarlyStopping
 from ..layers import Dense
-from ..layers.activations import sigmoid
-from ..losses import BinaryCrossEntropy
+from ..layers.activations import sigmoid, softmax
 from ..optimizers import SGD, Newton
 from ..regularizers import L2
 from ..validation import Interval, StrOptions
 from .base import SHARED_CONSTRAINTS, NeuralClassifier
+
+
+def _softmax_hessian(X_tilde, p):
+    """∂²J/∂Θ² of the cross-entropy of softmax regression, indexed [(i, k), (j, l)]
+    for feature i of class k and feature j of class l."""
+    m, features = X_tilde.shape
+    classes = p.shape[1]
+    hessian = np.empty((features, classes, features, classes))
+    for k in range(classes):
+        for l in range(k, classes):
+            block = (X_tilde.T * (p[:, k] * ((k == l) - p[:, l]))) @ X_tilde / m
+            hessian[:, k, :, l] = block
+            hessian[:, l, :, k] = block
+    return hessian.reshape(features * classes, features * classes)
 
 
 class _NewtonConverged(Callback):
@@ -40,6 +53,10 @@ class LogisticRegression(NeuralClassifier):
     db = mean(ŷ − y) — the network ``Dense(1) → Sigmoid`` trained by the shared loop.
     ``solver="newton"`` uses the Hessian instead (Newton's method, IRLS).
 
+    With K > 2 classes it is multinomial (softmax) regression, the lecture's "many
+    outputs": one layer of K neurons, ŷ = softmax(X·W + b), trained on the categorical
+    cross-entropy the same ways.
+
     Parameters
     ----------
     learning_rate : float, default 0.1
@@ -62,9 +79,9 @@ class LogisticRegression(NeuralClassifier):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (1, n_features)
-    intercept_ : ndarray of shape (1,)
-    classes_ : the two labels; the second is the "positive" one (y = 1)
+    coef_ : ndarray of shape (1, n_features), or (K, n_features) for K > 2 classes
+    intercept_ : ndarray of shape (1,), or (K,)
+    classes_ : the labels; of two, the second is the "positive" one (y = 1)
     n_iter_ : int
     loss_curve_ : list of float, the cost at each iteration
 
@@ -97,27 +114,18 @@ class LogisticRegression(NeuralClassifier):
         self.verbose = verbose
         self.dtype = dtype
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
-
     def _build_layers(self, n_outputs, sample_shape):
-        return [Dense(1, initializer="zeros")]
+        return [Dense(n_outputs, initializer="zeros")]
 
     def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
-        """Fit w and b to (X, y); y may hold any two labels.
+        """Fit w and b to (X, y); y may hold any labels (two: one sigmoid neuron; more:
+        one softmax neuron per class).
 
         ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
         to ``history_`` (monitoring only). ``checkpoint``, ``checkpoint_every`` and
         ``resume`` as for :class:`neuronet.checkpoint.Checkpoint` (path, every, resume).
         """
         X, target = self._validate_fit(X, y)
-        if len(self.classes_) > 2:
-            raise ValueError(
-                f"Only binary classification is supported. The type of the target is multiclass: "
-                f"y has {len(self.classes_)} classes. Use MLPClassifier (softmax output) for more than two"
-            )
         self.network_ = self._make_network(X)
         penalty = L2(self.alpha)  # the lecture's (α/2)‖w‖², whatever the batch
         if self.solver == "gd":
@@ -133,9 +141,12 @@ class LogisticRegression(NeuralClassifier):
 
     def _newton(self, X, y, penalty):
         """Newton's method on J (IRLS): θ = (w, b), X̃ = [X 1],
-        H = (1/m) X̃ᵀ diag(ŷ(1 − ŷ)) X̃ + α I_w, plus a tiny ridge."""
-        network, loss = self.network_, BinaryCrossEntropy()
-        parameters, _, mask = network.flat_parameters()  # (w₁ … wₙ, b): the columns of X̃
+        H = (1/m) X̃ᵀ diag(ŷ(1 − ŷ)) X̃ + α I_w, plus a tiny ridge.
+
+        For K softmax outputs θ = Θ, the (n+1) × K matrix [W; bᵀ] read row by row, and
+        the block of classes (k, l) is H_kl = (1/m) X̃ᵀ diag(ŷ_k (δ_kl − ŷ_l)) X̃."""
+        network, loss = self.network_, self._loss()
+        parameters, _, mask = network.flat_parameters()  # Θ row by row: weights, then the biases
         X_tilde = np.column_stack([X, np.ones(len(X))]).astype(np.float64)
         curvature = np.diag(penalty.curvature(mask, len(X)) + 1e-10)
 
@@ -143,8 +154,11 @@ class LogisticRegression(NeuralClassifier):
             return loss.forward(network.logits(X), y) + penalty.value(parameters, mask, len(X))
 
         def hessian():
-            p = sigmoid(network.logits(X).ravel().astype(np.float64))
-            return (X_tilde.T * (p * (1 - p))) @ X_tilde / len(X) + curvature
+            logits = network.logits(X).astype(np.float64)
+            if logits.shape[1] == 1:
+                p = sigmoid(logits.ravel())
+                return (X_tilde.T * (p * (1 - p))) @ X_tilde / len(X) + curvature
+            return _softmax_hessian(X_tilde, softmax(logits)) + curvature
 
         return Newton(hessian, cost)
 
