@@ -171,3 +171,21 @@ def test_evaluate_names_the_estimator_of_a_model_with_preprocessing(capsys):
     assert code == 0 and out.startswith("LogisticRegression on breast-cancer, the held-out test split")
     code, out, _ = run(capsys, "summary", "neuronet-runs/model.npz")
     assert "input preprocessing: StandardScaler (saved with the model)" in out
+
+
+@pytest.mark.parametrize("flag, value", [("--hidden", "64"), ("--optimizer", "sgd"), ("--batch-size", "32")])
+def test_a_flag_that_does_not_apply_to_the_model_is_an_error_that_says_why(flag, value, capsys):
+    code, _, err = run(capsys, "train", flag, value)
+    assert code == 2 and f"{flag} applies to --model mlp or cnn" in err and err.count("\n") == 1
+
+
+def test_logistic_regression_reads_every_bundled_multiclass_set_and_a_cnn_honours_hidden(capsys):
+    code, out, _ = run(capsys, "train", "--data", "digits", "--quiet")
+    assert code == 0 and float(out.split("test accuracy ")[1].split()[0]) > 0.9  # softmax regression
+    import neuronet
+    from neuronet.cli import make_parser
+    from neuronet.cli.train import build_estimator
+
+    args = make_parser().parse_args(["train", "--data", "digits", "--model", "cnn", "--hidden", "32"])
+    cnn = build_estimator(args, neuronet.datasets.load("digits"))
+    assert cnn.hidden_layer_sizes == (32,)

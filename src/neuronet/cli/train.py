@@ -89,8 +89,18 @@ def add(commands):
     parser.set_defaults(run=run)
 
 
+# Flags that shape minibatch training, and so mean nothing to full-batch logistic regression
+MINIBATCH_FLAGS = {"hidden": "--hidden", "optimizer": "--optimizer", "batch_size": "--batch-size"}
+
+
 def build_estimator(args, dataset):
-    """The estimator the flags ask for; every setting not given keeps the estimator's default."""
+    """The estimator the flags ask for; every setting not given keeps the estimator's default.
+    A flag that does not apply to the chosen model is a mistake, not silently ignored."""
+    if args.model == "logistic":
+        for name, flag in MINIBATCH_FLAGS.items():
+            if getattr(args, name) is not None:
+                raise UserError(f"{flag} applies to --model mlp or cnn; logistic regression is one layer trained "
+                                "by full-batch gradient descent")
     step_size = "learning_rate" if args.model == "logistic" else "learning_rate_init"
     given = {step_size: args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha, "tol": args.tol}
     if args.model != "logistic":
