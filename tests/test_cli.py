@@ -31,7 +31,7 @@ def test_train_with_no_arguments_trains_logistic_regression_on_breast_cancer(cap
     test_accuracy = float(out.split("test accuracy ")[1].split()[0])
     assert test_accuracy >= 0.95
     assert (tmp_path / "neuronet-runs" / "model.npz").exists()
-    report = tmp_path / "neuronet-runs" / "report"
+    report = tmp_path / "neuronet-runs" / "model-report"  # named after the model file
     assert {"index.html", "learning_curves.png", "confusion_matrix.png"} <= set(os.listdir(report))
     assert "next: neuronet evaluate" in out
 
@@ -51,7 +51,7 @@ def test_cats_vs_dogs_folder_end_to_end(capsys, tmp_path):
     assert code == 0, err
     assert "skipped 2 of 83 files" in err and "cat.broken.jpg" in err
     assert float(out.split("test accuracy ")[1].split()[0]) >= 0.9
-    assert {"index.html", "weights.png", "learning_curves.png"} <= set(os.listdir(tmp_path / "report"))
+    assert {"index.html", "weights.png", "learning_curves.png"} <= set(os.listdir(tmp_path / "cats-report"))
 
     code, out, _ = run(capsys, "evaluate", "cats.npz", tmp_path / "train")
     assert code == 0 and "held-out test split" in out and "precision" in out and "confusion matrix" in out
@@ -108,7 +108,7 @@ def test_gradcheck_command(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
-    (["train", "--data", "missing/folder"], "unknown dataset"),
+    (["train", "--data", "missing/folder"], "no such folder: 'missing/folder'"),
     (["train", "--model", "cnn"], "needs images"),
     (["evaluate", "nope.npz", "digits"], "no model file at 'nope.npz'"),
     (["summary", "notes.txt"], "too short to be a neuronet file"),
@@ -189,3 +189,9 @@ def test_logistic_regression_reads_every_bundled_multiclass_set_and_a_cnn_honour
     args = make_parser().parse_args(["train", "--data", "digits", "--model", "cnn", "--hidden", "32"])
     cnn = build_estimator(args, neuronet.datasets.load("digits"))
     assert cnn.hidden_layer_sizes == (32,)
+
+
+def test_an_empty_list_of_rates_is_an_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["study", "learning-rate", "--rates", ""])
+    assert stop.value.code == 2 and "give at least one learning rate" in capsys.readouterr().err

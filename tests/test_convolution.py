@@ -192,3 +192,13 @@ def test_cnn_reads_mnist_5k_to_97_percent_within_10_epochs():
     clf = CNNClassifier(max_iter=10, tol=0, random_state=0).fit(X_train, y_train)
     assert clf.n_iter_ <= 10
     assert clf.score(X_test, y_test) >= 0.97
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 11, 12, 16])
+def test_max_pooling_takes_any_window_up_to_16_by_16(size, rng):
+    layer = nn.MaxPool2D(size)
+    layer.build((2, size, size), rng, np.float64)
+    x = rng.normal(size=(3, 2, size, size))
+    np.testing.assert_array_equal(layer.forward(x)[:, :, 0, 0], x.reshape(3, 2, -1).max(axis=2))
+    errors = check_layer(layer, x)
+    assert errors["input"] < 1e-6

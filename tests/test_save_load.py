@@ -240,3 +240,16 @@ def test_a_dtype_given_in_any_numpy_spelling_trains_and_saves(dtype, breast_canc
 def test_a_checkpoint_loaded_as_a_model_says_what_it_is(tmp_path):
     with pytest.raises(ModelFileError, match="is a training checkpoint, not a model"):
         neuronet.load(os.path.join(DATA, "legacy-v1-checkpoint.npz"))
+
+
+def test_a_logistic_model_file_is_small_and_has_the_usual_permissions(breast_cancer_split, tmp_path):
+    X_train, _, y_train, _ = breast_cancer_split
+    model = LogisticRegression(max_iter=1000, tol=0, random_state=0).fit(X_train, y_train)  # 1,000 history entries
+    neuronet.save(model, tmp_path / "m.npz")
+    _, arrays = load_file(tmp_path / "m.npz")
+    assert arrays["estimator/state/history/metrics/loss"].shape == (1000,)  # the history is float arrays
+    numbers = sum(array.nbytes for array in arrays.values())
+    assert os.path.getsize(tmp_path / "m.npz") < numbers + 8_000  # a small JSON header besides them
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert os.stat(tmp_path / "m.npz").st_mode & 0o777 == 0o666 & ~mask

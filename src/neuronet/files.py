@@ -90,9 +90,17 @@ def _refuse(path, reason):
 # ---------------------------------------------------------------------------------
 
 
+def _umask():
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path, write):
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename
-    it over ``path``: a crash at any instant leaves either the old file or the new."""
+    it over ``path``: a crash at any instant leaves either the old file or the new.
+    The file gets the permissions any new file gets (0666 less the umask), not the
+    temporary file's private 0600."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -108,6 +116,7 @@ def write_atomically(path, write):
             write(file)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

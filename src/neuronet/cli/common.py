@@ -44,15 +44,20 @@ def sizes(text):
 def rates(text):
     """Comma-separated positive learning rates, e.g. 0.001,0.1,1."""
     try:
-        return [positive_float(part) for part in text.split(",") if part.strip()]
+        values = [positive_float(part) for part in text.split(",") if part.strip()]
     except argparse.ArgumentTypeError as error:
         raise argparse.ArgumentTypeError(f"learning rates are comma-separated positive numbers: {error}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"give at least one learning rate, like 0.01,0.5; got {text!r}")
+    return values
 
 
 # --- data and models ----------------------------------------------------------------
 def load_data(name, image_size=64, grayscale=False):
     """A built-in dataset by name, or a folder of images."""
     if name.lower() not in BUILTIN and not os.path.exists(name):
+        if os.sep in name or name.startswith((".", "~")):
+            raise UserError(f"no such folder: {name!r}")
         raise UserError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, or a folder of images")
     if os.path.exists(name) and not os.path.isdir(name):
         raise UserError(f"{name!r} is a file; give a dataset name or a folder of images")

@@ -77,7 +77,8 @@ def add(commands):
     parser.add_argument("--output", default=os.path.join("neuronet-runs", "model.npz"), metavar="FILE",
                         help="where to write the model (default: neuronet-runs/model.npz)")
     parser.add_argument("--report", default=None, metavar="FOLDER",
-                        help="where to write figures and index.html (default: a 'report' folder beside the model)")
+                        help="where to write figures and index.html (default: beside the model, named after it: "
+                             "cats.npz → cats-report/)")
     parser.add_argument("--checkpoint", default=None, metavar="FILE",
                         help="save the whole training state there after every epoch (default: only on Ctrl-C, "
                              "beside the model as MODEL.ckpt)")
@@ -154,7 +155,7 @@ def run(args):
     settings = {"model": type(model).__name__, "train accuracy": f"{train_accuracy:.4f}",
                 "test accuracy": f"{test_accuracy:.4f}", "parameters": f"{model.network_.count_params():,}",
                 "model file": args.output, **{k: v for k, v in model.get_params().items() if k != "verbose"}}
-    report = args.report or os.path.join(os.path.dirname(os.path.abspath(args.output)), "report")
+    report = args.report or os.path.splitext(os.path.abspath(args.output))[0] + "-report"
     index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), settings)
     print(f"model saved to {args.output}")
     print(f"report written to {index}")

@@ -73,15 +73,18 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x, training=False):
         best = best_offset = None
+        positions = self.pool_size[0] * self.pool_size[1]
+        index = np.int8 if positions <= 127 else np.int16 if positions <= 32767 else np.int32  # fits the window
         for offset, window in self._windows(x):
             if best is None:
                 best = window.copy(order="K")  # keeps the batch-last layout
-                best_offset = np.zeros_like(best, dtype=np.int8)
+                best_offset = np.zeros_like(best, dtype=index)
             else:
                 better = window > best  # strictly: the first of equal values keeps the gradient
                 np.maximum(best, window, out=best)
                 # offsets only grow, so the maximum keeps the latest strict winner
-                np.maximum(best_offset, better.view(np.int8) * np.int8(offset), out=best_offset)
+                winners = better.view(np.int8).astype(index, copy=False)
+                np.maximum(best_offset, winners * index(offset), out=best_offset)
         self._best_offset = best_offset
         return best
 
