@@ -233,3 +233,14 @@ def test_a_version_1_model_file_trains_on_with_partial_fit():
     model[-1].set_params(warm_start=True).fit(model[0].transform(X), y)
     model[-1].partial_fit(model[0].transform(X), y)
     assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("make", [lambda: MLPClassifier((4,), max_iter=2), lambda: MLPClassifier((4,), solver="lbfgs",
+                                                                                                 max_iter=2),
+                                  lambda: neuronet.LogisticRegression(max_iter=2)], ids=["adam", "lbfgs", "logistic"])
+def test_one_convergence_warning_pointing_at_the_users_fit(make, cancer):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make().fit(*cancer)
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1 and convergence[0].filename == __file__

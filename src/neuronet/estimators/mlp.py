@@ -373,7 +373,8 @@ class _BaseMLP(NeuralEstimator):
         if self.batch_size == "auto":
             return min(200, n_samples)
         if self.batch_size > n_samples:
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=5)  # at the user's fit
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _optimizer(self):
@@ -441,11 +442,11 @@ class _BaseMLP(NeuralEstimator):
                 raise
             self.validation_scores_.append(np.nan)  # as scikit-learn: the best validated weights are kept
             warnings.warn(f"training diverged; the weights of the best validation score are kept ({stop})",
-                          ConvergenceWarning)
+                          ConvergenceWarning, stacklevel=4)
             return
         if not incremental and self.n_iter_ == self.max_iter and not bookkeeping.trainer.stop_training:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
-                          "hasn't converged yet.", ConvergenceWarning)
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
 
     def _encode_validation(self, validation_data):
         if validation_data is None:
@@ -482,7 +483,7 @@ class _BaseMLP(NeuralEstimator):
         if result.status != 0:
             warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
                           f"{result.message}. Increase the number of iterations (max_iter) or scale the data.",
-                          ConvergenceWarning)
+                          ConvergenceWarning, stacklevel=4)
 
     # --- prediction ---------------------------------------------------------
     def _forward(self, X, check_input=True):
