@@ -166,10 +166,11 @@ class _BaseMLP(NeuralEstimator):
     _parameter_constraints = MLP_CONSTRAINTS
     _as_scikit_learn = True  # scikit-learn's initial weights and form of Adam, for the same fits
 
-    def __init__(self, hidden_layer_sizes, activation, *, solver, alpha, batch_size, learning_rate, learning_rate_init,
-                 power_t, max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
-                 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun, dropout,
-                 dtype):
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -594,19 +595,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> [w.shape for w in clf.coefs_]
     [(64, 32), (32, 10)]
     """
-
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
-        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
-                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
-                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
-                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         dropout=dropout, dtype=dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
