@@ -69,7 +69,8 @@ def add(commands):
     parser.add_argument("--alpha", "--l2", dest="alpha", type=non_negative_float, default=None, metavar="ALPHA",
                         help=f"L2 penalty (α/2)‖W‖² on the weights (default: {defaults('alpha')})")
     parser.add_argument("--image-size", type=positive_int, default=64, metavar="PIXELS",
-                        help="images from a folder are resized to PIXELS×PIXELS (default: 64)")
+                        help="images from a folder are resized to PIXELS×PIXELS (default: 64); the decoded images "
+                             "are cached in $NEURONET_CACHE, else $XDG_CACHE_HOME/neuronet, else ~/.cache/neuronet")
     parser.add_argument("--grayscale", action="store_true", help="read folder images as one grey channel")
     parser.add_argument("--test-size", type=fraction, default=0.2, metavar="F",
                         help="fraction held out for testing, stratified (default: 0.2)")
