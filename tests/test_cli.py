@@ -195,3 +195,15 @@ def test_an_empty_list_of_rates_is_an_error(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["study", "learning-rate", "--rates", ""])
     assert stop.value.code == 2 and "give at least one learning rate" in capsys.readouterr().err
+
+
+def test_an_unlabelled_folder_says_so_in_one_line(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "test1").mkdir()
+    for number in range(1, 7):
+        photo("cat" if number % 2 else "dog", rng).save(tmp_path / "test1" / f"{number}.jpg")
+    for command in (["train", "--data", tmp_path / "test1"], ["evaluate", "m.npz", tmp_path / "test1"]):
+        if command[0] == "evaluate":
+            run(capsys, "train", "--epochs", 5, "--quiet", "--output", "m.npz")
+        code, _, err = run(capsys, *command)
+        assert code == 2 and "no labels in" in err and "neuronet predict" in err and err.count("\n") == 1
