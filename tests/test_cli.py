@@ -112,7 +112,6 @@ def test_gradcheck_command(capsys, tmp_path):
     (["train", "--model", "cnn"], "needs images"),
     (["evaluate", "nope.npz", "digits"], "no model file at 'nope.npz'"),
     (["summary", "notes.txt"], "too short to be a neuronet file"),
-    (["predict", "neuronet-runs/model.npz", "notes.txt"], "not a table of numbers"),
 ])
 def test_user_mistakes_are_one_clear_line_and_a_nonzero_exit(argv, message, capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
@@ -207,3 +206,31 @@ def test_an_unlabelled_folder_says_so_in_one_line(capsys, tmp_path):
             run(capsys, "train", "--epochs", 5, "--quiet", "--output", "m.npz")
         code, _, err = run(capsys, *command)
         assert code == 2 and "no labels in" in err and "neuronet predict" in err and err.count("\n") == 1
+
+
+def test_predict_reads_folders_keeps_going_past_bad_files_and_writes_a_table(capsys, tmp_path):
+    make_photo_folder(tmp_path / "train", per_class=20, layout="flat")
+    run(capsys, "train", "--data", tmp_path / "train", "--image-size", 16, "--epochs", 50, "--output", "cats.npz",
+        "--quiet")
+    rng = np.random.default_rng(1)
+    (tmp_path / "new" / "deeper").mkdir(parents=True)
+    photo("cat", rng).save(tmp_path / "new" / "1.jpg")
+    photo("dog", rng).save(tmp_path / "new" / "deeper" / "2.png")
+    (tmp_path / "new" / "broken.jpg").write_bytes(b"not a picture")
+    code, out, err = run(capsys, "predict", "cats.npz", tmp_path / "new", "missing.jpg", "--output", "preds.csv")
+    assert code == 1  # two inputs failed, and said so; the others were labelled
+    assert "broken.jpg: error: not a readable image" in err and "missing.jpg: error: no such file" in err
+    assert "1.jpg: cat (" in out and "2.png: dog (" in out
+    lines = (tmp_path / "preds.csv").read_text().splitlines()
+    assert lines[0] == "file,label,p_cat,p_dog" and len(lines) == 3
+
+
+def test_predict_skips_a_bad_table_and_reads_the_next(capsys, tmp_path):
+    run(capsys, "train", "--epochs", 50, "--quiet")
+    from sklearn.datasets import load_breast_cancer
+
+    (tmp_path / "notes.txt").write_text("hello")
+    np.save("rows.npy", load_breast_cancer().data[:2])
+    code, out, err = run(capsys, "predict", "neuronet-runs/model.npz", "notes.txt", "rows.npy")
+    assert code == 1 and "notes.txt: error: not a table of numbers" in err and err.count("\n") == 1
+    assert out.count("rows.npy[") == 2

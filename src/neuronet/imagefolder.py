@@ -142,8 +142,7 @@ def read_image_folder(root, image_size=64, grayscale=False, cache=True):
                          "or files named label.N.jpg")
     if all(os.sep not in name and name.count(".") < 2 for name, _ in files):
         raise ValueError(f"no labels in {root!r}: names like {files[0][0]!r} carry no class (label.N.jpg, or class "
-                         f"subfolders); to label these images, predict them: neuronet predict MODEL "
-                         f"{os.path.join(root, '*')}")
+                         f"subfolders); to label these images, predict them: neuronet predict MODEL {root}")
     cached = os.path.join(cache_folder(), _cache_key(root, files, image_size, grayscale) + ".safetensors")
     pixels = None
     if cache and os.path.exists(cached):

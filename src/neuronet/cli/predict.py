@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sys
 
 import numpy as np
 
+from ..files import write_atomically
 from ..imagefolder import decode_image, to_unit_range
 from ..preprocessing import final_estimator
 from .common import RAW, UserError, load_model
@@ -16,31 +19,70 @@ def add(commands):
     parser = commands.add_parser(
         "predict", help="label images or feature rows with a saved model",
         description="Print the predicted label and its probability for each image, or for each row of a "
-                    ".csv (comma-separated numbers) or .npy file of features.",
+                    ".csv (comma-separated numbers) or .npy file of features. A folder means every file under it. "
+                    "A file that cannot be read is reported and skipped; the exit status is 1 if any was.",
         epilog="examples:\n  neuronet predict cats.npz kitten.jpg puppy.png\n"
+               "  neuronet predict cats.npz ~/dogs-vs-cats/test1 --output predictions.csv\n"
                "  neuronet predict neuronet-runs/model.npz rows.csv", formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="images, or .csv / .npy files of feature rows")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="images, folders of images, or .csv / .npy files of feature rows")
+    parser.add_argument("--output", metavar="FILE.csv",
+                        help="also write file, label and the probability of each class (p_<class>) as CSV")
     parser.set_defaults(run=run)
+
+
+class Unreadable(Exception):
+    """One input that cannot be read: reported on stderr, and the others go on."""
 
 
 def read_rows(path):
     try:
         rows = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
     except (ValueError, OSError) as error:
-        raise UserError(f"{path}: not a table of numbers ({error})") from None
+        raise Unreadable(f"not a table of numbers ({error})") from None
     return rows.reshape(1, -1) if rows.ndim == 1 else rows
 
 
 def read_image(path, extra):
-    """One image as the model saw its training images (size, colour, [0, 1]), or None."""
+    """One image as the model saw its training images (size, colour, [0, 1])."""
     if not extra.get("image_shape"):
         raise UserError(f"{path}: this model reads feature rows (.csv or .npy), not images")
     try:
         return to_unit_range(decode_image(path, extra["image_shape"][1:], extra.get("grayscale", False))[None])
     except (OSError, ValueError, SyntaxError) as error:
-        print(f"{path}: error: not a readable image ({error})", file=sys.stderr)
-        return None
+        raise Unreadable(f"not a readable image ({error})") from None
+
+
+def inputs(paths):
+    """Every file named, and every visible file under the folders named, in a fixed order."""
+    for path in paths:
+        if not os.path.isdir(path):
+            yield path
+            continue
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            yield from (os.path.join(folder, name) for name in sorted(names) if not name.startswith("."))
+
+
+def read(path, extra):
+    """(rows of the model's input, a name for each row) from one file."""
+    if not os.path.isfile(path):
+        raise Unreadable("no such file or folder")
+    if path.endswith((".csv", ".npy", ".txt")):
+        rows = read_rows(path)
+        return rows, [f"{path}[{i}]" for i in range(len(rows))]
+    return read_image(path, extra), [path]
+
+
+def write_table(path, names, predictions):
+    """The predictions as CSV: file, label, p_<class> for every class."""
+    text = io.StringIO()
+    table = csv.writer(text)
+    table.writerow(["file", "label", *(f"p_{name}" for name in names)])
+    for row_name, probabilities in predictions:
+        table.writerow([row_name, names[int(probabilities.argmax())], *(f"{p:.6g}" for p in probabilities)])
+    write_atomically(path, lambda file: file.write(text.getvalue().encode()))
 
 
 def run(args):
@@ -49,21 +91,19 @@ def run(args):
     if not hasattr(estimator, "classes_"):
         raise UserError(f"{args.model} holds a {type(estimator).__name__}; neuronet predict labels with classifiers")
     names = extra.get("class_names") or [str(c) for c in estimator.classes_]
-    failed = 0
-    for path in args.files:
-        if not os.path.isfile(path):
-            print(f"{path}: error: no such file", file=sys.stderr)
+    failed, predictions = 0, []
+    for path in inputs(args.files):
+        try:
+            X, row_names = read(path, extra)
+        except Unreadable as error:
+            print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        if path.endswith((".csv", ".npy", ".txt")):
-            X = read_rows(path)
-            labels = [f"{path}[{i}]" for i in range(len(X))]
-        else:
-            X, labels = read_image(path, extra), [path]
-            if X is None:
-                failed += 1
-                continue
-        for label, row in zip(labels, model.predict_proba(X)):
-            best = int(row.argmax())
-            print(f"{label}: {names[best]} ({row[best]:.1%})")
+        for row_name, probabilities in zip(row_names, model.predict_proba(X)):
+            best = int(probabilities.argmax())
+            print(f"{row_name}: {names[best]} ({probabilities[best]:.1%})")
+            predictions.append((row_name, probabilities))
+    if args.output:
+        write_table(args.output, names, predictions)
+        print(f"predictions written to {args.output}")
     return 1 if failed else 0
