@@ -234,3 +234,9 @@ def test_predict_skips_a_bad_table_and_reads_the_next(capsys, tmp_path):
     code, out, err = run(capsys, "predict", "neuronet-runs/model.npz", "notes.txt", "rows.npy")
     assert code == 1 and "notes.txt: error: not a table of numbers" in err and err.count("\n") == 1
     assert out.count("rows.npy[") == 2
+
+
+def test_the_learning_rate_study_says_what_it_trains_on_many_classes(capsys):
+    code, out, _ = run(capsys, "study", "learning-rate", "--data", "digits", "--rates", "0.1", "--iterations", 20,
+                       "--output", "lr.png")
+    assert code == 0 and "class 0 against the rest" in out

@@ -31,7 +31,9 @@ def run(args):
 
     dataset = load_data(args.data)
     X, y = binary_task(dataset)
-    print(f"Logistic regression on {dataset.name}, {args.iterations} iterations of gradient descent")
+    task = ("" if len(dataset.class_names) == 2 else
+            f" (one sigmoid neuron: class {dataset.class_names[dataset.y[0]]} against the rest)")
+    print(f"Logistic regression on {dataset.name}{task}, {args.iterations} iterations of gradient descent")
     curves = {}
     for rate, costs, outcome in learning_rate_study(X, y, args.rates, args.iterations):
         print(f"  learning rate {rate:<10g} cost {costs[0]:.4f} → {costs[-1]:.4g}   {outcome}", flush=True)
