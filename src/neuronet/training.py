@@ -48,13 +48,13 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history, self.checkpoint = history, checkpoint
 
 
-def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weight=None):
-    """One step of gradient descent: forward, loss, backward (chain rule), update.
+def loss_and_gradient(network, loss, x, target, penalty=None, sample_weight=None):
+    """Forward, loss, backward (chain rule): J and, in the network's gradients, ∂J/∂θ.
 
     J = loss(logits, target) + penalty(weights); the penalty's gradient joins the
-    backpropagated one before the optimizer's step. With ``sample_weight`` the loss
-    is a weighted average and the penalty counts the batch as Σ w samples. Returns
-    (J, logits); a NaN/inf J leaves the weights untouched.
+    backpropagated one. With ``sample_weight`` the loss is a weighted average and the
+    penalty counts the batch as Σ w samples. Returns (J, logits); for a NaN/inf J the
+    gradients are not computed.
     """
     logits = network.logits(x, training=True)
     value = loss.forward(logits, target, sample_weight)
@@ -66,6 +66,15 @@ def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weig
         network.backward(loss.backward(), input_grad=False)
         if penalty is not None:
             penalty.add_gradient(parameters, gradients, mask, batch)
+    return value, logits
+
+
+def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weight=None):
+    """One step of gradient descent: :func:`loss_and_gradient`, then the optimizer's
+    update. Returns (J, logits); a NaN/inf J leaves the weights untouched."""
+    value, logits = loss_and_gradient(network, loss, x, target, penalty, sample_weight)
+    if np.isfinite(value):
+        parameters, gradients, _ = network.flat_parameters()
         optimizer.step(parameters, gradients)
     return value, logits
 
@@ -177,8 +186,9 @@ class Trainer:
                 index = slice(start, start + self.batch_size)
             else:
                 index = position["order"][start : start + self.batch_size]
-            value, correct = self.train_step(X[index], y[index], None if sample_weight is None else sample_weight[index])
-            position["loss"] += value * len(y[index])
+            weights = None if sample_weight is None else sample_weight[index]
+            value, correct = self.train_step(X[index], y[index], weights)
+            position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
             for callback in self.callbacks:

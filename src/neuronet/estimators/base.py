@@ -53,6 +53,20 @@ def _seed(random_state):
     return random_state
 
 
+def savable_classes(classes):
+    """The labels as a model file holds them: numbers, bools or strings (objects become strings)."""
+    classes = np.asarray(classes)
+    return classes if classes.dtype.kind in "iufbU" else classes.astype(str)
+
+
+def with_checkpoint(callbacks, checkpoint, every, resume):
+    """The callbacks, and a :class:`~neuronet.checkpoint.Checkpoint` when a path is given."""
+    callbacks = list(callbacks)
+    if checkpoint is not None:
+        callbacks.append(Checkpoint(checkpoint, every=every, resume=resume))
+    return callbacks
+
+
 def network_seed(random_state):
     """The seed of a new network's weights, drawn from the estimator's random_state."""
     random_state = _seed(random_state)
@@ -75,6 +89,10 @@ class NeuralEstimator(BaseEstimator):
                              f"samples of {int(np.prod(expected))} values {expected}")
         return expected
 
+    def _sample_shape(self, X):
+        """The shape the network sees for one sample: flat features by default."""
+        return (int(np.prod(X.shape[1:])),)
+
     def summary(self, print_fn=print):
         """The fitted network's layers and parameter counts."""
         check_is_fitted(self)
@@ -91,14 +109,6 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
     Binary problems get one output unit with a sigmoid and the binary cross-entropy;
     K > 2 classes get K units with a softmax and the categorical cross-entropy.
     """
-
-    # --- to be provided by each estimator ----------------------------------
-    def _build_layers(self, n_outputs, sample_shape):
-        raise NotImplementedError
-
-    def _sample_shape(self, X):
-        """The shape the network sees for one sample: flat features by default."""
-        return (int(np.prod(X.shape[1:])),)
 
     # --- fitting --------------------------------------------------------------
     def _validate_fit(self, X, y):
@@ -142,15 +152,13 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
                              f"(classes: {list(self.classes_)})")
         return X_val, self._targets(encoded)
 
-    def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_split=0.0,
-                  validation_data=None, checkpoint=None, checkpoint_every="epoch", resume=False):
-        callbacks = list(callbacks)
-        if checkpoint is not None:
-            callbacks.append(Checkpoint(checkpoint, every=checkpoint_every, resume=resume))
+    def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_data=None,
+                  checkpoint=None, checkpoint_every="epoch", resume=False):
+        callbacks = with_checkpoint(callbacks, checkpoint, checkpoint_every, resume)
         try:
             history = fit(
                 self.network_, X, target, loss=self._loss(), optimizer=optimizer, penalty=penalty,
-                epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
+                epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle,
                 validation_data=self._encode_validation(validation_data),
                 callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
                 print_every=max(1, self.max_iter // 20),
@@ -208,8 +216,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         """Everything ``fit`` learned: the network, the classes, the counts and the
         history (what :func:`neuronet.save` writes beside the parameters)."""
         check_is_fitted(self)
-        classes = np.asarray(self.classes_)
-        return {"network": self.network_, "classes": classes if classes.dtype.kind in "iufbU" else classes.astype(str),
+        return {"network": self.network_, "classes": savable_classes(self.classes_),
                 "n_features_in": int(self.n_features_in_), "n_iter": int(self.n_iter_),
                 "history": self.history_.state_dict()}
 

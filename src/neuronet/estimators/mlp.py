@@ -30,15 +30,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from ..callbacks import Callback, History, LearningRateScheduler, ProgressBar
-from ..checkpoint import Checkpoint
 from ..layers import Dense, Dropout, Exp, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy, HalfPoissonDeviance, HalfSquaredError
 from ..network import Sequential
 from ..optimizers import SGD, Adam, CosineDecay
 from ..regularizers import L2
-from ..training import TrainingDiverged, TrainingInterrupted, fit
+from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .base import ACTIVATIONS, POSITIVE_INT, NeuralEstimator, network_seed
+from .base import ACTIVATIONS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, with_checkpoint
 
 MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", POSITIVE_INT],
@@ -266,10 +265,11 @@ class _BaseMLP(NeuralEstimator):
     # --- fitting --------------------------------------------------------------
     def _check_parameters(self):
         if isinstance(self.learning_rate, Real) and not isinstance(self.learning_rate, bool):
+            schedules = self._parameter_constraints["learning_rate"][0]
             raise InvalidParameterError(
-                f"The 'learning_rate' parameter of {type(self).__name__} must be a str among {{'adaptive', 'constant', "
-                f"'cosine', 'invscaling'}}. Got {self.learning_rate!r} instead: the step size is learning_rate_init "
-                f"(scikit-learn's name), e.g. learning_rate_init={self.learning_rate!r}")
+                f"The 'learning_rate' parameter of {type(self).__name__} must be {schedules}. Got "
+                f"{self.learning_rate!r} instead: the step size is learning_rate_init (scikit-learn's name), e.g. "
+                f"learning_rate_init={self.learning_rate!r}")
         super()._check_parameters()
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None, checkpoint=None, resume=False,
@@ -363,9 +363,6 @@ class _BaseMLP(NeuralEstimator):
             return int(self.random_state.get_state(legacy=False)["state"]["key"][0])
         return network_seed(self.random_state)
 
-    def _sample_shape(self, X):
-        return (int(np.prod(X.shape[1:])),)
-
     def _as_network_input(self, X):
         """Rows of features; images (n, C, H, W) are flattened channel by channel (neuronet's addition)."""
         return X if X.ndim == 2 else X.reshape(X.shape[0], -1)
@@ -421,8 +418,7 @@ class _BaseMLP(NeuralEstimator):
             callbacks.append(LearningRateScheduler(CosineDecay(self.learning_rate_init, self.max_iter)))
         if self.verbose == "progress":
             callbacks.append(ProgressBar())
-        if checkpoint is not None:
-            callbacks.append(Checkpoint(checkpoint, every=checkpoint_every, resume=resume))
+        callbacks = with_checkpoint(callbacks, checkpoint, checkpoint_every, resume)
         epochs = 1 if incremental else self.max_iter
         try:
             self.history_ = fit(self.network_, self._as_network_input(X), target, loss=self._loss(),
@@ -462,16 +458,12 @@ class _BaseMLP(NeuralEstimator):
         if self.dropout:
             raise ValueError("dropout needs a stochastic solver: use solver='adam' or 'sgd', or dropout=0")
         network, loss, penalty = self.network_, self._loss(), L2(self.alpha, per_batch=True)
-        parameters, gradients, mask = network.flat_parameters()
+        parameters, gradients, _ = network.flat_parameters()
         inputs = self._as_network_input(X)
-        batch = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
 
         def cost_and_gradient(theta):
             parameters[...] = theta
-            value = loss.forward(network.logits(inputs, training=True), target, sample_weight)
-            value += penalty.value(parameters, mask, batch)
-            network.backward(loss.backward(), input_grad=False)
-            penalty.add_gradient(parameters, gradients, mask, batch)
+            value, _ = loss_and_gradient(network, loss, inputs, target, penalty, sample_weight)
             return value, gradients.astype(np.float64)
 
         with np.errstate(over="ignore", invalid="ignore"):
@@ -693,8 +685,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def get_fitted_state(self):
         state = super().get_fitted_state()
-        classes = np.asarray(self.classes_)
-        state["classes"] = classes if classes.dtype.kind in "iufbU" else classes.astype(str)
+        state["classes"] = savable_classes(self.classes_)
         state["label_type"] = self._label_binarizer.y_type_
         return state
 
