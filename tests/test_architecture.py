@@ -38,12 +38,14 @@ FLOORS: dict[int, tuple[str, ...]] = {
     9: ("neuronet.preprocessing",), # what turns raw input into what the network was trained on
     10: ("neuronet.estimators",),   # scikit-learn estimators: LogisticRegression, MLPClassifier, CNNClassifier
     11: ("neuronet.persistence",),  # saving and loading whole models (the model-file schema)
-    12: ("neuronet.imagefolder",),  # folders of photos: decode, label, cache
+    12: ("neuronet.imagefolder",    # folders of photos: decode, label, cache
+         "neuronet.tables"),        # CSV tables of numbers: delimiter, header, label column
     13: ("neuronet.datasets",),     # named datasets, all offline, in one shape
     14: ("neuronet.plots",),        # figures of what a network learned
     15: ("neuronet.report",         # the report folder written by `neuronet train`
          "neuronet.studies",        # experiments that teach (the learning-rate study)
-         "neuronet.rl"),            # deep reinforcement learning: policy gradient on CartPole
+         "neuronet.rl",             # deep reinforcement learning: policy gradient on CartPole
+         "neuronet.export"),        # ONNX graphs of networks, estimators and their scalers
     16: ("neuronet.cli",),          # the `neuronet` command: parsing and printing
     17: ("neuronet",),              # the front door, neuronet/__init__.py: may import anything
 }

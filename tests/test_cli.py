@@ -108,7 +108,7 @@ def test_gradcheck_command(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "imagenet"], "unknown dataset 'imagenet'"),
-    (["train", "--data", "missing/folder"], "no such folder: 'missing/folder'"),
+    (["train", "--data", "missing/folder"], "no such file or folder: 'missing/folder'"),
     (["train", "--model", "cnn"], "needs images"),
     (["evaluate", "nope.npz", "digits"], "no model file at 'nope.npz'"),
     (["summary", "notes.txt"], "too short to be a neuronet file"),
@@ -240,3 +240,25 @@ def test_the_learning_rate_study_says_what_it_trains_on_many_classes(capsys):
     code, out, _ = run(capsys, "study", "learning-rate", "--data", "digits", "--rates", "0.1", "--iterations", 20,
                        "--output", "lr.png")
     assert code == 0 and "class 0 against the rest" in out
+
+
+def test_the_learning_rate_study_trains_an_mlp_or_a_cnn_and_each_study_writes_a_new_figure(capsys, tmp_path):
+    code, out, _ = run(capsys, "study", "learning-rate", "--data", "digits", "--model", "cnn", "--rates", "0.1,1000",
+                       "--iterations", 2)
+    assert code == 0
+    assert "A convolutional network (softmax over 10 classes) on digits, 2 epochs of minibatch gradient descent" in out
+    assert "diverges" in out
+    code, out, _ = run(capsys, "study", "learning-rate", "--data", "digits", "--model", "cnn", "--rates", "0.1",
+                       "--iterations", 1)
+    assert code == 0
+    assert sorted(os.listdir(tmp_path / "neuronet-runs")) == ["learning-rate-digits-cnn-2.png",
+                                                              "learning-rate-digits-cnn.png"]
+    code, _, err = run(capsys, "study", "learning-rate", "--model", "cnn")
+    assert code == 2 and "--model cnn needs images" in err
+
+
+def test_a_folder_too_large_for_memory_at_the_asked_size_is_refused_before_decoding(capsys, tmp_path):
+    make_photo_folder(tmp_path / "photos", per_class=3, layout="subfolders")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "photos", "--image-size", 40000)
+    assert code == 2 and err.count("\n") == 1
+    assert "images at 40000×40000 need about" in err and "give a smaller image size (--image-size 64" in err

@@ -1,8 +1,11 @@
 """The estimators pass scikit-learn's own estimator checks and work in its tools."""
 
+import warnings
+
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import neuronet
 from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor
 
 ESTIMATORS = [
@@ -39,3 +42,19 @@ def test_every_parameter_is_declared_and_checked_with_scikit_learns_message(esti
         with pytest.raises(InvalidParameterError, match=pattern):
             bad.fit(X, y)
     assert issubclass(InvalidParameterError, ValueError) and issubclass(InvalidParameterError, TypeError)
+
+
+@pytest.mark.parametrize("make", [lambda: neuronet.LogisticRegression(max_iter=3),
+                                  lambda: neuronet.MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0),
+                                  lambda: neuronet.MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=2,
+                                                                 random_state=0)])
+def test_one_fit_that_stops_early_warns_once_pointing_at_the_callers_line(make, breast_cancer_split):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X_train, _, y_train, _ = breast_cancer_split
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make().fit(X_train, y_train)
+    convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(convergence) == 1
+    assert convergence[0].filename == __file__

@@ -11,8 +11,30 @@ logging, early stopping or checkpoints.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
+
+_HELD_OUT = ContextVar("held_out", default="val")
+
+
+@contextmanager
+def held_out_named(name):
+    """Within the block, progress output calls the held-out data ``name``: a fit given
+    its test set as ``validation_data`` shows ``test_loss`` where the history records
+    ``val_loss`` (the history's keys stay as they are)."""
+    token = _HELD_OUT.set(name)
+    try:
+        yield
+    finally:
+        _HELD_OUT.reset(token)
+
+
+def _shown(logs):
+    """The epoch's metrics under the names progress output gives them (see held_out_named)."""
+    return {_HELD_OUT.get() + key.removeprefix("val") if key.startswith("val_") else key: value
+            for key, value in logs.items()}
 
 
 class History:
@@ -36,10 +58,18 @@ class History:
     def __getitem__(self, key):
         return self.history[key]
 
-    def state_dict(self):
-        """Every metric as a float64 array (``"epoch"`` too), and the step's name."""
-        return {"step": self.step, "epoch": np.asarray(self.epoch, dtype=np.int64),
-                "metrics": {key: np.asarray(values, dtype=np.float64) for key, values in self.history.items()}}
+    def state_dict(self, points=None):
+        """Every metric as a float64 array (``"epoch"`` too), and the step's name.
+
+        ``points`` bounds the size (what a model file holds): a longer history is kept as
+        a curve to look at, that many steps evenly spaced with the first and the last, in
+        float32 (and int32 step numbers)."""
+        keep, dtype, counter = np.arange(len(self.epoch)), np.float64, np.int64
+        if points is not None and len(keep) > points:
+            keep = np.unique(np.linspace(0, len(keep) - 1, points).round().astype(np.int64))
+            dtype, counter = np.float32, np.int32
+        return {"step": self.step, "epoch": np.asarray(self.epoch, dtype=counter)[keep],
+                "metrics": {key: np.asarray(values, dtype=dtype)[keep] for key, values in self.history.items()}}
 
     def load_state_dict(self, state):
         self.step = str(state["step"])
@@ -174,11 +204,15 @@ class ProgressBar(Callback):
         bar.update(self._done() - bar.n)
 
     def on_epoch_end(self, epoch, logs):
-        self._progress().set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+        self._progress().set_postfix({k: f"{v:.4f}" for k, v in _shown(logs).items()}, refresh=False)
 
     def on_train_end(self):
-        if self.bar is not None:
-            self.bar.close()
+        if self.bar is None:
+            return
+        if self.trainer.stop_training:  # stopped early, as planned: the run is complete
+            self.bar.total = self.bar.n
+            self.bar.refresh()
+        self.bar.close()
 
 
 class EpochLogger(Callback):
@@ -198,6 +232,6 @@ class EpochLogger(Callback):
     def on_epoch_end(self, epoch, logs):
         last = epoch + 1 == self.trainer.epochs or self.trainer.stop_training
         if (epoch + 1) % self.every == 0 or epoch == 0 or last:
-            metrics = " - ".join(f"{k} {v:.6g}" for k, v in logs.items())
+            metrics = " - ".join(f"{k} {v:.6g}" for k, v in _shown(logs).items())
             print(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs} - {metrics} - "
                   f"{time.perf_counter() - self.started:.2f}s", flush=True)

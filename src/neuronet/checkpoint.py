@@ -54,12 +54,46 @@ def save(path, state, run_fingerprint):
     save_file(path, {"kind": "checkpoint", "fingerprint": run_fingerprint, **meta}, arrays)
 
 
+def _shown(value, width=60):
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _differences(saved, current, prefix=""):
+    """(where, saved, current) for each setting that differs, down to the leaves."""
     if isinstance(saved, dict) and isinstance(current, dict):
         for key in sorted(set(saved) | set(current)):
             yield from _differences(saved.get(key), current.get(key), f"{prefix}{key}.")
+    elif isinstance(saved, list) and isinstance(current, list) and len(saved) == len(current):
+        for index, (then, now) in enumerate(zip(saved, current)):
+            yield from _differences(then, now, f"{prefix}{index}.")
+    elif isinstance(saved, list) and isinstance(current, list):
+        yield prefix.rstrip("."), f"{len(saved)} entries", f"{len(current)} entries"
     elif saved != current:
-        yield f"{prefix.rstrip('.')}: {saved!r} then, {current!r} now"
+        yield prefix.rstrip("."), saved, current
+
+
+def _refusals(saved, current):
+    """The differences that make the resumed run another run, one line each. The number
+    of epochs may be raised (and a schedule laid over it, where a setting repeats it)."""
+    extending = isinstance(current.get("epochs"), int) and current["epochs"] > saved.get("epochs", current["epochs"])
+    for where, then, now in _differences(saved, current):
+        if extending and where.split(".")[-1] == "epochs" and (then, now) == (saved["epochs"], current["epochs"]):
+            continue
+        yield f"{where}: {_shown(then)} then, {_shown(now)} now"
+
+
+def progress(path):
+    """How far the run saved in ``path`` got: {"done", "planned", "stopped", "step"} —
+    the epochs (or iterations) done and planned, and whether a callback stopped it
+    (early stopping); the run is finished when it stopped or did all it planned."""
+    meta, arrays = load_file(path)
+    if meta.get("kind") != "checkpoint":
+        raise ModelFileError(f"{path!r} is a neuronet file but not a training checkpoint")
+    state = tree_from_file({key: value for key, value in meta.items() if key not in ("kind", "fingerprint")},
+                           arrays)["state"]
+    return {"done": int(state["epoch"]), "planned": int(meta["fingerprint"]["settings"]["epochs"]),
+            "stopped": bool(state["stop_training"]), "step": str(state["history"]["step"])}
 
 
 def load(path, run_fingerprint):
@@ -74,10 +108,11 @@ def load(path, run_fingerprint):
         raise ValueError(f"cannot resume from {path!r}: it was written by an older neuronet (file format "
                          f"{meta.get('format_version')}). Delete it to start afresh")
     saved = meta["fingerprint"]
-    changes = list(_differences(saved["settings"], run_fingerprint["settings"]))
+    changes = list(_refusals(saved["settings"], run_fingerprint["settings"]))
     if changes:
-        raise ValueError(f"cannot resume from {path!r}: it was made with other settings ({'; '.join(changes[:4])}). "
-                         "Resume with the same settings, or delete the checkpoint to start afresh")
+        raise ValueError(f"cannot resume from {path!r}: it was made with other settings:\n  " + "\n  ".join(changes)
+                         + "\nResume with the same settings (only the number of epochs may be raised), or delete "
+                           "the checkpoint to start afresh")
     if saved["data"] != run_fingerprint["data"]:
         raise ValueError(f"cannot resume from {path!r}: it was made on different data. Resume with the same "
                          "data, or delete the checkpoint to start afresh")
@@ -97,8 +132,10 @@ class Checkpoint(Callback):
         (None) only on Ctrl-C. A checkpoint is always saved on Ctrl-C.
     resume : bool
         Continue from ``path`` if it exists. It is refused (ValueError) if it was made
-        with other settings (network, loss, optimizer, penalty, epochs, batch size,
-        seed, steering callbacks) or on other data.
+        with other settings (network, loss, optimizer, penalty, batch size, seed,
+        steering callbacks) or on other data. The number of epochs may be raised: the
+        run goes on to the new total (a cosine schedule is laid over it). A run that
+        finished is saved as finished: resuming it trains no further.
 
     The trainer runs it after every other callback (``restores_run``), so that it
     saves their state after they have acted and puts it back after they have reset.
@@ -133,3 +170,7 @@ class Checkpoint(Callback):
 
     def on_interrupt(self):
         self.save()
+
+    def on_train_end(self):
+        if self.trainer.completed and (self.every is not None or os.path.exists(self.path)):
+            self.save()  # the finished run: resuming it again trains no further

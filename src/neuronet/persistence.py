@@ -57,8 +57,25 @@ def _model_tree(model):
         "preprocessing": [transformer_state(step) for step in transformers_of(model)],
         "steps": step_names(model),
         "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
-                  "n_features": int(np.prod(network.input_shape))},
+                  "n_features": int(np.prod(network.input_shape)), **_raw_input_range(model)},
     }
+
+
+def _raw_input_range(model):
+    """{"range": [smallest, largest]}: the raw input values seen in training — the
+    estimator's range of each input value, mapped back through the preprocessing (each
+    step an increasing affine map per feature). Empty for a file of an older schema."""
+    seen = getattr(final_estimator(model), "_input_range", None)
+    if seen is None:
+        return {}
+    for step in reversed(transformers_of(model)):
+        seen = step.inverse_transform(seen)
+    span = seen.max() - seen.min() or 1.0
+
+    def rounded(value):  # the rounding of float32 inputs is not information: 7 digits, and none below 1e-6 of the span
+        return float(f"{np.round(value / span, 6) * span:.7g}") + 0.0
+
+    return {"range": [rounded(seen.min()), rounded(seen.max())]}
 
 
 def save(model, path, extra=None):
@@ -76,6 +93,18 @@ def save(model, path, extra=None):
 def load(path, with_extra=False):
     """Load what :func:`save` wrote (or a format-version-1 file); ``with_extra=True``
     also returns the ``extra`` dict."""
+    model, tree = _load_tree(path)
+    return (model, tree.get("extra") or {}) if with_extra else model
+
+
+def load_described(path):
+    """(model, extra, input): the model, what the caller recorded, and the input it
+    expects ({"shape", "n_features", "dtype"} and, when recorded, "range")."""
+    model, tree = _load_tree(path)
+    return model, tree.get("extra") or {}, tree.get("input") or {}
+
+
+def _load_tree(path):
     meta, arrays = load_file(path)
     if meta.get("kind") == "checkpoint":
         raise ModelFileError(f"{os.fspath(path)!r} is a training checkpoint, not a model: continue its run with an "
@@ -90,7 +119,7 @@ def load(path, with_extra=False):
         raise ModelFileError(f"{os.fspath(path)!r}: {error}") from None
     except (TypeError, KeyError, ValueError, AttributeError, IndexError) as error:
         raise ModelFileError(f"{os.fspath(path)!r} holds an invalid model description: {error}") from None
-    return (model, tree.get("extra") or {}) if with_extra else model
+    return model, tree
 
 
 def _restore_network(tree):

@@ -22,11 +22,16 @@ def save(fig, path):
     return path
 
 
-def learning_curves(history, title="Learning curves", step="epoch"):
-    """Loss and accuracy per ``step``, train and validation, side by side.
+SIGNED = "RdBu_r"  # weights: red positive, blue negative, white zero
+
+
+def learning_curves(history, title="Learning curves", step="epoch", held_out="validation"):
+    """Loss and accuracy per ``step``, on the training data and the held-out data, side by side.
 
     ``step`` names one entry of the history: "epoch" for minibatch training, "iteration"
     for full-batch gradient descent, where each step sees all the data once.
+    ``held_out`` names the data of the history's ``val_`` entries: "validation", or
+    "test" when the held-out data is the test set.
     """
     metrics = [m for m in ("loss", "accuracy") if m in history]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
@@ -34,10 +39,11 @@ def learning_curves(history, title="Learning curves", step="epoch"):
         epochs = np.arange(1, len(history[metric]) + 1)
         ax.plot(epochs, history[metric], label="train", color="tab:blue")
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], label="validation", color="tab:orange")
+            ax.plot(epochs, history[f"val_{metric}"], label=held_out, color="tab:orange")
         ax.set_xlabel(step)
         ax.set_ylabel("cost (cross-entropy)" if metric == "loss" else "accuracy")
         ax.set_title(f"{'Cost' if metric == 'loss' else 'Accuracy'} per {step}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
@@ -78,62 +84,114 @@ def _as_picture(array):
     return array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
 
 
-def first_layer_weights(network, image_shape=None, max_units=64, title=None):
-    """What each first-layer neuron looks for: its incoming weights drawn as an image.
+CHANNELS = {3: ("R", "G", "B")}
 
-    A Dense layer over image pixels gives one picture per unit (for logistic
-    regression: its single weight image); a Conv2D layer gives one per kernel.
-    Returns None when the weights are not over an image.
+
+def _panels(rows, cols, figsize, **options):
+    """A grid of panels for pictures: framed, without ticks (hiding whole axes instead
+    makes a figure of many panels several times slower to lay out)."""
+    return plt.subplots(rows, cols, figsize=figsize, squeeze=False, subplot_kw={"xticks": [], "yticks": []},
+                        **options)
+
+
+def _hide_unused(axes, used):
+    for ax in axes.ravel()[used:]:
+        ax.set_visible(False)
+
+
+def weight_images(weights, names, title, meaning):
+    """Weights over an image, one picture per unit (and per colour channel), all on one
+    signed colour scale centred at zero (white), with a colour bar that says what the
+    colours mean.
+
+    ``weights`` is (units, channels, height, width); ``names`` gives each unit's title
+    ("class 3", "unit 5"); ``meaning`` says under the title what the colours do
+    ("red pushes towards dog, blue towards cat").
     """
-    layer = network.layers[0]
-    weights = layer.params.get("weights")
-    if weights is None:
-        return None
-    if weights.ndim == 4:  # Conv2D: (filters, channels, kh, kw)
-        pictures, kind = list(weights), "kernel"
-    elif image_shape is not None and weights.shape[0] == int(np.prod(image_shape)):
-        pictures, kind = [weights[:, u].reshape(image_shape) for u in range(weights.shape[1])], "unit"
-    else:
-        return None
-    pictures = pictures[:max_units]
-    rows, cols = _grid(len(pictures))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols + 0.5, 1.6 * rows + 0.6), squeeze=False)
-    grey = pictures[0].shape[0] == 1
-    for index, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if index < len(pictures):
-            ax.imshow(_as_picture(pictures[index]), cmap="RdBu_r" if grey else None, interpolation="nearest")
-            ax.set_title(f"{kind} {index}", fontsize=8)
-    fig.suptitle(title or f"First-layer weights: what each {kind} looks for"
-                          + (" (red +, blue −)" if grey else ""))
+    weights = np.asarray(weights, dtype=np.float64)
+    units, channels = weights.shape[:2]
+    channel_names = CHANNELS.get(channels, [f"channel {c}" for c in range(channels)])
+    per_row = int(np.ceil(np.sqrt(units)))
+    rows, cols = int(np.ceil(units / per_row)), per_row * channels
+    fig, axes = _panels(rows, cols, (max(7.0, 1.5 * cols + 1.4), 1.45 * rows + 1.2))
+    _hide_unused(axes, units * channels)
+    limit = float(np.abs(weights).max()) or 1.0
+    for unit in range(units):
+        for channel in range(channels):
+            panel = unit * channels + channel
+            ax = axes.ravel()[panel]
+            image = ax.imshow(weights[unit, channel], cmap=SIGNED, vmin=-limit, vmax=limit, interpolation="nearest")
+            ax.set_title(names[unit] if channels == 1 else f"{names[unit]}, {channel_names[channel]}", fontsize=8)
+    fig.suptitle(f"{title}\n{meaning}")
+    top = 1 - 1.0 / fig.get_figheight()  # room for the two lines of the title and the panels' titles
+    fig.subplots_adjust(left=0.02, right=0.86, bottom=0.02, top=top, wspace=0.1, hspace=0.3)
+    fig.colorbar(image, cax=fig.add_axes((0.89, 0.08, 0.025, top - 0.12)), label="weight (white: 0)")
+    return fig
+
+
+def feature_weights(weights, feature_names, output_names, title, meaning, most=30):
+    """Each feature's weight into each output unit as horizontal bars, in order: red
+    bars (positive) push towards the panel's class, blue bars (negative) away from it.
+
+    ``weights`` is (features, outputs); ``output_names`` titles each output's panel.
+    With more than ``most`` features, the ``most`` largest |weights| of each are drawn.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    features, outputs = weights.shape
+    shown = min(features, most)
+    fig, axes = plt.subplots(1, outputs, figsize=(4.2 * outputs + 2.5, 0.26 * shown + 1.6), squeeze=False)
+    for output, ax in enumerate(axes[0]):
+        column = weights[:, output]
+        order = np.argsort(-np.abs(column))[:shown]
+        order = order[np.argsort(column[order], kind="stable")]
+        ax.barh(np.arange(shown), column[order], color=np.where(column[order] > 0, "tab:red", "tab:blue"))
+        ax.set_yticks(np.arange(shown), [feature_names[i] for i in order], fontsize=8)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(output_names[output], fontsize=10)
+        ax.set_xlabel(meaning)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title if shown == features else f"{title} (the {shown} largest of {features})")
     fig.tight_layout()
     return fig
 
 
-def decision_boundary(model, X, y, class_names, title="Decision boundary"):
-    """The classifier's regions over a 2-D plane, with the data on top."""
-    X = np.asarray(X)
+def decision_boundary(model, train, test, class_names, feature_names=("feature 1", "feature 2"),
+                      title="Decision boundary"):
+    """The classifier's regions over a 2-D plane, with the training points (dots) and
+    the test points (triangles) on top, coloured by their true class.
+
+    ``train`` and ``test`` are (X, y) pairs; X has two columns.
+    """
+    X = np.vstack([train[0], test[0]])
     margin = 0.1 * (X.max(axis=0) - X.min(axis=0)) + 1e-9
     low, high = X.min(axis=0) - margin, X.max(axis=0) + margin
     xx, yy = np.meshgrid(np.linspace(low[0], high[0], 300), np.linspace(low[1], high[1], 300))
     grid = np.column_stack([xx.ravel(), yy.ravel()])
     regions = np.searchsorted(model.classes_, model.predict(grid)).reshape(xx.shape)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = plt.subplots(figsize=(6.5, 5))
     cmap = plt.get_cmap("tab10")
-    ax.contourf(xx, yy, regions, levels=np.arange(len(class_names) + 1) - 0.5, colors=[cmap(k) for k in range(len(class_names))],
-                alpha=0.25)
-    for k, name in enumerate(class_names):
-        ax.scatter(*X[y == k].T, s=12, color=cmap(k), edgecolor="black", linewidth=0.3, label=f"class {name}")
-    ax.set_xlabel("feature 1")
-    ax.set_ylabel("feature 2")
+    ax.contourf(xx, yy, regions, levels=np.arange(len(class_names) + 1) - 0.5,
+                colors=[cmap(k) for k in range(len(class_names))], alpha=0.25)
+    for (X_split, y_split), split, marker, size in ((train, "train", "o", 12), (test, "test", "^", 30)):
+        for k, name in enumerate(class_names):
+            ax.scatter(*np.asarray(X_split)[np.asarray(y_split) == k].T, s=size, marker=marker, color=cmap(k),
+                       edgecolor="black", linewidth=0.5 if split == "test" else 0.2, label=f"{name} ({split})")
+    ax.set_xlabel(feature_names[0])
+    ax.set_ylabel(feature_names[1])
     ax.set_title(title)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 
 
-def worst_mistakes(images, y_true, probabilities, class_names, count=16, title="Most confident mistakes"):
-    """The wrong predictions the model was surest of, with what it said and the truth.
+def _short(name, width=24):
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
+def worst_mistakes(images, y_true, probabilities, class_names, files=(), count=16, title="Most confident mistakes",
+                   per_row=8):
+    """The wrong predictions the model was surest of, with what it said, the truth
+    and, where ``files`` names each image, its file.
 
     Returns None when there is no mistake to show.
     """
@@ -142,28 +200,58 @@ def worst_mistakes(images, y_true, probabilities, class_names, count=16, title="
     if wrong.size == 0:
         return None
     wrong = wrong[np.argsort(-probabilities[wrong, predicted[wrong]])][:count]
-    rows, cols = _grid(len(wrong))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 0.4, 2.4 * rows + 0.6), squeeze=False)
-    for index, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if index < len(wrong):
-            sample = wrong[index]
-            ax.imshow(_as_picture(images[sample]), cmap="gray", interpolation="nearest")
-            ax.set_title(f"said {class_names[predicted[sample]]} ({probabilities[sample, predicted[sample]]:.0%})\n"
-                         f"was {class_names[y_true[sample]]}", fontsize=8, color="darkred")
+    cols = min(len(wrong), per_row)
+    rows = int(np.ceil(len(wrong) / cols))
+    fig, axes = _panels(rows, cols, (1.7 * cols + 0.4, 2.3 * rows + 0.6))
+    _hide_unused(axes, len(wrong))
+    for sample, ax in zip(wrong, axes.ravel()):
+        ax.imshow(_as_picture(images[sample]), cmap="gray", interpolation="nearest")
+        ax.set_title(f"said {class_names[predicted[sample]]} ({probabilities[sample, predicted[sample]]:.0%})\n"
+                     f"was {class_names[y_true[sample]]}", fontsize=8, color="darkred")
+        if len(files):
+            ax.set_xlabel(_short(str(files[sample])), fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def learning_rate_study(curves, title="The step size matters"):
-    """Cost per iteration for several learning rates on one figure (log scale)."""
+def feature_maps(image, maps, title="Feature maps", per_row=8):
+    """One image, then what each convolution layer makes of it: one picture per feature
+    map (``per_row`` to a row), each layer on its own colour scale with a colour bar.
+
+    ``maps`` is a list of (label, array of shape (maps, height, width)).
+    """
+    cols = min(per_row, max(len(array) for _, array in maps))
+    heights = [int(np.ceil(len(array) / cols)) for _, array in maps]
+    fig, axes = _panels(1 + sum(heights), cols, (1.25 * cols + 2.2, 1.35 * (1 + sum(heights)) + 0.5),
+                        layout="constrained")
+    _hide_unused(axes[0], 1)
+    axes[0, 0].imshow(_as_picture(image), cmap="gray", interpolation="nearest")
+    axes[0, 0].set_title("input", fontsize=8)
+    first = 1
+    for (label, array), height in zip(maps, heights):
+        rows = axes[first : first + height]
+        low, high = float(array.min()), float(array.max())
+        _hide_unused(rows, len(array))
+        for index, ax in enumerate(rows.ravel()[: len(array)]):
+            shown = ax.imshow(array[index], cmap="magma", vmin=low, vmax=high if high > low else low + 1,
+                              interpolation="nearest")
+            ax.set_title(f"map {index}", fontsize=7)
+        rows[0, 0].set_ylabel(label, fontsize=8)
+        fig.colorbar(shown, ax=rows, shrink=0.9, aspect=10 * height, pad=0.01)
+        first += height
+    fig.suptitle(title)
+    return fig
+
+
+def learning_rate_study(curves, title="The step size matters", step="iteration"):
+    """Cost per iteration (or epoch: ``step``) for several learning rates on one figure (log scale)."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for rate, (costs, outcome) in sorted(curves.items()):
         costs = np.asarray(costs, dtype=float)
         ax.plot(np.arange(1, len(costs) + 1), costs, label=f"learning rate {rate:g}: {outcome}")
     ax.set_yscale("log")
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(step)
     ax.set_ylabel("cost J (log scale)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")

@@ -1,21 +1,29 @@
 """Preprocessing that travels with the model: what turns raw input into what the
 network was trained on.
 
-Tabular features are standardized, x' = (x − mean) / scale, with the training set's
-mean and spread (scikit-learn's ``StandardScaler``); images are already in [0, 1] and
-go in as they are. A model with preprocessing is a scikit-learn ``Pipeline`` of the
-transformer and the estimator, so that ``model.predict(raw_X)`` works the same in
-Python and in the command line, and :func:`neuronet.save` writes both into one file.
+The command line standardizes tabular features, x' = (x − mean) / scale, with the
+training set's mean and spread (scikit-learn's ``StandardScaler``); images are already
+in [0, 1] and go in as they are. A model with preprocessing is a scikit-learn
+``Pipeline`` of the transformers and the estimator, so that ``model.predict(raw_X)``
+works the same in Python and in the command line, and :func:`neuronet.save` writes both
+into one file. A model file holds the scalers in :data:`TRANSFORMERS` (StandardScaler,
+MinMaxScaler, MaxAbsScaler), each as its parameters and fitted arrays.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
-# The transformers a model file can hold, with the fitted attributes that define them.
-TRANSFORMERS = {"StandardScaler": (StandardScaler, ("mean_", "scale_", "var_", "n_samples_seen_", "n_features_in_"))}
+# The transformers a model file can hold, with the fitted attributes that define them:
+# each is an increasing affine map of every feature, stored as arrays (no pickle).
+TRANSFORMERS = {
+    "StandardScaler": (StandardScaler, ("mean_", "scale_", "var_", "n_samples_seen_", "n_features_in_")),
+    "MinMaxScaler": (MinMaxScaler, ("min_", "scale_", "data_min_", "data_max_", "data_range_", "n_samples_seen_",
+                                    "n_features_in_")),
+    "MaxAbsScaler": (MaxAbsScaler, ("scale_", "max_abs_", "n_samples_seen_", "n_features_in_")),
+}
 
 
 def default_preprocessing(images):
@@ -69,7 +77,8 @@ def transformer_from_state(state):
     if state.get("class") not in TRANSFORMERS:
         raise ValueError(f"unknown preprocessing {state.get('class')!r}; known: {', '.join(TRANSFORMERS)}")
     cls, attributes = TRANSFORMERS[state["class"]]
-    transformer = cls(**state["params"])
+    transformer = cls(**{key: tuple(value) if isinstance(value, list) else value  # JSON has no tuples
+                         for key, value in state["params"].items()})
     for key, value in state["fitted"].items():
         if key not in attributes:
             raise ValueError(f"unknown fitted attribute {key!r} of {state['class']}")

@@ -1,18 +1,21 @@
 """Studies that teach: experiments whose result is the lesson.
 
-The learning-rate study trains the same logistic regression (one sigmoid neuron,
-full-batch gradient descent) with several step sizes and names what each one does:
-too small crawls, a good one converges, a large one overshoots and oscillates, a
-larger one diverges.
+The learning-rate study trains the same model with several step sizes and names what
+each one does: too small crawls, a good one converges, a large one overshoots and
+oscillates, a larger one diverges. The lecture's model is logistic regression (one
+sigmoid neuron, full-batch gradient descent); the same lesson holds for a deep network
+or a convolutional one trained by plain minibatch gradient descent.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
 
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-from .estimators import LogisticRegression
+from .estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from .training import TrainingDiverged
 
 
@@ -34,13 +37,28 @@ def binary_task(dataset):
     return StandardScaler().fit_transform(dataset.flat), y
 
 
-def learning_rate_study(X, y, rates, iterations=300):
-    """Train one logistic regression per learning rate, yielding (rate, costs, outcome)
-    as each one finishes."""
+def study_model(kind, rate, steps, image_shape=None):
+    """The model a study trains at one learning rate: the lecture's logistic regression, or
+    an MLP / CNN trained by plain minibatch gradient descent (no momentum, no schedule)
+    for ``steps`` epochs, whatever the cost does."""
+    if kind == "logistic":
+        return LogisticRegression(learning_rate=rate, max_iter=steps, tol=0, random_state=0)
+    plain_descent = dict(solver="sgd", momentum=0.0, learning_rate_init=rate, max_iter=steps, tol=0,
+                         n_iter_no_change=np.inf, random_state=0)
+    if kind == "mlp":
+        return MLPClassifier(**plain_descent)
+    return CNNClassifier(image_shape=image_shape, **plain_descent)
+
+
+def learning_rate_study(X, y, rates, iterations=300, model="logistic", image_shape=None):
+    """Train one model per learning rate, yielding (rate, costs, outcome) as each one
+    finishes (``model``: "logistic", "mlp" or "cnn"; ``iterations``: its iterations or epochs)."""
     for rate in rates:
-        model = LogisticRegression(learning_rate=rate, max_iter=iterations, tol=0, random_state=0)
+        estimator = study_model(model, rate, iterations, image_shape)
         try:
-            costs, diverged = model.fit(X, y).loss_curve_, False
+            with warnings.catch_warnings():  # every run goes its full length: no convergence to report
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                costs, diverged = estimator.fit(X, y).loss_curve_, False
         except TrainingDiverged as error:
             costs, diverged = error.history["loss"], True
         yield rate, costs, outcome(costs, diverged)

@@ -288,11 +288,12 @@ class Trainer:
         for callback in self.callbacks:  # a Checkpoint callback, last, may put back a saved run here
             callback.trainer = self
             callback.on_train_begin()
-        catching = self._catch_ctrl_c()
+        catching, self.completed = self._catch_ctrl_c(), False
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
             try:
                 while self.epoch < self.epochs and not self.stop_training:
                     self._train_one_epoch(X, y, validation_data, sample_weight)
+                self.completed = True  # neither interrupted nor diverged
             finally:
                 if catching:
                     signal.signal(signal.SIGINT, self._previous_handler)

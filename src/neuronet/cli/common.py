@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from dataclasses import dataclass
 from numbers import Integral, Real
 
-from ..datasets import BUILTIN
+from ..datasets import BUILTIN, TABLE_SUFFIXES
 from ..datasets import load as load_dataset
-from ..persistence import load as load_saved
+from ..persistence import load_described
+from ..preprocessing import final_estimator
 from ..validation import Interval, argument_type
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -53,32 +56,111 @@ def rates(text):
 
 
 # --- data and models ----------------------------------------------------------------
-def load_data(name, image_size=64, grayscale=False):
-    """A built-in dataset by name, or a folder of images."""
+def load_data(name, image_size=64, grayscale=False, label_column=None):
+    """A built-in dataset by name, a CSV table, or a folder of images."""
+    is_table = os.path.isfile(name) and name.lower().endswith(TABLE_SUFFIXES)
+    if label_column is not None and not is_table:
+        raise UserError("--label-column applies to a CSV table; built-in datasets and image folders carry their labels")
     if name.lower() not in BUILTIN and not os.path.exists(name):
-        if os.sep in name or name.startswith((".", "~")):
-            raise UserError(f"no such folder: {name!r}")
-        raise UserError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, or a folder of images")
-    if os.path.exists(name) and not os.path.isdir(name):
-        raise UserError(f"{name!r} is a file; give a dataset name or a folder of images")
-    return load_dataset(name, image_size=image_size, grayscale=grayscale)
+        if os.sep in name or name.startswith((".", "~")) or name.lower().endswith(TABLE_SUFFIXES):
+            raise UserError(f"no such file or folder: {name!r}")
+        raise UserError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, a .csv table or a folder of images")
+    if os.path.isfile(name) and not is_table:
+        raise UserError(f"{name!r} is a file; give a dataset name, a .csv table or a folder of images")
+    return load_dataset(name, image_size=image_size, grayscale=grayscale, label_column=label_column)
+
+
+@dataclass
+class SavedModel:
+    """A model file as the commands use it: the model, what ``train`` recorded
+    (``extra``) and the input the model expects (``expected``: shape, n_features,
+    and the range of raw values seen in training)."""
+
+    path: str
+    model: object
+    extra: dict
+    expected: dict
+
+    @property
+    def estimator(self):
+        return final_estimator(self.model)
+
+    @property
+    def image_shape(self):
+        """(channels, height, width) of the images the model reads, or None for a table model."""
+        shape = self.extra.get("image_shape") or self.expected.get("shape") or ()
+        return tuple(shape) if len(shape) == 3 else None
+
+    @property
+    def sample_shape(self):
+        """One sample as the model was given it in training: flat features, or an image."""
+        flat = getattr(self.estimator, "n_features_in_", self.n_features) == self.n_features
+        return (self.n_features,) if flat or self.image_shape is None else self.image_shape
+
+    @property
+    def n_features(self):
+        return int(self.expected.get("n_features") or self.estimator.n_features_in_)
+
+    def classifier(self, command):
+        """The estimator, refused in one line when it cannot label samples."""
+        estimator = self.estimator
+        if hasattr(estimator, "classes_"):
+            return estimator
+        if self.extra.get("environment"):
+            raise UserError(f"{self.path} is a policy network trained by neuronet rl; watch it play with: "
+                            f"neuronet rl cartpole --play {self.path}")
+        raise UserError(f"{self.path} holds a {type(estimator).__name__}; neuronet {command} works with classifiers")
+
+    def class_names(self):
+        return self.extra.get("class_names") or [str(c) for c in self.estimator.classes_]
+
+    def input_for(self, X, source, raw_scale=1.0):
+        """X (any sample shape) as the model takes it: the same number of values per sample
+        (one line otherwise), in the units it was trained on, shaped as in training; warns in
+        one line when the values lie far outside the range seen in training."""
+        rows = X.reshape(len(X), -1)
+        if rows.shape[1] != self.n_features:
+            raise UserError(self._size_mismatch(source, rows.shape[1]))
+        seen = self.expected.get("range")
+        if seen is not None and raw_scale != 1 and seen[1] > raw_scale**0.5 >= rows.max(initial=0):
+            print(f"note: {self.path} was trained on raw values up to {seen[1]:g}; giving it {source} in those "
+                  f"units (× {raw_scale:g})", file=sys.stderr)
+            rows = rows * raw_scale
+        if seen is not None and len(rows):
+            self._check_range(rows, source, *seen)
+        return rows.reshape(len(rows), *self.sample_shape)
+
+    def _size_mismatch(self, source, n_values):
+        if self.image_shape is not None:
+            return (f"{source} has {n_values} values a sample; {self.path} reads "
+                    f"{'×'.join(map(str, self.image_shape))} images ({self.n_features} values): give it images")
+        hint = " (is one of them the label? predict reads features only)" if n_values == self.n_features + 1 else ""
+        return f"{source} has {n_values} columns; the model expects {self.n_features}{hint}"
+
+    def _check_range(self, rows, source, low, high):
+        span = max(high - low, 1e-12)
+        data_low, data_high = float(rows.min()), float(rows.max())
+        if data_high > high + span or data_low < low - span:
+            print(f"warning: {source} has values in [{data_low:.4g}, {data_high:.4g}], far outside the "
+                  f"[{low:.4g}, {high:.4g}] seen in training: check its units and preprocessing", file=sys.stderr)
 
 
 def load_model(path):
-    """(model, extra): the saved model (with its preprocessing) and what train recorded."""
+    """The :class:`SavedModel` at ``path``, or one line saying what is wrong."""
     if not os.path.exists(path):
         raise UserError(f"no model file at {path!r} (train one with: neuronet train --output {path})")
-    return load_saved(path, with_extra=True)
+    return SavedModel(path, *load_described(path))
 
 
-def data_like_training(name, extra):
+def data_like_training(name, saved, label_column=None):
     """Load ``name`` the way the model's training data was loaded (image size, colour)."""
-    image = extra.get("image_size")
-    return load_data(name, image_size=image or 64, grayscale=bool(extra.get("grayscale")))
+    image = saved.image_shape
+    size = saved.extra.get("image_size") or (image[1] if image else 64)
+    return load_data(name, image_size=size, grayscale=bool(image) and image[0] == 1, label_column=label_column)
 
 
-def check_classes(dataset, extra):
-    trained = extra.get("class_names")
-    if trained is not None and [str(c) for c in dataset.class_names] != trained:
+def check_classes(dataset, saved):
+    trained = saved.class_names()
+    if [str(c) for c in dataset.class_names] != trained:
         raise UserError(f"the model knows the classes {trained}, but {dataset.name} has "
                         f"{[str(c) for c in dataset.class_names]}")

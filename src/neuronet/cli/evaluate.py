@@ -6,20 +6,26 @@ import os
 
 import numpy as np
 
-from ..preprocessing import final_estimator
-from .common import RAW, check_classes, data_like_training, load_model
-
+from ..datasets import TABLE_SUFFIXES, label_text
+from ..tables import read_table
+from .common import RAW, UserError, check_classes, data_like_training, load_model
 
 def add(commands):
     parser = commands.add_parser(
         "evaluate", help="accuracy, per-class precision/recall and confusion matrix of a saved model",
         description="Measure a saved model on a dataset. On the dataset it was trained on, the same held-out "
-                    "test split is used (same seed); use --all for every sample.",
+                    "test split is used (same seed); use --all for every sample. A .csv table has one label "
+                    "column (the last, or --label-column) and the model's features in the others; its delimiter "
+                    "(comma, semicolon, tab) and header row are recognised.",
         epilog="examples:\n  neuronet evaluate neuronet-runs/model.npz breast-cancer\n"
-               "  neuronet evaluate cats.npz ~/dogs-vs-cats/test-folder", formatter_class=RAW)
-    parser.add_argument("model", help="a model file written by neuronet train")
-    parser.add_argument("data", help="a dataset name or a folder of images")
+               "  neuronet evaluate cats.npz ~/dogs-vs-cats/test-folder\n"
+               "  neuronet evaluate model.npz measurements.csv --label-column diagnosis", formatter_class=RAW)
+    parser.add_argument("model", help="a model file written by neuronet train or neuronet.save")
+    parser.add_argument("data", help="a dataset name, a .csv table or a folder of images")
     parser.add_argument("--all", action="store_true", help="evaluate on every sample, not the held-out split")
+    parser.add_argument("--label-column", metavar="NAME|INDEX",
+                        help="the .csv column that holds the labels: a header name, or an index (0 the first, "
+                             "-1 the last; default: the last)")
     parser.set_defaults(run=run)
 
 
@@ -31,21 +37,51 @@ def print_confusion_matrix(matrix, names):
         print(name.rjust(width) + "".join(str(v).rjust(width) for v in row))
 
 
-def run(args):
-    from sklearn.metrics import classification_report, confusion_matrix
+def table_samples(path, saved, label_column):
+    """(X, class indices, description) from a labelled CSV table, its labels matched to the
+    model's classes by name or by value (1 and 1.0 are the same label)."""
+    table = read_table(path, labelled=True, label_column=label_column)
+    X = saved.input_for(table.X, path)
+    names = saved.class_names()
+    known = {label_text(label): k for k, label in enumerate(saved.estimator.classes_)}
+    known.update({label_text(name): k for k, name in enumerate(names)})
+    written = [label_text(label) for label in table.labels]
+    unknown = sorted(set(written) - set(known))
+    if unknown:
+        raise UserError(f"{path} has labels the model does not know: {unknown[:10]}; it knows {names}")
+    return X, np.array([known[label] for label in written]), "all rows"
 
-    model, extra = load_model(args.model)
-    dataset = data_like_training(args.data, extra)
-    check_classes(dataset, extra)
-    trained_here = extra.get("data") in (args.data, os.path.abspath(args.data))
-    if trained_here and not args.all:
-        _, X, _, y = dataset.split(extra.get("test_size", 0.2), extra.get("seed", 0))  # the split train made
+
+def dataset_samples(name, saved, every_sample, label_column):
+    """(X, class indices, description) from a dataset: the held-out split train made when the
+    model was trained on it (same seed), else every sample."""
+    dataset = data_like_training(name, saved, label_column)
+    check_classes(dataset, saved)
+    if trained_on(name, saved) and not every_sample:
+        _, X, _, y = dataset.split(saved.extra.get("test_size", 0.2), saved.extra.get("seed", 0))
         where = "the held-out test split"
     else:
         X, y, where = dataset.X, dataset.y, "all samples"
-    predicted = model.predict(X)
-    names = [str(c) for c in dataset.class_names]
-    print(f"{type(final_estimator(model)).__name__} on {dataset.name}, {where} ({len(y)} samples)")
+    return saved.input_for(X, dataset.name, dataset.raw_scale), y, where
+
+
+def trained_on(name, saved):
+    return saved.extra.get("data") in (name, os.path.abspath(name))
+
+
+def run(args):
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    saved = load_model(args.model)
+    estimator = saved.classifier("evaluate")
+    if args.data.lower().endswith(TABLE_SUFFIXES) and os.path.isfile(args.data) and not trained_on(args.data, saved):
+        X, y, where = table_samples(args.data, saved, args.label_column)
+    else:
+        X, y, where = dataset_samples(args.data, saved, args.all, args.label_column)
+    predicted = np.searchsorted(estimator.classes_, saved.model.predict(X))
+    names = saved.class_names()
+    print(f"{type(estimator).__name__} on {os.path.basename(args.data.rstrip(os.sep)) or args.data}, {where} "
+          f"({len(y)} samples)")
     print(f"accuracy {np.mean(predicted == y):.4f}\n")
     print(classification_report(y, predicted, labels=np.arange(len(names)), target_names=names, zero_division=0))
     print_confusion_matrix(confusion_matrix(y, predicted, labels=np.arange(len(names))), names)

@@ -8,7 +8,6 @@ from ..gradcheck import check_network
 from ..layers import Dense, ReLU, Softmax, Tanh
 from ..losses import BinaryCrossEntropy, CrossEntropy
 from ..network import Sequential
-from ..preprocessing import final_estimator
 from .common import RAW, load_model, positive_int
 
 
@@ -32,8 +31,8 @@ def network_in_float64(path):
     if path is None:
         return Sequential([Dense(8), Tanh(), Dense(6), ReLU(), Dense(3), Softmax()],
                           input_shape=(5,), dtype="float64", random_state=0)
-    model, _ = load_model(path)
-    trained = getattr(final_estimator(model), "network_", model)
+    estimator = load_model(path).estimator
+    trained = getattr(estimator, "network_", estimator)
     network = Sequential.from_config({**trained.get_config(), "dtype": "float64"})
     network.set_weights(trained.get_weights())
     return network

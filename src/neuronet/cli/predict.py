@@ -11,7 +11,7 @@ import numpy as np
 
 from ..files import write_atomically
 from ..imagefolder import decode_image, to_unit_range
-from ..preprocessing import final_estimator
+from ..tables import read_table
 from .common import RAW, UserError, load_model
 
 
@@ -19,12 +19,14 @@ def add(commands):
     parser = commands.add_parser(
         "predict", help="label images or feature rows with a saved model",
         description="Print the predicted label and its probability for each image, or for each row of a "
-                    ".csv (comma-separated numbers) or .npy file of features. A folder means every file under it. "
-                    "A file that cannot be read is reported and skipped; the exit status is 1 if any was.",
+                    ".csv table or .npy file of features (a .csv's delimiter — comma, semicolon, tab — and header "
+                    "row are recognised). A folder means every file under it. Images are resized and coloured "
+                    "as the model's training images were. A file that cannot be read is reported and skipped; "
+                    "the exit status is 1 if any was.",
         epilog="examples:\n  neuronet predict cats.npz kitten.jpg puppy.png\n"
                "  neuronet predict cats.npz ~/dogs-vs-cats/test1 --output predictions.csv\n"
                "  neuronet predict neuronet-runs/model.npz rows.csv", formatter_class=RAW)
-    parser.add_argument("model", help="a model file written by neuronet train")
+    parser.add_argument("model", help="a model file written by neuronet train or neuronet.save")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="images, folders of images, or .csv / .npy files of feature rows")
     parser.add_argument("--output", metavar="FILE.csv",
@@ -38,18 +40,19 @@ class Unreadable(Exception):
 
 def read_rows(path):
     try:
-        rows = np.load(path, allow_pickle=False) if path.endswith(".npy") else np.loadtxt(path, delimiter=",", ndmin=2)
+        rows = np.load(path, allow_pickle=False) if path.endswith(".npy") else read_table(path).X
     except (ValueError, OSError) as error:
         raise Unreadable(f"not a table of numbers ({error})") from None
     return rows.reshape(1, -1) if rows.ndim == 1 else rows
 
 
-def read_image(path, extra):
-    """One image as the model saw its training images (size, colour, [0, 1])."""
-    if not extra.get("image_shape"):
-        raise UserError(f"{path}: this model reads feature rows (.csv or .npy), not images")
+def read_image(path, saved):
+    """One image as the model saw its training images (size, channels, [0, 1])."""
+    image = saved.image_shape
+    if image is None:
+        raise Unreadable(f"{saved.path} reads feature rows (.csv or .npy), not images")
     try:
-        return to_unit_range(decode_image(path, extra["image_shape"][1:], extra.get("grayscale", False))[None])
+        return to_unit_range(decode_image(path, image[1:], grayscale=image[0] == 1)[None])
     except (OSError, ValueError, SyntaxError) as error:
         raise Unreadable(f"not a readable image ({error})") from None
 
@@ -65,14 +68,17 @@ def inputs(paths):
             yield from (os.path.join(folder, name) for name in sorted(names) if not name.startswith("."))
 
 
-def read(path, extra):
-    """(rows of the model's input, a name for each row) from one file."""
+def read(path, saved):
+    """(rows as the model takes them, a name for each row) from one file."""
     if not os.path.isfile(path):
         raise Unreadable("no such file or folder")
-    if path.endswith((".csv", ".npy", ".txt")):
+    if path.lower().endswith((".csv", ".npy", ".txt", ".tsv")):
         rows = read_rows(path)
-        return rows, [f"{path}[{i}]" for i in range(len(rows))]
-    return read_image(path, extra), [path]
+        try:
+            return saved.input_for(rows, path), [f"{path}[{i}]" for i in range(len(rows))]
+        except UserError as error:  # this file does not fit the model; the others may
+            raise Unreadable(str(error)) from None
+    return saved.input_for(read_image(path, saved), path, raw_scale=255.0), [path]
 
 
 def write_table(path, names, predictions):
@@ -86,20 +92,18 @@ def write_table(path, names, predictions):
 
 
 def run(args):
-    model, extra = load_model(args.model)
-    estimator = final_estimator(model)
-    if not hasattr(estimator, "classes_"):
-        raise UserError(f"{args.model} holds a {type(estimator).__name__}; neuronet predict labels with classifiers")
-    names = extra.get("class_names") or [str(c) for c in estimator.classes_]
+    saved = load_model(args.model)
+    saved.classifier("predict")
+    names = saved.class_names()
     failed, predictions = 0, []
     for path in inputs(args.files):
         try:
-            X, row_names = read(path, extra)
+            X, row_names = read(path, saved)
         except Unreadable as error:
             print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        for row_name, probabilities in zip(row_names, model.predict_proba(X)):
+        for row_name, probabilities in zip(row_names, saved.model.predict_proba(X)):
             best = int(probabilities.argmax())
             print(f"{row_name}: {names[best]} ({probabilities[best]:.1%})")
             predictions.append((row_name, probabilities))

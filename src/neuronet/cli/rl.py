@@ -39,7 +39,7 @@ def run(args):
 
     env = rl.make_env("CartPole-v1")
     if args.play:
-        policy, _ = load_model(args.play)
+        policy = load_model(args.play).model
         if getattr(policy, "input_shape", None) != env.observation_space.shape:
             raise UserError(f"{args.play} is not a CartPole policy (it takes {getattr(policy, 'input_shape', '?')})")
         print(f"greedy policy from {args.play}: average return {rl.evaluate(policy, env, 100, seed=args.seed):.1f} "

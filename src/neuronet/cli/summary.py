@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..preprocessing import final_estimator, transformers_of
+from ..preprocessing import transformers_of
 from .common import RAW, load_model
 
 
@@ -17,9 +17,9 @@ def add(commands):
 
 
 def run(args):
-    model, extra = load_model(args.model)
-    estimator = final_estimator(model)
-    trained_on = f" trained on {extra['dataset']}" if extra.get("dataset") else ""
+    saved = load_model(args.model)
+    model, estimator = saved.model, saved.estimator
+    trained_on = f" trained on {saved.extra['dataset']}" if saved.extra.get("dataset") else ""
     print(f"{type(estimator).__name__}{trained_on}")
     for step in transformers_of(model):
         print(f"input preprocessing: {type(step).__name__} (saved with the model)")

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
+from dataclasses import replace
+from datetime import datetime
 
+from ..callbacks import held_out_named
+from ..checkpoint import progress
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from ..persistence import save
 from ..preprocessing import default_preprocessing, with_preprocessing
@@ -45,8 +50,12 @@ def add(commands):
                "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
-                        help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, or a folder of images "
+                        help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, a .csv table (features "
+                             "and a label column; delimiter and header recognised) or a folder of images "
                              "(default: breast-cancer)")
+    parser.add_argument("--label-column", metavar="NAME|INDEX",
+                        help="with a .csv table: the column of labels, a header name or an index (0 the first, "
+                             "-1 the last; default: the last)")
     parser.add_argument("--model", choices=list(MODELS), default="logistic",
                         help="logistic: one sigmoid neuron (softmax regression for more than two classes); mlp: hidden "
                              "layers; cnn: convolutions (default: logistic)")
@@ -116,16 +125,39 @@ def build_estimator(args, dataset):
 
 def _recipe(args, dataset):
     """What the model file records of its data, for evaluate and predict."""
-    return {"dataset": dataset.name, "data": os.path.abspath(args.data) if os.path.isdir(args.data) else args.data,
+    return {"dataset": dataset.name, "data": os.path.abspath(args.data) if os.path.exists(args.data) else args.data,
             "class_names": [str(c) for c in dataset.class_names], "seed": args.seed, "test_size": args.test_size,
             "image_size": args.image_size if dataset.files else None, "grayscale": args.grayscale,
             "image_shape": list(dataset.image_shape) if dataset.image_shape else None}
 
 
-def run(args):
-    from ..report import write_report  # matplotlib: loaded only when a report is drawn
+def announce_resume(checkpoint, model):
+    """Say what resuming from ``checkpoint`` will do. Returns the line to print instead of
+    training when the run there is already finished (fit still checks it is this run)."""
+    if not os.path.exists(checkpoint):
+        print(f"no checkpoint at {checkpoint}: starting from the beginning")
+        return None
+    run = progress(checkpoint)
+    step, done, planned, wanted = run["step"], run["done"], run["planned"], model.max_iter
+    if run["stopped"]:
+        return (f"{checkpoint} holds a finished run: it stopped at {step} {done} of {planned} because the cost had "
+                f"settled, so more {step}s would not change it")
+    if wanted > planned:
+        cosine = model.get_params().get("learning_rate") == "cosine"
+        print(f"resuming from {checkpoint}: extending the run from {planned} to {wanted} {step}s"
+              + (", with the cosine schedule laid over the new total" if cosine else ""))
+        return None
+    if done >= planned:
+        return (f"{checkpoint} holds a finished run ({step} {done} of {planned}): nothing to resume; to train "
+                f"longer, give --epochs more than {planned}")
+    print(f"resuming from {checkpoint} ({step} {done} of {planned} done)")
+    return None
 
-    dataset = load_data(args.data, args.image_size, args.grayscale)
+
+def run(args):
+    from ..report import Run, write_report  # matplotlib: loaded only when a report is drawn
+
+    dataset = load_data(args.data, args.image_size, args.grayscale, args.label_column)
     X_train, X_test, y_train, y_test = dataset.split(args.test_size, args.seed)
     scaler = default_preprocessing(images=dataset.image_shape is not None)
     if scaler is not None:
@@ -137,28 +169,31 @@ def run(args):
         model.set_params(verbose=2 if args.model == "logistic" else "progress")
     saved = with_preprocessing([scaler], model)
     checkpoint = args.checkpoint or os.path.splitext(args.output)[0] + ".ckpt"
-    if args.resume:
-        print(f"resuming from {checkpoint}" if os.path.exists(checkpoint)
-              else f"no checkpoint at {checkpoint}: starting from the beginning")
+    finished = announce_resume(checkpoint, model) if args.resume else None
     every = (args.checkpoint_every or "epoch") if args.checkpoint else None
+    started, clock = datetime.now().astimezone(), time.perf_counter()
     try:
-        model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint, resume=args.resume,
-                  checkpoint_every=every)
+        with held_out_named("test"):
+            model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint,
+                      resume=args.resume, checkpoint_every=every)
     except TrainingInterrupted as stop:
         save(saved, args.output, extra=_recipe(args, dataset))
         command = shlex.join(["neuronet", *[a for a in args.argv if a != "--resume"], "--resume"])
         print(f"\n{stop}. Nothing learned is lost: the model so far is in {args.output}, the training state in "
               f"{checkpoint}.\nTo continue: {command}", file=sys.stderr)
         return 130
+    seconds = time.perf_counter() - clock
+    if finished:  # the same run (fit checked), already done: the model and report are as it left them
+        print(f"{finished}. The model is in {args.output}")
+        return 0
     train_accuracy, test_accuracy = model.score(X_train, y_train), model.score(X_test, y_test)
     print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
     save(saved, args.output, extra=_recipe(args, dataset))
-    settings = {"model": type(model).__name__, "train accuracy": f"{train_accuracy:.4f}",
-                "test accuracy": f"{test_accuracy:.4f}", "parameters": f"{model.network_.count_params():,}",
-                "model file": args.output, **{k: v for k, v in model.get_params().items() if k != "verbose"}}
-    report = args.report or os.path.splitext(os.path.abspath(args.output))[0] + "-report"
-    index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), settings)
     print(f"model saved to {args.output}")
+    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, args.output)
+    test_files = replace(dataset, X=dataset.files).split(args.test_size, args.seed)[1] if dataset.files else ()
+    report = args.report or os.path.splitext(os.path.abspath(args.output))[0] + "-report"
+    index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), run_facts, test_files)
     print(f"report written to {index}")
     print(f"next: neuronet evaluate {args.output} {args.data}   |   neuronet summary {args.output}"
           + ("" if args.model != "logistic" else f"   |   neuronet train --data {args.data} --model mlp"))

@@ -13,6 +13,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
@@ -41,6 +42,10 @@ SHARED_CONSTRAINTS = {
     "verbose": [Interval(Integral, 0, None, closed="left"), "boolean"],
     "dtype": [DtypeOptions({"float32", "float64"})],
 }
+
+
+# The training curves a fitted state keeps (what a model file holds): at most this many steps
+HISTORY_POINTS = 200
 
 
 def _seed(random_state):
@@ -73,10 +78,33 @@ def network_seed(random_state):
     return None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
 
 
+def feature_range(X):
+    """Each input value's smallest and largest value over the samples of X (dense or
+    sparse, any sample shape): a (2, n_features) float64 array."""
+    if sparse.issparse(X):
+        return np.vstack([X.min(axis=0).toarray(), X.max(axis=0).toarray()]).astype(np.float64)
+    flat = X.reshape(len(X), -1)
+    return np.vstack([flat.min(axis=0), flat.max(axis=0)]).astype(np.float64)
+
+
 class NeuralEstimator(BaseEstimator):
     """The bookkeeping every neuronet estimator shares."""
 
     _parameter_constraints: dict = {}
+
+    def _note_input_range(self, X, reset):
+        """Remember the range of each input value seen in training (widened by each
+        further call when training continues): :func:`neuronet.save` records it, and the
+        command line warns when new data lies far outside it."""
+        seen = feature_range(X)
+        if not reset and getattr(self, "_input_range", None) is not None:
+            seen = np.vstack([np.minimum(seen[0], self._input_range[0]), np.maximum(seen[1], self._input_range[1])])
+        self._input_range = seen
+
+    def _input_state(self):
+        """The input range, as the fitted state holds it (absent in files of older schemas)."""
+        seen = getattr(self, "_input_range", None)
+        return {} if seen is None else {"input_range": seen}
 
     def _check_parameters(self):
         validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
@@ -122,6 +150,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
                 f"{type(self).__name__} needs samples of at least 2 classes; y has only one class "
                 f"({self.classes_[0]!r})"
             )
+        self._note_input_range(X, reset=True)
         return X.reshape((len(X), *self._sample_shape(X))), self._targets(encoded)
 
     def _targets(self, encoded):
@@ -218,10 +247,11 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         check_is_fitted(self)
         return {"network": self.network_, "classes": savable_classes(self.classes_),
                 "n_features_in": int(self.n_features_in_), "n_iter": int(self.n_iter_),
-                "history": self.history_.state_dict()}
+                "history": self.history_.state_dict(points=HISTORY_POINTS), **self._input_state()}
 
     def set_fitted_state(self, state):
         """Put back what :meth:`get_fitted_state` gave (used by :func:`neuronet.load`)."""
+        self._input_range = state.get("input_range")
         self.network_, self.classes_ = state["network"], np.asarray(state["classes"])
         self.n_features_in_, self.n_iter_ = int(state["n_features_in"]), int(state["n_iter"])
         self.history_ = History()

@@ -37,7 +37,7 @@ from ..optimizers import SGD, Adam, CosineDecay
 from ..regularizers import L2
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .base import ACTIVATIONS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, with_checkpoint
+from .base import ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, with_checkpoint
 
 MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", POSITIVE_INT],
@@ -298,6 +298,7 @@ class _BaseMLP(NeuralEstimator):
         self._hidden_sizes()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        self._note_input_range(X, reset=first_pass)
         # one generator for the initial weights, the early-stopping split and the shuffles, as scikit-learn
         seed = self.random_state
         self._random_state = check_random_state(int(seed.integers(2**31)) if isinstance(seed, np.random.Generator)
@@ -500,12 +501,12 @@ class _BaseMLP(NeuralEstimator):
         if "feature_names_in" in state:
             state["feature_names_in"] = np.asarray(state["feature_names_in"], dtype=str)
         if hasattr(self, "history_"):
-            state["history"] = self.history_.state_dict()
-        return {**state, "network": self.network_}
+            state["history"] = self.history_.state_dict(points=HISTORY_POINTS)
+        return {**state, **self._input_state(), "network": self.network_}
 
     def set_fitted_state(self, state):
         """Put back what :meth:`get_fitted_state` gave (used by :func:`neuronet.load`)."""
-        self.network_ = state["network"]
+        self.network_, self._input_range = state["network"], state.get("input_range")
         for name in self._FITTED:
             if name[:-1] in state:
                 value = state[name[:-1]]

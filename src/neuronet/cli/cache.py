@@ -1,0 +1,52 @@
+"""neuronet cache: where decoded images are cached, what the cache holds, and clearing it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..imagefolder import cache_files, cache_folder
+from .common import RAW
+
+
+def add(commands):
+    parser = commands.add_parser(
+        "cache", help="where decoded photos are cached, and their size (--clear empties it)",
+        description="Reading a folder of photos decodes every image once and keeps the pixels in the image "
+                    "cache, so the next run on the same folder, image size and colour mode starts in seconds; "
+                    "an entry is rebuilt when the folder's files change. The cache is in $NEURONET_CACHE, else "
+                    "$XDG_CACHE_HOME/neuronet, else ~/.cache/neuronet. This command lists its entries and their "
+                    "total size.",
+        epilog="examples:\n  neuronet cache\n  neuronet cache --clear\n"
+               "  NEURONET_CACHE=/scratch/neuronet-cache neuronet train --data ~/dogs-vs-cats/train",
+        formatter_class=RAW)
+    parser.add_argument("--clear", action="store_true",
+                        help="remove every entry (only the cache's own files, nothing else in its folder)")
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    folder = cache_folder()
+    sizes = {path: os.path.getsize(path) for path in cache_files()}
+    total = f"{len(sizes)} {'entry' if len(sizes) == 1 else 'entries'} ({_size(sum(sizes.values()))})"
+    if args.clear:
+        for path in sizes:
+            os.remove(path)
+        print(f"removed {total} from the image cache {folder}")
+        return 0
+    print(f"image cache: {folder}")
+    for path in sorted(sizes, key=os.path.getmtime):
+        written = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
+        print(f"  {os.path.basename(path)}  {_size(sizes[path]):>8}  {written}")
+    print(f"{total}; remove them with: neuronet cache --clear" if sizes else "empty")
+    return 0
+
+
+def _size(n_bytes):
+    """In decimal units, as disks are sold: 512 B, 820.0 kB, 1.5 MB."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n_bytes /= 1000
+        if n_bytes < 1000 or unit == "TB":
+            return f"{n_bytes:.1f} {unit}"

@@ -1,0 +1,84 @@
+"""Each neuronet layer as ONNX operators, with the same arithmetic at inference.
+
+Images are N × C × H × W in both, and a convolution's weights are F × C × kh × kw in
+both, so weights go over as they are. Padding is added on both sides of the height
+and width (ONNX ``pads`` = [top, left, bottom, right]); windows that do not fit are
+dropped (``ceil_mode`` 0), as ⌊(size + 2p − k) / s⌋ + 1 says. Pooling pads the way
+neuronet does, with a Pad node before the pooling: −∞ for max pooling (a pad never
+wins), zeros for average pooling (they count in the mean). Dropout is the identity at
+inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Exp, Flatten, Identity, LeakyReLU, MaxPool2D, ReLU,
+                      Sigmoid, Softmax, Tanh)
+
+
+def _dense(graph, scope, layer, x):
+    """Z = X · W + b"""
+    z = graph.node(scope, "MatMul", x, graph.constant(f"{scope}/weights", layer.params["weights"]))
+    return graph.node(scope, "Add", z, graph.constant(f"{scope}/bias", layer.params["bias"]))
+
+
+def _conv2d(graph, scope, layer, x):
+    weights = graph.constant(f"{scope}/weights", layer.params["weights"])
+    return graph.node(scope, "Conv", x, weights, graph.constant(f"{scope}/bias", layer.params["bias"]),
+                      kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
+                      pads=[*layer.padding, *layer.padding])
+
+
+def _pooling(op):
+    """A converter for a pooling layer: its padding (of ``layer.pad_value``) as a Pad
+    node, then ``op`` over the windows of the padded images."""
+
+    def convert(graph, scope, layer, x):
+        if any(layer.padding):
+            ph, pw = layer.padding
+            x = graph.node(scope, "Pad", x, graph.constant(f"{scope}/pads", [ph, pw, ph, pw]),
+                           graph.constant(f"{scope}/pad_value", np.float32(layer.pad_value)),
+                           graph.constant(f"{scope}/axes", [2, 3]))
+        return graph.node(scope, op, x, kernel_shape=list(layer.pool_size), strides=list(layer.stride))
+
+    return convert
+
+
+def _leaky_relu(graph, scope, layer, x):
+    return graph.node(scope, "LeakyRelu", x, alpha=layer.alpha)
+
+
+def _elementwise(op, **attributes):
+    """A converter for a layer that is one ONNX operator on its input."""
+    return lambda graph, scope, layer, x: graph.node(scope, op, x, **attributes)
+
+
+# By exact class: a subclass may compute something else, and is refused by name.
+CONVERTERS = {
+    Dense: ("dense", _dense),
+    Conv2D: ("conv2d", _conv2d),
+    MaxPool2D: ("max_pool2d", _pooling("MaxPool")),
+    AvgPool2D: ("avg_pool2d", _pooling("AveragePool")),
+    Flatten: ("flatten", _elementwise("Flatten", axis=1)),
+    Dropout: ("dropout", _elementwise("Identity")),
+    Identity: ("identity", _elementwise("Identity")),
+    Sigmoid: ("sigmoid", _elementwise("Sigmoid")),
+    Tanh: ("tanh", _elementwise("Tanh")),
+    ReLU: ("relu", _elementwise("Relu")),
+    LeakyReLU: ("leaky_relu", _leaky_relu),
+    Softmax: ("softmax", _elementwise("Softmax", axis=-1)),
+    Exp: ("exp", _elementwise("Exp")),
+}
+
+
+def add_network(graph, network, x):
+    """Every layer of ``network`` applied to graph value ``x``, node scopes named after
+    the layer and its place (``dense_0``, ``relu_1``); returns the network's output."""
+    for index, layer in enumerate(network.layers):
+        if type(layer) not in CONVERTERS:
+            known = ", ".join(cls.__name__ for cls in CONVERTERS)
+            raise ValueError(f"cannot export layer {index}, {type(layer).__name__}: ONNX export knows {known}")
+        name, convert = CONVERTERS[type(layer)]
+        x = convert(graph, f"{name}_{index}", layer, x)
+    return x
