@@ -33,7 +33,8 @@ FLOORS: dict[int, tuple[str, ...]] = {
     4: ("neuronet.training",),      # the loop: gradient_step, Trainer (with its state API), fit
     5: ("neuronet.network",),       # Sequential: layers applied one after another; its logits
     6: ("neuronet.files",),         # the file container: arrays + JSON, atomic writes, checksums
-    7: ("neuronet.checkpoint",),    # the whole state of a run in a file; the Checkpoint callback
+    7: ("neuronet.checkpoint",      # the whole state of a run in a file; the Checkpoint callback
+        "neuronet.distributed"),    # data-parallel training over MPI: the loop's communicator
     8: ("neuronet.nn",),            # the layer-by-layer toolbox, re-exported in one place
     9: ("neuronet.preprocessing",), # what turns raw input into what the network was trained on
     10: ("neuronet.estimators",),   # scikit-learn estimators: LogisticRegression, MLPClassifier, CNNClassifier
@@ -46,8 +47,9 @@ FLOORS: dict[int, tuple[str, ...]] = {
          "neuronet.studies",        # experiments that teach (the learning-rate study)
          "neuronet.rl",             # deep reinforcement learning: policy gradient on CartPole
          "neuronet.export"),        # ONNX graphs of networks, estimators and their scalers
-    16: ("neuronet.cli",),          # the `neuronet` command: parsing and printing
-    17: ("neuronet",),              # the front door, neuronet/__init__.py: may import anything
+    16: ("neuronet.studio",),       # the live page: server, training worker, static files
+    17: ("neuronet.cli",),          # the `neuronet` command: parsing and printing
+    18: ("neuronet",),              # the front door, neuronet/__init__.py: may import anything
 }
 
 PACKAGE = "neuronet"

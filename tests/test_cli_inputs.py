@@ -14,6 +14,8 @@ from neuronet.cli import main
 from neuronet.persistence import load_described
 from neuronet.tables import read_table
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture(autouse=True)
 def private_folder(tmp_path, monkeypatch):
@@ -176,3 +178,87 @@ def test_a_cnn_fitted_on_flat_rows_in_python_reads_digits_and_photos_from_the_co
     Image.fromarray(np.zeros((30, 30), dtype=np.uint8)).save(tmp_path / "dark.png")
     code, out, err = run(capsys, "predict", tmp_path / "flat-cnn.npz", tmp_path / "dark.png")
     assert code == 0, err
+
+
+# --- what a careful reader found ---------------------------------------------------------
+def test_a_header_of_column_positions_beside_a_named_label_is_a_header(tmp_path):
+    path = tmp_path / "frame.csv"  # pandas writes a frame whose columns have no names like this
+    path.write_text("0,1,2,species\n5.1,3.5,1.4,setosa\n4.9,3.0,1.3,virginica\n")
+    table = read_table(path, labelled=True)
+    assert table.feature_names == ["0", "1", "2"] and list(table.labels) == ["setosa", "virginica"]
+
+
+def test_a_column_named_with_digits_is_found_by_its_name(tmp_path):
+    path = tmp_path / "years.csv"
+    path.write_text("id,2019,score\n1,5,0.5\n2,6,0.7\n")
+    assert list(read_table(path, labelled=True, label_column="2019").labels) == ["5", "6"]
+
+
+@pytest.mark.parametrize("labels, names", [(["1", "1.0", "+1", "2"], ["1", "2"]), (["-0", "0.0"], ["0"]),
+                                           (["1234567", "1234568"], ["1234567", "1234568"]),
+                                           (["10", "9", "b", "a"], ["10", "9", "a", "b"]),
+                                           (["10", "9.5"], ["9.5", "10"])])
+def test_labels_written_as_numbers_are_one_class_per_value(labels, names):
+    from neuronet.datasets import class_labels
+
+    assert class_labels(labels)[0] == names
+
+
+def test_a_table_labelled_with_values_that_are_not_the_models_class_names_is_refused(capsys, tmp_path):
+    rows = "\n".join(f"{k},{k % 3},{label}" for k, label in enumerate(["1", "2"] * 20))
+    (tmp_path / "train.csv").write_text("a,b,label\n" + rows)
+    (tmp_path / "other.csv").write_text("a,b,label\n" + rows.replace(",1\n", ",0\n").replace(",2\n", ",1\n"))
+    assert run(capsys, "train", "--data", tmp_path / "train.csv", "--output", "m.npz", "--quiet")[0] == 0
+    code, _, err = run(capsys, "evaluate", "m.npz", tmp_path / "other.csv")
+    assert code == 2 and "other.csv has labels the model does not know: ['0']" in err
+
+
+def test_the_label_column_of_training_is_the_default_for_evaluate(capsys, tmp_path):
+    rows = "\n".join(f"{label},{k},{k % 3}" for k, label in enumerate(["yes", "no"] * 30))
+    (tmp_path / "t.csv").write_text("answer,a,b\n" + rows)
+    code, out, err = run(capsys, "train", "--data", tmp_path / "t.csv", "--label-column", "answer", "--output",
+                         "m.npz", "--quiet")
+    assert code == 0, err
+    assert "--label-column answer" in out.splitlines()[-1]
+    code, out, err = run(capsys, "evaluate", "m.npz", tmp_path / "t.csv")
+    assert code == 0 and "held-out test split" in out, err
+
+
+def test_a_python_pipeline_with_class_indices_evaluates_on_the_named_dataset(capsys, tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = make_pipeline(StandardScaler(), neuronet.LogisticRegression(max_iter=300)).fit(X, y)
+    neuronet.save(model, tmp_path / "bc.npz")
+    code, out, err = run(capsys, "evaluate", tmp_path / "bc.npz", "breast-cancer")
+    assert code == 0, err
+    assert float(out.split("accuracy ")[1].split()[0]) > 0.95
+
+
+@pytest.mark.parametrize("array", [np.float64(3.0), np.array(["a", "b"])])
+def test_an_npy_that_holds_no_table_of_numbers_is_one_line(array, digits_pipeline_file, capsys, tmp_path):
+    np.save(tmp_path / "odd.npy", array)
+    code, _, err = run(capsys, "predict", digits_pipeline_file, tmp_path / "odd.npy")
+    assert code == 1 and err.count("\n") == 1 and "odd.npy: error: not a table of numbers" in err
+
+
+def test_a_finished_run_resumed_into_another_output_file_writes_it(capsys, tmp_path):
+    argv = ["train", "--epochs", 5, "--tol", 0, "--checkpoint", "run.ckpt", "--quiet"]
+    assert run(capsys, *argv, "--output", "a.npz")[0] == 0
+    code, out, _ = run(capsys, *argv, "--output", "b.npz", "--resume")
+    assert code == 0 and "finished run" in out and (tmp_path / "b.npz").exists()
+
+
+def test_evaluate_without_data_makes_the_training_data_again_with_its_options(capsys, tmp_path):
+    from neuronet import datasets
+
+    made = datasets.load("moons", noise=0.3, n_samples=400, random_state=3)
+    X_train, X_test, y_train, y_test = made.split(0.2, 0)
+    model = neuronet.MLPClassifier((8,), max_iter=300, random_state=0).fit(X_train, y_train)
+    neuronet.save(model, tmp_path / "moons.npz", extra={
+        "dataset": "moons", "data": "moons", "class_names": ["0", "1"], "seed": 0, "test_size": 0.2,
+        "dataset_options": {"noise": 0.3, "n_samples": 400, "random_state": 3}})
+    for argv in (["evaluate", tmp_path / "moons.npz"], ["evaluate", tmp_path / "moons.npz", "moons"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, err
+        assert f"accuracy {model.score(X_test, y_test):.4f}" in out and "held-out test split (80 samples)" in out

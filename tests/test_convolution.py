@@ -185,11 +185,11 @@ def test_cnn_accepts_flat_pixels_with_an_image_shape(digits_split):
         CNNClassifier(image_shape=(3, 8, 8)).fit(X_train.reshape(len(X_train), -1), y_train)
 
 
-def test_cnn_reads_mnist_5k_to_97_percent_within_10_epochs():
+def test_a_small_cnn_reads_mnist_5k_to_97_percent_within_10_epochs():
     data = datasets.load("mnist-5k")
     X_train, X_test, y_train, y_test = train_test_split(data.X, data.y, train_size=4000, test_size=1000,
                                                         random_state=0, stratify=data.y)
-    clf = CNNClassifier(max_iter=10, tol=0, random_state=0).fit(X_train, y_train)
+    clf = CNNClassifier(conv_filters=(8, 16), max_iter=10, tol=0, random_state=0).fit(X_train, y_train)
     assert clf.n_iter_ <= 10
     assert clf.score(X_test, y_test) >= 0.97
 
@@ -202,3 +202,10 @@ def test_max_pooling_takes_any_window_up_to_16_by_16(size, rng):
     np.testing.assert_array_equal(layer.forward(x)[:, :, 0, 0], x.reshape(3, 2, -1).max(axis=2))
     errors = check_layer(layer, x)
     assert errors["input"] < 1e-6
+
+
+def test_a_cnn_fit_names_the_row_whose_values_are_beyond_float32():
+    X = np.random.default_rng(0).uniform(size=(12, 1, 8, 8))
+    X[5, 0, 3, 3] = 1e300
+    with pytest.raises(ValueError, match=r"^row 5 of X holds values beyond ±3.4e\+38, too large for float32"):
+        CNNClassifier(max_iter=1).fit(X, np.arange(12) % 2)

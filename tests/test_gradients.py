@@ -43,6 +43,19 @@ def test_dense_gradients_match_finite_differences(rng):
     assert_gradients_match(check_layer(layer, rng.normal(size=(6, 4))))
 
 
+def test_dense_leaves_out_inputs_zero_in_the_whole_batch_and_its_gradients_still_match(rng):
+    layer = built(nn.Dense(3), (8,))
+    x = rng.normal(size=(6, 8))
+    x[:, [1, 4, 6]] = 0.0  # three of eight inputs silent in every row, as MNIST's border pixels
+    full = layer.forward(x) @ np.ones(3)  # inference: every input multiplied
+    trained = layer.forward(x, training=True) @ np.ones(3)
+    assert list(layer._present) == [0, 2, 3, 5, 7]
+    np.testing.assert_allclose(trained, full, rtol=1e-14)
+    assert_gradients_match(check_layer(layer, x, training=True))
+    layer.backward(np.ones((6, 3)))
+    assert not layer.grads["weights"][[1, 4, 6]].any()
+
+
 def test_dropout_and_flatten_gradients_match_finite_differences(rng):
     assert_gradients_match(check_layer(built(nn.Dropout(0.4), (6,)), rng.normal(size=(5, 6)), training=True))
     assert_gradients_match(check_layer(built(nn.Flatten(), (2, 3, 3)), rng.normal(size=(4, 2, 3, 3))))

@@ -259,6 +259,17 @@ def test_an_interrupted_report_leaves_the_previous_one_whole(tmp_path, monkeypat
     assert sorted(os.listdir(tmp_path)) == ["report"]
 
 
+def test_a_report_leaves_another_live_writers_draft_alone_and_clears_a_dead_ones(tmp_path, cancer):
+    import socket
+
+    data, split, model = cancer
+    live = tmp_path / f".report.{socket.gethostname()}.{os.getpid()}.abcd.tmp"  # this process: alive
+    dead = tmp_path / f".report.{socket.gethostname()}.999999999.abcd.tmp"  # no such process
+    live.mkdir(), dead.mkdir()
+    write_report(tmp_path / "report", model, data, split, RUN)
+    assert live.is_dir() and not dead.exists()
+
+
 def test_a_folder_that_holds_other_files_is_not_replaced_by_a_report(tmp_path, cancer):
     data, split, model = cancer
     (tmp_path / "notes.txt").write_text("mine")

@@ -31,11 +31,12 @@ def test_a_finished_run_is_saved_as_finished_and_resuming_it_trains_no_further(d
         np.testing.assert_array_equal(a, b)
 
 
-def test_raising_the_epochs_of_a_finished_run_continues_it_as_if_asked_for_at_the_start(digits, tmp_path):
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_raising_the_epochs_of_a_finished_run_continues_it_as_if_asked_for_at_the_start(solver, digits, tmp_path):
     X, y = digits
-    mlp(3).fit(X, y, checkpoint=tmp_path / "run.ckpt")
-    extended = mlp(5).fit(X, y, checkpoint=tmp_path / "run.ckpt", resume=True)
-    straight = mlp(5).fit(X, y)
+    mlp(3, solver=solver).fit(X, y, checkpoint=tmp_path / "run.ckpt")
+    extended = mlp(5, solver=solver).fit(X, y, checkpoint=tmp_path / "run.ckpt", resume=True)
+    straight = mlp(5, solver=solver).fit(X, y)
     assert extended.n_iter_ == 5 and len(extended.loss_curve_) == 5
     for a, b in zip(extended.coefs_, straight.coefs_):
         np.testing.assert_array_equal(a, b)

@@ -275,3 +275,19 @@ def test_a_logistic_model_file_stays_small_and_keeps_its_curve_to_look_at(breast
     np.testing.assert_allclose(curve.history["val_loss"], np.asarray(model.history_.history["val_loss"])[curve.epoch],
                                rtol=1e-6)
     assert loaded.n_iter_ == 1000
+
+
+def test_loading_a_model_draws_no_random_weights(breast_cancer_split, tmp_path, monkeypatch):
+    from neuronet.layers import conv, dense
+
+    X_train, X_test, y_train, _ = breast_cancer_split
+    model = MLPClassifier((8,), max_iter=5, random_state=0).fit(X_train, y_train)
+    neuronet.save(model, tmp_path / "m.npz")
+    generators = []
+    for module in (dense, conv):
+        initialize = module.initialize
+        monkeypatch.setattr(module, "initialize", lambda *args, _draw=initialize: generators.append(args[4])
+                            or _draw(*args))
+    loaded = neuronet.load(tmp_path / "m.npz")
+    assert generators and all(rng is None for rng in generators)  # zeros hold the place of the stored weights
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))

@@ -19,10 +19,25 @@ ESTIMATORS = [
 ]
 
 
+# A weighted fit and a fit on repeated rows differ by rounding only; the check's rtol of
+# 1e-7 is below float32's step (1.2e-7), and 35 epochs of a float32 CNN grow the rounding
+# past it. The same check passes in float64 (below).
+FLOAT32_ROUNDING = {"check_sample_weight_equivalence_on_dense_data":
+                    "float32 rounding over 35 epochs exceeds the check's rtol=1e-7"}
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(ESTIMATORS)
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda estimator: FLOAT32_ROUNDING
+                         if isinstance(estimator, CNNClassifier) else {})
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_weighted_cnn_fit_equals_a_fit_on_repeated_rows_in_float64():
+    from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data
+
+    check_sample_weight_equivalence_on_dense_data("CNNClassifier", CNNClassifier(random_state=0, dtype="float64"))
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)

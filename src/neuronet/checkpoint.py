@@ -35,17 +35,31 @@ def _arrays(data):
     return [] if data is None else [data]
 
 
-def fingerprint(settings, X, y, validation_data=None, sample_weight=None):
-    """What must match for a resume: the run's settings (``Trainer.settings()``) and a
-    hash of its data."""
+def _digest(arrays):
+    """SHA-256 of the arrays' dtypes, shapes and values."""
     digest = hashlib.sha256()
-    for data in (X, y, *(validation_data or ()), sample_weight):
-        for array in _arrays(data):
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(memoryview(array).cast("B"))
-    json_view = tree_to_file(settings)[0]["tree"]  # as the settings will read back from the file
-    return {"settings": json_view, "data": digest.hexdigest()}
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _digested(settings):
+    """The settings with each array (a random generator's state) replaced by its digest."""
+    if isinstance(settings, dict):
+        return {key: _digested(value) for key, value in settings.items()}
+    if isinstance(settings, (list, tuple)):
+        return [_digested(value) for value in settings]
+    return f"sha256:{_digest([settings])[:16]}" if isinstance(settings, np.ndarray) else settings
+
+
+def fingerprint(settings, X, y, validation_data=None, sample_weight=None):
+    """What must match for a resume: the run's settings (``Trainer.settings()``, arrays
+    in them by their digest) and a hash of its data."""
+    data = [array for part in (X, y, *(validation_data or ()), sample_weight) for array in _arrays(part)]
+    json_view = tree_to_file(_digested(settings))[0]["tree"]  # as the settings will read back from the file
+    return {"settings": json_view, "data": _digest(data)}
 
 
 def save(path, state, run_fingerprint):
@@ -83,31 +97,48 @@ def _refusals(saved, current):
         yield f"{where}: {_shown(then)} then, {_shown(now)} now"
 
 
+def _read(path):
+    """(fingerprint, state) of the checkpoint at ``path``, once it is known to be one: a
+    model file, a checkpoint of an older format or a malformed one is refused in one line."""
+    meta, arrays = load_file(path)
+    if meta.get("kind") != "checkpoint":
+        what = "a saved model" if "tree" in meta or meta.get("kind") in ("estimator", "network") else "a neuronet file"
+        raise ModelFileError(f"{path!r} is {what}, not a training checkpoint: load a model with neuronet.load or "
+                             "give it to neuronet predict or evaluate; resume from the checkpoint a run wrote "
+                             "(its --checkpoint, or MODEL.ckpt beside the model)")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"cannot resume from {path!r}: it was written by an older neuronet (file format "
+                         f"{meta.get('format_version')}). Delete it to start afresh")
+    saved = meta.get("fingerprint")
+    if not (isinstance(saved, dict) and isinstance(saved.get("settings"), dict)
+            and isinstance(saved["settings"].get("epochs"), int) and isinstance(saved.get("data"), str)):
+        raise ModelFileError(f"{path!r} is a training checkpoint without a valid fingerprint of its run")
+    state = tree_from_file({key: value for key, value in meta.items() if key not in ("kind", "fingerprint")},
+                           arrays)["state"]
+    if not isinstance(state, dict):
+        raise ModelFileError(f"{path!r} is a training checkpoint without a valid state")
+    return saved, state
+
+
 def progress(path):
     """How far the run saved in ``path`` got: {"done", "planned", "stopped", "step"} —
     the epochs (or iterations) done and planned, and whether a callback stopped it
     (early stopping); the run is finished when it stopped or did all it planned."""
-    meta, arrays = load_file(path)
-    if meta.get("kind") != "checkpoint":
-        raise ModelFileError(f"{path!r} is a neuronet file but not a training checkpoint")
-    state = tree_from_file({key: value for key, value in meta.items() if key not in ("kind", "fingerprint")},
-                           arrays)["state"]
-    return {"done": int(state["epoch"]), "planned": int(meta["fingerprint"]["settings"]["epochs"]),
-            "stopped": bool(state["stop_training"]), "step": str(state["history"]["step"])}
+    saved, state = _read(path)
+    done, stopped, step = state.get("epoch"), state.get("stop_training"), (state.get("history") or {}).get("step")
+    if type(done) is not int or not 0 <= done <= saved["settings"]["epochs"] or type(stopped) is not bool \
+            or step not in ("epoch", "iteration"):
+        raise ModelFileError(f"{path!r} is a training checkpoint whose progress is damaged (epoch {str(done)[:20]} of "
+                             f"{saved['settings']['epochs']})")
+    return {"done": done, "planned": saved["settings"]["epochs"], "stopped": stopped, "step": step}
 
 
 def load(path, run_fingerprint):
-    """The state saved in ``path``, for ``Trainer.load_state_dict``.
+    """The state saved in ``path``, for ``Trainer.load_state_dict`` (which checks it).
 
     Refuses (ValueError) a checkpoint of another format version, or made with other
     settings or other data."""
-    meta, arrays = load_file(path)
-    if meta.get("kind") != "checkpoint":
-        raise ModelFileError(f"{path!r} is a neuronet file but not a training checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"cannot resume from {path!r}: it was written by an older neuronet (file format "
-                         f"{meta.get('format_version')}). Delete it to start afresh")
-    saved = meta["fingerprint"]
+    saved, state = _read(path)
     changes = list(_refusals(saved["settings"], run_fingerprint["settings"]))
     if changes:
         raise ValueError(f"cannot resume from {path!r}: it was made with other settings:\n  " + "\n  ".join(changes)
@@ -116,8 +147,7 @@ def load(path, run_fingerprint):
     if saved["data"] != run_fingerprint["data"]:
         raise ValueError(f"cannot resume from {path!r}: it was made on different data. Resume with the same "
                          "data, or delete the checkpoint to start afresh")
-    return tree_from_file({key: value for key, value in meta.items() if key not in ("kind", "fingerprint")},
-                          arrays)["state"]
+    return state
 
 
 class Checkpoint(Callback):

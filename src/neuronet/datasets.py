@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from .imagefolder import read_image_folder
-from .tables import read_table
+from .tables import is_number, read_table
 
 
 @dataclass
@@ -138,24 +138,24 @@ def load_image_folder(root, image_size=64, grayscale=False, cache=True):
 
 
 def label_text(label):
-    """A label as text, numbers written alike (1, 1.0 and "1.0" are all "1")."""
+    """A label as text, numbers written alike: 1, 1.0, "1.0" and "+1" are all "1", -0 is "0"
+    (integers exactly; other numbers by their shortest round-trip form)."""
     try:
-        return f"{float(label):g}"
+        value = float(label) + 0.0
     except (TypeError, ValueError):
         return str(label)
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def class_labels(labels):
     """(class names, class index of each label) for labels as a table writes them:
-    numbers in numeric order (1.0 written as 1), other labels in sorted order."""
-    labels = np.asarray(labels, dtype=str)
-    try:
-        values = labels.astype(np.float64)
-    except ValueError:
-        names, y = np.unique(labels, return_inverse=True)
-        return [str(name) for name in names], y
-    numbers, y = np.unique(values, return_inverse=True)
-    return [f"{number:g}" for number in numbers], y
+    numbers in numeric order, other labels in sorted order."""
+    texts = np.array([label_text(label) for label in labels])
+    names, y = np.unique(texts, return_inverse=True)
+    if all(is_number(name) for name in names):
+        order = np.argsort([float(name) for name in names], kind="stable")
+        names, y = names[order], np.argsort(order)[y]
+    return [str(name) for name in names], y
 
 
 def load_table(path, label_column=None):
@@ -179,6 +179,11 @@ BUILTIN = {
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
+def is_table(path):
+    """Whether ``path`` is a file read as a CSV table (by its suffix)."""
+    return os.path.isfile(path) and str(path).lower().endswith(TABLE_SUFFIXES)
+
+
 def load(name_or_path, **options):
     """Load a built-in dataset by name, a CSV table or an image folder by path.
 
@@ -190,7 +195,7 @@ def load(name_or_path, **options):
     label_column = options.pop("label_column", None)
     if key in BUILTIN:
         return BUILTIN[key](**options)
-    if os.path.isfile(name_or_path) and key.endswith(TABLE_SUFFIXES):
+    if is_table(name_or_path):
         return load_table(name_or_path, label_column=label_column)
     if os.path.isdir(name_or_path):
         return load_image_folder(name_or_path, **options)

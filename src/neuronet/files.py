@@ -42,13 +42,18 @@ still read; see :func:`_load_version_1` at the end of this module.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
 import math
 import os
+import shutil
+import socket
+import stat
 import struct
 import tempfile
+import time
 import zipfile
 import zlib
 
@@ -59,6 +64,7 @@ FORMAT_VERSION = 2
 
 MAX_HEADER_BYTES = 16 << 20  # the JSON header, at most 16 MiB
 MAX_DIMENSIONS = 64  # NumPy's own limit on an array's number of dimensions
+STALE_SECONDS = 24 * 3600  # a temporary file this old is abandoned, whoever wrote it
 
 # The safetensors dtype names neuronet reads and writes, with their NumPy dtypes.
 DTYPES = {
@@ -90,44 +96,131 @@ def _refuse(path, reason):
 # ---------------------------------------------------------------------------------
 
 
-def _umask():
+def current_umask():
+    """The process's umask: what new files' permissions leave out."""
     mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
     os.umask(mask)
     return mask
 
 
-def write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename
-    it over ``path``: a crash at any instant leaves either the old file or the new.
-    The file gets the permissions any new file gets (0666 less the umask), not the
-    temporary file's private 0600."""
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+def destination(path):
+    """The file that saving to ``path`` writes: ``path`` itself, or the file its symbolic
+    links lead to (so that ``latest.npz → run3.npz`` replaces run3.npz and keeps the link).
+
+    Raises ValueError, before anything is written, when ``path`` names a folder (or ends
+    with a separator), a device, a FIFO or a socket: saving would replace it with a file.
+    """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    prefix = f".{os.path.basename(path)}."
-    for stale in glob.glob(os.path.join(folder, glob.escape(prefix) + "*.tmp")):
-        try:
-            os.remove(stale)
-        except OSError:
-            pass
-    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)
+    if not os.path.basename(path):
+        raise ValueError(f"cannot save to {path!r}: it names a folder; give a file name, e.g. "
+                         f"{os.path.join(path, 'model.npz')}")
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as error:  # a loop of symbolic links, a folder we may not search
+        raise _naming(error, path) from None
+    kind = next((kind for test, kind in _KINDS if test(mode)), None)
+    if kind is not None:
+        raise ValueError(f"cannot save to {path!r}: it is {kind}, not a regular file; give the path of a file")
+    return target
+
+
+def _naming(error, path):
+    """``error`` (an OSError) saying which file it concerns: the one the caller named."""
+    return type(error)(error.errno, error.strerror or str(error), os.fspath(path))
+
+
+def _host():
+    return socket.gethostname().replace(os.sep, "_") or "localhost"
+
+
+def _is_running(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _abandoned(path, tag):
+    """Whether the temporary file ``path`` (tagged ``<host>.<pid>.<random>``) was left by a
+    save that will not finish: its process, on this host, is gone, or it is over a day old.
+    A tag of another form was left by an older neuronet, which cleaned up on every save."""
+    host, pid, _ = (tag.rsplit(".", 2) + ["", ""])[:3]
+    if not pid.isdigit():
+        return True
+    try:
+        if time.time() - os.lstat(path).st_mtime > STALE_SECONDS:
+            return True
+    except OSError:
+        return False
+    return host == _host() and not _is_running(int(pid))
+
+
+def temporary_prefix(name):
+    """How a temporary file or folder standing in for ``name`` begins: ``.NAME.<host>.<pid>.``
+    (then a random part and ``.tmp``), so that any process can tell whether it is abandoned."""
+    return f".{name}.{_host()}.{os.getpid()}."
+
+
+def remove_abandoned(folder, name):
+    """Delete the temporary files and folders for ``name`` in ``folder`` that killed writers
+    left (see :func:`write_atomically`); never one another process is still writing."""
+    prefix = f".{name}."
+    for stale in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*.tmp")):
+        if _abandoned(stale, os.path.basename(stale)[len(prefix):-len(".tmp")]):
+            with contextlib.suppress(OSError):
+                shutil.rmtree(stale) if os.path.isdir(stale) and not os.path.islink(stale) else os.remove(stale)
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` on a temporary file beside the destination, fsync it, then
+    rename it over the destination: a crash at any instant leaves either the old file or
+    the new. The destination is ``path``, or the file its symbolic links lead to (see
+    :func:`destination`: folders, devices, FIFOs and sockets are refused).
+
+    The temporary file is ``.NAME.<host>.<pid>.<random>.tmp``; one that a killed save left
+    is deleted by the next save to the same name (when its process is gone, or after a
+    day), never one that another process is still writing. The file gets the permissions
+    any new file gets (0666 less the umask). An OSError names ``path``.
+    """
+    target = destination(path)
+    folder, name = os.path.split(target)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        remove_abandoned(folder, name)
+        handle, temporary = tempfile.mkstemp(prefix=temporary_prefix(name), suffix=".tmp", dir=folder)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
+        os.chmod(temporary, 0o666 & ~current_umask())
+        os.replace(temporary, target)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
             os.remove(temporary)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
         raise
-    try:
+    with contextlib.suppress(OSError):
         directory = os.open(folder, os.O_RDONLY)
-        os.fsync(directory)
-        os.close(directory)
-    except OSError:
-        pass
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def save_file(path, meta, arrays):
@@ -326,6 +419,13 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is beyond the largest float")
+    return value
+
+
 def _no_duplicates(pairs):
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
@@ -334,11 +434,13 @@ def _no_duplicates(pairs):
 
 
 def _parse_json(text, path, what):
-    """Strict JSON: UTF-8, no NaN or Infinity, no key given twice."""
+    """Strict JSON: UTF-8, no NaN or Infinity (nor a float too large to be finite), no key
+    given twice."""
     try:
         if isinstance(text, (bytes, bytearray)):
             text = text.decode("utf-8")
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                          object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise _refuse(path, f"has {what} that is not valid JSON ({error})") from None
 
@@ -571,7 +673,7 @@ def _load_version_1(path):
     members = {}
     with zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
-        _check_members_version_1(infos, path)
+        _check_members_version_1(infos, os.path.getsize(path), path)
         for info in infos:
             name = info.filename[:-len(".npy")]
             if name in members:
@@ -585,47 +687,86 @@ def _load_version_1(path):
     return {**meta, "format_version": 1}, members
 
 
-def _check_members_version_1(infos, path):
-    if sum(info.file_size for info in infos) > MAX_TOTAL_BYTES:
-        raise _refuse(path, "holds more data than a neuronet file may (a zip bomb?)")
+def _check_members_version_1(infos, size, path):
+    """Every member stored (nothing is inflated), an array, and within the file: what the
+    zip directory claims is checked against the file's size before anything is read."""
     for info in infos:
         if info.compress_type != zipfile.ZIP_STORED:
             raise _refuse(path, f"holds a compressed member {info.filename!r}; neuronet stored its arrays uncompressed")
         if not info.filename.endswith(".npy"):
             raise _refuse(path, f"holds {info.filename!r}, which is not an array")
-        if info.file_size > MAX_MEMBER_BYTES or info.file_size != info.compress_size:
+        if (info.file_size > MAX_MEMBER_BYTES or info.file_size != info.compress_size
+                or info.header_offset + info.compress_size > size):
             raise _refuse(path, f"holds {info.filename!r} of a size a neuronet file cannot hold")
+    if sum(info.file_size for info in infos) > min(MAX_TOTAL_BYTES, size):
+        raise _refuse(path, "claims more data than the file holds (a zip bomb?)")
 
 
 def _read_member_version_1(archive, info, path):
     """One ``.npy`` member: its header checked against its size, then read without
     pickles."""
     with archive.open(info) as member:
-        shape, dtype, header_end = _npy_header(member, info.filename, path)
-    if dtype.hasobject:
-        raise _refuse(path, f"holds an object array ({info.filename}); neuronet files hold numbers only")
-    if math.prod(shape) * dtype.itemsize != info.file_size - header_end:
-        raise _refuse(path, f"has {info.filename} claiming a size other than the data it holds")
+        if _checked_npy_header(member, info.file_size, info.filename, path):
+            raise _refuse(path, f"has {info.filename} in Fortran order; neuronet wrote its arrays in C order "
+                                "(and checksums them without copying)")
     with archive.open(info) as member:
         return np.lib.format.read_array(member, allow_pickle=False)
 
 
+def _checked_npy_header(file, size, filename, path):
+    """Read the ``.npy`` header at the start of ``file`` (``size`` bytes in all) and check
+    it against the data that follows: numbers only, and exactly the bytes the shape and
+    dtype need. Returns whether the array is stored in Fortran order (more than one
+    dimension, column by column)."""
+    shape, fortran_order, dtype, header_end = _npy_header(file, filename, path)
+    if dtype.hasobject:
+        raise _refuse(path, f"holds an object array ({filename}); neuronet reads numbers only")
+    if math.prod(shape) * dtype.itemsize != size - header_end:
+        raise _refuse(path, f"has {filename} claiming a size other than the data it holds")
+    return bool(fortran_order) and len(shape) > 1
+
+
 def _npy_header(member, filename, path):
-    """(shape, dtype, header length) of an ``.npy`` member, or ModelFileError."""
+    """(shape, Fortran order, dtype, header length) of an ``.npy`` member, or ModelFileError."""
     try:
         version = np.lib.format.read_magic(member)
         if version not in ((1, 0), (2, 0)):
             raise ValueError(f"unsupported .npy version {version}")
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
             np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(member)
+        shape, fortran_order, dtype = read_header(member)
         header_end = member.tell()
     except Exception as error:  # noqa: BLE001 - NumPy's header parser raises many kinds on hostile input
         reason = f"{type(error).__name__}: {error}"
         raise _refuse(path, f"has {filename} with an unreadable .npy header ({reason})") from None
     if not all(map(_is_count, shape)):
         raise _refuse(path, f"has {filename} with a negative dimension")
-    return shape, dtype, header_end
+    return shape, fortran_order, dtype, header_end
+
+
+def load_npy(path):
+    """The array in the ``.npy`` file at ``path``, read without pickles and without
+    allocating more than the file holds: its header is checked against the file's size
+    first (a 100-byte file cannot claim 2⁴⁰ rows).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, not a regular file, or not an ``.npy`` file of numbers
+        whose header matches its size.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"no file at {path!r}")
+    try:
+        with open(path, "rb") as file:
+            _checked_npy_header(file, os.fstat(file.fileno()).st_size, "its header", path)
+            file.seek(0)
+            return np.lib.format.read_array(file, allow_pickle=False)
+    except ModelFileError:
+        raise
+    except _READ_ERRORS as error:
+        raise _refuse(path, f"could not be read ({type(error).__name__}: {error})") from None
 
 
 def _meta_version_1(array, path):

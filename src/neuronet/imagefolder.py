@@ -7,18 +7,26 @@ Two layouts are understood:
 * the Kaggle dogs-vs-cats flat layout, ``train/cat.0.jpg``, ``train/dog.0.jpg``: the
   label is the part of the name before the first dot.
 
-Each image is turned upright by its EXIF orientation, converted to RGB or grayscale,
-resized, and scaled to [0, 1], giving X of shape (n, channels, height, width).
-Files that cannot be decoded are skipped, and one warning counts and names them. The
-decoded arrays are cached (keyed by folder, file list with sizes and times, size and
-mode), so loading the same folder again takes a fraction of the time.
+Each image is turned upright by its EXIF orientation, converted to RGB or grayscale
+(16-bit images scaled by their depth), resized, and scaled to [0, 1], giving X of shape
+(n, channels, height, width). Only regular files are opened (a FIFO would block the
+read forever), and only images of at most :data:`MAX_IMAGE_PIXELS` pixels are decoded,
+a few at a time within :data:`DECODING_BYTES`. Files that cannot be read, or decoded,
+are skipped, and one warning counts and names them. The decoded arrays are cached
+(keyed by folder, file list with sizes and times, size and mode; each entry carries its
+key and is checked against it), so loading the same folder again takes a fraction of
+the time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
+import stat
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -28,7 +36,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .files import ModelFileError, load_file, save_file
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
+MAX_IMAGE_PIXELS = 50_000_000  # ordinary photos (JPEGs decode at a reduced scale); larger ones are skipped
+DECODING_BYTES = 512 << 20  # what the decoding threads may hold at once, together
 
 
 class FolderImages(NamedTuple):
@@ -52,7 +62,7 @@ def cache_folder():
 
 # The cache's own files: entries named by their key (32 hex digits, see _cache_key), and the
 # hidden .ENTRY.*.tmp that an interrupted write of one leaves (see files.write_atomically).
-_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.safetensors|\.[0-9a-f]{32}\.safetensors\.\w+\.tmp")
+_CACHE_FILE = re.compile(r"[0-9a-f]{32}\.safetensors|\.[0-9a-f]{32}\.safetensors\..+\.tmp")
 
 
 def cache_files():
@@ -69,7 +79,8 @@ def _visible(name):
 
 
 def list_images(root):
-    """(relative path, class name) for every visible file, in a fixed order."""
+    """(relative path, class name) for every visible entry that is not a folder, in a fixed
+    order (what is not a readable image — a FIFO, a dangling link — is skipped when read)."""
     root = os.fspath(root)
     entries = sorted(os.listdir(root))
     folders = [e for e in entries if _visible(e) and os.path.isdir(os.path.join(root, e))]
@@ -81,20 +92,72 @@ def list_images(root):
                 files += [(os.path.relpath(os.path.join(folder, n), root), label) for n in sorted(names) if _visible(n)]
         return files
     return [(name, name.split(".", 1)[0]) for name in entries
-            if _visible(name) and os.path.isfile(os.path.join(root, name)) and "." in name]
+            if _visible(name) and not os.path.isdir(os.path.join(root, name)) and "." in name]
 
 
-def decode_image(path, image_size=(64, 64), grayscale=False):
-    """One picture as a float32 array (channels, height, width) in [0, 1].
+@contextlib.contextmanager
+def _regular_file(path):
+    """``path`` open for reading, once it is known to be a regular file: it is opened
+    without waiting (a FIFO would wait for a writer forever) and checked before any read."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ValueError("not a regular file")
+        yield file
 
-    Raises OSError (or ValueError) for a file that is not a readable image.
+
+class _MemoryBudget:
+    """Bytes the decoding threads may hold at once: a decode waits until its share is free
+    (a share larger than the whole waits for the whole)."""
+
+    def __init__(self, total):
+        self.total = self.free = total
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def share(self, amount):
+        amount = min(amount, self.total)
+        with self._changed:
+            self._changed.wait_for(lambda: self.free >= amount)
+            self.free -= amount
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.free += amount
+                self._changed.notify_all()
+
+
+def _eight_bit(image):
+    """16-bit samples (PNG, TIFF: modes I;16… and I) as 8-bit grey, scaled by the depth:
+    0…65535 becomes 0…255 (a plain conversion would clip everything above 255)."""
+    if not (image.mode.startswith("I;16") or image.mode == "I"):
+        return image
+    samples = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+    return Image.fromarray(((samples * 255 + 32767) // 65535).astype(np.uint8), mode="L")
+
+
+def decode_image(path, image_size=(64, 64), grayscale=False, budget=None):
+    """One picture as uint8 pixels (channels, height, width).
+
+    Only a regular file of at most :data:`MAX_IMAGE_PIXELS` pixels is decoded; ``budget``
+    (a :class:`_MemoryBudget`) bounds what parallel decodes hold together. Raises OSError
+    or ValueError for a file that is not a readable image.
     """
     height, width = image_size
-    with Image.open(path) as image:
-        image.draft("L" if grayscale else "RGB", (width, height))  # JPEG: decode at reduced scale
-        image = ImageOps.exif_transpose(image)
-        image = image.convert("L" if grayscale else "RGB").resize((width, height), Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype=np.uint8)
+    try:
+        with _regular_file(path) as file, Image.open(file) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"{image.width}×{image.height} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:g} "
+                                 "megapixels an image may have")
+            image.draft("L" if grayscale else "RGB", (width, height))  # JPEG: decode at reduced scale
+            held = image.width * image.height * 12  # decoded, turned upright and converted: 4 bytes a pixel each
+            with budget.share(held) if budget else contextlib.nullcontext():
+                image = _eight_bit(ImageOps.exif_transpose(image))
+                image = image.convert("L" if grayscale else "RGB").resize((width, height), Image.Resampling.BILINEAR)
+                pixels = np.asarray(image, dtype=np.uint8)
+    except Image.DecompressionBombError as error:  # over twice Pillow's own limit: refused by Image.open
+        raise ValueError(str(error)) from None
     return pixels[None] if grayscale else pixels.transpose(2, 0, 1)
 
 
@@ -105,30 +168,58 @@ def to_unit_range(pixels):
     return scaled
 
 
-def _try_decode(path, image_size, grayscale):
+def _try_decode(path, image_size, grayscale, budget):
     try:
-        return decode_image(path, image_size, grayscale)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError, SyntaxError):
+        return decode_image(path, image_size, grayscale, budget)
+    except (OSError, ValueError, UnidentifiedImageError, SyntaxError):
         return None
 
 
+def _status(path):
+    """(size, modification time) of the file at ``path``; None for one that cannot be read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
 def _cache_key(root, files, image_size, grayscale):
-    digest = hashlib.sha256(f"{CACHE_VERSION}|{os.path.abspath(root)}|{image_size}|{grayscale}".encode())
-    for relative, _ in files:
-        status = os.stat(os.path.join(root, relative))
-        digest.update(f"|{relative}|{status.st_size}|{status.st_mtime_ns}".encode())
-    return digest.hexdigest()[:32]
+    """SHA-256 of what the decoded arrays depend on: the folder, each file's name, size and
+    time, the size and the mode, one JSON line each (unambiguous whatever the names hold)."""
+    lines = [[CACHE_VERSION, os.path.abspath(root), list(image_size), grayscale]]
+    lines += [[relative, label, _status(os.path.join(root, relative))] for relative, label in files]
+    return hashlib.sha256("\n".join(json.dumps(line) for line in lines).encode()).hexdigest()
 
 
 def _decode_all(root, files, image_size, grayscale):
+    """The images that decode, stacked, and a mask of the files they came from."""
     paths = [os.path.join(root, relative) for relative, _ in files]
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:  # Pillow decodes without the GIL
-        decoded = list(pool.map(lambda p: _try_decode(p, image_size, grayscale), paths))
-    kept = [i for i, pixels in enumerate(decoded) if pixels is not None]
-    skipped = [files[i][0] for i, pixels in enumerate(decoded) if pixels is None]
+    budget = _MemoryBudget(DECODING_BYTES)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # what Pillow warns of is skipped anyway
+        decoded = list(pool.map(lambda p: _try_decode(p, image_size, grayscale, budget), paths))  # without the GIL
+    kept = np.array([pixels is not None for pixels in decoded], dtype=bool)
     channels = 1 if grayscale else 3
-    X = np.stack([decoded[i] for i in kept]) if kept else np.zeros((0, channels, *image_size), np.uint8)
-    return X, [files[i] for i in kept], skipped
+    X = np.stack([pixels for pixels in decoded if pixels is not None]) if kept.any() else \
+        np.zeros((0, channels, *image_size), np.uint8)
+    return X, kept
+
+
+def _cached(path, key, n_files, image_size, grayscale):
+    """(pixels, mask of the files kept) from the cache entry at ``path``, or None when there
+    is none or it is not this folder's: each entry carries its key, and its arrays must fit
+    the listing just made."""
+    try:
+        meta, arrays = load_file(path)
+    except ModelFileError:
+        return None  # a damaged entry, or none: decoded afresh
+    pixels, kept = arrays.get("X"), arrays.get("kept")
+    shape = (None if kept is None else int(kept.sum()), 1 if grayscale else 3, *image_size)
+    if meta.get("key") != key or kept is None or kept.dtype != bool or kept.shape != (n_files,) \
+            or pixels is None or pixels.dtype != np.uint8 or pixels.shape != shape:
+        return None
+    return pixels, kept
 
 
 def available_memory():
@@ -140,15 +231,26 @@ def available_memory():
             limits += [int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")]
     except OSError:
         pass
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for folder, limit_file, usage_file, reclaimable in (
+            ("/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file"),
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")):
         try:
-            with open(limit_file) as limit, open(usage_file) as usage:
-                limits.append(int(limit.read()) - int(usage.read()))
+            with open(os.path.join(folder, limit_file)) as limit, open(os.path.join(folder, usage_file)) as usage:
+                limit, usage = int(limit.read()), int(usage.read())
         except (OSError, ValueError):  # no such cgroup file, or "max": no limit
             continue
+        limits.append(limit - usage + _cgroup_stat(os.path.join(folder, "memory.stat"), reclaimable))
     return min(limits) if limits else None
+
+
+def _cgroup_stat(path, key):
+    """One counter of a cgroup's memory.stat (0 when absent): the page cache the kernel
+    reclaims before it refuses memory counts as available."""
+    try:
+        with open(path) as stat:
+            return next((int(line.split()[1]) for line in stat if line.split()[0] == key), 0)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _size(n_bytes):
@@ -200,24 +302,22 @@ def read_image_folder(root, image_size=64, grayscale=False, cache=True):
     if all(os.sep not in name and name.count(".") < 2 for name, _ in files):
         raise ValueError(f"no labels in {root!r}: names like {files[0][0]!r} carry no class (label.N.jpg, or class "
                          f"subfolders); to label these images, predict them: neuronet predict MODEL {root}")
-    check_memory(len(files), image_size, grayscale)
-    cached = os.path.join(cache_folder(), _cache_key(root, files, image_size, grayscale) + ".safetensors")
-    pixels = None
-    if cache and os.path.exists(cached):
-        try:
-            meta, arrays = load_file(cached)
-            pixels, kept, skipped = arrays["X"], [tuple(f) for f in meta["kept"]], meta["skipped"]
-        except (ModelFileError, KeyError):
-            pixels = None  # a damaged cache entry is simply rebuilt
-    if pixels is None:
-        pixels, kept, skipped = _decode_all(root, files, image_size, grayscale)
+    key = _cache_key(root, files, image_size, grayscale)
+    cached = os.path.join(cache_folder(), key[:32] + ".safetensors")
+    entry = _cached(cached, key, len(files), image_size, grayscale) if cache else None
+    if entry is None:
+        check_memory(len(files), image_size, grayscale)
+        entry = _decode_all(root, files, image_size, grayscale)
         if cache:
             try:
-                save_file(cached, {"kept": kept, "skipped": skipped}, {"X": pixels})
-            except OSError as error:  # a full disk or a read-only cache folder does not stop the run
+                save_file(cached, {"key": key, "folder": os.path.abspath(root)}, {"X": entry[0], "kept": entry[1]})
+            except (OSError, ValueError) as error:  # a full disk or a read-only cache folder does not stop the run
                 warnings.warn(f"could not write the image cache in {os.path.dirname(cached)!r} "
-                              f"({error.strerror or error}); the images will be decoded again next time "
-                              "(set NEURONET_CACHE to a writable folder)", stacklevel=2)
+                              f"({getattr(error, 'strerror', None) or error}); the images will be decoded again next "
+                              "time (set NEURONET_CACHE to a writable folder)", stacklevel=2)
+    pixels, mask = entry
+    kept = [file for file, keep in zip(files, mask) if keep]
+    skipped = [relative for (relative, _), keep in zip(files, mask) if not keep]
     if skipped:
         shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         warnings.warn(f"skipped {len(skipped)} of {len(files)} files in {root!r} that are not readable images: "

@@ -9,11 +9,15 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .layers import LAYERS, Layer
+from .layers import LAYERS, Conv2D, Dense, Layer
 from .layers.activations import Exp, LeakyReLU, ReLU, Sigmoid, Softmax
 from .training import fit
 
 OUTPUT_ACTIVATIONS = (Sigmoid, Softmax, Exp)
+
+# The rows of one matrix product in batch-invariant prediction: BLAS holds them as the
+# lanes of its vector registers, which all get the same arithmetic
+ROWS_PER_BLOCK = 8
 
 
 def default_initializer(next_layer) -> str:
@@ -59,8 +63,9 @@ class Sequential:
             self.build(input_shape)
 
     # --- construction -------------------------------------------------------
-    def build(self, input_shape):
-        """Create every layer's parameters for samples of ``input_shape``."""
+    def build(self, input_shape, draw_weights=True):
+        """Create every layer's parameters for samples of ``input_shape`` (zeros, with
+        nothing drawn, when ``draw_weights`` is False: weights about to be loaded)."""
         shape = tuple(int(d) for d in input_shape)
         self.input_shape = shape
         for layer, following in zip(self.layers, self.layers[1:] + [None]):
@@ -68,7 +73,7 @@ class Sequential:
                 layer.initializer = default_initializer(following)
             if hasattr(layer, "rng"):
                 layer.rng = self.rng
-            layer.build(shape, self.rng, self.dtype)
+            layer.build(shape, self.rng if draw_weights else None, self.dtype)
             shape = layer.output_shape(shape)
         self.output_shape = shape
         self._pack_parameters()
@@ -189,6 +194,30 @@ class Sequential:
         """The logits for ``x`` in inference mode, in batches, as :meth:`predict`."""
         return self._in_batches(self.logits, x, batch_size)
 
+    def predict_batch_invariant(self, x):
+        """Outputs for a dense batch ``x`` in the network's dtype, each sample's bitwise the
+        same whichever samples share the call: any split of a batch gives the same numbers
+        (at a given number of BLAS threads).
+
+        A BLAS product gives a row different roundings depending on where the row sits
+        in the matrix, so every product here has one shape. A Dense layer takes the batch
+        in blocks of ``ROWS_PER_BLOCK`` rows (the last one padded with zeros) and computes
+        each block as Zᵀ = Wᵀ · Xᵀ, the block's rows being the lanes of BLAS's vector
+        registers, which all get the same arithmetic; a Conv2D multiplies each image
+        alone. Every other layer treats each sample alone.
+        """
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        self.ensure_built(x)
+        rows = x.shape[0]
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                x = _dense_rows_as_lanes(layer, _whole_blocks(x))
+            elif isinstance(layer, Conv2D):
+                x = layer.forward_image_by_image(x)
+            else:
+                x = layer.forward(x)
+        return x[:rows]
+
     def fit(self, X, y, *, loss, optimizer, **options):
         """Train with the shared minibatch loop; see :func:`neuronet.training.fit`."""
         return fit(self, X, y, loss=loss, optimizer=optimizer, **options)
@@ -253,14 +282,36 @@ class Sequential:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, draw_weights=True):
+        """The network a ``get_config()`` describes; ``draw_weights=False`` builds it with
+        zeros in place of weights (to be loaded), drawing nothing."""
         layers = []
         for spec in config["layers"]:
             if spec["class"] not in LAYERS:
                 raise ValueError(f"unknown layer type {spec['class']!r} in the model description")
             layers.append(LAYERS[spec["class"]](**spec["config"]))
-        return cls(layers, input_shape=config["input_shape"], dtype=config["dtype"])
+        network = cls(layers, dtype=config["dtype"])
+        return network.build(config["input_shape"], draw_weights) if config["input_shape"] is not None else network
 
     def __repr__(self):
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n    {inner},\n])"
+
+
+def _whole_blocks(x):
+    """x with rows of zeros added up to a whole number (at least one) of blocks."""
+    missing = -x.shape[0] % ROWS_PER_BLOCK if x.shape[0] else ROWS_PER_BLOCK
+    if not missing:
+        return x
+    padded = np.zeros((x.shape[0] + missing, *x.shape[1:]), dtype=x.dtype)
+    padded[: x.shape[0]] = x
+    return padded
+
+
+def _dense_rows_as_lanes(layer, x):
+    """Z = X · W + b for a batch of whole blocks of ``ROWS_PER_BLOCK`` rows, one product
+    Zᵀ = Wᵀ · Xᵀ per block (NumPy loops over the blocks in C)."""
+    blocks = x.reshape(-1, ROWS_PER_BLOCK, x.shape[1])
+    z = np.matmul(layer.params["weights"].T, blocks.transpose(0, 2, 1))  # blocks × units × rows
+    z += layer.params["bias"][:, None]
+    return np.ascontiguousarray(z.transpose(0, 2, 1)).reshape(x.shape[0], -1)  # C order for any number of blocks

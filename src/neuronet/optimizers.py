@@ -101,7 +101,12 @@ class SGD(Optimizer):
                     last_rate[...] = self.learning_rate
             velocity *= self.momentum
             velocity += gradients
-            gradients = gradients + self.momentum * velocity if self.nesterov else velocity
+            if self.nesterov:  # g + μ v, in the work array (no new memory)
+                ahead = np.multiply(velocity, self.momentum, out=self._scratch(parameters))
+                ahead += gradients
+                gradients = ahead
+            else:
+                gradients = velocity
         step = np.multiply(gradients, self.learning_rate, out=self._scratch(parameters))
         parameters -= step
 

@@ -7,19 +7,30 @@ estimator's parameters and fitted state, the preprocessing, the input it expects
 training history (as float arrays) and the caller's ``extra`` information. Files of
 format version 1 (a zip of ``.npy`` members) still load: :func:`_migrate_version_1`
 turns their metadata into the current schema.
+
+Loading checks every claim of a file before acting on it: each declared shape against
+the stored weights and the limits (nothing is allocated from a claim), every metadata
+value for its type and range (the estimator's parameters as its ``fit`` would, its
+classes against the output layer, the scalers' arrays, the command line's recipe), so
+a forged or damaged file is one :class:`~neuronet.files.ModelFileError`, never a model
+with another meaning.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
+from sklearn.base import is_classifier
 
 from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, NeuralEstimator
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
+from .layers import LAYERS, Conv2D, Dense, Exp, Sigmoid, Softmax
 from .network import Sequential
-from .preprocessing import final_estimator, step_names, transformer_from_state, transformer_state, \
+from .preprocessing import TRANSFORMERS, final_estimator, step_names, transformer_from_state, transformer_state, \
     transformers_of, with_preprocessing
+from .validation import validate_params
 
 ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, MLPRegressor, CNNClassifier)}
 
@@ -117,40 +128,198 @@ def _load_tree(path):
         model = _rebuild(tree)
     except ModelFileError as error:
         raise ModelFileError(f"{os.fspath(path)!r}: {error}") from None
-    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as error:
-        raise ModelFileError(f"{os.fspath(path)!r} holds an invalid model description: {error}") from None
+    except _DAMAGE as error:
+        reason = " ".join(str(error).split())[:300]
+        raise ModelFileError(f"{os.fspath(path)!r} holds an invalid model description: {reason}") from None
     return model, tree
 
 
+# --- what a file may describe: every claim is checked before anything is built from it ----------
+# Errors a forged or damaged description can raise while it is checked; each becomes a ModelFileError.
+_DAMAGE = (TypeError, KeyError, ValueError, AttributeError, IndexError, OverflowError, MemoryError, RecursionError,
+           ZeroDivisionError)
+MAX_SAMPLE_VALUES = 1 << 24  # one sample, and each layer's output for it: at most 16 Mi numbers
+MAX_LAYERS = 1000
+
+
+def _mapping(value, what):
+    if not isinstance(value, dict):
+        raise ModelFileError(f"its {what} is not a mapping")
+    return value
+
+
+def _sample_shape(value, what):
+    """A declared shape: a list of 1 to 3 positive integers, of at most MAX_SAMPLE_VALUES numbers."""
+    if (not isinstance(value, list) or not 1 <= len(value) <= 3
+            or not all(type(size) is int and size >= 1 for size in value)):
+        raise ModelFileError(f"its {what} {str(value)[:60]} is not a list of 1 to 3 positive integers")
+    if math.prod(value) > MAX_SAMPLE_VALUES:
+        raise ModelFileError(f"its {what} {value} claims {math.prod(value)} numbers a sample; at most "
+                             f"{MAX_SAMPLE_VALUES} are allowed")
+    return tuple(value)
+
+
+def _parameter_shapes(layer, sample_shape):
+    """The shapes building ``layer`` for samples of ``sample_shape`` allocates, named as in
+    its ``params`` (the weights before the bias): known without allocating them."""
+    if isinstance(layer, Dense):
+        if len(sample_shape) != 1:
+            raise ModelFileError(f"its Dense layer follows samples shaped {sample_shape}, not flat ones")
+        return {"weights": (sample_shape[0], layer.units), "bias": (layer.units,)}
+    if isinstance(layer, Conv2D):
+        return {"weights": (layer.filters, sample_shape[0], *layer.kernel_size), "bias": (layer.filters,)}
+    return {}
+
+
+def _layers_and_parameters(config):
+    """The layers a network's config describes (constructed, not built) and the shape of
+    each parameter they will have, every layer's output checked against the limits."""
+    specs = config["layers"]
+    if not isinstance(specs, list) or not 1 <= len(specs) <= MAX_LAYERS:
+        raise ModelFileError(f"its network has no list of 1 to {MAX_LAYERS} layers")
+    shape = _sample_shape(config["input_shape"], "input shape")
+    layers, expected = [], {}
+    for index, spec in enumerate(specs):
+        if _mapping(spec, f"layer {index}").get("class") not in LAYERS:
+            raise ModelFileError(f"its layer {index} is of an unknown type {str(spec.get('class'))[:40]!r}")
+        layer = LAYERS[spec["class"]](**_mapping(spec["config"], f"layer {index}'s config"))
+        expected.update({f"{index}/{name}": size for name, size in _parameter_shapes(layer, shape).items()})
+        padding = getattr(layer, "padding", (0, 0))
+        padded = (shape[0], shape[1] + 2 * padding[0], shape[2] + 2 * padding[1]) if len(shape) == 3 else shape
+        shape = tuple(layer.output_shape(shape))
+        for size, what in ((padded, "padded input"), (shape, "output")):
+            _sample_shape(list(size), f"layer {index} ({spec['class']}) {what}")
+        layers.append(layer)
+    return layers, expected
+
+
 def _restore_network(tree):
-    try:
-        network = Sequential.from_config(tree["config"])
-    except (TypeError, KeyError, ValueError) as error:
-        raise ModelFileError(f"the model's architecture is invalid: {error}") from None
-    expected = {key: param for key, param, _ in network.named_parameters()}
-    stored = tree["weights"]
+    """The network a file describes, built once every declared shape has been checked
+    against the stored weights: nothing is allocated from an unchecked claim."""
+    config = _mapping(tree["config"], "network config")
+    layers, expected = _layers_and_parameters(config)
+    stored = _mapping(tree["weights"], "weights")
     if set(stored) != set(expected):
-        raise ModelFileError("the stored weights do not match the architecture "
-                             f"(missing {sorted(set(expected) - set(stored))}, extra {sorted(set(stored) - set(expected))})")
-    for key, param in expected.items():
-        weights = np.asarray(stored[key])
-        if weights.shape != param.shape or weights.dtype.kind != "f":
-            raise ModelFileError(f"weight {key} has shape {weights.shape}, the architecture needs {param.shape}")
-        param[...] = weights
+        missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+        raise ModelFileError(f"the stored weights do not match the architecture (missing {missing}, extra {extra})")
+    for key, shape in expected.items():
+        weights = stored[key]
+        if not isinstance(weights, np.ndarray) or weights.shape != shape or weights.dtype.kind != "f":
+            raise ModelFileError(f"weight {key} has shape {np.shape(weights)}, the architecture needs {shape}")
+        if not np.isfinite(weights).all():
+            raise ModelFileError(f"weight {key} holds NaN or infinity")
+    if config["dtype"] not in ("float32", "float64"):
+        raise ModelFileError(f"its network's dtype {str(config['dtype'])[:20]!r} is not float32 or float64")
+    network = Sequential(layers, dtype=config["dtype"]).build(config["input_shape"], draw_weights=False)
+    network.set_weights(stored)
     return network
 
 
+def _check_input(described, network):
+    """The input the file says the model expects must be the network's."""
+    described = _mapping(described or {}, "input description")
+    if "shape" in described and tuple(described["shape"]) != network.input_shape:
+        raise ModelFileError(f"its input shape {described['shape']} is not its network's {list(network.input_shape)}")
+    if "n_features" in described and described["n_features"] != math.prod(network.input_shape):
+        raise ModelFileError(f"its input of {described['n_features']} features is not its network's "
+                             f"{math.prod(network.input_shape)}")
+    seen = described.get("range")
+    if seen is not None and not (isinstance(seen, list) and len(seen) == 2 and all(
+            isinstance(value, (int, float)) and math.isfinite(value) for value in seen) and seen[0] <= seen[1]):
+        raise ModelFileError(f"its input range {str(seen)[:60]} is not [smallest, largest]")
+
+
+def _check_outputs(estimator, state, network):
+    """A classifier's classes must be what its output layer gives: one sigmoid unit for
+    two classes (or one), K softmax units for K, K sigmoid units for K labels; a regressor
+    ends without an activation, or in Exp for the Poisson loss."""
+    head, outputs = network.output_activation, network.output_shape[-1]
+    if not is_classifier(estimator):
+        if type(head) is not (Exp if estimator.loss == "poisson" else type(None)):
+            raise ModelFileError(f"its {type(estimator).__name__} with loss={estimator.loss!r} ends in "
+                                 f"{type(head).__name__}")
+        return
+    classes, kind = np.asarray(state["classes"]), state.get("label_type")
+    if classes.ndim != 1 or len(np.unique(classes)) != len(classes) or not len(classes):
+        raise ModelFileError("its classes are not a list of distinct labels")
+    if isinstance(head, Softmax):
+        fits = outputs == len(classes) and kind in (None, "multiclass")
+    elif isinstance(head, Sigmoid):
+        fits = (outputs == 1 and len(classes) <= 2 and kind in (None, "binary")) or (
+            outputs == len(classes) and kind == "multilabel-indicator")
+    else:
+        fits = False
+    if not fits:
+        raise ModelFileError(f"its {len(classes)} classes ({str(kind or 'single-label')[:30]}) do not fit its output "
+                             f"layer of {outputs} {type(head).__name__} unit(s)")
+
+
+def _checked_transformer(transformer, n_features):
+    """A preprocessing step whose parameters are valid and whose fitted arrays are finite,
+    one number per feature of the network's input, with positive scales."""
+    transformer._validate_params()  # scikit-learn's own parameter checks, as its fit makes them
+    name = type(transformer).__name__
+    if getattr(transformer, "n_features_in_", None) != n_features:
+        raise ModelFileError(f"its {name} reads {getattr(transformer, 'n_features_in_', None)} features, its "
+                             f"network {n_features}")
+    for key in TRANSFORMERS[name][1]:
+        value = getattr(transformer, key, None)
+        if isinstance(value, np.ndarray) and (value.shape != (n_features,) or value.dtype.kind not in "iuf"
+                                              or not np.isfinite(value).all()):
+            raise ModelFileError(f"its {name}'s {key} is not {n_features} finite numbers")
+    if np.any(np.asarray(transformer.scale_) <= 0):
+        raise ModelFileError(f"its {name} has a scale that is not positive")
+    try:  # every fitted attribute it needs is there: it maps a sample both ways
+        probe = transformer.inverse_transform(transformer.transform(np.zeros((1, n_features))))
+    except (AttributeError, TypeError, ValueError) as error:
+        raise ModelFileError(f"its {name} cannot transform a sample ({error})") from None
+    if not np.isfinite(probe).all():
+        raise ModelFileError(f"its {name} maps a sample to NaN or infinity")
+    return transformer
+
+
+def _check_recipe(extra, network, classes):
+    """What ``neuronet train`` records in ``extra`` (image shape and size, class names,
+    colour), checked where the commands rely on it."""
+    extra = _mapping(extra, "extra information")
+    if extra.get("image_shape") is not None:
+        shape = _sample_shape(extra["image_shape"], "image shape")
+        if len(shape) != 3 or shape[0] not in (1, 3) or math.prod(shape) != math.prod(network.input_shape):
+            raise ModelFileError(f"its image shape {list(shape)} does not fit its network's input "
+                                 f"{list(network.input_shape)}")
+    size = extra.get("image_size")
+    if size is not None and not (type(size) is int and 1 <= size and size * size <= MAX_SAMPLE_VALUES):
+        raise ModelFileError(f"its image size {repr(size)[:30]} is not a positive pixel count")
+    names = extra.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)
+                                  and classes is not None and len(names) == len(classes)):
+        raise ModelFileError(f"its class names {str(names)[:60]} do not name its "
+                             f"{'no' if classes is None else len(classes)} classes")
+    if not isinstance(extra.get("grayscale", False), bool):
+        raise ModelFileError("its grayscale setting is not true or false")
+
+
 def _rebuild(tree):
-    network = _restore_network(tree["network"])
+    network = _restore_network(_mapping(tree["network"], "network"))
+    _check_input(tree.get("input"), network)
     if tree["kind"] == "network":
+        _check_recipe(tree.get("extra") or {}, network, None)
         return network
-    description = tree.get("estimator") or {}
+    description = _mapping(tree.get("estimator") or {}, "estimator")
     if tree["kind"] != "estimator" or description.get("class") not in ESTIMATORS:
-        raise ModelFileError(f"unknown model kind {tree.get('kind')!r} / {description.get('class')!r}")
-    params = _current_names({k: tuple(v) if isinstance(v, list) else v for k, v in description["params"].items()})
+        raise ModelFileError(f"unknown model kind {str(tree.get('kind'))[:30]!r} / "
+                             f"{str(description.get('class'))[:30]!r}")
+    params = _current_names({k: tuple(v) if isinstance(v, list) else v
+                             for k, v in _mapping(description["params"], "parameters").items()})
     estimator = ESTIMATORS[description["class"]](**params)
-    estimator.set_fitted_state({**description["state"], "network": network})
-    transformers = [transformer_from_state(state) for state in tree.get("preprocessing", [])]
+    validate_params(estimator._parameter_constraints, estimator.get_params(deep=False), description["class"])
+    state = _mapping(description["state"], "fitted state")
+    _check_outputs(estimator, state, network)
+    estimator.set_fitted_state({**state, "network": network})
+    n_features = math.prod(network.input_shape)
+    transformers = [_checked_transformer(transformer_from_state(_mapping(step, "preprocessing")), n_features)
+                    for step in tree.get("preprocessing") or []]
+    _check_recipe(tree.get("extra") or {}, network, getattr(estimator, "classes_", None))
     return with_preprocessing(transformers, estimator, tree.get("steps"))
 
 

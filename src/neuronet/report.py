@@ -9,11 +9,10 @@ caption, legend and heading calls it so.
 
 from __future__ import annotations
 
-import glob
 import html
 import os
 import shutil
-import uuid
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ import numpy as np
 from sklearn.metrics import classification_report
 
 from . import plots
+from .files import current_umask, remove_abandoned, temporary_prefix
 from .layers import Conv2D
 
 MOST_PICTURES = 64  # weight pictures of grey images in one figure
@@ -79,11 +79,9 @@ def _replaced_atomically(folder):
     if os.path.exists(folder) and not (os.path.isdir(folder) and _is_report(folder)):
         raise ValueError(f"{folder} holds files other than a report; give --report a new or empty folder")
     os.makedirs(parent, exist_ok=True)
-    prefix = os.path.join(glob.escape(parent), glob.escape(f".{name}."))
-    for stale in glob.glob(prefix + "*.tmp"):  # left by a run that was killed while writing
-        shutil.rmtree(stale, ignore_errors=True)
-    draft = os.path.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-    os.mkdir(draft)  # the usual permissions (0777 less the umask)
+    remove_abandoned(parent, name)  # left by a run that was killed while writing
+    draft = tempfile.mkdtemp(prefix=temporary_prefix(name), suffix=".tmp", dir=parent)
+    os.chmod(draft, 0o777 & ~current_umask())  # the usual permissions, not mkdtemp's 0700
     try:
         yield draft
         if os.path.exists(folder):

@@ -24,7 +24,8 @@ def outcome(costs, diverged):
     costs = np.asarray(costs)
     if diverged:
         return "diverges"
-    if np.mean(np.diff(costs) > 0) > 0.1:
+    rising = np.diff(costs) > 0
+    if rising.size and rising.mean() > 0.1:
         return "overshoots and oscillates"
     if costs[-1] > 0.5 * costs[0]:
         return "crawls"
@@ -60,5 +61,5 @@ def learning_rate_study(X, y, rates, iterations=300, model="logistic", image_sha
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 costs, diverged = estimator.fit(X, y).loss_curve_, False
         except TrainingDiverged as error:
-            costs, diverged = error.history["loss"], True
+            costs, diverged = error.history.history.get("loss") or [np.inf], True  # inf: blew up in epoch 1
         yield rate, costs, outcome(costs, diverged)

@@ -98,12 +98,17 @@ class Trainer:
     }
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
-                 callbacks=(), random_state=None, divergence_patience=20):
+                 callbacks=(), random_state=None, divergence_patience=20, communicator=None):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                          "divergence_patience": divergence_patience}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
+        # data-parallel training over MPI (a neuronet.distributed.World; None in one process):
+        # rank 0 alone runs the callbacks that only watch or save (progress output, checkpoints)
+        self.communicator = communicator
+        if communicator is not None and not communicator.is_root:
+            callbacks = [callback for callback in callbacks if callback.changes_training]
         self.callbacks = sorted(callbacks, key=lambda callback: getattr(callback, "restores_run", False))
         self.random_state = random_state
         # a RandomState is used as it is (scikit-learn's estimators share theirs with the loop)
@@ -119,6 +124,7 @@ class Trainer:
         self.best_loss = self.last_loss = self.first_loss = np.inf
         self.best_weights, self.rising = None, 0
         self._interrupt_requested = False
+        self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
 
     def _check_output_activation(self):
         head, expected = self.network.output_activation, self.loss.output_activation
@@ -135,13 +141,23 @@ class Trainer:
         return self.penalty.value(parameters, mask, batch_size)
 
     def train_step(self, x, y, sample_weight=None):
-        """Forward, loss, backward, update on one minibatch; returns (loss, correct)."""
-        value, logits = gradient_step(self.network, self.loss, self.optimizer, x, y, self.penalty, sample_weight)
+        """Forward, loss, backward, update on one minibatch; returns (loss, correct). Under
+        MPI (x, y) is this rank's part of the minibatch, and both figures are the whole batch's."""
+        if self.communicator is None:
+            value, logits = gradient_step(self.network, self.loss, self.optimizer, x, y, self.penalty, sample_weight)
+            correct = self.loss.correct(logits, y)
+        else:
+            value, correct, self._interrupt_agreed = self.communicator.train_step(
+                self, x, y, sample_weight, self._interrupt_requested)
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}", non_finite=True)
         if self.first_loss == np.inf:
             self.first_loss = value  # the untrained network's loss: the yardstick for divergence
-        return value, self.loss.correct(logits, y)
+        return value, correct
+
+    def _interrupted(self):
+        """Ctrl-C was pressed: here, or under MPI on any rank (every rank stops after the same minibatch)."""
+        return self._interrupt_requested if self.communicator is None else self._interrupt_agreed
 
     # --- the divergence guard -----------------------------------------------
     def _diverged(self, what, non_finite=False):
@@ -186,6 +202,8 @@ class Trainer:
                 index = slice(start, start + self.batch_size)
             else:
                 index = position["order"][start : start + self.batch_size]
+            if self.communicator is not None:
+                index = self.communicator.share(index, n)  # this rank's part of the minibatch
             weights = None if sample_weight is None else sample_weight[index]
             value, correct = self.train_step(X[index], y[index], weights)
             position["loss"] += value * min(self.batch_size, n - start)
@@ -193,7 +211,7 @@ class Trainer:
             position["batch"] += 1
             for callback in self.callbacks:
                 callback.on_batch_end(position["batch"] - 1, {"loss": value})
-            if self._interrupt_requested:
+            if self._interrupted():
                 self._stop_on_interrupt()
         logs = {"loss": position["loss"] / n}
         if position["correct"] is not None:
@@ -203,6 +221,8 @@ class Trainer:
 
     def evaluate(self, X, y):
         """Loss (with the penalty, as in training) and accuracy on (X, y), in inference mode."""
+        if self.communicator is not None:
+            return self.communicator.evaluate(self, X, y)
         logits = self.network.predict_logits(X, batch_size=2048)
         logs = {"loss": self.loss.forward(logits, y) + self.penalty_value(min(self.batch_size, len(y)))}
         correct = self.loss.correct(logits, y)
@@ -216,12 +236,11 @@ class Trainer:
         def described(thing):
             return None if thing is None else {"class": type(thing).__name__, **thing.get_config()}
 
-        seed = self.random_state
         return {
             "network": self.network.get_config(), "loss": described(self.loss),
             "optimizer": described(self.optimizer), "penalty": described(self.penalty),
             "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
-            "random_state": seed if isinstance(seed, (int, type(None))) else "custom",
+            "random_state": _seed_setting(self.random_state),
             "callbacks": [described(c) for c in self._steering_callbacks()],
         }
 
@@ -244,20 +263,71 @@ class Trainer:
         }
 
     def load_state_dict(self, state):
-        self.epoch, self.stop_training = int(state["epoch"]), bool(state["stop_training"])
-        self.position = state["position"]
-        _set_generator_state(self.rng, state["rng"])
-        self.order = state["order"]
-        self.network.rng.bit_generator.state = state["network_rng"]
-        self.network.set_weights(state["weights"])
-        self.best_weights = state["best_weights"]
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.history.load_state_dict(state["history"])
+        """Put back what :meth:`state_dict` gave, once it is known to be a state of this run
+        (ValueError otherwise: a forged or damaged checkpoint is refused before any of it
+        is restored, never half-restored or failing deep inside the loop)."""
+        try:
+            self._check_state(state)
+            _set_generator_state(self.rng, state["rng"])
+            self.network.rng.bit_generator.state = state["network_rng"]
+            self.epoch, self.stop_training = state["epoch"], state["stop_training"]
+            self.position, self.order = state["position"], state["order"]
+            self.network.set_weights(state["weights"])
+            self.best_weights = state["best_weights"]
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.history.load_state_dict(state["history"])
+            divergence = state["divergence"]
+            self.best_loss, self.last_loss = float(divergence["best_loss"]), float(divergence["last_loss"])
+            self.first_loss, self.rising = float(divergence["first_loss"]), int(divergence["rising"])
+            for callback, callback_state in zip(self._steering_callbacks(), state["callbacks"]):
+                callback.load_state_dict(callback_state)
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, AttributeError) as error:
+            raise ValueError(f"the checkpoint's state is damaged or not of this run: {error}") from None
+
+    def _check_state(self, state):
+        """Raise ValueError unless ``state`` has the parts of a run's state, an epoch within
+        this run, orders of this data's samples, a position within an epoch, weights and
+        optimizer slots of this network, a history of ``epoch`` steps and one state per
+        steering callback."""
+        if not isinstance(state, dict) or set(state) != _STATE_PARTS:
+            raise ValueError("it does not hold the parts of a run's state")
+        epoch, n = state["epoch"], None if self.data is None else self.data[0].shape[0]
+        if type(epoch) is not int or not 0 <= epoch <= self.epochs or type(state["stop_training"]) is not bool:
+            raise ValueError(f"epoch {str(epoch)[:20]} is not within this run's {self.epochs}")
+        _check_order(state["order"], n)
+        if state["position"] is not None:
+            self._check_position(state["position"], n)
+        shapes = {key: param.shape for key, param, _ in self.network.named_parameters()}
+        for name in ("weights", "best_weights"):
+            if state[name] is not None or name == "weights":
+                _check_arrays(state[name], shapes, name)
+        slots, flat = state["optimizer"]["slots"], self.network.flat_parameters()[0].shape
+        # a slot is one value per parameter (moments, velocity), or one number (SGD's velocity_rate)
+        _check_arrays(slots, {key: () if np.ndim(value) == 0 else flat for key, value in slots.items()},
+                      "optimizer slots")
+        history = state["history"]
+        _check_arrays(history["metrics"], dict.fromkeys(history["metrics"], (epoch,)), "history")
+        if np.shape(history["epoch"]) != (epoch,) or history["step"] not in ("epoch", "iteration"):
+            raise ValueError(f"its history does not have the {epoch} steps done")
         divergence = state["divergence"]
-        self.best_loss, self.last_loss = float(divergence["best_loss"]), float(divergence["last_loss"])
-        self.first_loss, self.rising = float(divergence["first_loss"]), int(divergence["rising"])
-        for callback, callback_state in zip(self._steering_callbacks(), state["callbacks"]):
-            callback.load_state_dict(callback_state)
+        losses = [divergence[name] for name in ("best_loss", "last_loss", "first_loss")]
+        if not all(isinstance(value, (int, float)) for value in losses) or type(divergence["rising"]) is not int \
+                or divergence["rising"] < 0 or len(state["callbacks"]) != len(self._steering_callbacks()):
+            raise ValueError("its divergence guard or callbacks are not of this run")
+
+    def _check_position(self, position, n):
+        """A position within an epoch: its order, the next batch, and the running sums."""
+        if not isinstance(position, dict) or set(position) != {"order", "batch", "loss", "correct"}:
+            raise ValueError("its position within the epoch is malformed")
+        if (position["order"] is None) == self.shuffle:
+            raise ValueError("its position's order does not match shuffle=" + str(self.shuffle))
+        _check_order(position["order"], n)
+        batch, correct = position["batch"], position["correct"]
+        batches = self.batches_per_epoch if n is not None else batch  # unknown before fit gives the data
+        if type(batch) is not int or not 0 <= batch <= batches or not (
+                isinstance(position["loss"], (int, float)) and (correct is None or isinstance(correct, (int, float)))):
+            raise ValueError(f"its position (batch {str(batch)[:20]}) is not within an epoch of "
+                             f"{self.batches_per_epoch} batches")
 
     def _stop_on_interrupt(self):
         for callback in self.callbacks:
@@ -285,9 +355,10 @@ class Trainer:
         self.batches_per_epoch = -(-X.shape[0] // self.batch_size)
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.best_weights = self.network.get_weights()
-        for callback in self.callbacks:  # a Checkpoint callback, last, may put back a saved run here
-            callback.trainer = self
-            callback.on_train_begin()
+        if self.communicator is None:
+            self._begin_callbacks()
+        else:  # every rank checks that it runs the same run, then takes rank 0's state
+            self.communicator.begin(self, self._begin_callbacks)
         catching, self.completed = self._catch_ctrl_c(), False
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
             try:
@@ -301,11 +372,18 @@ class Trainer:
                     callback.on_train_end()
         return self.history
 
+    def _begin_callbacks(self):
+        for callback in self.callbacks:  # a Checkpoint callback, last, may put back a saved run here
+            callback.trainer = self
+            callback.on_train_begin()
+
     def _train_one_epoch(self, X, y, validation_data, sample_weight=None):
         if self.position is None:
             for callback in self.callbacks:
                 callback.on_epoch_begin(self.epoch)
         logs = self.run_epoch(X, y, sample_weight)
+        if self.communicator is not None:
+            self.communicator.check_weights(self.network)  # the ranks' weights must not drift apart
         if validation_data is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
         self.history.append(self.epoch, logs)
@@ -313,6 +391,40 @@ class Trainer:
         self.epoch += 1  # the epoch is done: callbacks see (and a checkpoint saves) the run after it
         for callback in self.callbacks:
             callback.on_epoch_end(self.epoch - 1, logs)
+
+
+# The parts of Trainer.state_dict()
+_STATE_PARTS = {"epoch", "stop_training", "position", "rng", "network_rng", "order", "weights", "best_weights",
+                "optimizer", "history", "divergence", "callbacks"}
+
+
+def _seed_setting(seed):
+    """``random_state`` as the fingerprint of a run records it: None, an int, or a
+    generator's state (a resumed run needs an identically seeded generator)."""
+    if seed is None or isinstance(seed, Integral):
+        return None if seed is None else int(seed)
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return {"generator": type(seed).__name__, "state": _generator_state(seed)}
+    return type(seed).__name__
+
+
+def _check_order(order, n):
+    """An order of the samples: None, or a permutation of 0 … n − 1."""
+    if order is None:
+        return
+    order = np.asarray(order)
+    if order.ndim != 1 or order.dtype.kind not in "iu" or (n is not None and len(order) != n) or \
+            not np.array_equal(np.sort(order), np.arange(len(order))):
+        raise ValueError(f"its order of the samples is not a permutation of the {n} samples")
+
+
+def _check_arrays(arrays, shapes, what):
+    """``arrays``: a dict of numeric arrays with exactly the keys and shapes of ``shapes``."""
+    if not isinstance(arrays, dict) or set(arrays) != set(shapes):
+        raise ValueError(f"its {what} do not have the expected parts")
+    for key, shape in shapes.items():
+        if not isinstance(arrays[key], np.ndarray) or arrays[key].shape != shape or arrays[key].dtype.kind not in "fiu":
+            raise ValueError(f"its {what} {key!r} has shape {np.shape(arrays[key])}, not {shape}")
 
 
 def _generator_state(rng):
@@ -336,7 +448,7 @@ def _validation_split(X, y, fraction, random_state, stratify):
 
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
-        sample_weight=None):
+        sample_weight=None, communicator=None):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -360,6 +472,9 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         0 silent, 1 a progress bar, 2 one line every ``print_every`` epochs.
     sample_weight : array of shape (n,), optional
         Each sample's weight in the loss (a weighted average over every minibatch).
+    communicator : neuronet.distributed.World, optional
+        Train data-parallel over the processes of an MPI job (every one calls ``fit``
+        with the same arguments): see :mod:`neuronet.distributed`.
 
     X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
@@ -386,5 +501,5 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     elif verbose >= 2:
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                      penalty=penalty, callbacks=callbacks, random_state=random_state)
+                      penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator)
     return trainer.fit(X, y, validation_data, sample_weight)

@@ -13,8 +13,12 @@ status 130.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import warnings
+from contextlib import contextmanager
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
@@ -29,6 +33,7 @@ COMMANDS = (
     ("study", "study", "experiments that teach: study learning-rate"),
     ("gradcheck", "gradcheck", "check backpropagation against finite differences"),
     ("rl", "rl", "deep reinforcement learning: a policy network learns CartPole from rewards"),
+    ("studio", "studio", "a page in the browser that trains a network live, on neuronet itself"),
     ("cache", "cache", "where decoded photos are cached, and their size (--clear empties it)"),
 )
 EPILOG = """examples:
@@ -75,18 +80,42 @@ def named_command(argv):
     return [word for word in argv if not word.startswith("-")][:1]
 
 
+INTERRUPTED = "neuronet: interrupted by Ctrl-C"
+
+
+@contextmanager
+def _ctrl_c_ends_at_once():
+    """While the command's modules load, Ctrl-C ends the process at once (nothing is being
+    written yet): a KeyboardInterrupt raised inside a compiled module's initialisation can
+    be lost, or turned into an ImportError, by that module."""
+    def end(signum, frame):
+        os.write(2, f"{INTERRUPTED}\n".encode())  # stderr, unbuffered: safe inside a signal handler
+        os._exit(130)
+
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # Ctrl-C is not ours to handle here: a thread, or a parent that ignores it
+        return
+    previous = signal.signal(signal.SIGINT, end)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        parser = make_parser(full=named_command(argv))
-        args = parser.parse_args(argv)
+        with _ctrl_c_ends_at_once():
+            parser = make_parser(full=named_command(argv))
+            args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return 0
         args.argv = argv
         return _run(args)
     except KeyboardInterrupt as stop:  # Ctrl-C, at any step; training says where it stopped
-        print(f"neuronet: {str(stop) or 'interrupted by Ctrl-C'}", file=sys.stderr)
+        print(f"neuronet: {stop}" if str(stop) else INTERRUPTED, file=sys.stderr)
         return 130
 
 

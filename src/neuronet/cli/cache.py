@@ -15,8 +15,8 @@ def add(commands):
         description="Reading a folder of photos decodes every image once and keeps the pixels in the image "
                     "cache, so the next run on the same folder, image size and colour mode starts in seconds; "
                     "an entry is rebuilt when the folder's files change. The cache is in $NEURONET_CACHE, else "
-                    "$XDG_CACHE_HOME/neuronet, else ~/.cache/neuronet. This command lists its entries and their "
-                    "total size.",
+                    f"$XDG_CACHE_HOME/neuronet, else ~/.cache/neuronet (here: {cache_folder()}). This command lists "
+                    "its entries and their total size.",
         epilog="examples:\n  neuronet cache\n  neuronet cache --clear\n"
                "  NEURONET_CACHE=/scratch/neuronet-cache neuronet train --data ~/dogs-vs-cats/train",
         formatter_class=RAW)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 
-from ..datasets import BUILTIN, TABLE_SUFFIXES
+from ..datasets import BUILTIN, TABLE_SUFFIXES, is_table, label_text
 from ..datasets import load as load_dataset
 from ..persistence import load_described
 from ..preprocessing import final_estimator
@@ -56,18 +56,20 @@ def rates(text):
 
 
 # --- data and models ----------------------------------------------------------------
-def load_data(name, image_size=64, grayscale=False, label_column=None):
-    """A built-in dataset by name, a CSV table, or a folder of images."""
-    is_table = os.path.isfile(name) and name.lower().endswith(TABLE_SUFFIXES)
-    if label_column is not None and not is_table:
+def load_data(name, image_size=64, grayscale=False, label_column=None, options=None):
+    """A built-in dataset by name (made with ``options``, e.g. a 2-D set's noise), a CSV
+    table, or a folder of images."""
+    table = is_table(name)
+    if label_column is not None and not table:
         raise UserError("--label-column applies to a CSV table; built-in datasets and image folders carry their labels")
     if name.lower() not in BUILTIN and not os.path.exists(name):
         if os.sep in name or name.startswith((".", "~")) or name.lower().endswith(TABLE_SUFFIXES):
             raise UserError(f"no such file or folder: {name!r}")
         raise UserError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)}, a .csv table or a folder of images")
-    if os.path.isfile(name) and not is_table:
+    if os.path.isfile(name) and not table:
         raise UserError(f"{name!r} is a file; give a dataset name, a .csv table or a folder of images")
-    return load_dataset(name, image_size=image_size, grayscale=grayscale, label_column=label_column)
+    return load_dataset(name, image_size=image_size, grayscale=grayscale, label_column=label_column,
+                        **(options or {}))
 
 
 @dataclass
@@ -80,6 +82,7 @@ class SavedModel:
     model: object
     extra: dict
     expected: dict
+    said: set = field(default_factory=set, repr=False)  # notes and warnings already printed: once each
 
     @property
     def estimator(self):
@@ -114,6 +117,15 @@ class SavedModel:
     def class_names(self):
         return self.extra.get("class_names") or [str(c) for c in self.estimator.classes_]
 
+    def label_index(self):
+        """{label as text: class index}: the class names ``train`` recorded, else the classes themselves."""
+        return {label_text(name): k for k, name in enumerate(self.class_names())}
+
+    def _say(self, kind, message):
+        if kind not in self.said:
+            self.said.add(kind)
+            print(message, file=sys.stderr)
+
     def input_for(self, X, source, raw_scale=1.0):
         """X (any sample shape) as the model takes it: the same number of values per sample
         (one line otherwise), in the units it was trained on, shaped as in training; warns in
@@ -122,9 +134,10 @@ class SavedModel:
         if rows.shape[1] != self.n_features:
             raise UserError(self._size_mismatch(source, rows.shape[1]))
         seen = self.expected.get("range")
-        if seen is not None and raw_scale != 1 and seen[1] > raw_scale**0.5 >= rows.max(initial=0):
-            print(f"note: {self.path} was trained on raw values up to {seen[1]:g}; giving it {source} in those "
-                  f"units (× {raw_scale:g})", file=sys.stderr)
+        if seen is not None and raw_scale != 1 and 0.5 * raw_scale <= seen[1] <= 1.5 * raw_scale \
+                and rows.max(initial=0) <= 1:
+            self._say("units", f"note: {self.path} was trained on raw values up to {seen[1]:g}; giving it "
+                               f"{source} in those units (× {raw_scale:g})")
             rows = rows * raw_scale
         if seen is not None and len(rows):
             self._check_range(rows, source, *seen)
@@ -141,8 +154,8 @@ class SavedModel:
         span = max(high - low, 1e-12)
         data_low, data_high = float(rows.min()), float(rows.max())
         if data_high > high + span or data_low < low - span:
-            print(f"warning: {source} has values in [{data_low:.4g}, {data_high:.4g}], far outside the "
-                  f"[{low:.4g}, {high:.4g}] seen in training: check its units and preprocessing", file=sys.stderr)
+            self._say("range", f"warning: {source} has values in [{data_low:.4g}, {data_high:.4g}], far outside "
+                               f"the [{low:.4g}, {high:.4g}] seen in training: check its units and preprocessing")
 
 
 def load_model(path):
@@ -152,15 +165,28 @@ def load_model(path):
     return SavedModel(path, *load_described(path))
 
 
-def data_like_training(name, saved, label_column=None):
-    """Load ``name`` the way the model's training data was loaded (image size, colour)."""
+def data_like_training(name, saved, label_column=None, options=None):
+    """Load ``name`` the way the model's training data was loaded (image size, colour, the
+    label column of a table unless given, and a generated set's ``options``)."""
     image = saved.image_shape
-    size = saved.extra.get("image_size") or (image[1] if image else 64)
-    return load_data(name, image_size=size, grayscale=bool(image) and image[0] == 1, label_column=label_column)
+    size = saved.extra.get("image_size") or (tuple(image[1:]) if image else 64)
+    if label_column is None and is_table(name):
+        label_column = saved.extra.get("label_column")
+    return load_data(name, image_size=size, grayscale=bool(image) and image[0] == 1, label_column=label_column,
+                     options=options)
+
+
+def _shown(names, count=10):
+    """A list of names as Python writes it, the first ``count`` of a longer one."""
+    return str(names) if len(names) <= count else f"{str(names[:count])[:-1]}, … and {len(names) - count} more]"
 
 
 def check_classes(dataset, saved):
-    trained = saved.class_names()
-    if [str(c) for c in dataset.class_names] != trained:
-        raise UserError(f"the model knows the classes {trained}, but {dataset.name} has "
-                        f"{[str(c) for c in dataset.class_names]}")
+    """Refuse, in one line, a dataset whose classes are not the model's (by name when train
+    recorded the names, else by value or as the model's class indices 0 … k−1)."""
+    names = [label_text(name) for name in dataset.class_names]
+    classes = [label_text(c) for c in saved.estimator.classes_]
+    by_index = "class_names" not in saved.extra and classes == [str(k) for k in range(len(names))]
+    if names != [label_text(name) for name in saved.class_names()] and not by_index:
+        raise UserError(f"the model knows the classes {_shown(saved.class_names())}, but {dataset.name} has "
+                        f"{_shown([str(c) for c in dataset.class_names])}")

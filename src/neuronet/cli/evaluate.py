@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..datasets import TABLE_SUFFIXES, label_text
+from ..datasets import is_table, label_text
 from ..tables import read_table
 from .common import RAW, UserError, check_classes, data_like_training, load_model
 
@@ -21,7 +21,9 @@ def add(commands):
                "  neuronet evaluate cats.npz ~/dogs-vs-cats/test-folder\n"
                "  neuronet evaluate model.npz measurements.csv --label-column diagnosis", formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train or neuronet.save")
-    parser.add_argument("data", help="a dataset name, a .csv table or a folder of images")
+    parser.add_argument("data", nargs="?",
+                        help="a dataset name, a .csv table or a folder of images (default: the data the model was "
+                             "trained on, made again the same way: a studio's 2-D set with its noise and seed too)")
     parser.add_argument("--all", action="store_true", help="evaluate on every sample, not the held-out split")
     parser.add_argument("--label-column", metavar="NAME|INDEX",
                         help="the .csv column that holds the labels: a header name, or an index (0 the first, "
@@ -39,23 +41,26 @@ def print_confusion_matrix(matrix, names):
 
 def table_samples(path, saved, label_column):
     """(X, class indices, description) from a labelled CSV table, its labels matched to the
-    model's classes by name or by value (1 and 1.0 are the same label)."""
+    model's classes (1 and 1.0 are the same label); the label column is the one training
+    used unless given."""
+    if label_column is None:
+        label_column = saved.extra.get("label_column")
     table = read_table(path, labelled=True, label_column=label_column)
     X = saved.input_for(table.X, path)
-    names = saved.class_names()
-    known = {label_text(label): k for k, label in enumerate(saved.estimator.classes_)}
-    known.update({label_text(name): k for k, name in enumerate(names)})
+    known = saved.label_index()
     written = [label_text(label) for label in table.labels]
     unknown = sorted(set(written) - set(known))
     if unknown:
-        raise UserError(f"{path} has labels the model does not know: {unknown[:10]}; it knows {names}")
+        raise UserError(f"{path} has labels the model does not know: {unknown[:10]}; it knows "
+                        f"{saved.class_names()}")
     return X, np.array([known[label] for label in written]), "all rows"
 
 
 def dataset_samples(name, saved, every_sample, label_column):
     """(X, class indices, description) from a dataset: the held-out split train made when the
     model was trained on it (same seed), else every sample."""
-    dataset = data_like_training(name, saved, label_column)
+    dataset = data_like_training(name, saved, label_column,
+                                 saved.extra.get("dataset_options") if trained_on(name, saved) else None)
     check_classes(dataset, saved)
     if trained_on(name, saved) and not every_sample:
         _, X, _, y = dataset.split(saved.extra.get("test_size", 0.2), saved.extra.get("seed", 0))
@@ -74,7 +79,12 @@ def run(args):
 
     saved = load_model(args.model)
     estimator = saved.classifier("evaluate")
-    if args.data.lower().endswith(TABLE_SUFFIXES) and os.path.isfile(args.data) and not trained_on(args.data, saved):
+    if args.data is None:
+        if not saved.extra.get("data"):
+            raise UserError(f"{args.model} does not say what it was trained on: name the data, e.g. "
+                            f"neuronet evaluate {args.model} digits")
+        args.data = saved.extra["data"]
+    if is_table(args.data) and not trained_on(args.data, saved):
         X, y, where = table_samples(args.data, saved, args.label_column)
     else:
         X, y, where = dataset_samples(args.data, saved, args.all, args.label_column)

@@ -6,11 +6,13 @@ import csv
 import io
 import os
 import sys
+import warnings
 
-import numpy as np
+from PIL import Image
 
-from ..files import write_atomically
+from ..files import destination, load_npy, write_atomically
 from ..imagefolder import decode_image, to_unit_range
+from ..datasets import TABLE_SUFFIXES
 from ..tables import read_table
 from .common import RAW, UserError, load_model
 
@@ -40,9 +42,11 @@ class Unreadable(Exception):
 
 def read_rows(path):
     try:
-        rows = np.load(path, allow_pickle=False) if path.endswith(".npy") else read_table(path).X
+        rows = load_npy(path) if path.lower().endswith(".npy") else read_table(path).X
     except (ValueError, OSError) as error:
         raise Unreadable(f"not a table of numbers ({error})") from None
+    if rows.ndim == 0 or rows.dtype.kind not in "biuf":
+        raise Unreadable(f"not a table of numbers (an array of {rows.dtype} with shape {rows.shape})")
     return rows.reshape(1, -1) if rows.ndim == 1 else rows
 
 
@@ -52,7 +56,9 @@ def read_image(path, saved):
     if image is None:
         raise Unreadable(f"{saved.path} reads feature rows (.csv or .npy), not images")
     try:
-        return to_unit_range(decode_image(path, image[1:], grayscale=image[0] == 1)[None])
+        with warnings.catch_warnings():  # an image too large for Pillow is refused below, with the reason
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return to_unit_range(decode_image(path, image[1:], grayscale=image[0] == 1)[None])
     except (OSError, ValueError, SyntaxError) as error:
         raise Unreadable(f"not a readable image ({error})") from None
 
@@ -71,8 +77,9 @@ def inputs(paths):
 def read(path, saved):
     """(rows as the model takes them, a name for each row) from one file."""
     if not os.path.isfile(path):
-        raise Unreadable("no such file or folder")
-    if path.lower().endswith((".csv", ".npy", ".txt", ".tsv")):
+        raise Unreadable("not a regular file (a FIFO, device, socket or broken link)" if os.path.lexists(path)
+                         else "no such file or folder")
+    if path.lower().endswith((*TABLE_SUFFIXES, ".npy")):
         rows = read_rows(path)
         try:
             return saved.input_for(rows, path), [f"{path}[{i}]" for i in range(len(rows))]
@@ -92,6 +99,8 @@ def write_table(path, names, predictions):
 
 
 def run(args):
+    if args.output:
+        destination(args.output)  # a folder, a device or a FIFO is refused before anything is predicted
     saved = load_model(args.model)
     saved.classifier("predict")
     names = saved.class_names()

@@ -23,7 +23,10 @@ def add(commands):
                "  neuronet study learning-rate --data digits --model cnn --rates 0.01,0.1,1",
         formatter_class=RAW)
     parser.add_argument("topic", choices=["learning-rate"], help="what to study")
-    parser.add_argument("--data", default="breast-cancer", help="dataset (default: breast-cancer)")
+    parser.add_argument("--data", default="breast-cancer",
+                        help="a dataset name, a .csv table or a folder of images (default: breast-cancer)")
+    parser.add_argument("--label-column", metavar="NAME|INDEX",
+                        help="with a .csv table: the column of labels (default: the last)")
     parser.add_argument("--model", choices=list(STEPS), default="logistic",
                         help="logistic: one sigmoid neuron (a class against the rest on many classes); mlp, cnn: "
                              "softmax over every class (default: logistic)")
@@ -40,7 +43,7 @@ def add(commands):
 
 def new_figure_path(args):
     """neuronet-runs/learning-rate-DATA-MODEL.png, numbered -2, -3 … when taken: no study overwrites another."""
-    data = os.path.basename(os.path.normpath(args.data))
+    data = os.path.splitext(os.path.basename(os.path.normpath(args.data)))[0]
     stem = os.path.join("neuronet-runs", f"learning-rate-{data}-{args.model}")
     path, number = stem + ".png", 2
     while os.path.exists(path):
@@ -65,7 +68,7 @@ def study_data(dataset, model):
 def run(args):
     from .. import plots  # matplotlib: loaded only when a figure is drawn
 
-    dataset = load_data(args.data)
+    dataset = load_data(args.data, label_column=args.label_column)
     X, y, trained = study_data(dataset, args.model)
     steps = args.iterations or STEPS[args.model]
     step = "iterations of gradient descent" if args.model == "logistic" else "epochs of minibatch gradient descent"

@@ -6,12 +6,17 @@ import os
 import shlex
 import sys
 import time
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import replace
 from datetime import datetime
 
+import numpy as np
+
 from ..callbacks import held_out_named
 from ..checkpoint import progress
+from ..distributed import launcher_rank, mpi_world
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
+from ..files import destination
 from ..persistence import save
 from ..preprocessing import default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
@@ -50,7 +55,7 @@ def add(commands):
                "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
-                        help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, a .csv table (features "
+                        help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs, a .csv table (features "
                              "and a label column; delimiter and header recognised) or a folder of images "
                              "(default: breast-cancer)")
     parser.add_argument("--label-column", metavar="NAME|INDEX",
@@ -97,6 +102,9 @@ def add(commands):
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoint (same settings and data as the run that wrote it)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--distributed", action="store_true",
+                        help="train one model over the processes of an MPI job: mpiexec -n 4 neuronet train … "
+                             "(found by itself under mpiexec or srun; the flag makes a run without one an error)")
     parser.set_defaults(run=run)
 
 
@@ -128,7 +136,8 @@ def _recipe(args, dataset):
     return {"dataset": dataset.name, "data": os.path.abspath(args.data) if os.path.exists(args.data) else args.data,
             "class_names": [str(c) for c in dataset.class_names], "seed": args.seed, "test_size": args.test_size,
             "image_size": args.image_size if dataset.files else None, "grayscale": args.grayscale,
-            "image_shape": list(dataset.image_shape) if dataset.image_shape else None}
+            "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+            "label_column": args.label_column}
 
 
 def announce_resume(checkpoint, model):
@@ -155,9 +164,56 @@ def announce_resume(checkpoint, model):
 
 
 def run(args):
+    """Train as one process, or as one rank of an MPI job (see :mod:`neuronet.distributed`)."""
+    try:
+        world = mpi_world(required=args.distributed)
+    except ValueError as error:
+        if launcher_rank() in (None, 0):
+            raise UserError(str(error)) from None
+        return 2  # the launcher's first process says it
+    if world is None:
+        return train(args, None)
+    try:
+        with _silent(not world.is_root):
+            return train(args, world)
+    except BaseException as error:
+        status = 130 if isinstance(error, KeyboardInterrupt) else 2 if isinstance(error, (UserError, ValueError,
+                                                                                            OSError)) else 1
+        if not world.failed_together():  # the other ranks would wait for this one for ever
+            world.end_job_at_exit(status)
+        if world.is_root or status == 1:
+            raise
+        return status  # rank 0 says it
+
+
+@contextmanager
+def _silent(silent):
+    """Within the block, nothing printed (stdout and stderr) if ``silent``: under MPI the
+    ranks but 0 train and say nothing."""
+    if not silent:
+        yield
+        return
+    with open(os.devnull, "w") as sink, redirect_stdout(sink), redirect_stderr(sink):
+        yield
+
+
+def _accuracies(model, X_train, X_test, y_train, y_test, world):
+    """Train and test accuracy. Under MPI each rank predicts its share of the rows, gathered
+    on rank 0 (the others get None)."""
+    if world is None:
+        return model.score(X_train, y_train), model.score(X_test, y_test)
+    predicted = [world.gather_rows(model.predict, X) for X in (X_train, X_test)]
+    return (np.mean(predicted[0] == y_train), np.mean(predicted[1] == y_test)) if world.is_root else None
+
+
+def train(args, world):
     from ..report import Run, write_report  # matplotlib: loaded only when a report is drawn
 
-    dataset = load_data(args.data, args.image_size, args.grayscale, args.label_column)
+    destination(args.output)  # a folder, a device or a FIFO is refused now, not once training is done
+    def read():
+        return load_data(args.data, args.image_size, args.grayscale, args.label_column)
+
+    dataset = read() if world is None else world.root_first(read)  # rank 0 alone writes the image cache
     X_train, X_test, y_train, y_test = dataset.split(args.test_size, args.seed)
     scaler = default_preprocessing(images=dataset.image_shape is not None)
     if scaler is not None:
@@ -169,24 +225,37 @@ def run(args):
         model.set_params(verbose=2 if args.model == "logistic" else "progress")
     saved = with_preprocessing([scaler], model)
     checkpoint = args.checkpoint or os.path.splitext(args.output)[0] + ".ckpt"
-    finished = announce_resume(checkpoint, model) if args.resume else None
+    if args.resume:
+        finished = announce_resume(checkpoint, model) if world is None else world.from_root(
+            lambda: announce_resume(checkpoint, model))
+    else:
+        finished = None
     every = (args.checkpoint_every or "epoch") if args.checkpoint else None
     started, clock = datetime.now().astimezone(), time.perf_counter()
     try:
         with held_out_named("test"):
             model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint,
-                      resume=args.resume, checkpoint_every=every)
+                      resume=args.resume, checkpoint_every=every, distributed=world is not None)
     except TrainingInterrupted as stop:
+        if world is not None and not world.is_root:
+            return 130
         save(saved, args.output, extra=_recipe(args, dataset))
         command = shlex.join(["neuronet", *[a for a in args.argv if a != "--resume"], "--resume"])
+        if world is not None:
+            command = f"mpiexec -n {world.size} {command}"
         print(f"\n{stop}. Nothing learned is lost: the model so far is in {args.output}, the training state in "
               f"{checkpoint}.\nTo continue: {command}", file=sys.stderr)
         return 130
     seconds = time.perf_counter() - clock
-    if finished:  # the same run (fit checked), already done: the model and report are as it left them
+    accuracies = None if finished else _accuracies(model, X_train, X_test, y_train, y_test, world)
+    if world is not None and not world.is_root:
+        return 0  # rank 0 saves the model and writes the report
+    if finished:  # the same run (fit checked), already done: the report is as it left it
+        if not os.path.exists(args.output):
+            save(saved, args.output, extra=_recipe(args, dataset))
         print(f"{finished}. The model is in {args.output}")
         return 0
-    train_accuracy, test_accuracy = model.score(X_train, y_train), model.score(X_test, y_test)
+    train_accuracy, test_accuracy = accuracies
     print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
     save(saved, args.output, extra=_recipe(args, dataset))
     print(f"model saved to {args.output}")
@@ -196,5 +265,7 @@ def run(args):
     index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), run_facts, test_files)
     print(f"report written to {index}")
     print(f"next: neuronet evaluate {args.output} {args.data}   |   neuronet summary {args.output}"
-          + ("" if args.model != "logistic" else f"   |   neuronet train --data {args.data} --model mlp"))
+          + ("" if args.model != "logistic" else "   |   " + shlex.join(
+              ["neuronet", "train", "--data", args.data, "--model", "mlp"]
+              + (["--label-column", args.label_column] if args.label_column else []))))
     return 0

@@ -9,6 +9,7 @@ underscore) so they work in pipelines, grid search and cross-validation.
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -87,6 +88,54 @@ def feature_range(X):
     return np.vstack([flat.min(axis=0), flat.max(axis=0)]).astype(np.float64)
 
 
+def _shown_rows(rows):
+    """"row 3", or "rows 1, 2 … and 5 more"."""
+    shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+    return f"row{'s' if len(rows) > 1 else ''} {shown}"
+
+
+def validated(estimator, X, y="no_validation", **options):
+    """scikit-learn's ``validate_data``; values of X too large for a float32 ``dtype`` are
+    refused in one ValueError that names their rows."""
+    with np.errstate(over="ignore"):  # validate_data refuses a value too large for the dtype (inf) itself
+        try:
+            return validate_data(estimator, X, y, **options)
+        except ValueError:
+            _refuse_overflowing_rows(X, options.get("dtype"))
+            raise
+
+
+def _refuse_overflowing_rows(X, dtype):
+    if isinstance(dtype, (tuple, list)) or dtype is None or np.dtype(dtype) != np.float32:
+        return  # a list of dtypes keeps X's own, or converts it to float64
+    try:
+        values = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return
+    if values.size == 0:
+        return
+    flat = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
+    rows = np.flatnonzero(np.isfinite(flat).all(axis=1) & (np.abs(flat) > np.finfo(np.float32).max).any(axis=1))
+    if len(rows):
+        raise ValueError(f"{_shown_rows(rows)} of X hold{'s' * (len(rows) == 1)} values beyond "
+                         f"±{np.finfo(np.float32).max:.3g}, too large for float32: scale X (as in training), or use "
+                         "dtype='float64'") from None
+
+
+def plain_float_input(estimator, X):
+    """X as it is when it needs none of scikit-learn's checks but finiteness (what nearly
+    every call to predict passes): a C-ordered float32 or float64 ndarray with
+    ``n_features_in_`` values along its second axis, for an estimator fitted without
+    feature names, whose values are finite (checked in one pass: their sum). None
+    otherwise: validate_data then checks X and says what is wrong."""
+    if (type(X) is not np.ndarray or X.dtype not in (np.float32, np.float64) or not X.flags.c_contiguous
+            or X.ndim < 2 or not len(X) or X.shape[1] != estimator.n_features_in_
+            or hasattr(estimator, "feature_names_in_")):
+        return None
+    with np.errstate(over="ignore"):  # finite values whose sum overflows: validate_data looks at each
+        return X if np.isfinite(X.sum()) else None
+
+
 class NeuralEstimator(BaseEstimator):
     """The bookkeeping every neuronet estimator shares."""
 
@@ -109,12 +158,51 @@ class NeuralEstimator(BaseEstimator):
     def _check_parameters(self):
         validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
 
+    def _finite(self, outputs):
+        """The network's ``outputs``, one row a sample, refused where a row is not finite: a
+        label or probability drawn from NaN is no answer. Finite but extreme inputs (±1e308)
+        overflow inside the network."""
+        rows = np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
+        if len(rows):
+            raise ValueError(f"the outputs for {_shown_rows(rows)} of X are not finite: their values overflow "
+                             f"{type(self).__name__}'s network; scale X as the training data was")
+        return outputs
+
+    def _prediction_input(self, X, **options):
+        """X for prediction, float32 or float64 as given: unchanged when
+        :func:`plain_float_input` takes it, else through scikit-learn's checks (``options``
+        for validate_data), with their messages."""
+        plain = plain_float_input(self, X)
+        if plain is not None:
+            return plain
+        return validated(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True, **options)
+
+    def _network_outputs(self, X):
+        """The network's outputs for X, validated. A float32 network predicts in float32,
+        each sample's outputs bitwise the same whichever samples share the call
+        (:meth:`~neuronet.network.Sequential.predict_batch_invariant`); a sample whose
+        float32 outputs overflow (values near or beyond float32's range) is computed again,
+        alone, in float64, as a float64 network (or sparse X) computes every sample."""
+        network = self.network_
+        if network.dtype != np.float32 or sparse.issparse(X):
+            return network.predict(X, batch_size=2048)
+        with np.errstate(over="ignore", invalid="ignore"):
+            outputs = network.predict_batch_invariant(X)
+            if np.isfinite(outputs.sum()):  # one pass for the common case
+                return outputs
+        overflowing = np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
+        if len(overflowing):
+            outputs = outputs.astype(np.float64)
+            for row in overflowing:
+                outputs[row] = network.predict(X[row : row + 1].astype(np.float64))[0]
+        return outputs
+
     def _check_sample_size(self, X):
         """Refuse samples of another size than the network was built for, in one line."""
         expected = self.network_.input_shape
-        if np.prod(X.shape[1:]) != np.prod(expected):
+        if math.prod(X.shape[1:]) != math.prod(expected):  # math: a tuple's product without making an array
             raise ValueError(f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was fitted on "
-                             f"samples of {int(np.prod(expected))} values {expected}")
+                             f"samples of {math.prod(expected)} values {expected}")
         return expected
 
     def _sample_shape(self, X):
@@ -141,8 +229,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
     # --- fitting --------------------------------------------------------------
     def _validate_fit(self, X, y):
         self._check_parameters()
-        with np.errstate(over="ignore"):  # validate_data refuses a value too large for the dtype (inf) itself
-            X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
+        X, y = validated(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -182,7 +269,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         return X_val, self._targets(encoded)
 
     def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_data=None,
-                  checkpoint=None, checkpoint_every="epoch", resume=False):
+                  checkpoint=None, checkpoint_every="epoch", resume=False, communicator=None):
         callbacks = with_checkpoint(callbacks, checkpoint, checkpoint_every, resume)
         try:
             history = fit(
@@ -190,7 +277,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
                 epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle,
                 validation_data=self._encode_validation(validation_data),
                 callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
-                print_every=max(1, self.max_iter // 20),
+                print_every=max(1, self.max_iter // 20), communicator=communicator,
             )
         except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
             self._record(stop.history)
@@ -207,10 +294,9 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
                           ConvergenceWarning, stacklevel=4)
 
     # --- prediction ---------------------------------------------------------
-    def _validated(self, X, dtype=np.float64):
+    def _validated(self, X, dtype):
         check_is_fitted(self)
-        with np.errstate(over="ignore"):
-            X = validate_data(self, X, reset=False, dtype=np.dtype(dtype), allow_nd=True)
+        X = validated(self, X, reset=False, dtype=np.dtype(dtype), allow_nd=True)
         expected = self._check_sample_size(X)
         return X.reshape((len(X), *expected))
 
@@ -218,9 +304,12 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         """The logits: z = w·x + b for two classes (shape (n,)), K scores otherwise.
 
         Prediction runs in float64 whatever the training dtype, so a sample's score
-        does not depend on which other samples share its batch."""
-        X = self._validated(X)  # first: it raises NotFittedError before network_ is touched
-        logits = self.network_.predict_logits(X, batch_size=2048)
+        does not depend on which other samples share its batch (and the one product is
+        cheap: Newton's method fits weights whose terms cancel beyond float32's digits)."""
+        check_is_fitted(self)  # first: NotFittedError before network_ is touched
+        X = self._prediction_input(X).astype(np.float64, copy=False)
+        X = X.reshape((len(X), *self._check_sample_size(X)))
+        logits = self._finite(self.network_.predict_logits(X, batch_size=2048))
         return logits.ravel() if logits.shape[1] == 1 else logits
 
     def predict_proba(self, X):

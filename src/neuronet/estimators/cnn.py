@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ..layers import Conv2D, Flatten, MaxPool2D
 from ..validation import Sizes
-from .base import ACTIVATIONS, POSITIVE_INT
+from .base import ACTIVATIONS, POSITIVE_INT, validated
 from .mlp import MLPClassifier
 
 
@@ -27,14 +27,20 @@ class CNNClassifier(MLPClassifier):
         (channels, height, width) or (height, width) of one image, for flat X. Without
         it, X may be given as images (n, C, H, W) or (n, H, W); flat X with a square
         number of features is read as one-channel square images, any other as 1 × n rows.
-    conv_filters : tuple of int, default (8, 16)
-        Number of filters of each convolution block.
+    conv_filters : tuple of int, default (16, 32, 64)
+        Number of filters of each convolution block; each block halves the image
+        (28×28 → 14 → 7 → 3, 8×8 → 4 → 2 → 1).
     kernel_size : int, default 3
     pool_size : int, default 2
     hidden_layer_sizes : tuple of int, default ()
         Dense layers between the convolutions and the output.
-    Other parameters as for :class:`MLPClassifier` (here learning_rate_init 0.005
-    with the "cosine" schedule, batch_size 32, max_iter 10 epochs, float32).
+    max_iter : int, default 35
+        Most epochs. Training stops earlier, as the MLP's does, once the training
+        loss has not improved by ``tol`` (1e-4) for more than ``n_iter_no_change``
+        (10) epochs in a row, so the data set sets the length of training and
+        max_iter bounds it. The step size follows the "cosine" schedule, from
+        learning_rate_init (0.005) down to 0 at epoch max_iter.
+    Other parameters as for :class:`MLPClassifier` (here batch_size 32, float32).
 
     Examples
     --------
@@ -42,7 +48,7 @@ class CNNClassifier(MLPClassifier):
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = CNNClassifier(image_shape=(1, 8, 8), max_iter=2, random_state=0).fit(X / 16, y)
     >>> clf.network_.layers[0]
-    Conv2D(filters=8, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], initializer='he_normal')
+    Conv2D(filters=16, kernel_size=[3, 3], stride=[1, 1], padding=[1, 1], initializer='he_normal')
     """
 
     _as_scikit_learn = False  # no scikit-learn twin: He initialization and the Adam paper's algorithm
@@ -55,12 +61,12 @@ class CNNClassifier(MLPClassifier):
         "pool_size": [POSITIVE_INT],
     }
 
-    def __init__(self, image_shape=None, conv_filters=(8, 16), kernel_size=3, pool_size=2, hidden_layer_sizes=(),
-                 activation="relu", *, solver="adam", alpha=0.0001, batch_size=32, learning_rate="cosine",
-                 learning_rate_init=0.005, power_t=0.5, max_iter=10, shuffle=True, random_state=None, tol=1e-4,
-                 verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype="float32"):
+    def __init__(self, image_shape=None, conv_filters=(16, 32, 64), kernel_size=3, pool_size=2,
+                 hidden_layer_sizes=(), activation="relu", *, solver="adam", alpha=0.0001, batch_size=32,
+                 learning_rate="cosine", learning_rate_init=0.005, power_t=0.5, max_iter=35, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
+                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype="float32"):
         self.image_shape = image_shape
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
@@ -81,15 +87,14 @@ class CNNClassifier(MLPClassifier):
     def _validated_X(self, X, y, reset, **options):
         """Images (n, C, H, W) or (n, H, W), or flat rows; no sparse input."""
         dtype = self.network_.dtype if not reset and hasattr(self, "network_") else np.dtype(self.dtype or "float64")
-        with np.errstate(over="ignore"):
-            return validate_data(self, X, y, multi_output=True, reset=reset, dtype=dtype, allow_nd=True, **options)
+        return validated(self, X, y, multi_output=True, reset=reset, dtype=dtype, allow_nd=True, **options)
 
     def _forward(self, X, check_input=True):
         check_is_fitted(self)
         if check_input:
-            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True)
+            X = self._prediction_input(X)
         self._check_sample_size(X)
-        return self.network_.predict(self._as_network_input(X), batch_size=2048)
+        return self._network_outputs(self._as_network_input(X))
 
     def _as_network_input(self, X):
         return X.reshape((X.shape[0], *self.network_.input_shape))

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..callbacks import Callback, EarlyStopping
+from ..distributed import mpi_world
 from ..layers import Dense
 from ..layers.activations import sigmoid, softmax
 from ..optimizers import SGD, Newton
@@ -83,7 +84,8 @@ class LogisticRegression(NeuralClassifier):
     intercept_ : ndarray of shape (1,), or (K,)
     classes_ : the labels; of two, the second is the "positive" one (y = 1)
     n_iter_ : int
-    loss_curve_ : list of float, the cost at each iteration
+    loss_curve_ : list of float, the cost at each iteration (after :func:`neuronet.load`, a
+        run of more than 200 iterations keeps 200 of them: ``history_.epoch`` says which)
 
     Examples
     --------
@@ -117,13 +119,16 @@ class LogisticRegression(NeuralClassifier):
     def _build_layers(self, n_outputs, sample_shape):
         return [Dense(n_outputs, initializer="zeros")]
 
-    def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch"):
+    def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch",
+            distributed=False):
         """Fit w and b to (X, y); y may hold any labels (two: one sigmoid neuron; more:
         one softmax neuron per class).
 
         ``validation_data=(X_val, y_val)`` adds their cost and accuracy per iteration
         to ``history_`` (monitoring only). ``checkpoint``, ``checkpoint_every`` and
         ``resume`` as for :class:`neuronet.checkpoint.Checkpoint` (path, every, resume).
+        ``distributed=True`` splits each iteration's batch over the processes of an MPI
+        job, each calling ``fit`` alike (see :mod:`neuronet.distributed`).
         """
         X, target = self._validate_fit(X, y)
         self.network_ = self._make_network(X)
@@ -136,7 +141,8 @@ class LogisticRegression(NeuralClassifier):
             optimizer = self._newton(X, target, penalty)
         self._fit_loop(X, target, optimizer, penalty, batch_size=len(X), shuffle=False,
                        callbacks=stop if self.tol > 0 else [], validation_data=validation_data,
-                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
+                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
+                       communicator=mpi_world(required=True) if distributed else None)
         return self
 
     def _newton(self, X, y, penalty):

@@ -27,9 +27,10 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 from ..callbacks import Callback, History, LearningRateScheduler, ProgressBar
+from ..distributed import mpi_world
 from ..layers import Dense, Dropout, Exp, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy, HalfPoissonDeviance, HalfSquaredError
 from ..network import Sequential
@@ -37,7 +38,8 @@ from ..optimizers import SGD, Adam, CosineDecay
 from ..regularizers import L2
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .base import ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, with_checkpoint
+from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, validated,
+                   with_checkpoint)
 
 MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", POSITIVE_INT],
@@ -86,7 +88,12 @@ class _ScikitLearnEpochs(Callback):
         self.no_improvement = 0
 
     def get_config(self):
-        return {"n_samples": self.n_samples}
+        """Every setting that steers the epochs: when to stop, and how the step size changes
+        (the initial step size is the optimizer's own setting)."""
+        est = self.estimator
+        return {"n_samples": self.n_samples, "early_stopping": self.validation is not None, "tol": est.tol,
+                "n_iter_no_change": est.n_iter_no_change, "solver": est.solver, "learning_rate": est.learning_rate,
+                "power_t": est.power_t}
 
     def state_dict(self):
         est = self.estimator
@@ -135,8 +142,10 @@ class _ScikitLearnEpochs(Callback):
                     print(f"{message}{' Learning rate too small.' if small else ''} Stopping.")
 
     def _printing(self):
-        """scikit-learn's verbose output: any true ``verbose`` but neuronet's "progress" (a bar)."""
-        return bool(self.estimator.verbose) and self.estimator.verbose != "progress"
+        """scikit-learn's verbose output: any true ``verbose`` but neuronet's "progress" (a
+        bar); under MPI from rank 0 alone."""
+        world = self.trainer.communicator
+        return bool(self.estimator.verbose) and self.estimator.verbose != "progress" and (world is None or world.is_root)
 
     def _count_no_improvement(self):
         est = self.estimator
@@ -273,7 +282,7 @@ class _BaseMLP(NeuralEstimator):
         super()._check_parameters()
 
     def fit(self, X, y, sample_weight=None, *, validation_data=None, checkpoint=None, resume=False,
-            checkpoint_every="epoch"):
+            checkpoint_every="epoch", distributed=False):
         """Fit the network to (X, y): up to ``max_iter`` epochs of minibatches (sgd,
         adam) or iterations of L-BFGS.
 
@@ -281,10 +290,13 @@ class _BaseMLP(NeuralEstimator):
         records their loss and score per epoch in ``history_``; ``checkpoint``,
         ``checkpoint_every`` and ``resume`` save the run as it goes and continue it
         exactly (see :class:`neuronet.checkpoint.Checkpoint`); Ctrl-C stops after a
-        minibatch (:class:`neuronet.TrainingInterrupted`).
+        minibatch (:class:`neuronet.TrainingInterrupted`); ``distributed=True`` trains one
+        model data-parallel over the processes of an MPI job, each calling ``fit`` alike
+        (``mpiexec -n 4 python script.py``; see :mod:`neuronet.distributed`).
         """
         return self._fit(X, y, sample_weight, incremental=False, validation_data=validation_data,
-                         checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every)
+                         checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
+                         distributed=distributed)
 
     def _check_solver(self):
         if self.solver not in STOCHASTIC:
@@ -293,14 +305,15 @@ class _BaseMLP(NeuralEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental, validation_data=None, checkpoint=None, resume=False,
-             checkpoint_every="epoch"):
+             checkpoint_every="epoch", distributed=False):
         self._check_parameters()
         self._hidden_sizes()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         self._note_input_range(X, reset=first_pass)
         # one generator for the initial weights, the early-stopping split and the shuffles, as scikit-learn
-        seed = self.random_state
+        world = mpi_world(required=True) if distributed else None
+        seed = self.random_state if world is None else world.shared_seed(self.random_state)
         self._random_state = check_random_state(int(seed.integers(2**31)) if isinstance(seed, np.random.Generator)
                                                 else seed)
         if first_pass:
@@ -309,13 +322,13 @@ class _BaseMLP(NeuralEstimator):
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=self.network_.dtype)
         if self.solver == "lbfgs":
-            if checkpoint is not None or validation_data is not None:
-                raise ValueError("checkpoint= and validation_data= follow the epochs of solver='adam' or 'sgd'; "
-                                 "L-BFGS runs in one call to scipy")
+            if checkpoint is not None or validation_data is not None or world is not None:
+                raise ValueError("checkpoint=, validation_data= and distributed= follow the epochs of solver='adam' "
+                                 "or 'sgd'; L-BFGS runs in one call to scipy")
             self._fit_lbfgs(X, target, sample_weight)
         else:
             self._fit_stochastic(X, target, sample_weight, incremental, validation_data,
-                                 checkpoint, resume, checkpoint_every)
+                                 checkpoint, resume, checkpoint_every, world)
         if not np.isfinite(self.network_.flat_parameters()[0]).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
@@ -332,9 +345,8 @@ class _BaseMLP(NeuralEstimator):
             dtype = self.network_.dtype
         else:
             dtype = (np.float64, np.float32) if self.dtype is None else np.dtype(self.dtype)
-        with np.errstate(over="ignore"):  # validate_data refuses a value too large for the dtype (inf) itself
-            return validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, reset=reset,
-                                 dtype=dtype, allow_nd=True, **options)
+        return validated(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, reset=reset, dtype=dtype,
+                         allow_nd=True, **options)
 
     def _initialize(self, X, y):
         n_outputs = self._n_outputs(y)
@@ -404,7 +416,7 @@ class _BaseMLP(NeuralEstimator):
         return target
 
     def _fit_stochastic(self, X, target, sample_weight, incremental, validation_data, checkpoint, resume,
-                        checkpoint_every):
+                        checkpoint_every, world=None):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if not incremental or not hasattr(self, "_optimizer_state"):
@@ -426,7 +438,7 @@ class _BaseMLP(NeuralEstimator):
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
                                 batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=self._random_state, sample_weight=sample_weight)
+                                random_state=self._random_state, sample_weight=sample_weight, communicator=world)
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise
@@ -481,13 +493,17 @@ class _BaseMLP(NeuralEstimator):
 
     # --- prediction ---------------------------------------------------------
     def _forward(self, X, check_input=True):
-        """The network's output (probabilities, or the regression values) for X."""
+        """The network's output (probabilities, or the regression values) for X, in the
+        training dtype; in float32, each sample's the same whichever samples share the call."""
         check_is_fitted(self)
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32),
-                              allow_nd=True)
+            X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)
-        return self.network_.predict(self._as_network_input(X), batch_size=2048)
+        return self._network_outputs(self._as_network_input(X))
+
+    def _outputs(self, X):
+        """What prediction answers from: the network's outputs for X, refused where not finite."""
+        return self._finite(self._forward(X))
 
     # --- the fitted state, for saving ----------------------------------------
     _FITTED = ("n_features_in_", "n_iter_", "t_", "loss_", "n_outputs_", "n_layers_", "out_activation_",
@@ -662,7 +678,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X):
         """Class probabilities: columns in the order of ``classes_`` (for several
         labels, each label's own probability)."""
-        probabilities = self._forward(X)
+        probabilities = self._outputs(X)
         if len(self.classes_) == 1:  # trained on one class: it is certain
             return np.ones((len(probabilities), 1), dtype=probabilities.dtype)
         if probabilities.shape[1] == 1 and self._label_binarizer.y_type_ != "multilabel-indicator":
@@ -677,7 +693,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X):
         """The predicted classes (a 0/1 indicator matrix for several labels)."""
-        return self._labels(self._forward(X))
+        return self._labels(self._outputs(X))
 
     def _labels(self, probabilities):
         return self._label_binarizer.inverse_transform(probabilities.ravel() if self.n_outputs_ == 1 else probabilities)
@@ -778,7 +794,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         """The predicted values: (n,) for one target, (n, k) for k."""
-        predicted = self._forward(X)
+        predicted = self._outputs(X)
         return predicted.ravel() if predicted.shape[1] == 1 else predicted
 
 

@@ -13,6 +13,9 @@ from .geometry import check_images, in_memory_order, output_size, pad, pair, win
 
 
 POSITIONS_PER_BLOCK = 8192
+# The most bytes of im2col columns made and multiplied at once: a large batch's columns
+# leave the cache, so a layer cuts them into runs of output rows of at most this size
+CHUNK_BYTES = 1 << 22
 
 
 def sum_over_positions(grad_rows, cols):
@@ -49,7 +52,10 @@ class Conv2D(Layer):
 
     Computed by im2col: every window becomes one column of a matrix, so the forward
     pass is one matrix product ``W · cols`` and the backward pass two more; im2col and
-    col2im each loop over the kh × kw kernel offsets only, copying whole slices.
+    col2im each loop over the kh × kw kernel offsets only, copying whole slices. A large
+    batch's columns would leave the cache between being made and being multiplied: they
+    are made, multiplied and (in backward) sent back in runs of output rows of at most
+    ``CHUNK_BYTES``, each run one product per pass.
 
     Parameters
     ----------
@@ -102,31 +108,79 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])
-        (kh, kw) = self.kernel_size
-        xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
-        # cols[ch, i, j, r, c, n] = X[n, ch, r·s + i, c·s + j]: one column per position,
-        # copied offset by offset (im2col); batch-last, each copy moves runs of wo·n numbers
-        # (n at strides above 1) instead of single image rows
-        cols = np.empty((channels, kh, kw, ho, wo, n), dtype=x.dtype)
+        self._xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
+        weights = self.params["weights"].reshape(self.filters, -1)
+        z = np.empty((self.filters, ho, wo, n), dtype=x.dtype)  # batch-last, as the product gives it
+        self._chunks = []  # (output rows, their columns): what backward needs
+        for rows in self._row_chunks(ho, wo, n, x.dtype.itemsize):
+            cols = self._im2col(rows, wo)
+            z_rows = z[:, rows].reshape(self.filters, -1)  # a view: (F, positions of these rows × n)
+            np.matmul(weights, cols, out=z_rows)  # one product per chunk, while its columns are in the cache
+            z_rows += self.params["bias"][:, None]
+            self._chunks.append((rows, cols))
+        return z.transpose(3, 0, 1, 2)
+
+    def _row_chunks(self, ho, wo, n, itemsize):
+        """The output rows in runs whose im2col columns (for the whole batch) take at most
+        ``CHUNK_BYTES``, at least one row a run. In the batch-last order every run's columns,
+        and its part of Z, are one contiguous stretch."""
+        (kh, kw), channels = self.kernel_size, self._xp.shape[0]
+        rows_per_chunk = max(1, CHUNK_BYTES // (channels * kh * kw * wo * n * itemsize))
+        return [slice(start, min(start + rows_per_chunk, ho)) for start in range(0, ho, rows_per_chunk)]
+
+    def _im2col(self, rows, wo):
+        """The columns of the output rows ``rows`` (a slice), one column per position and
+        image: cols[ch, i, j, r, c, n] = X[n, ch, r·s + i, c·s + j], copied offset by offset;
+        batch-last, each copy moves runs of wo·n numbers (n at strides above 1)."""
+        (kh, kw), sh = self.kernel_size, self.stride[0]
+        channels, n = self._xp.shape[0], self._xp.shape[-1]
+        above = self._xp[:, rows.start * sh :]  # the padded rows from the chunk's first window on
+        cols = np.empty((channels, kh, kw, rows.stop - rows.start, wo, n), dtype=self._xp.dtype)
+        for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, cols.shape[3:5]):
+            cols[:, i, j] = above[:, image_rows, columns]
+        return cols.reshape(channels * kh * kw, -1)
+
+    def forward_image_by_image(self, x):
+        """Z as ``forward`` computes it, one product per image (each of one shape), so an
+        image's numbers do not depend on the other images of the batch (batch-invariant
+        prediction); nothing is kept for backward."""
+        n, channels, height, width = x.shape
+        _, ho, wo = self.output_shape(x.shape[1:])
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        xp = np.zeros((n, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+        xp[:, :, ph : ph + height, pw : pw + width] = x
+        # cols[n, ch, i, j, r, c] = X[n, ch, r·s + i, c·s + j]: each image's columns apart
+        cols = np.empty((n, channels, kh, kw, ho, wo), dtype=x.dtype)
         for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, (ho, wo)):
-            cols[:, i, j] = xp[:, rows, columns]
-        self._cols = cols.reshape(channels * kh * kw, ho * wo * n)
-        self._padded_shape, self._out_hw = xp.shape, (ho, wo)
-        z = self.params["weights"].reshape(self.filters, -1) @ self._cols  # (F, ho·wo·n): one product
+            cols[:, :, i, j] = xp[:, :, rows, columns]
+        z = np.matmul(self.params["weights"].reshape(self.filters, -1), cols.reshape(n, channels * kh * kw, ho * wo))
         z += self.params["bias"][:, None]
-        return z.reshape(self.filters, ho, wo, n).transpose(3, 0, 1, 2)
+        return z.reshape(n, self.filters, ho, wo)
 
     def backward(self, grad_z, input_grad=True):
-        weights = self.params["weights"]
-        grad_rows = in_memory_order(grad_z).reshape(self.filters, -1)  # (F, ho·wo·n)
-        self._grad("weights").reshape(self.filters, -1)[...] = sum_over_positions(grad_rows, self._cols)
-        np.sum(grad_rows, axis=1, out=self._grad("bias"))
+        weights = self.params["weights"].reshape(self.filters, -1)
+        grad = in_memory_order(grad_z)  # F × ho × wo × N
+        wo = grad.shape[2]
+        np.sum(grad.reshape(self.filters, -1), axis=1, out=self._grad("bias"))
+        grad_weights = self._grad("weights").reshape(self.filters, -1)
+        grad_weights.fill(0)
+        grad_padded = np.zeros(self._xp.shape, dtype=grad_z.dtype) if input_grad else None  # batch-last
+        for rows, cols in self._chunks:
+            grad_rows = grad[:, rows].reshape(self.filters, -1)
+            grad_weights += sum_over_positions(grad_rows, cols)
+            if input_grad:  # the chunk's column gradients go back to their pixels while in the cache
+                self._col2im(weights.T @ grad_rows, rows, wo, grad_padded)
         if not input_grad:
             return None
-        (ho, wo), (_, height, width, n) = self._out_hw, self._padded_shape
-        grad_cols = (weights.reshape(self.filters, -1).T @ grad_rows).reshape(*weights.shape[1:], ho, wo, n)
-        grad_padded = np.zeros(self._padded_shape, dtype=grad_z.dtype)  # batch-last
-        for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, self._out_hw):  # col2im
-            grad_padded[:, rows, columns] += grad_cols[:, i, j]
-        ph, pw = self.padding
+        (ph, pw), (_, height, width, _) = self.padding, self._xp.shape
         return grad_padded[:, ph : height - ph, pw : width - pw].transpose(3, 0, 1, 2)
+
+    def _col2im(self, grad_cols, rows, wo, grad_padded):
+        """Add each column's gradient back to the pixels its window read (col2im, for the
+        output rows ``rows``)."""
+        (kh, kw), sh = self.kernel_size, self.stride[0]
+        channels, n = grad_padded.shape[0], grad_padded.shape[-1]
+        grad_cols = grad_cols.reshape(channels, kh, kw, rows.stop - rows.start, wo, n)
+        above = grad_padded[:, rows.start * sh :]
+        for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, grad_cols.shape[3:5]):
+            above[:, image_rows, columns] += grad_cols[:, i, j]

@@ -1,0 +1,234 @@
+"""What the page asks for, checked as the API checks it, and the model it describes.
+
+The page sends its controls as one JSON object. Each control that is an estimator's
+parameter is checked against that estimator's own constraints, so a bad value gets the
+message ``fit`` would give; the studio's own controls (dataset, noise, sizes kept small
+enough to draw) are checked in the same vocabulary. The checked settings then say which
+estimator the run becomes when it is saved (LogisticRegression for the single neuron,
+CNNClassifier with convolution blocks, MLPClassifier otherwise) and build the network,
+loss, optimizer and penalty that train it — the ones that estimator uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+
+from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
+from ..estimators.base import ACTIVATIONS
+from ..layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Sigmoid, Softmax
+from ..losses import BinaryCrossEntropy, CrossEntropy
+from ..network import Sequential
+from ..optimizers import SGD, Adam
+from ..regularizers import L2
+from ..validation import InvalidParameterError, Interval, Sizes, StrOptions, check_parameter
+from .catalog import PLANE, Recipe, generator_defaults
+
+STUDIO = "the studio"
+MOMENTUM = 0.9
+KERNEL_SIZE, POOL_SIZE = 3, 2
+MOST_HIDDEN_LAYERS, MOST_UNITS = 6, 64
+MOST_CONV_BLOCKS, MOST_FILTERS = 3, 32
+ACTIVATIONS_DRAWN = ("sigmoid", "tanh", "relu", "leaky_relu")  # the hidden activations the page offers
+
+DEFAULTS = {"dataset": "spiral", "test_fraction": 0.2, "seed": 0, "model": "network", "hidden": [8, 8],
+            "activation": "tanh", "conv": [], "learning_rate": 0.03, "batch_size": 10, "optimizer": "momentum",
+            "l2": 0.0, "dropout": 0.0}
+FIELDS = (*DEFAULTS, "samples", "noise")
+
+# The page's controls that are estimator parameters, by the estimator's names.
+NETWORK_PARAMETERS = {"hidden": "hidden_layer_sizes", "activation": "activation", "learning_rate": "learning_rate_init",
+                      "batch_size": "batch_size", "l2": "alpha", "dropout": "dropout"}
+NEURON_PARAMETERS = {"learning_rate": "learning_rate", "l2": "alpha"}
+
+
+class SettingsError(ValueError):
+    """Settings the page cannot train with: ``errors`` maps each control to its message."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors
+
+
+def _studio_constraints(catalog):
+    return {
+        "dataset": [StrOptions(set(catalog.kinds))],
+        "samples": [Interval(Integral, 50, 2000, closed="both")],
+        "noise": [Interval(Real, 0, 1, closed="both")],
+        "test_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "seed": [Interval(Integral, 0, 2**31 - 1, closed="both")],
+        "model": [StrOptions({"network", "neuron"})],
+        "optimizer": [StrOptions({"sgd", "momentum", "adam"})],
+        "conv": [Sizes()],
+    }
+
+
+def read_settings(raw, catalog):
+    """The page's controls as :class:`Settings`; :class:`SettingsError` names every bad one."""
+    if not isinstance(raw, dict):
+        raise SettingsError({"settings": "the settings are one JSON object of the page's controls"})
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        raise SettingsError({"settings": f"unknown controls {unknown}; the page has {list(FIELDS)}"})
+    values = {**DEFAULTS, **raw}
+    errors = {}
+
+    def check(field, constraints, owner=STUDIO, name=None):
+        if field not in errors:
+            try:
+                check_parameter(name or field, values[field], constraints, owner)
+            except InvalidParameterError as error:
+                errors[field] = str(error)
+
+    studio = _studio_constraints(catalog)
+    check("dataset", studio["dataset"])
+    if "dataset" in errors:
+        raise SettingsError(errors)
+    plane = values["dataset"] in PLANE
+    if plane:
+        values = {**generator_defaults(values["dataset"]), **values}
+    else:
+        values.update(samples=None, noise=None)
+    for field in ("samples", "noise") if plane else ():
+        check(field, studio[field])
+    for field in ("test_fraction", "seed", "model", "optimizer", "conv"):
+        check(field, studio[field])
+    if "model" in errors:
+        raise SettingsError(errors)
+    neuron = values["model"] == "neuron"
+    estimator = LogisticRegression if neuron else CNNClassifier if values["conv"] else MLPClassifier
+    for field, name in (NEURON_PARAMETERS if neuron else NETWORK_PARAMETERS).items():
+        check(field, estimator._parameter_constraints[name], estimator.__name__, name)
+    if not neuron:
+        check("hidden", [Sizes()], estimator.__name__, "hidden_layer_sizes")
+        check("activation", [StrOptions(set(ACTIVATIONS_DRAWN))])
+        check("batch_size", [Interval(Integral, 1, None, closed="left")])  # a number on the page, not "auto"
+        _check_sizes(values, errors, "hidden", MOST_HIDDEN_LAYERS, MOST_UNITS, "hidden layers", "neurons")
+        _check_sizes(values, errors, "conv", MOST_CONV_BLOCKS, MOST_FILTERS, "convolution blocks", "filters")
+        kind = catalog.kinds[values["dataset"]]
+        if values["conv"] and kind != "images" and "conv" not in errors:
+            errors["conv"] = (f"convolution blocks need images, and {values['dataset']} is "
+                              f"{'a table of features' if kind == 'table' else 'points on a plane'}")
+    if errors:
+        raise SettingsError(errors)
+    if neuron:  # one neuron: no hidden layers, full-batch gradient descent
+        values.update(hidden=(), conv=(), activation=DEFAULTS["activation"], batch_size=DEFAULTS["batch_size"],
+                      optimizer="sgd", dropout=0.0)
+    recipe = Recipe(values["dataset"], values["samples"], values["noise"] if values["noise"] is None
+                    else float(values["noise"]), int(values["seed"]), float(values["test_fraction"]))
+    return Settings(recipe, values["model"], tuple(int(u) for u in values["hidden"]), values["activation"],
+                    tuple(int(f) for f in values["conv"]), float(values["learning_rate"]), int(values["batch_size"]),
+                    values["optimizer"], float(values["l2"]), float(values["dropout"]))
+
+
+def _check_sizes(values, errors, field, most_layers, most_units, layers, units):
+    sizes = values[field]
+    if field not in errors and (len(sizes) > most_layers or any(size > most_units for size in sizes)):
+        errors[field] = (f"the studio draws at most {most_layers} {layers} of at most {most_units} {units} "
+                         f"each; got {list(sizes)}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A run's checked settings: its data and the model that trains on it."""
+
+    recipe: Recipe
+    model: str  # "network", or "neuron": the single-neuron lesson (logistic regression)
+    hidden: tuple
+    activation: str
+    conv: tuple
+    learning_rate: float
+    batch_size: int
+    optimizer: str  # "sgd", "momentum" or "adam"
+    l2: float
+    dropout: float
+
+    @property
+    def neuron(self):
+        return self.model == "neuron"
+
+    def kind(self):
+        """The model's name in the command line's words: logistic, mlp or cnn."""
+        return "logistic" if self.neuron else "cnn" if self.conv else "mlp"
+
+    # --- the estimator the run is saved as -----------------------------------------
+    def estimator_parameters(self, epochs, image_shape=None):
+        """The parameters of the estimator that this run is (max_iter: the epochs trained)."""
+        epochs = max(1, int(epochs))
+        if self.neuron:
+            return {"learning_rate": self.learning_rate, "alpha": self.l2, "max_iter": epochs, "tol": 0.0,
+                    "random_state": self.recipe.seed}
+        parameters = {"hidden_layer_sizes": self.hidden, "activation": self.activation,
+                      "solver": "adam" if self.optimizer == "adam" else "sgd",
+                      "momentum": self.momentum(), "nesterovs_momentum": False,
+                      "learning_rate_init": self.learning_rate, "batch_size": self.batch_size, "alpha": self.l2,
+                      "dropout": self.dropout, "max_iter": epochs, "random_state": self.recipe.seed}
+        if self.conv:
+            parameters.update(image_shape=tuple(image_shape), conv_filters=self.conv, kernel_size=KERNEL_SIZE,
+                              pool_size=POOL_SIZE, learning_rate="constant")
+        return parameters
+
+    def estimator_class(self):
+        return LogisticRegression if self.neuron else CNNClassifier if self.conv else MLPClassifier
+
+    def estimator(self, epochs, image_shape=None):
+        return self.estimator_class()(**self.estimator_parameters(epochs, image_shape))
+
+    # --- what trains it: the estimator's network, loss, optimizer and penalty ----------
+    def sample_shape(self, data_shape):
+        """One sample as the network sees it: images as they are for convolutions, else flat
+        features (MLPClassifier and LogisticRegression flatten images, channel by channel)."""
+        return tuple(data_shape) if self.conv else (int(np.prod(data_shape)),)
+
+    def network_inputs(self, X):
+        return X.reshape((len(X), *self.sample_shape(X.shape[1:])))
+
+    def layers(self, n_classes, data_shape):
+        """The estimator's layers: [Conv2D → activation → MaxPool2D]… → Flatten, then
+        [Dense → activation (→ Dropout)]… → Dense → Sigmoid (two classes) or Softmax."""
+        sample_shape = self.sample_shape(data_shape)
+        outputs = 1 if n_classes == 2 else n_classes
+        head = Sigmoid() if outputs == 1 else Softmax()
+        if self.neuron:
+            return [Dense(outputs, initializer="zeros"), head]
+        layers = []
+        if self.conv:
+            _, height, width = sample_shape
+            for filters in self.conv:
+                pool = (min(POOL_SIZE, height), min(POOL_SIZE, width))
+                layers += [Conv2D(filters, KERNEL_SIZE, padding=KERNEL_SIZE // 2), ACTIVATIONS[self.activation](),
+                           MaxPool2D(pool)]
+                height, width = height // pool[0], width // pool[1]
+            layers.append(Flatten())
+        for units in self.hidden:
+            layers += [Dense(units), ACTIVATIONS[self.activation]()] + ([Dropout(self.dropout)] if self.dropout else [])
+        return layers + [Dense(outputs), head]
+
+    def build_network(self, n_classes, data_shape):
+        return Sequential(self.layers(n_classes, data_shape), input_shape=self.sample_shape(data_shape),
+                          random_state=self.recipe.seed)
+
+    @staticmethod
+    def build_loss(n_classes):
+        return BinaryCrossEntropy() if n_classes == 2 else CrossEntropy()
+
+    def momentum(self):
+        return MOMENTUM if self.optimizer == "momentum" and not self.neuron else 0.0
+
+    def build_optimizer(self):
+        """Adam, or SGD (with momentum 0.9 for "momentum"); the single neuron takes plain
+        gradient steps, as LogisticRegression does."""
+        if self.optimizer == "adam" and not self.neuron:
+            return Adam(self.learning_rate)
+        return SGD(self.learning_rate, momentum=self.momentum())
+
+    def build_penalty(self):
+        """The lecture's (α/2)‖w‖² for the single neuron; scikit-learn's per-batch scaling
+        for the networks, as each estimator scales it."""
+        return L2(self.l2, per_batch=not self.neuron)
+
+    def batch_size_for(self, n_samples):
+        """The whole set for the single neuron (full-batch gradient descent), else the page's, at most n."""
+        return n_samples if self.neuron else min(self.batch_size, n_samples)

@@ -1,0 +1,409 @@
+"""Hostile model files: each costs bounded time and memory, gets one clear error (the API's
+ModelFileError, the command line's one line), changes no file, and is never loaded with a
+wrong meaning.
+
+The forged files carry valid checksums (an attacker recomputes them); each is loaded in a
+child process by the harness of ``test_hostile_harness``.
+"""
+
+import copy
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import neuronet
+from neuronet import files
+from neuronet.files import ModelFileError, load_file, save_file
+from test_hostile_harness import (assert_bounded, assert_one_clear_error, assert_one_cli_line, cli, run_cases,
+                                  snapshot)
+
+MODULE = "test_hostile_model_files"
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+DATA = os.path.join(os.path.dirname(__file__), "data")
+BOMB_MIB = 256  # what the compressed member inflates to; the file holds about 256 KiB
+
+
+# --- what the child runs -------------------------------------------------------------------
+
+
+def load(path):
+    neuronet.load(path)
+    return "loaded"
+
+
+def predict(*argv):
+    return cli("predict", *argv)
+
+
+def resume_from(model_file, folder):
+    return cli("train", "--resume", "--checkpoint", model_file, "--output", os.path.join(folder, "never.npz"),
+               "--quiet")
+
+
+def save_with_meta_over_the_limit(path):
+    fitted = neuronet.load(path)
+    neuronet.save(fitted, path, extra={"notes": "x" * (17 << 20)})
+
+
+def load_arrays(path):
+    _, arrays = load_file(path)
+    return sum(array.nbytes for array in arrays.values()) >> 20
+
+
+# --- writing hostile files -------------------------------------------------------------------
+
+
+def forge(source, target, change=None, arrays_change=None):
+    """``source`` with its meta tree and arrays changed, saved with a valid checksum."""
+    meta, arrays = load_file(source)
+    meta = copy.deepcopy({key: value for key, value in meta.items() if key != "format_version"})
+    arrays = dict(arrays)
+    if change:
+        change(meta["tree"])
+    if arrays_change:
+        arrays_change(arrays)
+    save_file(target, meta, arrays)
+    return str(target)
+
+
+def forge_meta_text(source, target, old, new):
+    """``source`` with ``old`` replaced by ``new`` in its meta's JSON text (where JSON's own
+    writer would refuse: Infinity, 1e999), with the checksum recomputed."""
+    meta, arrays = load_file(source)
+    text = json.dumps({key: value for key, value in meta.items() if key != "format_version"})
+    assert text.count(old) == 1
+    text = text.replace(old, new)
+    tensors = files._tensors(arrays)
+    metadata = {"format": "neuronet", "format_version": "2", "meta": text, "sha256": files._checksum(text, tensors)}
+    with open(target, "wb") as file:
+        file.write(files._header(metadata, tensors))
+        for array in tensors.values():
+            file.write(array.tobytes())
+    return str(target)
+
+
+def zip_bomb(path):
+    """A format-version-1 file whose one deflated member inflates to BOMB_MIB MiB of zeros."""
+    header = io_bytes(lambda buffer: np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f8", "fortran_order": False, "shape": (BOMB_MIB << 17,)}))
+    meta = io_bytes(lambda buffer: np.save(buffer, np.array('{"format": "neuronet", "version": 1}')))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("meta.npy", meta, compress_type=zipfile.ZIP_STORED)
+        with archive.open("weights.npy", "w") as member:
+            member.write(header)
+            zeros = bytes(1 << 20)
+            for _ in range(BOMB_MIB):
+                member.write(zeros)
+    return str(path)
+
+
+def io_bytes(write):
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
+
+
+def version_1_with(source, target, change):
+    """A format-version-1 file (a zip of .npy members) with its arrays changed and its checksum recomputed."""
+    with np.load(source) as members:
+        arrays = {name: members[name] for name in members.files if name != "meta"}
+        meta = json.loads(str(members["meta"]))
+    change(arrays)
+    meta["checksum"] = files._checksum_version_1(arrays, {k: v for k, v in meta.items() if k != "checksum"})
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, array in {"meta": np.array(json.dumps(meta)), **arrays}.items():
+            archive.writestr(f"{name}.npy", io_bytes(lambda buffer, array=array: np.save(buffer, array)))
+    return str(target)
+
+
+# --- the files -----------------------------------------------------------------------------
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(40, 4))
+Y = np.array(["cat", "dog"] * 20)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("hostile-models")
+
+
+@pytest.fixture(scope="module")
+def originals(folder):
+    """A logistic regression, a pipeline with a scaler, an image model and a checkpoint."""
+    logistic = neuronet.LogisticRegression(max_iter=20).fit(X, Y)
+    neuronet.save(logistic, folder / "logistic.npz", extra={"class_names": ["cat", "dog"]})
+    neuronet.save(make_pipeline(StandardScaler(), neuronet.MLPClassifier((3,), max_iter=5, random_state=0)).fit(X, Y),
+                  folder / "pipeline.npz")
+    images = RNG.uniform(size=(40, 48))
+    neuronet.save(neuronet.LogisticRegression(max_iter=5).fit(images, Y), folder / "images.npz",
+                  extra={"image_shape": [3, 4, 4], "image_size": 4, "class_names": ["cat", "dog"], "grayscale": False})
+    neuronet.MLPClassifier((3,), max_iter=2, tol=0, random_state=0).fit(X, Y, checkpoint=folder / "run.ckpt")
+    np.savetxt(folder / "rows.csv", X[:3], delimiter=",")
+    return folder
+
+
+def set_layer(**config):
+    return lambda tree: tree["network"]["config"]["layers"][0]["config"].update(config)
+
+
+def set_param(name, value):
+    return lambda tree: tree["estimator"]["params"].update({name: value})
+
+
+def set_extra(name, value):
+    return lambda tree: tree["extra"].update({name: value})
+
+
+def hostile_files(folder):
+    """{name: (path, pattern of the one-line refusal)}"""
+    logistic, pipeline = folder / "logistic.npz", folder / "pipeline.npz"
+    images = folder / "images.npz"
+
+    def claim_dense(tree):
+        tree["network"]["config"]["input_shape"] = [100_000]
+        tree["network"]["config"]["layers"][0]["config"]["units"] = 100_000
+
+    def three_classes(tree):
+        tree["estimator"]["state"]["classes"] = {"__strings__": ["a", "b", "c"], "shape": [3]}
+
+    def nan_weight(arrays):
+        arrays["network/weights/0/bias"] = np.array([np.nan], np.float32)
+
+    def short_mean(arrays):
+        arrays["preprocessing/0/fitted/mean_"] = arrays["preprocessing/0/fitted/mean_"][:3]
+
+    def short_legacy_mean(arrays):
+        arrays["extra/mean"] = arrays["extra/mean"][:5]
+
+    cases = {
+        "a zip bomb": (zip_bomb(folder / "bomb.npz"), "compressed member 'weights.npy'"),
+        "a 100000×100000 Dense layer claimed by a tiny file": (
+            forge(logistic, folder / "dense.npz", claim_dense),
+            r"weight 0/weights has shape \(4, 1\), the architecture"),
+        "units: Infinity": (forge_meta_text(logistic, folder / "infinity.npz", '"units": 1', '"units": Infinity'),
+                            "Infinity is not a number JSON allows"),
+        "units: 1e999": (forge_meta_text(logistic, folder / "1e999.npz", '"units": 1', '"units": 1e999'),
+                         "beyond the largest float"),
+        "units: 10**30": (forge(logistic, folder / "huge.npz", set_layer(units=10**30)), "claims 10{30} numbers"),
+        "units: a string": (forge(logistic, folder / "string.npz", set_layer(units="1")), "units"),
+        "three classes for one sigmoid unit": (forge(logistic, folder / "classes.npz", three_classes),
+                                               "3 classes .* do not fit its output layer of 1 Sigmoid"),
+        "threshold 2.0": (forge(logistic, folder / "threshold.npz", set_param("threshold", 2.0)),
+                          "'threshold' parameter .* Got 2.0"),
+        "threshold 'abc'": (forge(logistic, folder / "abc.npz", set_param("threshold", "abc")),
+                            "'threshold' parameter .* Got 'abc'"),
+        "a NaN weight": (forge(logistic, folder / "nan.npz", None, nan_weight), "NaN or infinity"),
+        "image shape 3×40000×40000": (
+            forge(images, folder / "shape.npz", set_extra("image_shape", [3, 40000, 40000])),
+            "image shape .* claims 4800000000 numbers"),
+        "image shape of another size": (forge(images, folder / "other.npz", set_extra("image_shape", [3, 4, 5])),
+                                        "does not fit its network's input"),
+        "image size 'abc'": (forge(images, folder / "size.npz", set_extra("image_size", "abc")), "image size 'abc'"),
+        "one class name for two classes": (forge(logistic, folder / "names.npz", set_extra("class_names", ["cat"])),
+                                           "class names .* do not name its 2 classes"),
+        "a scaler's mean of 3 numbers for 4 features": (forge(pipeline, folder / "mean.npz", None, short_mean),
+                                                        "StandardScaler's mean_ is not 4 finite numbers"),
+        "a version-1 standardizer of 5 numbers for 30 features": (
+            version_1_with(os.path.join(DATA, "legacy-v1-mlp.npz"), folder / "legacy.npz", short_legacy_mean),
+            "StandardScaler reads 5 features, its network 30"),
+        "a checkpoint where a model is expected": (str(folder / "run.ckpt"), "is a training checkpoint, not a model"),
+    }
+    return cases
+
+
+ARRAY_MIB = 32
+
+
+@pytest.fixture(scope="module")
+def child(originals):
+    """Every hostile case of this module, run in one child process (see test_hostile_harness):
+    (the hostile files, {case: result}, the folder before, the folder after)."""
+    folder = originals
+    hostile = hostile_files(folder)
+    (folder / "keep").mkdir()
+    (folder / "keep" / "model.npz").write_bytes((folder / "logistic.npz").read_bytes())
+    save_file(folder / "big.safetensors", {}, {"X": np.zeros(ARRAY_MIB << 20, np.uint8)})
+    before = snapshot(folder)
+    cases = {**{("load", name): (MODULE, "load", path) for name, (path, _) in hostile.items()},
+             **{("predict", name): (MODULE, "predict", path, str(folder / "rows.csv"))
+                for name, (path, _) in hostile.items()},
+             "resume from a model": (MODULE, "resume_from", str(folder / "logistic.npz"), str(folder)),
+             "fuzz metadata": (MODULE, "fuzz_metadata", [str(folder / name) for name in
+                                                          ("logistic.npz", "pipeline.npz", "images.npz")], 100),
+             "fuzz npy headers": (MODULE, "fuzz_version_1_npy_headers", os.path.join(DATA, "legacy-v1-network.npz"),
+                                  120),
+             "save over the limit": (MODULE, "save_with_meta_over_the_limit", str(folder / "keep" / "model.npz")),
+             "load a large array": (MODULE, "load_arrays", str(folder / "big.safetensors"))}
+    results = run_cases(list(cases.values()), case_seconds=60)
+    return hostile, dict(zip(cases, results)), before, snapshot(folder)
+
+
+def test_every_hostile_model_file_is_refused_in_one_line_by_the_api_in_bounded_time_and_memory(child):
+    hostile, results, _, _ = child
+    for name, (_, pattern) in hostile.items():
+        assert_one_clear_error(results["load", name], ("ModelFileError",), pattern)
+        assert_bounded(results["load", name], seconds=10, mib=40)  # the zip bomb would take 256 MiB, the Dense 37 GiB
+
+
+def test_every_hostile_model_file_is_one_line_and_status_2_from_the_command_line(child):
+    hostile, results, _, _ = child
+    for name, (_, pattern) in hostile.items():
+        assert_one_cli_line(results["predict", name], "^neuronet predict: error: .*" + pattern)
+        assert_bounded(results["predict", name], seconds=10, mib=40)
+
+
+def test_a_model_file_given_as_a_checkpoint_is_named_as_a_model(child):
+    result = child[1]["resume from a model"]
+    assert_one_cli_line(result, "is a saved model, not a training checkpoint: load a model with neuronet.load")
+    assert_bounded(result, seconds=15, mib=150)
+
+
+def test_hostile_model_files_change_no_file(child):
+    _, _, before, after = child
+    assert after == before
+
+
+# --- every exception a damaged file can raise is caught ------------------------------------------
+
+
+HOSTILE_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 3), st.just(10**30), st.just(-(10**30)), st.floats(-1e300, 1e300),
+    st.text(max_size=3), st.lists(st.integers(-1, 3), max_size=4), st.just({}), st.just({"a": 1}),
+    st.just([[1, 2]]), st.just({"__array__": "network/weights/0/bias"}), st.just({"__float__": "nan"}),
+)
+
+
+def leaves(tree, path=()):
+    """The paths of every value in a JSON tree (every dict entry and list item)."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return [path]
+    return [path] + [leaf for key, value in items for leaf in leaves(value, (*path, key))]
+
+
+def replaced(tree, path, value):
+    tree = copy.deepcopy(tree)
+    if not path:
+        return value
+    parent = tree
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return tree
+
+
+def fuzz_metadata(paths, examples):
+    """Replace one value of each model's meta tree with a hostile one, save it with a valid
+    checksum, load it, predict with it: a model that predicts finite probabilities, or a
+    ModelFileError (a ValueError from predict), and nothing else. Returns the count of
+    examples that loaded and of those refused."""
+    import tempfile
+
+    originals = [load_file(path) for path in paths]
+    outcome = {"loaded": 0, "refused": 0}
+    target = os.path.join(tempfile.mkdtemp(), "fuzzed.npz")
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def one(data):
+        meta, arrays = originals[data.draw(st.integers(0, len(originals) - 1))]
+        tree = meta["tree"]
+        path = data.draw(st.sampled_from(leaves(tree)))
+        save_file(target, {"tree": replaced(tree, path, data.draw(HOSTILE_VALUES))}, arrays)
+        try:
+            model = neuronet.load(target)
+        except ModelFileError as error:
+            assert "\n" not in str(error)
+            outcome["refused"] += 1
+            return
+        outcome["loaded"] += 1
+        samples = np.zeros((2, *meta["tree"]["input"]["shape"]))
+        try:
+            outputs = model.predict_proba(samples) if hasattr(model, "predict_proba") else model.predict(samples)
+        except ValueError:
+            return
+        assert np.isfinite(outputs).all()
+        assert not hasattr(model, "predict_proba") or ((0 <= outputs) & (outputs <= 1)).all()
+
+    one()
+    return outcome
+
+
+def test_any_hostile_value_in_the_metadata_gives_a_model_or_a_model_file_error(child):
+    result = child[1]["fuzz metadata"]
+    assert result["raised"] is None, result["message"]
+    assert result["returned"]["refused"] > 30 and result["returned"]["loaded"] > 5
+    assert_bounded(result, seconds=60, mib=100)
+
+
+def fuzz_version_1_npy_headers(path, examples):
+    """Flip single bits in the .npy headers of a format-version-1 file: the same model, or a
+    ModelFileError, and nothing else (NumPy's header parser raises SyntaxError,
+    tokenize.TokenError and more on such bytes). Returns how many were refused."""
+    import tempfile
+
+    raw = open(path, "rb").read()
+    headers = [index for start in range(len(raw)) if raw.startswith(b"\x93NUMPY", start)
+               for index in range(start, start + 128)]
+    target = os.path.join(tempfile.mkdtemp(), "flipped.npz")
+    refused = []
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True)
+    @given(where=st.sampled_from(headers), bit=st.integers(0, 7))
+    def one(where, bit):
+        damaged = bytearray(raw)
+        damaged[where] ^= 1 << bit
+        with open(target, "wb") as file:
+            file.write(damaged)
+        try:
+            neuronet.load(target)
+        except ModelFileError as error:
+            assert "\n" not in str(error)
+            refused.append(where)
+
+    one()
+    return len(refused)
+
+
+def test_a_flipped_bit_in_a_version_1_npy_header_gives_a_model_file_error_or_the_same_model(child):
+    result = child[1]["fuzz npy headers"]
+    assert result["raised"] is None, result["message"]
+    assert result["returned"] > 60  # most flips are refused; the rest hit bytes the reader does not use
+    assert_bounded(result, seconds=60, mib=60)
+
+
+# --- what save writes, load reads --------------------------------------------------------------
+
+
+def test_a_long_logistic_run_with_validation_data_saves_a_file_that_loads(tmp_path):
+    model = neuronet.LogisticRegression(max_iter=3000, tol=0).fit(X, Y, validation_data=(X, Y))
+    neuronet.save(model, tmp_path / "long.npz")
+    loaded = neuronet.load(tmp_path / "long.npz")
+    assert loaded.n_iter_ == 3000 and len(loaded.history_.epoch) == 200
+    assert os.path.getsize(tmp_path / "long.npz") < 12_000  # four curves of 200 steps, whatever the run's length
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_metadata_over_the_readers_limit_is_refused_by_the_writer_and_the_old_file_kept(child):
+    result = child[1]["save over the limit"]
+    assert_one_clear_error(result, ("ValueError",), f"more than a file may \\({files.MAX_HEADER_BYTES}\\)")
+    assert_bounded(result, seconds=10, mib=120)  # the 17 MB of notes, as text and as JSON
+
+
+def test_an_array_larger_than_a_member_cap_loads_with_memory_of_its_own_size(child):
+    result = child[1]["load a large array"]  # the image cache of ~87k images at 64 px is one 1.07 GB array
+    assert result["returned"] == ARRAY_MIB
+    assert_bounded(result, seconds=10, mib=ARRAY_MIB + 24)  # the data, read once, every array a view of it

@@ -1,0 +1,184 @@
+"""neuronet studio in a real browser: headless Chromium from the OS packages, driven by
+Selenium through the OS's chromedriver (nothing is downloaded). The page's controls are
+set as a user sets them, and what the page shows is read from its DOM."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("starlette", reason="the studio needs its extra: pip install 'neuronet[studio]'")
+pytest.importorskip("selenium", reason="the browser tests drive Chromium with Selenium: pip install 'neuronet[test]'")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+from neuronet import MLPClassifier, datasets  # noqa: E402
+from neuronet.cli import main  # noqa: E402
+from neuronet.validation import InvalidParameterError  # noqa: E402
+
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+DRIVER = shutil.which("chromedriver") or next(
+    (path for path in ("/usr/lib/chromium/chromedriver", "/usr/lib/chromium-browser/chromedriver")
+     if os.path.exists(path)), None)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="headless Chromium is not installed: apt-get install chromium chromium-driver "
+           "(Debian/Ubuntu; the CI script .ci/run installs them)")
+
+
+@pytest.fixture(scope="module")
+def studio():
+    """The real server, as a user starts it; its printed address (with the token)."""
+    process = subprocess.Popen([sys.executable, "-m", "neuronet.cli", "studio", "--no-browser"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().split()[-1]
+    yield url
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1200"):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser, studio):
+    browser.get(studio)
+    wait(browser, lambda b: element(b, "step-count").text == "0" and not element(b, "play").get_attribute("disabled"))
+    return browser
+
+
+def wait(browser, condition, seconds=30):
+    return WebDriverWait(browser, seconds, poll_frequency=0.1).until(condition)
+
+
+def element(browser, name):
+    return browser.find_element("id", name)
+
+
+def set_value(browser, name, value):
+    """Type a value into a number or range control, as a user leaves it (its change event)."""
+    browser.execute_script("arguments[0].value = arguments[1];"
+                           "arguments[0].dispatchEvent(new Event('change'));", element(browser, name), str(value))
+
+
+def choose(browser, name, value):
+    Select(element(browser, name)).select_by_value(str(value))
+
+
+def number(browser, name):
+    return float(element(browser, name).text)
+
+
+def settled(browser):
+    """The run that the last settings started: paused at step 0, without errors."""
+    time.sleep(0.4)  # the page sends its settings 150 ms after the last change
+    wait(browser, lambda b: element(b, "step-count").text == "0"
+         and "hidden" in element(b, "banner").get_attribute("class"))
+
+
+def test_a_network_learns_the_spiral_live_and_the_downloaded_model_scores_the_same(page, downloads, capsys):
+    choose(page, "dataset", "spiral")
+    set_value(page, "noise", 0.2)
+    set_value(page, "test-fraction", 0.2)
+    page.find_element("id", "model-network").click()
+    while len(page.find_elements("css selector", "#hidden input")) < 2:
+        element(page, "add-layer").click()
+    while len(page.find_elements("css selector", "#hidden input")) > 2:
+        element(page, "remove-layer").click()
+    for layer in range(2):
+        set_value(page, f"hidden-{layer}", 8)
+    choose(page, "activation", "tanh")
+    choose(page, "learning-rate", "0.03")
+    set_value(page, "batch-size", 10)
+    choose(page, "optimizer", "momentum")
+    settled(page)
+    assert element(page, "parameter-count").text == "123 parameters"
+
+    element(page, "play").click()
+    boundary = element(page, "boundary")
+    frames = []
+    for _ in range(2):
+        wait(page, lambda b: number(b, "step-count") > (frames[-1][0] if frames else 0) + 200)
+        frames.append((number(page, "step-count"), page.execute_script("return arguments[0].toDataURL()", boundary)))
+    assert frames[0][1] != frames[1][1], "the decision boundary did not change between two frames"
+    wait(page, lambda b: number(b, "test-accuracy") > 0.9, seconds=120)
+
+    element(page, "play").click()  # pause
+    wait(page, lambda b: element(b, "play").text == "Play")
+    before = number(page, "step-count")
+    element(page, "step-batch").click()
+    wait(page, lambda b: number(b, "step-count") != before)
+    time.sleep(0.3)
+    assert number(page, "step-count") == before + 1
+    shown = element(page, "test-accuracy").text
+
+    element(page, "download").click()
+    path = downloads / "spiral-mlp.npz"
+    wait(page, lambda b: path.exists())
+    time.sleep(0.3)
+    capsys.readouterr()
+    assert main(["evaluate", str(path), "spiral"]) == 0
+    assert f"accuracy {shown}" in capsys.readouterr().out
+
+
+def test_a_bad_setting_shows_the_apis_message_beside_its_control(page):
+    choose(page, "dataset", "moons")
+    settled(page)
+    set_value(page, "batch-size", 0)
+    wait(page, lambda b: "batch_size" in b.find_element("css selector", "[data-error-for~=batch_size]").text)
+    message = page.find_element("css selector", "[data-error-for~=batch_size]").text
+    moons = datasets.load("moons")
+    with pytest.raises(InvalidParameterError) as api:
+        MLPClassifier(batch_size=0).fit(moons.X, moons.y)
+    assert message == str(api.value)
+    assert "cannot train" in element(page, "banner").text
+    set_value(page, "batch-size", 10)
+
+
+def test_the_single_neuron_walks_down_its_cost_surface(page):
+    choose(page, "dataset", "blobs")
+    page.find_element("id", "model-neuron").click()
+    choose(page, "learning-rate", "1")
+    settled(page)
+    assert element(page, "lesson-view").is_displayed() and not element(page, "network-view").is_displayed()
+    for _ in range(12):
+        element(page, "step-batch").click()
+        time.sleep(0.05)
+    wait(page, lambda b: "converges" in element(b, "lesson-text").text)
+    assert re.search(r"bias b = -?\d+\.\d{3}", element(page, "lesson-text").text)
+    page.find_element("id", "model-network").click()
+
+
+def test_copy_as_python_shows_the_script_of_the_run(page):
+    choose(page, "dataset", "xor")
+    settled(page)
+    element(page, "step-epoch").click()
+    wait(page, lambda b: element(b, "epoch-count").text == "1")
+    element(page, "copy-python").click()
+    wait(page, lambda b: element(b, "python-dialog").is_displayed())
+    code = element(page, "python-code").text
+    assert "datasets.load('xor'" in code and "epochs=1" in code and "nn.fit(network" in code
+    element(page, "python-close").click()

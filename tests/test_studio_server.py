@@ -1,0 +1,544 @@
+"""neuronet studio's server, through Starlette's test client: every endpoint, every check of
+the settings, the token and Origin guards, bounded runs, and the files it hands out."""
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the studio needs its extra: pip install 'neuronet[studio]'")
+pytest.importorskip("httpx", reason="Starlette's test client needs httpx: pip install 'neuronet[test]'")
+
+with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2 under its test client; httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient, WebSocketDenialResponse  # noqa: E402
+from starlette.websockets import WebSocketDisconnect  # noqa: E402
+
+import neuronet  # noqa: E402
+from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, datasets  # noqa: E402
+from neuronet.cli import main  # noqa: E402
+from neuronet.studio.catalog import Catalog, Recipe  # noqa: E402
+from neuronet.studio.server import MAX_MESSAGE, STATIC, create_app  # noqa: E402
+from neuronet.studio.settings import read_settings  # noqa: E402
+from neuronet.validation import InvalidParameterError  # noqa: E402
+from photos import make_photo_folder  # noqa: E402
+
+TOKEN = "the-secret-token"
+ORIGIN = {"origin": "http://testserver"}
+SPIRAL = {"dataset": "spiral", "noise": 0.2, "hidden": [8, 8], "activation": "tanh", "learning_rate": 0.03,
+          "batch_size": 10, "optimizer": "momentum"}
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return Catalog()
+
+
+@pytest.fixture
+def app(catalog):
+    return create_app(TOKEN, catalog, hosts=["testserver"], max_runs=2)
+
+
+@pytest.fixture
+def client(app):
+    """A browser that opened the printed address: it holds the cookie."""
+    with TestClient(app, follow_redirects=False) as client:
+        assert client.get(f"/?token={TOKEN}").status_code == 303
+        yield client
+
+
+def messages(ws, until, most=400):
+    """Messages from the stream up to the first one ``until`` accepts (which is returned last)."""
+    seen = []
+    for _ in range(most):
+        seen.append(ws.receive_json())
+        if until(seen[-1]):
+            return seen
+    raise AssertionError(f"no awaited message among {len(seen)}: {[m['type'] for m in seen][-10:]}")
+
+
+def first(ws, until):
+    return messages(ws, until)[-1]
+
+
+def started(ws, settings=SPIRAL, greeted=False):
+    """Send the settings; (ready, first snapshot)."""
+    if not greeted:
+        first(ws, lambda m: m["type"] == "hello")
+    ws.send_json({"type": "settings", "settings": settings})
+    ready = first(ws, lambda m: m["type"] in ("ready", "invalid"))
+    assert ready["type"] == "ready", ready
+    return ready, first(ws, lambda m: m["type"] == "snapshot" and m["run"] == ready["run"])
+
+
+def paused_after(ws, command, value=None):
+    ws.send_json({"type": command, "value": value})
+    return first(ws, lambda m: m["type"] == "snapshot" and m["state"] == "paused" and m.get("metrics"))
+
+
+def played(ws, seconds):
+    ws.send_json({"type": "play"})
+    time.sleep(seconds)
+    return paused_after(ws, "pause")
+
+
+# --- the token, the cookie, the hosts --------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/", "/static/studio.js", "/api/runs/anything/model", "/api/runs/anything/python"])
+def test_every_request_without_the_token_or_cookie_is_refused_with_401(app, path):
+    with TestClient(app) as stranger:
+        answer = stranger.get(path)
+    assert answer.status_code == 401 and "open the address that `neuronet studio` printed" in answer.text
+
+
+def test_a_wrong_token_is_refused_with_403(app):
+    with TestClient(app) as stranger:
+        assert stranger.get("/?token=guess").status_code == 403
+        stranger.cookies.set(app.state.studio.cookie, "guess")
+        assert stranger.get("/static/studio.js").status_code == 403
+
+
+def test_the_token_becomes_an_httponly_samesite_strict_cookie_and_leaves_the_address(app):
+    with TestClient(app, follow_redirects=False) as browser:
+        answer = browser.get(f"/?token={TOKEN}")
+        assert answer.status_code == 303 and answer.headers["location"] == "/"
+        cookie = answer.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        page = browser.get("/")
+    assert page.status_code == 200 and "<title>neuronet studio</title>" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self': no inline, no CDN
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store" and page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_requests_naming_another_host_are_refused(client):
+    """A page elsewhere that rebinds its DNS name to 127.0.0.1 still names its own host."""
+    assert client.get("/", headers={"host": "attacker.example"}).status_code == 400
+
+
+def test_a_request_body_over_the_bound_is_refused(client):
+    assert client.post("/", content=b"x" * (MAX_MESSAGE + 1)).status_code == 413
+
+
+class _Assets(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def test_the_page_works_offline_every_script_and_style_ships_in_the_package(client):
+    parser = _Assets()
+    parser.feed(client.get("/").text)
+    files = [url for url in parser.urls if url.startswith("/static/")]
+    assert {"/static/studio.js", "/static/studio.css"} <= set(files)
+    assert all(url.startswith(("/static/", "data:", "#")) for url in parser.urls), parser.urls
+    for url in files:
+        assert client.get(url).status_code == 200
+    for name in os.listdir(STATIC):
+        with open(os.path.join(STATIC, name), encoding="utf-8") as handle:
+            assert not re.search(r"https?://(?!\$\{)", handle.read()), f"{name} fetches from elsewhere"
+
+
+# --- the WebSocket's guards ------------------------------------------------------------------------
+def test_the_stream_without_cookie_is_refused_401_and_with_a_wrong_token_403(app):
+    with TestClient(app) as stranger:
+        with pytest.raises(WebSocketDenialResponse) as refused:
+            stranger.websocket_connect("/ws", headers=ORIGIN).__enter__()
+        assert refused.value.status_code == 401
+        with pytest.raises(WebSocketDenialResponse) as refused:
+            stranger.websocket_connect("/ws?token=guess", headers=ORIGIN).__enter__()
+        assert refused.value.status_code == 403
+
+
+@pytest.mark.parametrize("origin", [{"origin": "http://attacker.example"}, {"origin": "null"}, {}])
+def test_the_stream_from_another_origin_is_refused_403(client, origin):
+    """Cross-site WebSocket hijacking: the browser sends the victim's cookie, but its Origin tells."""
+    with pytest.raises(WebSocketDenialResponse) as refused:
+        client.websocket_connect("/ws", headers=origin).__enter__()
+    assert refused.value.status_code == 403 and "origin" in refused.value.text.lower()
+
+
+def test_a_message_over_the_bound_closes_the_stream(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        ws.send_text(json.dumps({"type": "settings", "settings": {"dataset": "x" * MAX_MESSAGE}}))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1009
+
+
+def test_a_binary_message_closes_the_stream(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        ws.send_bytes(b"\x00\x01")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1003
+
+
+def test_runs_are_bounded_and_the_next_tab_is_told_why(client, app):
+    with client.websocket_connect("/ws", headers=ORIGIN) as one, client.websocket_connect("/ws", headers=ORIGIN) as two:
+        first(one, lambda m: m["type"] == "hello")
+        first(two, lambda m: m["type"] == "hello")
+        with client.websocket_connect("/ws", headers=ORIGIN) as three:
+            refusal = three.receive_json()
+            assert refusal["type"] == "refused" and "the most this studio runs at once" in refusal["message"]
+            assert "--max-runs" in refusal["message"]
+            with pytest.raises(WebSocketDisconnect) as closed:
+                three.receive_json()
+            assert closed.value.code == 1013
+    assert app.state.studio.sessions == {}
+
+
+def test_closing_the_stream_stops_and_frees_its_run(client, app):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        ws.send_json({"type": "play"})
+        first(ws, lambda m: m["type"] == "snapshot" and m.get("step", 0) > 50)
+        run = next(iter(app.state.studio.sessions.values())).run
+        assert run.thread.is_alive()
+    run.thread.join(5)
+    assert not run.thread.is_alive() and app.state.studio.sessions == {}
+
+
+# --- the messages and every check of the settings ---------------------------------------------------
+def test_hello_lists_the_datasets_and_the_defaults(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        hello = ws.receive_json()
+    keys = {d["key"]: d for d in hello["datasets"]}
+    assert {"moons", "circles", "xor", "spiral", "blobs", "breast-cancer", "digits", "mnist-5k"} <= set(keys)
+    assert keys["spiral"] == {"key": "spiral", "kind": "plane", "from_command_line": False, "samples": 600,
+                              "noise": 0.2}
+    assert keys["digits"]["kind"] == "images" and hello["defaults"]["dataset"] == "spiral"
+
+
+def test_settings_start_a_paused_run_counted_as_by_hand(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, snapshot = started(ws)
+    assert ready["parameters"] == (2 * 8 + 8) + (8 * 8 + 8) + (8 * 3 + 3)
+    assert "2·8 weights + 8 bias" in ready["summary"] and "Total params: 123" in ready["summary"]
+    assert ready["train_samples"] == 480 and ready["test_samples"] == 120 and ready["batches_per_epoch"] == 48
+    assert snapshot["state"] == "paused" and snapshot["step"] == 0 and snapshot["gradients"] == []
+    assert [column["units"] for column in ready["layers"]] == [2, 8, 8, 3]
+
+
+def _api_message(estimator, **params):
+    X, y = datasets.load("blobs").flat, datasets.load("blobs").y
+    with pytest.raises(InvalidParameterError) as error:
+        estimator(**params).fit(X, y)
+    return str(error.value)
+
+
+@pytest.mark.parametrize("control, value, estimator, parameter", [
+    ("learning_rate", -1.0, MLPClassifier, "learning_rate_init"),
+    ("batch_size", 2.5, MLPClassifier, "batch_size"),
+    ("l2", -0.1, MLPClassifier, "alpha"),
+    ("dropout", 1.5, MLPClassifier, "dropout"),
+    ("activation", "softsign", MLPClassifier, "activation"),
+])
+def test_a_bad_setting_gets_the_message_the_api_gives(client, control, value, estimator, parameter):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        ws.send_json({"type": "settings", "settings": {**SPIRAL, control: value}})
+        answer = ws.receive_json()
+    assert answer["type"] == "invalid"
+    assert answer["errors"] == {control: _api_message(estimator, **{parameter: value})}
+
+
+def test_the_single_neuron_ignores_the_networks_controls(catalog):
+    chosen = read_settings({"model": "neuron", "dataset": "blobs", "hidden": "whatever", "batch_size": "auto"}, catalog)
+    assert (chosen.hidden, chosen.conv, chosen.optimizer, chosen.estimator_class()) == ((), (), "sgd", LogisticRegression)
+
+
+def test_the_single_neurons_learning_rate_is_checked_as_logistic_regressions(catalog):
+    with pytest.raises(ValueError) as error:
+        read_settings({"model": "neuron", "dataset": "blobs", "learning_rate": 0}, catalog)
+    assert error.value.errors == {"learning_rate": _api_message(LogisticRegression, learning_rate=0)}
+
+
+@pytest.mark.parametrize("settings, control, words", [
+    ({"dataset": "/etc/passwd"}, "dataset", "The 'dataset' parameter of the studio must be a str among"),
+    ({"noise": 2}, "noise", "The 'noise' parameter of the studio must be a float in the range [0.0, 1.0]"),
+    ({"samples": 10}, "samples", "must be an int in the range [50, 2000]"),
+    ({"test_fraction": 1.0}, "test_fraction", "must be a float in the range (0.0, 1.0)"),
+    ({"seed": -1}, "seed", "The 'seed' parameter of the studio"),
+    ({"optimizer": "rmsprop"}, "optimizer", "must be a str among"),
+    ({"hidden": [0]}, "hidden", "The 'hidden_layer_sizes' parameter of MLPClassifier must be a tuple of positive ints"),
+    ({"hidden": [8] * 7}, "hidden", "at most 6 hidden layers of at most 64 neurons"),
+    ({"conv": [8]}, "conv", "convolution blocks need images, and spiral is points on a plane"),
+    ({"model": "forest"}, "model", "must be a str among"),
+    ({"colour": "red"}, "settings", "unknown controls ['colour']"),
+    ({"batch_size": "auto"}, "batch_size", "The 'batch_size' parameter of the studio must be an int in the range"),
+])
+def test_every_control_is_checked_with_a_message_that_names_it(catalog, settings, control, words):
+    with pytest.raises(ValueError) as error:
+        read_settings({**SPIRAL, **settings}, catalog)
+    assert words in error.value.errors[control]
+
+
+def test_bad_messages_get_one_line_answers_and_the_stream_goes_on(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        answers = []
+        for text in ["not json", json.dumps({"type": "explode"}), json.dumps({"type": "play"}),
+                     json.dumps({"type": "step", "value": "year"}), json.dumps({"type": "settings", "settings": 3})]:
+            ws.send_text(text)
+            answers.append(ws.receive_json())
+        started_again = started(ws, greeted=True)
+    assert [a["type"] for a in answers] == ["error", "error", "error", "error", "invalid"]
+    assert "messages are JSON" in answers[0]["message"] and "unknown message type 'explode'" in answers[1]["message"]
+    assert "send the settings first" in answers[2]["message"]
+    assert "The 'value' parameter of the step command must be a str among" in answers[3]["message"]
+    assert started_again[0]["type"] == "ready"
+
+
+# --- training, stepping, snapshots -----------------------------------------------------------------
+def test_step_one_minibatch_advances_the_step_counter_by_exactly_one(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        counts = [paused_after(ws, "step", "batch")["step"] for _ in range(3)]
+    assert counts == [1, 2, 3]
+
+
+def test_step_one_epoch_trains_to_the_end_of_the_epoch(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        paused_after(ws, "step", "batch")
+        rest = paused_after(ws, "step", "epoch")
+        whole = paused_after(ws, "step", "epoch")
+    assert (rest["step"], rest["epoch"]) == (48, 1) and (whole["step"], whole["epoch"]) == (96, 2)
+
+
+def _decoded(text):
+    return np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+
+
+def test_playing_streams_throttled_snapshots_of_every_plane_view(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        ws.send_json({"type": "play"})
+        stream = messages(ws, lambda m: m["type"] == "snapshot" and m["step"] > 3000)
+        snapshot = paused_after(ws, "pause")
+    steps = [m["step"] for m in stream if m["type"] == "snapshot" and m["state"] == "playing"]
+    assert len(steps) >= 3 and steps == sorted(steps) and steps[-1] - steps[0] > 100  # throttled, not one a step
+    assert snapshot["metrics"]["test_accuracy"] > 0.9
+    plane = snapshot["plane"]
+    assert [len(_decoded(p)) for p in plane["probabilities"]] == [plane["size"] ** 2] * 3
+    assert [len(layer) for layer in plane["neurons"]] == [8, 8]
+    assert len(_decoded(plane["neurons"][0][0])) == plane["neuron_size"] ** 2
+    assert [len(w) for w in snapshot["weights"]] == [2, 8, 8]
+    assert [g["layer"] for g in snapshot["gradients"]] == ["0: Dense", "2: Dense", "4: Dense"]
+    assert np.sum(snapshot["confusion"]) == 120
+
+
+def test_speed_paces_the_steps(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        ws.send_json({"type": "speed", "value": 20})
+        snapshot = played(ws, 1.0)
+    assert 5 <= snapshot["step"] <= 40
+
+
+def test_the_single_neuron_shows_its_cost_surface_and_path(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = started(ws, {"dataset": "blobs", "model": "neuron", "learning_rate": 1.0})
+        snapshot = paused_after(ws, "step", "epoch")
+        for _ in range(11):
+            snapshot = paused_after(ws, "step", "epoch")
+    assert ready["batch_size"] == ready["train_samples"] and ready["parameters"] == 3  # one neuron: w₁, w₂, b
+    lesson = snapshot["lesson"]
+    surface = lesson["surface"]
+    assert len(_decoded(surface["log_cost"])) == surface["size"] ** 2
+    assert len(surface["path"]) == 1 + 12 and surface["path"][0] == [0, 0]  # from the zero weights, a point a step
+    assert surface["path"][-1] == pytest.approx(surface["weights"], abs=1e-4)
+    assert lesson["outcome"] == "converges"
+
+
+def test_too_large_a_learning_rate_diverges_with_the_apis_advice(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "moons", "model": "network", "hidden": [8], "optimizer": "sgd",
+                     "learning_rate": 30.0, "activation": "relu"})
+        ws.send_json({"type": "play"})
+        end = first(ws, lambda m: m["type"] == "snapshot" and m["state"] == "diverged")
+    assert end["message"].startswith("training diverged") and "Try a smaller learning rate" in end["message"]
+
+
+def test_images_get_first_layer_weights_feature_maps_and_mistakes(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = started(ws, {"dataset": "digits", "conv": [4], "hidden": [], "activation": "relu",
+                                "optimizer": "adam", "learning_rate": 0.01, "batch_size": 32})
+        paused_after(ws, "step", "epoch")
+        ws.send_json({"type": "example", "value": 5})
+        snapshot = first(ws, lambda m: m["type"] == "snapshot" and m["example"]["index"] == 5)
+    assert ready["model"] == "cnn" and ready["image_shape"] == [1, 8, 8]
+    assert snapshot["units"]["shape"] == [1, 3, 3] and len(snapshot["units"]["images"]) == 4
+    maps = snapshot["example"]["maps"]
+    assert [(m["layer"], m["shape"], len(m["maps"])) for m in maps] == [("0: Conv2D", [8, 8], 4)]
+    assert len(_decoded(snapshot["example"]["image"])) == 64
+    assert all(len(_decoded(m["image"])) == 64 for m in snapshot["mistakes"])
+    assert np.array(snapshot["confusion"]).shape == (10, 10)
+
+
+# --- what the page hands out ------------------------------------------------------------------------
+def test_the_downloaded_model_is_a_file_evaluate_and_predict_read(client, tmp_path, capsys):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        for _ in range(5):
+            snapshot = paused_after(ws, "step", "epoch")
+        session = next(iter(client.app.state.studio.sessions))
+        answer = client.get(f"/api/runs/{session}/model")
+    assert answer.status_code == 200
+    assert answer.headers["content-disposition"] == 'attachment; filename="spiral-mlp.npz"'
+    path = tmp_path / "spiral-mlp.npz"
+    path.write_bytes(answer.content)
+    model, extra = neuronet.load(path, with_extra=True)
+    assert type(model[-1]) is MLPClassifier and model[-1].n_iter_ == 5 and len(model[-1].loss_curve_) == 5
+    assert extra["dataset_options"] == {"n_samples": 600, "noise": 0.2, "random_state": 0}
+    data = datasets.load("spiral", **extra["dataset_options"])
+    _, X_test, _, y_test = data.split(extra["test_size"], extra["seed"])
+    accuracy = model.score(X_test, y_test)
+    assert accuracy == pytest.approx(snapshot["metrics"]["test_accuracy"], abs=1e-6)
+
+    assert main(["evaluate", str(path), "spiral"]) == 0
+    assert f"accuracy {accuracy:.4f}" in capsys.readouterr().out
+    np.savetxt(tmp_path / "rows.csv", X_test[:3], delimiter=",")
+    assert main(["predict", str(path), str(tmp_path / "rows.csv")]) == 0
+    assert capsys.readouterr().out.count("rows.csv[") == 3
+
+
+def test_downloads_of_a_closed_or_unknown_run_are_404(client):
+    assert client.get("/api/runs/nobody/model").status_code == 404
+    assert client.get("/api/runs/nobody/python").status_code == 404
+
+
+def test_copy_as_python_trains_the_same_network_to_the_same_weights(client, tmp_path):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {**SPIRAL, "l2": 0.001, "dropout": 0.1})
+        for _ in range(3):
+            paused_after(ws, "step", "epoch")
+        session = next(iter(client.app.state.studio.sessions))
+        script = client.get(f"/api/runs/{session}/python").text
+        saved = client.get(f"/api/runs/{session}/model").content
+    (tmp_path / "model.npz").write_bytes(saved)
+    studio_network = neuronet.load(tmp_path / "model.npz")[-1].network_
+    namespace = {}
+    exec(compile(script, "studio-run.py", "exec"), namespace)
+    assert "epochs=3" in script and "penalty=nn.L2(0.001, per_batch=True)" in script and "nn.Dropout(0.1)" in script
+    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(),
+                                              studio_network.named_parameters()):
+        np.testing.assert_array_equal(ours, theirs, err_msg=key)
+
+
+@pytest.mark.parametrize("settings, estimator, dataset", [
+    ({"hidden": [8, 4], "activation": "relu", "dropout": 0.2}, MLPClassifier, "moons"),
+    ({"hidden": [6], "conv": [4, 4], "activation": "tanh"}, CNNClassifier, "digits"),
+    ({"hidden": [6], "activation": "leaky_relu"}, MLPClassifier, "digits"),
+    ({"model": "neuron"}, LogisticRegression, "breast-cancer"),
+])
+def test_the_studio_trains_the_network_its_estimator_builds(catalog, settings, estimator, dataset):
+    """What the page trains is what the saved estimator would build from its own parameters."""
+    chosen = read_settings({**SPIRAL, **settings, "dataset": dataset}, catalog)
+    data = catalog.prepare(chosen.recipe)
+    fitted = chosen.estimator(1, data.image_shape)
+    assert type(fitted) is estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch does not converge
+        fitted.fit(data.X_train[:64], data.y_train[:64])
+    ours = chosen.build_network(data.n_classes, data.sample_shape).get_config()
+    assert ours == fitted.network_.get_config()
+
+
+def test_tables_and_folders_from_the_command_line_train_on_the_page(tmp_path, monkeypatch):
+    """--data adds datasets by their file or folder name; the page never names a path."""
+    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
+    rows = np.random.default_rng(0).normal(size=(60, 3))
+    np.savetxt(tmp_path / "measures.csv", np.column_stack([rows, rows[:, 0] > 0]), delimiter=",",
+               header="a,b,c,label", comments="")
+    make_photo_folder(tmp_path / "pets", per_class=12, extras=False)
+    catalog = Catalog([str(tmp_path / "measures.csv"), str(tmp_path / "pets")], image_size=8)
+    app = create_app(TOKEN, catalog, hosts=["testserver"])
+    with TestClient(app) as client, client.websocket_connect(f"/ws?token={TOKEN}", headers=ORIGIN) as ws:
+        hello = ws.receive_json()
+        kinds = {d["key"]: (d["kind"], d["from_command_line"]) for d in hello["datasets"]}
+        assert kinds["measures.csv"] == ("table", True) and kinds["pets"] == ("images", True)
+        table, _ = started(ws, {"dataset": "measures.csv", "hidden": [4]}, greeted=True)
+        images, _ = started(ws, {"dataset": "pets", "hidden": [4], "conv": [2]}, greeted=True)
+        snapshot = paused_after(ws, "step", "epoch")
+    assert table["kind"] == "table" and table["layers"][0]["units"] == 3
+    assert images["kind"] == "images" and images["image_shape"] == [3, 8, 8] and snapshot["units"]["shape"] == [3, 3, 3]
+
+
+def test_blobs_are_two_seeded_clouds_whose_spread_is_the_noise():
+    one, again = datasets.load("blobs", noise=0.3), datasets.load("blobs", noise=0.3)
+    other = datasets.load("blobs", random_state=1)
+    np.testing.assert_array_equal(one.X, again.X)
+    assert not np.array_equal(one.X, other.X) and one.class_names == ["0", "1"] and one.X.dtype == np.float32
+    for label, centre in ((0, (-1, -1)), (1, (1, 1))):
+        cloud = one.X[one.y == label]
+        np.testing.assert_allclose(cloud.mean(axis=0), centre, atol=0.1)
+        np.testing.assert_allclose(cloud.std(axis=0), 0.3, atol=0.05)
+
+
+def test_the_model_file_records_how_to_make_the_data_again(catalog):
+    recipe = Recipe("moons", 300, 0.35, 7, 0.25)
+    extra = catalog.prepare(recipe).extra
+    assert extra["data"] == "moons" and extra["seed"] == 7 and extra["test_size"] == 0.25
+    assert extra["dataset_options"] == {"n_samples": 300, "noise": 0.35, "random_state": 7}
+
+
+# --- the command --------------------------------------------------------------------------------------
+def test_studio_help_teaches(capsys):
+    with pytest.raises(SystemExit):
+        main(["studio", "--help"])
+    out = capsys.readouterr().out
+    assert "127.0.0.1" in out and "token" in out and "pip install 'neuronet[studio]'" in out and "examples:" in out
+
+
+def test_a_missing_data_path_is_one_line(capsys, tmp_path):
+    assert main(["studio", "--no-browser", "--data", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"neuronet studio: error: no such file or folder: '{tmp_path / 'nothing'}'"
+
+
+def _start_studio(*arguments):
+    process = subprocess.Popen([sys.executable, "-m", "neuronet.cli", "studio", "--no-browser", *arguments],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().split()[-1]
+    return process, url
+
+
+def test_ctrl_c_stops_the_server_and_its_runs_cleanly():
+    websockets = pytest.importorskip("websockets.sync.client")
+    process, url = _start_studio()
+    try:
+        host = url.split("/")[2]
+        with websockets.connect(f"ws://{host}/ws?token={url.split('token=')[1]}", origin=f"http://{host}") as ws:
+            json.loads(ws.recv())
+            ws.send(json.dumps({"type": "settings", "settings": SPIRAL}))
+            ws.send(json.dumps({"type": "play"}))
+            while json.loads(ws.recv()).get("step", 0) < 100:
+                pass
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.strip().endswith("neuronet studio stopped") and "Traceback" not in err
+
+
+def test_another_host_than_this_machine_gets_a_loud_warning():
+    process, url = _start_studio("--host", "0.0.0.0")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert err.startswith("WARNING: listening on 0.0.0.0, not only on this machine")
