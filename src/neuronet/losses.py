@@ -132,8 +132,11 @@ class MeanSquaredError(Loss):
 
     def forward(self, output, target, sample_weight=None):
         target = np.asarray(target, dtype=output.dtype).reshape(output.shape)
-        self._diff = output - target
-        per_sample = np.mean(self._diff * self._diff, axis=1) if self._diff.ndim > 1 else self._diff * self._diff
+        self._diff = diff = output - target
+        if sample_weight is None:  # every sample counts 1/m: J is the mean over all entries
+            self._share = diff.dtype.type(1 / len(diff))
+            return self.factor * float(np.vdot(diff, diff)) / diff.size
+        per_sample = np.mean(diff * diff, axis=1) if diff.ndim > 1 else diff * diff
         return self.factor * self._average(per_sample, sample_weight)
 
     def backward(self):

@@ -15,6 +15,8 @@ Two scalings exist, and the penalty carries its own:
 
 from __future__ import annotations
 
+import functools
+
 from numbers import Real
 
 import numpy as np
@@ -58,9 +60,15 @@ class L2:
     def add_gradient(self, parameters, gradients, mask, batch_size):
         """gradients += ∂P/∂parameters, in place (one BLAS axpy per run of weights)."""
         if self.alpha:
-            axpy = get_blas_funcs("axpy", (parameters,))
+            axpy = self._axpy(parameters.dtype)
             for a, b in self._weights(mask):
                 axpy(parameters[a:b], gradients[a:b], a=self._scale(batch_size))
+
+    @staticmethod
+    @functools.cache
+    def _axpy(dtype):
+        """BLAS's y ← a·x + y for ``dtype`` (looked up once)."""
+        return get_blas_funcs("axpy", dtype=dtype)
 
     def curvature(self, mask, batch_size):
         """The diagonal of the penalty's Hessian."""

@@ -48,17 +48,18 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history, self.checkpoint = history, checkpoint
 
 
-def loss_and_gradient(network, loss, x, target, penalty=None, sample_weight=None):
+def loss_and_gradient(network, loss, x, target, penalty=None, sample_weight=None, flat=None):
     """Forward, loss, backward (chain rule): J and, in the network's gradients, ∂J/∂θ.
 
     J = loss(logits, target) + penalty(weights); the penalty's gradient joins the
     backpropagated one. With ``sample_weight`` the loss is a weighted average and the
     penalty counts the batch as Σ w samples. Returns (J, logits); for a NaN/inf J the
-    gradients are not computed.
+    gradients are not computed. ``flat`` is ``network.flat_parameters()``, when the
+    caller has it already.
     """
     logits = network.logits(x, training=True)
     value = loss.forward(logits, target, sample_weight)
-    parameters, gradients, mask = network.flat_parameters()
+    parameters, gradients, mask = flat or network.flat_parameters()
     batch = len(logits) if sample_weight is None else float(np.sum(sample_weight))
     if penalty is not None:
         value += penalty.value(parameters, mask, batch)
@@ -72,10 +73,10 @@ def loss_and_gradient(network, loss, x, target, penalty=None, sample_weight=None
 def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weight=None):
     """One step of gradient descent: :func:`loss_and_gradient`, then the optimizer's
     update. Returns (J, logits); a NaN/inf J leaves the weights untouched."""
-    value, logits = loss_and_gradient(network, loss, x, target, penalty, sample_weight)
+    flat = network.flat_parameters()
+    value, logits = loss_and_gradient(network, loss, x, target, penalty, sample_weight, flat)
     if np.isfinite(value):
-        parameters, gradients, _ = network.flat_parameters()
-        optimizer.step(parameters, gradients)
+        optimizer.step(*flat[:2])
     return value, logits
 
 
