@@ -8,19 +8,10 @@ import numpy as np
 import pytest
 
 from neuronet.cli import main
+from command_line import private_cache, run  # noqa: F401 (a fixture)
 from photos import make_photo_folder, photo
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-
-
-def run(capsys, *argv):
-    code = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_with_no_arguments_trains_logistic_regression_on_breast_cancer(capsys, tmp_path):

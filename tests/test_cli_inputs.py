@@ -10,23 +10,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
 import neuronet
-from neuronet.cli import main
 from neuronet.persistence import load_described
 from neuronet.tables import read_table
+from command_line import private_cache, run  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@pytest.fixture(autouse=True)
-def private_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
-
-
-def run(capsys, *argv):
-    code = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,11 @@ import pytest
 import neuronet
 from neuronet import datasets
 from neuronet.cli import COMMANDS, main, make_parser
+from command_line import private_cache, run  # noqa: F401 (a fixture)
 from photos import make_photo_folder
 
 HEAVY = {"sklearn", "matplotlib", "gymnasium", "scipy", "PIL", "tqdm"}
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
 
 
 # --- a light start ----------------------------------------------------------------------
@@ -131,16 +126,12 @@ def test_ctrl_c_while_decoding_photos_is_one_line_and_status_130(tmp_path):
 
 def test_ctrl_c_while_a_study_trains_says_where_it_stopped(tmp_path):
     code, said = ctrl_c(["study", "learning-rate", "--iterations", 10**7], tmp_path, when="iterations of gradient",
-                        stream="stdout")
+                        stream="stdout", delay=1.0)  # the header comes just before training starts: let it start
     assert code == 130
     assert len(said) == 1 and said[0].startswith("neuronet: training interrupted by Ctrl-C after iteration"), said
 
 
 # --- the image cache --------------------------------------------------------------------
-def run(capsys, *argv):
-    code = main(list(map(str, argv)))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cache_lists_its_entries_and_clear_removes_only_its_own_files(capsys, tmp_path):

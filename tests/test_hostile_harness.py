@@ -200,3 +200,14 @@ def test_a_snapshot_sees_a_changed_byte_and_a_replaced_node(tmp_path):
     (tmp_path / "pipe").write_bytes(b"")
     (tmp_path / "a").write_bytes(b"1")
     assert snapshot(tmp_path)[str(tmp_path / "pipe")][0] == "file"
+
+
+def leaves(tree, path=()):
+    """The paths of every value in a JSON tree (every dict entry and list item)."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return [path]
+    return [path] + [leaf for key, value in items for leaf in leaves(value, (*path, key))]

@@ -22,8 +22,8 @@ from sklearn.preprocessing import StandardScaler
 import neuronet
 from neuronet import files
 from neuronet.files import ModelFileError, load_file, save_file
-from test_hostile_harness import (assert_bounded, assert_one_clear_error, assert_one_cli_line, cli, run_cases,
-                                  snapshot)
+from test_hostile_harness import (assert_bounded, assert_one_clear_error, assert_one_cli_line, cli, leaves,
+                                  run_cases, snapshot)
 
 MODULE = "test_hostile_model_files"
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -280,17 +280,6 @@ HOSTILE_VALUES = st.one_of(
     st.text(max_size=3), st.lists(st.integers(-1, 3), max_size=4), st.just({}), st.just({"a": 1}),
     st.just([[1, 2]]), st.just({"__array__": "network/weights/0/bias"}), st.just({"__float__": "nan"}),
 )
-
-
-def leaves(tree, path=()):
-    """The paths of every value in a JSON tree (every dict entry and list item)."""
-    if isinstance(tree, dict):
-        items = tree.items()
-    elif isinstance(tree, list):
-        items = enumerate(tree)
-    else:
-        return [path]
-    return [path] + [leaf for key, value in items for leaf in leaves(value, (*path, key))]
 
 
 def replaced(tree, path, value):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import neuronet
 from neuronet import checkpoint
 from neuronet.files import load_file, save_file
-from test_hostile_harness import assert_bounded, assert_one_clear_error, run_cases, snapshot
+from test_hostile_harness import assert_bounded, assert_one_clear_error, leaves, run_cases, snapshot
 
 MODULE = "test_hostile_resume"
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -180,16 +180,6 @@ HOSTILE_VALUES = st.one_of(
     st.lists(st.integers(-1, 3), max_size=3), st.just({}), st.just({"a": 1}), st.just({"__float__": "inf"}),
     st.just({"__array__": "state/order"}), st.just({"__array__": "state/weights/0/bias"}),
 )
-
-
-def leaves(tree, path=()):
-    if isinstance(tree, dict):
-        items = tree.items()
-    elif isinstance(tree, list):
-        items = enumerate(tree)
-    else:
-        return [path]
-    return [path] + [leaf for key, value in items for leaf in leaves(value, (*path, key))]
 
 
 def fuzz_state(path, examples):
