@@ -253,8 +253,14 @@ def _cgroup_stat(path, key):
         return 0
 
 
-def _size(n_bytes):
-    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MiB"
+def size_text(n_bytes):
+    """A number of bytes for people: 512 B, 820.0 KiB, 1.5 GiB (binary units, as memory is counted)."""
+    if n_bytes < 1024:
+        return f"{int(n_bytes)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n_bytes /= 1024
+        if n_bytes < 1024 or unit == "TiB":
+            return f"{n_bytes:.1f} {unit}"
 
 
 def check_memory(n_images, image_size, grayscale):
@@ -270,9 +276,9 @@ def check_memory(n_images, image_size, grayscale):
     fits = int((available / per_pixel_square) ** 0.5)
     suggestion = min(64, fits) if fits >= 8 else None
     advice = (f"give a smaller image size (--image-size {suggestion}, or image_size={suggestion}: about "
-              f"{_size(per_pixel_square * suggestion**2)})" if suggestion else "use a folder of fewer images")
-    raise ValueError(f"{n_images} images at {image_size[0]}×{image_size[1]} need about {_size(needed)} of memory, "
-                     f"and {_size(available)} is available: {advice}")
+              f"{size_text(per_pixel_square * suggestion**2)})" if suggestion else "use a folder of fewer images")
+    raise ValueError(f"{n_images} images at {image_size[0]}×{image_size[1]} need about {size_text(needed)} of memory, "
+                     f"and {size_text(available)} is available: {advice}")
 
 
 def read_image_folder(root, image_size=64, grayscale=False, cache=True):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
-from ..imagefolder import cache_files, cache_folder
-from .common import RAW
+from ..imagefolder import cache_files, cache_folder, size_text
 
 
 def add(commands):
@@ -19,7 +19,7 @@ def add(commands):
                     "its entries and their total size.",
         epilog="examples:\n  neuronet cache\n  neuronet cache --clear\n"
                "  NEURONET_CACHE=/scratch/neuronet-cache neuronet train --data ~/dogs-vs-cats/train",
-        formatter_class=RAW)
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clear", action="store_true",
                         help="remove every entry (only the cache's own files, nothing else in its folder)")
     parser.set_defaults(run=run)
@@ -28,7 +28,7 @@ def add(commands):
 def run(args):
     folder = cache_folder()
     sizes = {path: os.path.getsize(path) for path in cache_files()}
-    total = f"{len(sizes)} {'entry' if len(sizes) == 1 else 'entries'} ({_size(sum(sizes.values()))})"
+    total = f"{len(sizes)} {'entry' if len(sizes) == 1 else 'entries'} ({size_text(sum(sizes.values()))})"
     if args.clear:
         for path in sizes:
             os.remove(path)
@@ -37,16 +37,6 @@ def run(args):
     print(f"image cache: {folder}")
     for path in sorted(sizes, key=os.path.getmtime):
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
-        print(f"  {os.path.basename(path)}  {_size(sizes[path]):>8}  {written}")
+        print(f"  {os.path.basename(path)}  {size_text(sizes[path]):>8}  {written}")
     print(f"{total}; remove them with: neuronet cache --clear" if sizes else "empty")
     return 0
-
-
-def _size(n_bytes):
-    """In decimal units, as disks are sold: 512 B, 820.0 kB, 1.5 MB."""
-    if n_bytes < 1000:
-        return f"{n_bytes} B"
-    for unit in ("kB", "MB", "GB", "TB"):
-        n_bytes /= 1000
-        if n_bytes < 1000 or unit == "TB":
-            return f"{n_bytes:.1f} {unit}"
