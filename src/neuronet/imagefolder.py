@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .files import ModelFileError, load_file, save_file
+from .validation import first_few
 
 CACHE_VERSION = 3
 MAX_IMAGE_PIXELS = 50_000_000  # ordinary photos (JPEGs decode at a reduced scale); larger ones are skipped
@@ -325,9 +326,8 @@ def read_image_folder(root, image_size=64, grayscale=False, cache=True):
     kept = [file for file, keep in zip(files, mask) if keep]
     skipped = [relative for (relative, _), keep in zip(files, mask) if not keep]
     if skipped:
-        shown = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         warnings.warn(f"skipped {len(skipped)} of {len(files)} files in {root!r} that are not readable images: "
-                      f"{shown}", stacklevel=2)
+                      f"{first_few(skipped)}", stacklevel=2)
     class_names = sorted({label for _, label in kept})
     if len(class_names) < 2:
         raise ValueError(f"{root!r} has readable images of {len(class_names)} class(es) {class_names}; "

@@ -72,6 +72,12 @@ class InvalidParameterError(ValueError, TypeError):
     """A parameter has a value it cannot take (a ValueError and a TypeError, as scikit-learn's is)."""
 
 
+def first_few(items, count=10):
+    """The first ``count`` items, joined for a message: "a, b, c" or "a, b … and 5 more"."""
+    items = [str(item) for item in items]
+    return ", ".join(items[:count]) + (f" and {len(items) - count} more" if len(items) > count else "")
+
+
 def _is_bool(value):
     return isinstance(value, (bool, np.bool_))
 

@@ -27,7 +27,7 @@ from ..layers.activations import sigmoid, softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy
 from ..network import Sequential
 from ..training import TrainingDiverged, TrainingInterrupted, fit
-from ..validation import DtypeOptions, Interval, validate_params
+from ..validation import DtypeOptions, Interval, first_few, validate_params
 
 # Hidden activations by scikit-learn's names (and neuronet's older aliases)
 ACTIVATIONS = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,
@@ -90,8 +90,12 @@ def feature_range(X):
 
 def _shown_rows(rows):
     """"row 3", or "rows 1, 2 … and 5 more"."""
-    shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
-    return f"row{'s' if len(rows) > 1 else ''} {shown}"
+    return f"row{'s' if len(rows) > 1 else ''} {first_few(rows)}"
+
+
+def _non_finite_rows(outputs):
+    """The indices of the samples (rows) of ``outputs`` that hold a NaN or an infinity."""
+    return np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
 
 
 def validated(estimator, X, y="no_validation", **options):
@@ -162,7 +166,7 @@ class NeuralEstimator(BaseEstimator):
         """The network's ``outputs``, one row a sample, refused where a row is not finite: a
         label or probability drawn from NaN is no answer. Finite but extreme inputs (±1e308)
         overflow inside the network."""
-        rows = np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
+        rows = _non_finite_rows(outputs)
         if len(rows):
             raise ValueError(f"the outputs for {_shown_rows(rows)} of X are not finite: their values overflow "
                              f"{type(self).__name__}'s network; scale X as the training data was")
@@ -190,7 +194,7 @@ class NeuralEstimator(BaseEstimator):
             outputs = network.predict_batch_invariant(X)
             if np.isfinite(outputs.sum()):  # one pass for the common case
                 return outputs
-        overflowing = np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
+        overflowing = _non_finite_rows(outputs)
         if len(overflowing):
             outputs = outputs.astype(np.float64)
             for row in overflowing:
