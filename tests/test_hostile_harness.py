@@ -28,6 +28,7 @@ import traceback
 from importlib import import_module
 
 import pytest
+from hypothesis import strategies as st
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASE_SECONDS = 20  # a case still running after this is killed and reported as a hang
@@ -211,3 +212,10 @@ def leaves(tree, path=()):
     else:
         return [path]
     return [path] + [leaf for key, value in items for leaf in leaves(value, (*path, key))]
+
+
+# Short strings for fuzzing stored values: digits, a letter, a sign, a point, non-ASCII, NUL,
+# a quote and a backslash. An explicit alphabet: Hypothesis's default one builds a table of
+# every Unicode character on first use, some 200 MiB that the memory bounds would charge to
+# the case under test.
+HOSTILE_TEXT = st.text(alphabet="0a.-\u00e9\x00\"\\", max_size=3)

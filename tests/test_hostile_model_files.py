@@ -22,8 +22,8 @@ from sklearn.preprocessing import StandardScaler
 import neuronet
 from neuronet import files
 from neuronet.files import ModelFileError, load_file, save_file
-from test_hostile_harness import (assert_bounded, assert_one_clear_error, assert_one_cli_line, cli, leaves,
-                                  run_cases, snapshot)
+from test_hostile_harness import (HOSTILE_TEXT, assert_bounded, assert_one_clear_error, assert_one_cli_line, cli,
+                                  leaves, run_cases, snapshot)
 
 MODULE = "test_hostile_model_files"
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -277,7 +277,7 @@ def test_hostile_model_files_change_no_file(child):
 
 HOSTILE_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-2, 3), st.just(10**30), st.just(-(10**30)), st.floats(-1e300, 1e300),
-    st.text(max_size=3), st.lists(st.integers(-1, 3), max_size=4), st.just({}), st.just({"a": 1}),
+    HOSTILE_TEXT, st.lists(st.integers(-1, 3), max_size=4), st.just({}), st.just({"a": 1}),
     st.just([[1, 2]]), st.just({"__array__": "network/weights/0/bias"}), st.just({"__float__": "nan"}),
 )
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import neuronet
 from neuronet import checkpoint
 from neuronet.files import load_file, save_file
-from test_hostile_harness import assert_bounded, assert_one_clear_error, leaves, run_cases, snapshot
+from test_hostile_harness import HOSTILE_TEXT, assert_bounded, assert_one_clear_error, leaves, run_cases, snapshot
 
 MODULE = "test_hostile_resume"
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -176,7 +176,7 @@ def test_an_identically_seeded_generator_resumes_the_run_exactly(child):
 
 
 HOSTILE_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 5), st.just(10**30), st.floats(allow_nan=True), st.text(max_size=3),
+    st.none(), st.booleans(), st.integers(-3, 5), st.just(10**30), st.floats(allow_nan=True), HOSTILE_TEXT,
     st.lists(st.integers(-1, 3), max_size=3), st.just({}), st.just({"a": 1}), st.just({"__float__": "inf"}),
     st.just({"__array__": "state/order"}), st.just({"__array__": "state/weights/0/bias"}),
 )
