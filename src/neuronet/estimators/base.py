@@ -166,6 +166,8 @@ class NeuralEstimator(BaseEstimator):
         """The network's ``outputs``, one row a sample, refused where a row is not finite: a
         label or probability drawn from NaN is no answer. Finite but extreme inputs (±1e308)
         overflow inside the network."""
+        if np.isfinite(outputs.sum()):  # one pass for the common case
+            return outputs
         rows = _non_finite_rows(outputs)
         if len(rows):
             raise ValueError(f"the outputs for {_shown_rows(rows)} of X are not finite: their values overflow "

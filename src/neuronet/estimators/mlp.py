@@ -356,8 +356,8 @@ class _BaseMLP(NeuralEstimator):
         head = {"logistic": Sigmoid, "softmax": Softmax, "exp": Exp}.get(self.out_activation_)
         sample_shape = self._sample_shape(X)
         layers = self._build_layers(n_outputs, sample_shape) + ([head()] if head else [])
-        self.network_ = Sequential(layers, input_shape=sample_shape, dtype=self._dtype(X),
-                                   random_state=self._network_seed())
+        self.network_ = Sequential(layers, dtype=self._dtype(X), random_state=self._network_seed())
+        self.network_.build(sample_shape, draw_weights=not self._as_scikit_learn)  # else scikit-learn's draws
         self._draw_initial_weights()
         self.n_iter_, self.t_ = 0, 0
         for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "history_"):
@@ -640,10 +640,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _targets_of(self, y):
         """Labels as the loss takes them: 0/1 columns (sigmoid outputs), or class indices (softmax)."""
-        binarized = self._label_binarizer.transform(y)
-        if self._label_binarizer.y_type_ == "multiclass":
-            return binarized.argmax(axis=1)
-        return binarized.astype(self.network_.dtype)
+        if self._label_binarizer.y_type_ == "multiclass":  # each label is one of classes_ (checked): its index
+            return np.searchsorted(self.classes_, y)
+        return self._label_binarizer.transform(y).astype(self.network_.dtype)
 
     def _stratify(self, target):
         """Stratify on the labels (as scikit-learn: the 0/1 column of a binary problem,
