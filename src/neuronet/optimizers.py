@@ -8,6 +8,7 @@ such as L2 are added to the gradient before the step (:mod:`neuronet.regularizer
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -152,9 +153,11 @@ class Adam(Optimizer):
         second *= self.beta2
         second += np.multiply(gradients, gradients, out=work)
         t = self.iterations
-        c = np.sqrt((1 - self.beta2) / (1 - self.beta2**t))
+        # Python floats: a NumPy float64 scalar would make NumPy compute the float32 passes
+        # below in float64 and cast back, several times slower.
+        c = math.sqrt((1 - self.beta2) / (1 - self.beta2**t))
         np.sqrt(second, out=work)
-        work += self.epsilon / (c if self.corrected_epsilon else np.sqrt(1 - self.beta2))
+        work += self.epsilon / (c if self.corrected_epsilon else math.sqrt(1 - self.beta2))
         np.divide(first, work, out=work)
         work *= self.learning_rate * (1 - self.beta1) / ((1 - self.beta1**t) * c)
         parameters -= work

@@ -125,7 +125,7 @@ class _ScikitLearnEpochs(Callback):
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
         self._count_no_improvement()
         if est.solver == "sgd" and est.learning_rate == "invscaling":
-            optimizer.learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+            optimizer.learning_rate = float(est.learning_rate_init / (est.t_ + 1) ** est.power_t)
         if self.no_improvement > est.n_iter_no_change:
             what = "Validation score" if self.validation else "Training loss"
             message = (f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} "
