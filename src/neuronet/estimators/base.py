@@ -94,7 +94,11 @@ def _shown_rows(rows):
 
 
 def _non_finite_rows(outputs):
-    """The indices of the samples (rows) of ``outputs`` that hold a NaN or an infinity."""
+    """The indices of the samples (rows) of ``outputs`` that hold a NaN or an infinity
+    (none, in one pass over the values, in the common case)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum of finite values may overflow: then look at each
+        if np.isfinite(outputs.sum()):
+            return np.empty(0, dtype=np.intp)
     return np.flatnonzero(~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1))
 
 
@@ -166,8 +170,6 @@ class NeuralEstimator(BaseEstimator):
         """The network's ``outputs``, one row a sample, refused where a row is not finite: a
         label or probability drawn from NaN is no answer. Finite but extreme inputs (±1e308)
         overflow inside the network."""
-        if np.isfinite(outputs.sum()):  # one pass for the common case
-            return outputs
         rows = _non_finite_rows(outputs)
         if len(rows):
             raise ValueError(f"the outputs for {_shown_rows(rows)} of X are not finite: their values overflow "
@@ -192,10 +194,8 @@ class NeuralEstimator(BaseEstimator):
         network = self.network_
         if network.dtype != np.float32 or sparse.issparse(X):
             return network.predict(X, batch_size=2048)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sample is computed again
             outputs = network.predict_batch_invariant(X)
-            if np.isfinite(outputs.sum()):  # one pass for the common case
-                return outputs
         overflowing = _non_finite_rows(outputs)
         if len(overflowing):
             outputs = outputs.astype(np.float64)
