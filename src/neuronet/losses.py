@@ -14,7 +14,7 @@ import numpy as np
 
 from scipy.special import xlogy
 
-from .layers.activations import Exp, Sigmoid, Softmax, log_sigmoid, log_softmax, sigmoid, softmax
+from .layers.activations import Exp, Sigmoid, Softmax, log_sigmoid, log_softmax, sigmoid
 from .validation import Interval, check_parameter
 
 
@@ -104,16 +104,30 @@ class CrossEntropy(Loss):
     output_activation = Softmax
 
     def forward(self, logits, target, sample_weight=None):
+        # softmax and its logarithm from one exponential: with s = z − max z and
+        # S = Σ_j e^(s_j), log softmax(z) = s − log S and softmax(z) = e^s / S (kept for backward)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exponentials = np.exp(shifted)
+        totals = exponentials.sum(axis=1, keepdims=True)
+        self._probabilities = np.divide(exponentials, totals, out=exponentials)
+        log_totals = np.log(totals)
         target = np.asarray(target)
-        if target.ndim == 1:
-            onehot = np.zeros_like(logits)
-            onehot[np.arange(len(target)), target.astype(np.intp)] = 1
-            target = onehot
-        self._logits, self._target = logits, target.astype(logits.dtype, copy=False)
-        return self._average(-np.sum(self._target * log_softmax(logits), axis=1), sample_weight)
+        if target.ndim == 1:  # class indices: ℓ_n = log S_n − s_n,y_n, no one-hot matrix
+            self._target = (np.arange(len(target)), target.astype(np.intp, copy=False))
+            per_sample = log_totals[:, 0] - shifted[self._target]
+        else:
+            self._target = target.astype(logits.dtype, copy=False)
+            per_sample = -np.sum(self._target * (shifted - log_totals), axis=1)
+        return self._average(per_sample, sample_weight)
 
     def backward(self):
-        return (softmax(self._logits) - self._target) * self._share
+        gradient = self._probabilities.copy()
+        if isinstance(self._target, tuple):  # − onehot(y): 1 off each sample's true class
+            gradient[self._target] -= 1
+        else:
+            gradient -= self._target
+        gradient *= self._share
+        return gradient
 
     def correct(self, logits, target):
         target = np.asarray(target)
