@@ -44,9 +44,13 @@ def check_images(input_shape, layer):
 
 
 def batch_last(n, channels, height, width, dtype, fill=0.0):
-    """An N × C × H × W array filled with ``fill``, stored batch-last (C × H × W × N)."""
+    """An N × C × H × W array filled with ``fill`` (left unset with None), stored
+    batch-last (C × H × W × N)."""
     shape = (channels, height, width, n)
-    array = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
+    if fill is None:
+        array = np.empty(shape, dtype=dtype)
+    else:
+        array = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
     return array.transpose(3, 0, 1, 2)
 
 

@@ -48,8 +48,11 @@ class _Pool2D(Layer):
     def _scatter(self, grad_per_offset, dtype):
         """col2im for pooling: put each offset's gradient back where it was read
         (added up where windows overlap, written straight in where they tile)."""
-        grad_padded = batch_last(*self._padded_shape, dtype)
         tiles = self.stride == self.pool_size
+        (_, _, height, width), (ho, wo) = self._padded_shape, self._out_hw
+        covered = tiles and (height, width) == (ho * self.stride[0], wo * self.stride[1])
+        # windows that tile the whole image write every pixel once: nothing to clear first
+        grad_padded = batch_last(*self._padded_shape, dtype, fill=None if covered else 0.0)
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
             k = i * self.pool_size[1] + j
             if tiles:
