@@ -1,7 +1,8 @@
 """A small CNN on MNIST-5k: neuronet vs PyTorch (CPU), one thread, side by side.
 
-conv 8@3×3 (same) → ReLU → maxpool 2 → conv 16@3×3 (same) → ReLU → maxpool 2 → dense 10,
-Adam (lr 0.003), batches of 64 and 256. Prints ms/epoch, test accuracy, how many times
+conv 8@3×3 (same) → maxpool 2 → ReLU → conv 16@3×3 (same) → maxpool 2 → ReLU → dense 10
+(CNNClassifier's order, the same function as ReLU → maxpool; PyTorch's network is built
+in the same order), Adam (lr 0.003), batches of 64 and 256. Prints ms/epoch, test accuracy, how many times
 neuronet's epoch time PyTorch takes (> 1: neuronet is faster), and each library's step
 time ÷ the floor: the time of the step's 8 bare matrix products as neuronet forms them
 (im2col: W·cols forward, cols·∂L/∂Zᵀ in blocks of 8,192 positions and, above the first
@@ -54,8 +55,8 @@ def torch_net():
     from torch import nn
 
     seed_everything(0)
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+                         nn.Conv2d(8, 16, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
                          nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
 
 

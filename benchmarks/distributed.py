@@ -1,7 +1,7 @@
 """Data-parallel training over MPI: how throughput scales from 1 to 2 ranks, and what
 share of each step the gradient's Allreduce takes.
 
-The CNN of benchmarks/cnn.py (conv 8@3×3 → ReLU → maxpool 2 → conv 16@3×3 → ReLU →
+A CNN like benchmarks/cnn.py's (conv 8@3×3 → ReLU → maxpool 2 → conv 16@3×3 → ReLU →
 maxpool 2 → dense, Adam 0.003) at global batch 128, on MNIST-5k (28×28×1, 4,000
 training images) and on a synthetic set of 20,000 images of 64×64×3 (two classes of
 random pixels: the work of a cats-vs-dogs step, without the photos). Each setting is

@@ -91,6 +91,33 @@ def test_max_pooling_sends_the_gradient_to_one_position_when_values_tie():
     np.testing.assert_array_equal(layer.backward(np.ones((1, 1, 1, 1))), [[[[1.0, 0.0], [0.0, 0.0]]]])
 
 
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu", "leaky_relu"])
+def test_max_pooling_before_the_activation_gives_the_same_outputs_and_gradients(activation, rng):
+    """CNNClassifier pools before its activation (a quarter of the values to activate):
+    every activation it offers is non-decreasing, so the order changes nothing, ties and
+    negative windows (ReLU's zeros) included."""
+    from neuronet.estimators.base import ACTIVATIONS
+
+    x = np.round(rng.normal(size=(3, 2, 6, 6)), 1)  # one decimal: many ties within a window
+    x[0, 0, :2, :2] = -1.0  # a window of equal negative values
+    grad = rng.normal(size=(3, 18))
+    outputs, input_grads = [], []
+    for order in ([nn.MaxPool2D(2), ACTIVATIONS[activation]()], [ACTIVATIONS[activation](), nn.MaxPool2D(2)]):
+        # Flatten last: a network ending in a sigmoid would take it for its output activation
+        network = nn.Sequential([*order, nn.Flatten()], input_shape=(2, 6, 6), dtype="float64")
+        outputs.append(network.forward(x, training=True))
+        input_grads.append(network.backward(grad))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    np.testing.assert_array_equal(input_grads[0], input_grads[1])
+
+
+def test_cnn_classifier_blocks_pool_before_the_activation_and_start_he_normal_before_a_rectifier():
+    blocks = CNNClassifier(conv_filters=(4, 8)).fit(np.random.default_rng(0).random((8, 1, 8, 8)), [0, 1] * 4).network_
+    kinds = [type(layer).__name__ for layer in blocks.layers]
+    assert kinds[:6] == ["Conv2D", "MaxPool2D", "ReLU", "Conv2D", "MaxPool2D", "ReLU"]
+    assert {layer.initializer for layer in blocks.layers if isinstance(layer, nn.Conv2D)} == {"he_normal"}
+
+
 def memory_layouts(x):
     """The same batch stored three ways: N×C×H×W order, batch-last, and a strided view."""
     batch_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)

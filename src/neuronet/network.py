@@ -9,20 +9,27 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .layers import LAYERS, Conv2D, Dense, Layer
-from .layers.activations import Exp, LeakyReLU, ReLU, Sigmoid, Softmax
+from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D
+from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .training import fit
 
 OUTPUT_ACTIVATIONS = (Sigmoid, Softmax, Exp)
+HIDDEN_ACTIVATIONS = (Identity, Sigmoid, Tanh, ReLU, LeakyReLU)  # elementwise and non-decreasing
 
 # The rows of one matrix product in batch-invariant prediction: BLAS holds them as the
 # lanes of its vector registers, which all get the same arithmetic
 ROWS_PER_BLOCK = 8
 
 
-def default_initializer(next_layer) -> str:
-    """He for a layer followed by a rectifier, Glorot otherwise."""
-    return "he_normal" if isinstance(next_layer, (ReLU, LeakyReLU)) else "glorot_uniform"
+def past_max_pooling(following_layers):
+    """The first of ``following_layers`` that is not a max pooling (None if none): the
+    activation a layer's outputs meet, max pooling commuting with any non-decreasing one."""
+    return next((layer for layer in following_layers if not isinstance(layer, MaxPool2D)), None)
+
+
+def default_initializer(following_layers) -> str:
+    """He for a layer followed by a rectifier (max pooling in between or not), Glorot otherwise."""
+    return "he_normal" if isinstance(past_max_pooling(following_layers), (ReLU, LeakyReLU)) else "glorot_uniform"
 
 
 class Sequential:
@@ -68,9 +75,9 @@ class Sequential:
         nothing drawn, when ``draw_weights`` is False: weights about to be loaded)."""
         shape = tuple(int(d) for d in input_shape)
         self.input_shape = shape
-        for layer, following in zip(self.layers, self.layers[1:] + [None]):
+        for index, layer in enumerate(self.layers):
             if getattr(layer, "initializer", "") is None:
-                layer.initializer = default_initializer(following)
+                layer.initializer = default_initializer(self.layers[index + 1 :])
             if hasattr(layer, "rng"):
                 layer.rng = self.rng
             layer.build(shape, self.rng if draw_weights else None, self.dtype)
@@ -193,6 +200,20 @@ class Sequential:
     def predict_logits(self, x, batch_size=1024):
         """The logits for ``x`` in inference mode, in batches, as :meth:`predict`."""
         return self._in_batches(self.logits, x, batch_size)
+
+    def convolution_maps(self, image):
+        """What each convolution makes of one ``image`` (C × H × W): a list of (index of
+        the Conv2D, the activation of its block or None, its maps through that
+        activation), at the convolution's own resolution — a max pooling between the two
+        commutes with the activation."""
+        x, found = image[None], []
+        for index, layer in enumerate(self.layers):
+            x = layer.forward(x)
+            if isinstance(layer, Conv2D):
+                activation = past_max_pooling(self.layers[index + 1 :])
+                activation = activation if isinstance(activation, HIDDEN_ACTIVATIONS) else None
+                found.append((index, activation, (x if activation is None else activation.forward(x))[0]))
+        return found
 
     def predict_batch_invariant(self, x):
         """Outputs for a dense batch ``x`` in the network's dtype, each sample's bitwise the

@@ -218,15 +218,11 @@ def _mistakes(X_test, y_test, probabilities, class_names, test_files):
 
 
 def _feature_maps(network, image, truth, said):
-    """What each convolution layer (with the layer after it, its activation) makes of one image."""
-    maps, x, after_convolution, count = [], image[None], False, 0
-    for layer in network.layers:
-        x = layer.forward(x)
-        if after_convolution:
-            shown = min(len(x[0]), MOST_MAPS)
-            maps.append((f"conv {count} + {type(layer).__name__}\n{_counted(shown, len(x[0]), 'map')}", x[0, :shown]))
-        after_convolution = isinstance(layer, Conv2D)
-        count += after_convolution
+    """What each convolution layer (with its block's activation) makes of one image."""
+    maps = []
+    for count, (_, activation, x) in enumerate(network.convolution_maps(image), start=1):
+        shown, name = min(len(x), MOST_MAPS), "" if activation is None else f" + {type(activation).__name__}"
+        maps.append((f"conv {count}{name}\n{_counted(shown, len(x), 'map')}", x[:shown]))
     fig = plots.feature_maps(image, maps, f"Feature maps of one test image (a {truth}; the model said {said})")
     return _Drawn(fig, "One test image and what each convolution layer makes of it, after its activation: each "
                        "map is one kernel slid over the layer's input (bright: a strong response; each layer has its "

@@ -11,9 +11,28 @@ from .base import ACTIVATIONS, POSITIVE_INT, validated
 from .mlp import MLPClassifier
 
 
+def convolution_blocks(conv_filters, kernel_size, pool_size, activation, image_shape):
+    """Conv2D → MaxPool2D → activation for each entry of ``conv_filters`` (its number of
+    filters), for images of ``image_shape`` (C, H, W): "same"-padded convolutions, each
+    block halving the image (a pooling window is clipped to a smaller image).
+
+    The pooling comes before the activation. Every activation offered is non-decreasing,
+    so the largest of the activated values is the activation of the largest value: the
+    outputs and gradients are those of activation → pooling, and the activation works on
+    a quarter of the values.
+    """
+    _, height, width = image_shape
+    layers = []
+    for filters in conv_filters:
+        pool = (min(pool_size, height), min(pool_size, width))
+        layers += [Conv2D(filters, kernel_size, padding=kernel_size // 2), MaxPool2D(pool), ACTIVATIONS[activation]()]
+        height, width = height // pool[0], width // pool[1]
+    return layers
+
+
 class CNNClassifier(MLPClassifier):
-    """A convolutional network: (Conv2D → activation → MaxPool2D) per entry of
-    ``conv_filters``, then Flatten, optional hidden Dense layers, and a sigmoid or
+    """A convolutional network: (Conv2D → MaxPool2D → activation) per entry of
+    ``conv_filters`` (see :func:`convolution_blocks`), then Flatten, optional hidden Dense layers, and a sigmoid or
     softmax output.
 
     Each convolution applies one small kernel at every position of the image (weights
@@ -115,11 +134,5 @@ class CNNClassifier(MLPClassifier):
         return (1, side, side) if side * side == X.shape[1] else (1, 1, X.shape[1])
 
     def _build_layers(self, n_outputs, sample_shape):
-        _, height, width = sample_shape
-        layers = []
-        for filters in self.conv_filters:
-            pool = (min(self.pool_size, height), min(self.pool_size, width))
-            layers += [Conv2D(filters, self.kernel_size, padding=self.kernel_size // 2),
-                       ACTIVATIONS[self.activation](), MaxPool2D(pool)]
-            height, width = height // pool[0], width // pool[1]
-        return [*layers, Flatten(), *super()._build_layers(n_outputs, sample_shape)]
+        blocks = convolution_blocks(self.conv_filters, self.kernel_size, self.pool_size, self.activation, sample_shape)
+        return [*blocks, Flatten(), *super()._build_layers(n_outputs, sample_shape)]

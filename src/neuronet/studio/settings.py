@@ -18,7 +18,8 @@ import numpy as np
 
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from ..estimators.base import ACTIVATIONS
-from ..layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, Sigmoid, Softmax
+from ..estimators.cnn import convolution_blocks
+from ..layers import Dense, Dropout, Flatten, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy
 from ..network import Sequential
 from ..optimizers import SGD, Adam
@@ -186,7 +187,7 @@ class Settings:
         return X.reshape((len(X), *self.sample_shape(X.shape[1:])))
 
     def layers(self, n_classes, data_shape):
-        """The estimator's layers: [Conv2D → activation → MaxPool2D]… → Flatten, then
+        """The estimator's layers: [Conv2D → MaxPool2D → activation]… → Flatten, then
         [Dense → activation (→ Dropout)]… → Dense → Sigmoid (two classes) or Softmax."""
         sample_shape = self.sample_shape(data_shape)
         outputs = 1 if n_classes == 2 else n_classes
@@ -195,13 +196,7 @@ class Settings:
             return [Dense(outputs, initializer="zeros"), head]
         layers = []
         if self.conv:
-            _, height, width = sample_shape
-            for filters in self.conv:
-                pool = (min(POOL_SIZE, height), min(POOL_SIZE, width))
-                layers += [Conv2D(filters, KERNEL_SIZE, padding=KERNEL_SIZE // 2), ACTIVATIONS[self.activation](),
-                           MaxPool2D(pool)]
-                height, width = height // pool[0], width // pool[1]
-            layers.append(Flatten())
+            layers += [*convolution_blocks(self.conv, KERNEL_SIZE, POOL_SIZE, self.activation, sample_shape), Flatten()]
         for units in self.hidden:
             layers += [Dense(units), ACTIVATIONS[self.activation]()] + ([Dropout(self.dropout)] if self.dropout else [])
         return layers + [Dense(outputs), head]

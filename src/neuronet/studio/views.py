@@ -13,16 +13,15 @@ import base64
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from ..estimators.base import ACTIVATIONS
 from ..layers import Conv2D, Dense, Sigmoid, Tanh
 from ..layers.activations import log_sigmoid
+from ..network import HIDDEN_ACTIVATIONS
 
 GRID = 50                # the decision boundary: GRID × GRID points over the plane
 NEURON_STRIDE = 2        # each hidden neuron's map: every other point of that grid
 SURFACE = 41             # the cost surface: SURFACE × SURFACE values of (w₁, w₂)
 MOST_DRAWN_WEIGHTS = 4096  # a Dense layer with more weights is drawn without its connections
 MOST_UNIT_IMAGES, MOST_FEATURE_MAPS, MOST_MISTAKES = 32, 16, 8
-HIDDEN_ACTIVATIONS = tuple(set(ACTIVATIONS.values()))
 
 
 def as_bytes(values, low, high):
@@ -153,16 +152,11 @@ def unit_images(network, image_shape):
 
 
 def feature_maps(network, example):
-    """One example through the network: after each convolution's activation, its maps."""
-    x, blocks = example[None], []
-    layers = network.layers
-    for index, layer in enumerate(layers):
-        x = layer.forward(x)
-        if index > 0 and isinstance(layers[index - 1], Conv2D):
-            maps = x[0, :MOST_FEATURE_MAPS]
-            blocks.append({"layer": f"{index - 1}: Conv2D", "shape": list(maps.shape[1:]),
-                           "maps": [symmetric_bytes(m) for m in maps]})
-    return blocks
+    """One example through the network: each convolution's maps, through the activation
+    of its block (see :meth:`~neuronet.network.Sequential.convolution_maps`)."""
+    return [{"layer": f"{index}: Conv2D", "shape": list(maps.shape[1:]),
+             "maps": [symmetric_bytes(m) for m in maps[:MOST_FEATURE_MAPS]]}
+            for index, _, maps in network.convolution_maps(example)]
 
 
 def pixels(image):
