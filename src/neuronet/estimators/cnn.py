@@ -32,8 +32,8 @@ def convolution_blocks(conv_filters, kernel_size, pool_size, activation, image_s
 
 class CNNClassifier(MLPClassifier):
     """A convolutional network: (Conv2D → MaxPool2D → activation) per entry of
-    ``conv_filters`` (see :func:`convolution_blocks`), then Flatten, optional hidden Dense layers, and a sigmoid or
-    softmax output.
+    ``conv_filters`` (see :func:`convolution_blocks`), then Flatten, optional hidden
+    Dense layers, and a sigmoid or softmax output.
 
     Each convolution applies one small kernel at every position of the image (weights
     shared across positions), so it has far fewer parameters than a Dense layer on
