@@ -154,7 +154,7 @@ def test_the_progress_of_a_forged_checkpoint_is_refused_in_one_line(child):
 @pytest.mark.parametrize("case, difference", [
     ("another tol", r"callbacks.0.tol: 0.0001 then, 0.01 now"),
     ("another n_iter_no_change", r"callbacks.0.n_iter_no_change: 10 then, 3 now"),
-    ("another logistic tol", r"callbacks.0.min_delta: 1e-06 then, 0.01 now"),
+    ("another logistic tol", r"callbacks.0.tol: 1e-06 then, 0.01 now"),
     ("another generator", r"random_state.state.state.key: 'sha256:\w+' then, 'sha256:\w+' now"),
     ("an integer for a generator", r"random_state.state.state.key: 'sha256:\w+' then, 'sha256:\w+' now"),
 ])

@@ -122,8 +122,9 @@ def test_learning_curves_call_the_held_out_data_what_it_is():
     def legend(**named):
         return [text.get_text() for text in plots.learning_curves(history, **named).axes[0].get_legend().get_texts()]
 
-    assert legend() == ["train", "validation"]
-    assert legend(held_out="test") == ["train", "test"]
+    assert legend(step="iteration") == ["train", "validation"]  # one step a curve point: both after it
+    assert legend(step="iteration", held_out="test") == ["train", "test"]
+    assert legend(held_out="test") == ["train (mean over the epoch's minibatches)", "test (at the epoch's end)"]
 
 
 def test_progress_output_calls_the_held_out_data_validation_unless_the_caller_names_it(capsys):
@@ -182,9 +183,10 @@ def test_the_held_out_data_of_neuronet_train_is_the_test_set_in_console_figures_
     assert "test_loss" in err + out and "val_" not in err + out
     page = Page(open(tmp_path / "moons-report" / "index.html").read())
     assert "validation" not in page.visible and "held-out" not in page.visible  # (validation_fraction: folded away)
-    assert "train set (blue) and the test set (orange)" in page.visible
+    assert "train set (blue): the mean over the epoch's minibatches" in page.visible
+    assert "The test set (orange) is scored at each epoch's end" in page.visible
     legend = {text.get_text() for ax in drawn["learning_curves.png"].axes for text in ax.get_legend().get_texts()}
-    assert legend == {"train", "test"}
+    assert legend == {"train (mean over the epoch's minibatches)", "test (at the epoch's end)"}
     boundary = {text.get_text() for text in drawn["decision_boundary.png"].axes[0].get_legend().get_texts()}
     assert boundary == {"0 (train)", "1 (train)", "0 (test)", "1 (test)"}
 

@@ -156,6 +156,48 @@ class EarlyStopping(Callback):
         self.best_weights = state["best_weights"]
 
 
+class StopWhenSettled(Callback):
+    """Gradient descent's stopping rule: stop once the cost has fallen by less than
+    ``tol`` at each of the last ``n_iter_no_change`` steps, and has not risen at any of
+    them. A rise is never taken for convergence: it is counted (``rises``, and the
+    first one, ``first_rise`` = (step, cost before, cost after)) for the warning that a
+    learning rate overshoots.
+
+    A rise is an increase beyond the cost's rounding (8 units in the last place of the
+    network's dtype); the first step compares with the untrained network's cost.
+    """
+
+    def __init__(self, tol, n_iter_no_change):
+        self.tol, self.n_iter_no_change = float(tol), int(n_iter_no_change)
+
+    def get_config(self):
+        return {"tol": self.tol, "n_iter_no_change": self.n_iter_no_change}
+
+    def on_train_begin(self):
+        self.rises, self.first_rise, self.settling = 0, None, 0
+
+    def on_epoch_end(self, epoch, logs):
+        costs = self.trainer.history.history["loss"]
+        before = costs[-2] if len(costs) > 1 else self.trainer.first_loss
+        cost = logs["loss"]
+        if cost - before > 8 * np.finfo(self.trainer.network.dtype).eps * abs(before):
+            self.rises += 1
+            self.first_rise = self.first_rise or (epoch + 1, float(before), float(cost))
+            self.settling = 0
+        else:  # fell, or rose within rounding: settled if by less than tol (never, for tol = 0)
+            self.settling = self.settling + 1 if self.tol > 0 and before - cost < self.tol else 0
+        if self.settling >= self.n_iter_no_change:
+            self.trainer.stop_training = True
+
+    def state_dict(self):
+        return {"rises": self.rises, "first_rise": None if self.first_rise is None else list(self.first_rise),
+                "settling": self.settling}
+
+    def load_state_dict(self, state):
+        self.rises, self.settling = int(state["rises"]), int(state["settling"])
+        self.first_rise = None if state["first_rise"] is None else tuple(state["first_rise"])
+
+
 class LearningRateScheduler(Callback):
     """Set the learning rate at each epoch's start to ``schedule(epoch, learning_rate)``
     (a function, or a schedule from :mod:`neuronet.optimizers` such as ``CosineDecay``)."""

@@ -25,6 +25,13 @@ def save(fig, path):
 SIGNED = "RdBu_r"  # weights: red positive, blue negative, white zero
 
 
+# What the train and held-out curves measure, by the history's step: a full-batch iteration
+# measures both after its step (one model); an epoch of minibatches averages the training cost
+# over its minibatches while the weights change, and scores the held-out data at its end
+CURVE_LABELS = {"iteration": ("", ""),
+                "epoch": (" (mean over the epoch's minibatches)", " (at the epoch's end)")}
+
+
 def learning_curves(history, title="Learning curves", step="epoch", held_out="validation"):
     """Loss and accuracy per ``step``, on the training data and the held-out data, side by side.
 
@@ -35,11 +42,12 @@ def learning_curves(history, title="Learning curves", step="epoch", held_out="va
     """
     metrics = [m for m in ("loss", "accuracy") if m in history]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    train, tested = CURVE_LABELS[step]
     for ax, metric in zip(axes[0], metrics):
         epochs = np.arange(1, len(history[metric]) + 1)
-        ax.plot(epochs, history[metric], label="train", color="tab:blue")
+        ax.plot(epochs, history[metric], label=f"train{train}", color="tab:blue")
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], label=held_out, color="tab:orange")
+            ax.plot(epochs, history[f"val_{metric}"], label=f"{held_out}{tested}", color="tab:orange")
         ax.set_xlabel(step)
         ax.set_ylabel("cost (cross-entropy)" if metric == "loss" else "accuracy")
         ax.set_title(f"{'Cost' if metric == 'loss' else 'Accuracy'} per {step}")

@@ -39,6 +39,7 @@ class Run:
     started: datetime
     seconds: float  # time spent training
     model_file: str | None = None
+    problems: tuple = ()  # what went wrong, one line each (neuronet.cli.outcome): shown above everything
 
 
 def write_report(folder, model, dataset, split, run, test_files=()):
@@ -118,11 +119,10 @@ def _figures(folder, model, dataset, split, probabilities, test_files):
 
     history = getattr(model, "history_", None)  # L-BFGS keeps none
     if history is not None:
-        tested = " and the test set (orange)" if "val_loss" in history.history else ""
         add("learning_curves.png",
             _Drawn(plots.learning_curves(history.history, f"{type(model).__name__} on {dataset.name}", history.step,
                                          "test"),
-                   f"Cost and accuracy per {history.step} on the train set (blue){tested}.", wide=True))
+                   _curves_caption(history.step, "val_loss" in history.history), wide=True))
     add("confusion_matrix.png",
         _Drawn(plots.confusion_matrix(y_test, predicted, names, "Confusion matrix, test set"),
                f"Rows: the true class; columns: what the model said, for the {len(y_test):,} test samples."))
@@ -134,6 +134,18 @@ def _figures(folder, model, dataset, split, probabilities, test_files):
     if dataset.image_shape is not None:
         add("mistakes.png", _mistakes(X_test, y_test, probabilities, names, test_files))
     return figures
+
+
+def _curves_caption(step, tested):
+    """What the learning curves measure, and when."""
+    if step == "iteration":
+        measured = ("both measured after each iteration's step of gradient descent, at the same weights" if tested
+                    else "measured after each iteration's step of gradient descent")
+        return f"Cost and accuracy per iteration on the train set (blue){' and the test set (orange)' * tested}: {measured}."
+    test = (" The test set (orange) is scored at each epoch's end, with the weights the epoch ended with: early "
+            "in training the blue curve lags behind it.") if tested else ""
+    return ("Cost and accuracy per epoch on the train set (blue): the mean over the epoch's minibatches, each "
+            f"measured before its step, while the weights changed.{test}")
 
 
 def _counted(shown, total, noun):
@@ -293,6 +305,15 @@ def _first_screen(model, split, predicted, run):
     return "".join(f'<div{wide}><span class="key">{key}</span><span>{value}</span></div>' for key, value, wide in rows)
 
 
+def _problems(lines):
+    """What went wrong in training, above the facts: a run that did not learn must not
+    look like one that did."""
+    if not lines:
+        return ""
+    return ('<div class="problems" role="alert">'
+            + "".join(f"<p><strong>Warning:</strong> {html.escape(line)}</p>" for line in lines) + "</div>")
+
+
 def _figure(content, caption, wide=False):
     return f'<figure{" class=wide" if wide else ""}>{content}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
@@ -322,6 +343,8 @@ h1 {{ margin: 0 0 0.2em; }} .what {{ margin: 0 0 0.8em; color: #444; }}
 .facts {{ display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.25em 2em; margin-bottom: 1em; }}
 .facts div {{ display: grid; grid-template-columns: 8.5em minmax(0, 1fr); }} .facts .wide {{ grid-column: 1 / -1; }}
 .key {{ color: #555; font-weight: 600; }}
+.problems {{ background: #fff4e5; border-left: 4px solid #e8590c; padding: 0.5em 1em; margin: 0 0 1em; }}
+.problems p {{ margin: 0.25em 0; }}
 code {{ background: #f3f3f3; padding: 0 0.25em; overflow-wrap: anywhere; }}
 .figures {{ display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); grid-auto-flow: dense; gap: 1em 1.5em;
   align-items: start; }}
@@ -333,7 +356,7 @@ details {{ margin-top: 0.6em; }} summary {{ cursor: pointer; color: #245; }}
 </style></head><body>
 <h1>{title}</h1>
 <p class="what">{html.escape(dataset.description)}</p>
-<div class="facts">{_first_screen(model, split, predicted, run)}</div>
+{_problems(run.problems)}<div class="facts">{_first_screen(model, split, predicted, run)}</div>
 <div class="figures">{_panels(figures, scores)}</div>
 <h2>Settings</h2>{_settings(model)}
 <h2>The network</h2><pre>{html.escape(model.network_.summary(print_fn=None))}</pre>

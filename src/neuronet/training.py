@@ -96,13 +96,15 @@ class Trainer:
     _parameter_constraints = {
         "epochs": [POSITIVE_INT], "batch_size": [POSITIVE_INT], "shuffle": ["boolean"],
         "divergence_patience": [POSITIVE_INT],
+        "divergence_ratio": [Interval(Real, 1, None, closed="neither"), None],
     }
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
-                 callbacks=(), random_state=None, divergence_patience=20, communicator=None):
+                 callbacks=(), random_state=None, divergence_patience=20, divergence_ratio=100.0,
+                 communicator=None, measure_after_step=False):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
-                         "divergence_patience": divergence_patience}, "fit")
+                         "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         # data-parallel training over MPI (a neuronet.distributed.World; None in one process):
@@ -116,6 +118,7 @@ class Trainer:
         self.rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.default_rng(random_state)
         self.order = None  # the last epoch's order of the samples; each epoch shuffles it again
         self.divergence_patience = int(divergence_patience)
+        self.divergence_ratio = divergence_ratio
         self.data = None
         self.history = History()
         self.epoch = 0
@@ -126,6 +129,8 @@ class Trainer:
         self.best_weights, self.rising = None, 0
         self._interrupt_requested = False
         self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
+        # full-batch training: an epoch's training loss and accuracy are those of the weights after its step
+        self.measure_after_step = bool(measure_after_step)
 
     def _check_output_activation(self):
         head, expected = self.network.output_activation, self.loss.output_activation
@@ -171,12 +176,14 @@ class Trainer:
         )
 
     def _watch_divergence(self, value):
-        """After each epoch: NaN weights, a loss far above the untrained network's, or a
-        loss that keeps growing, stop the run."""
+        """After each epoch: NaN weights, a loss far above the untrained network's (over
+        ``divergence_ratio`` times it, unless None), or a loss that keeps growing, stop the run."""
         if not np.isfinite(self.network.flat_parameters()[0]).all():
             self._diverged("the weights became NaN/inf", non_finite=True)
-        if value > 100 * self.first_loss:
-            self._diverged(f"the loss grew to {value:.4g}, over 100 times the untrained network's {self.first_loss:.4g},")
+        ratio = self.divergence_ratio
+        if ratio is not None and value > ratio * self.first_loss:
+            self._diverged(f"the loss grew to {value:.4g}, over {ratio:g} times the untrained network's "
+                           f"{self.first_loss:.4g},")
         if value < self.best_loss:
             self.best_loss, self.rising = value, 0
             self.best_weights = self.network.get_weights()
@@ -218,6 +225,18 @@ class Trainer:
         if position["correct"] is not None:
             logs["accuracy"] = position["correct"] / n
         self.position = None
+        if self.measure_after_step and self.batches_per_epoch == 1:
+            return self._measured_after_step(X, y)
+        return logs
+
+    def _measured_after_step(self, X, y):
+        """The cost and accuracy of full-batch training at the weights its step has just
+        made, J(w − η∇J(w)): the weights the validation data is scored at, so that the train
+        and validation figures of an iteration describe one model. One forward pass more
+        per iteration (the step's own pass saw the weights before it)."""
+        logs = self.evaluate(X, y)
+        if not np.isfinite(logs["loss"]):
+            self._diverged(f"the loss became {logs['loss']}", non_finite=True)
         return logs
 
     def evaluate(self, X, y):
@@ -449,7 +468,7 @@ def _validation_split(X, y, fraction, random_state, stratify):
 
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
-        sample_weight=None, communicator=None):
+        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -476,6 +495,18 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     communicator : neuronet.distributed.World, optional
         Train data-parallel over the processes of an MPI job (every one calls ``fit``
         with the same arguments): see :mod:`neuronet.distributed`.
+    measure_after_step : bool
+        What the history's training ``loss`` and ``accuracy`` measure. With minibatches,
+        always the mean over the epoch's minibatches, each measured before its step
+        while the weights change (as Keras and scikit-learn record them). In full-batch
+        training (``batch_size`` ≥ the samples) True measures them after the step, at
+        the weights the validation data is scored at (the lecture's cost curve: one
+        model per iteration), for one more forward pass an iteration; False keeps the
+        cost before the step, as scikit-learn's ``loss_curve_``.
+    divergence_ratio : float or None
+        A loss over this many times the untrained network's stops the run as diverged
+        (:class:`TrainingDiverged`); None leaves that to NaN/inf and to a loss that
+        grows for 20 epochs in a row.
 
     X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
@@ -502,5 +533,6 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     elif verbose >= 2:
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-                      penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator)
+                      penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
+                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio)
     return trainer.fit(X, y, validation_data, sample_weight)

@@ -21,6 +21,7 @@ from ..persistence import save
 from ..preprocessing import default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
 from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
+from .outcome import caught_warnings, outcome
 
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
 
@@ -233,7 +234,7 @@ def train(args, world):
     every = (args.checkpoint_every or "epoch") if args.checkpoint else None
     started, clock = datetime.now().astimezone(), time.perf_counter()
     try:
-        with held_out_named("test"):
+        with held_out_named("test"), caught_warnings() as caught:
             model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint,
                       resume=args.resume, checkpoint_every=every, distributed=world is not None)
     except TrainingInterrupted as stop:
@@ -257,9 +258,13 @@ def train(args, world):
         return 0
     train_accuracy, test_accuracy = accuracies
     print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
+    problems = outcome(model, caught)
+    sys.stdout.flush()  # each warning after the accuracies it qualifies, also when both streams go to one file
+    for line in problems:
+        print(f"warning: {line}", file=sys.stderr)
     save(saved, args.output, extra=_recipe(args, dataset))
     print(f"model saved to {args.output}")
-    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, args.output)
+    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, args.output, problems)
     test_files = replace(dataset, X=dataset.files).split(args.test_size, args.seed)[1] if dataset.files else ()
     report = args.report or os.path.splitext(os.path.abspath(args.output))[0] + "-report"
     index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), run_facts, test_files)

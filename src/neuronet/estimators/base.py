@@ -10,13 +10,11 @@ underscore) so they work in pipelines, grid search and cross-validation.
 from __future__ import annotations
 
 import math
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -284,6 +282,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
                 validation_data=self._encode_validation(validation_data),
                 callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
                 print_every=max(1, self.max_iter // 20), communicator=communicator,
+                divergence_ratio=None,  # a convex cost that bounces high is an overshooting rate: warned at the end
             )
         except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
             self._record(stop.history)
@@ -294,10 +293,6 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         self.history_ = history
         self.loss_curve_ = list(history.history.get("loss", []))
         self.n_iter_ = len(self.loss_curve_)
-        if self.n_iter_ == self.max_iter and self.tol > 0:
-            warnings.warn(f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost "
-                          f"settled within tol={self.tol:g}; raise max_iter to train longer",
-                          ConvergenceWarning, stacklevel=4)
 
     # --- prediction ---------------------------------------------------------
     def _validated(self, X, dtype):

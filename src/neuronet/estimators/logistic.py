@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from ..callbacks import Callback, EarlyStopping
+from ..callbacks import Callback, StopWhenSettled
 from ..distributed import mpi_world
 from ..layers import Dense
 from ..layers.activations import sigmoid, softmax
 from ..optimizers import SGD, Newton
 from ..regularizers import L2
 from ..validation import Interval, StrOptions
-from .base import SHARED_CONSTRAINTS, NeuralClassifier
+from .base import POSITIVE_INT, SHARED_CONSTRAINTS, NeuralClassifier
 
 
 def _softmax_hessian(X_tilde, p):
@@ -65,8 +67,13 @@ class LogisticRegression(NeuralClassifier):
     max_iter : int, default 1000
         Gradient-descent iterations (epochs over the full batch), or Newton steps.
     tol : float, default 1e-6
-        Stop when the cost improves by less than this in an iteration (gd), or when a
-        Newton step moves no coefficient by more than this.
+        Gradient descent stops as settled when the cost has fallen by less than this at
+        each of the last ``n_iter_no_change`` iterations and has not risen at any of
+        them; Newton's method stops when a step moves no coefficient by more than this.
+        0 runs every iteration.
+    n_iter_no_change : int, default 10
+        How many settled iterations in a row stop gradient descent. A run whose cost
+        rose (the learning rate overshoots) ends with a ConvergenceWarning that says so.
     threshold : float, default 0.5
         ``predict`` says the second class when its probability exceeds this.
     solver : {"gd", "newton"}
@@ -102,13 +109,15 @@ class LogisticRegression(NeuralClassifier):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "threshold": [Interval(Real, 0, 1, closed="neither")],
         "solver": [StrOptions({"gd", "newton"})],
+        "n_iter_no_change": [POSITIVE_INT],
     }
 
     def __init__(self, learning_rate=0.1, max_iter=1000, tol=1e-6, threshold=0.5, solver="gd",
-                 alpha=0.0, random_state=None, verbose=0, dtype="float32"):
+                 alpha=0.0, random_state=None, verbose=0, dtype="float32", n_iter_no_change=10):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.threshold = threshold
         self.solver = solver
         self.alpha = alpha
@@ -134,16 +143,42 @@ class LogisticRegression(NeuralClassifier):
         self.network_ = self._make_network(X)
         penalty = L2(self.alpha)  # the lecture's (α/2)‖w‖², whatever the batch
         if self.solver == "gd":
-            stop = [EarlyStopping(monitor="loss", patience=1, min_delta=self.tol, restore_best_weights=False)]
+            stop = StopWhenSettled(self.tol, self.n_iter_no_change)
             optimizer = SGD(self.learning_rate)
         else:
-            stop = [_NewtonConverged(self.tol)]
+            stop = _NewtonConverged(self.tol)
             optimizer = self._newton(X, target, penalty)
         self._fit_loop(X, target, optimizer, penalty, batch_size=len(X), shuffle=False,
-                       callbacks=stop if self.tol > 0 else [], validation_data=validation_data,
-                       checkpoint=checkpoint, resume=resume, checkpoint_every=checkpoint_every,
+                       callbacks=[stop] if self.tol > 0 or self.solver == "gd" else [],
+                       validation_data=validation_data, checkpoint=checkpoint, resume=resume,
+                       checkpoint_every=checkpoint_every,
                        communicator=mpi_world(required=True) if distributed else None)
+        self._warn_unless_settled(stop)
         return self
+
+    def _warn_unless_settled(self, stop):
+        """One ConvergenceWarning for a run that did not settle: its cost rose (the
+        learning rate overshoots), or it reached ``max_iter`` still falling. The warning's
+        ``facts`` dict holds the numbers (``kind``: "cost_rose" or "still_falling")."""
+        costs, facts = self.loss_curve_, {"iterations": self.n_iter_, "max_iter": self.max_iter}
+        if self.solver == "gd" and stop.rises:
+            at, before, after = stop.first_rise
+            facts.update(kind="cost_rose", rises=stop.rises, first_rise=stop.first_rise)
+            message = (f"the cost rose at {stop.rises} of {len(costs)} iterations (first at iteration {at}: "
+                       f"{before:.4g} → {after:.4g}), so gradient descent overshoots: learning_rate="
+                       f"{self.learning_rate:g} is likely too large. Try a smaller one, e.g. "
+                       f"{self.learning_rate / 10:g}, or compare rates with `neuronet study learning-rate`")
+        elif self.n_iter_ == self.max_iter and self.tol > 0:
+            fell = costs[-2] - costs[-1] if len(costs) > 1 else float("nan")
+            facts.update(kind="still_falling", last_fall=fell, last_cost=costs[-1])
+            message = (f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost settled within "
+                       f"tol={self.tol:g}: it was still falling ({fell:.2g} in the last iteration, to "
+                       f"{costs[-1]:.4g}); raise max_iter to train longer, or try a larger learning_rate")
+        else:
+            return
+        warning = ConvergenceWarning(message)
+        warning.facts = facts  # what the command line words in its own terms
+        warnings.warn(warning, stacklevel=3)
 
     def _newton(self, X, y, penalty):
         """Newton's method on J (IRLS): θ = (w, b), X̃ = [X 1],

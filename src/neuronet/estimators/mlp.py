@@ -438,7 +438,8 @@ class _BaseMLP(NeuralEstimator):
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
                                 batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=self._random_state, sample_weight=sample_weight, communicator=world)
+                                random_state=self._random_state, sample_weight=sample_weight, communicator=world,
+                                measure_after_step=False)  # loss_curve_ is scikit-learn's
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise

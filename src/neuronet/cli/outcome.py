@@ -1,0 +1,106 @@
+"""How a training run ended, in the command line's words: one line per problem, with the
+flag that would fix it and the run's own numbers.
+
+Python says what went wrong as warnings (a ``ConvergenceWarning`` for a cost that never
+settled, a :class:`~neuronet.diagnosis.StoppedLearningWarning` for a network that stopped
+learning); :func:`caught_warnings` collects them while a model trains, and
+:func:`outcome` turns them, and what the model's cost curve shows, into lines that name
+``--learning-rate``, ``--epochs``, ``--activation`` or ``--optimizer``, not the
+estimator's parameters. The report shows the same lines at its top.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+from sklearn.exceptions import ConvergenceWarning
+
+# A minibatch run's training loss "rose" when it ends this much above its lowest value
+# (an epoch's mean moves with the minibatches' noise; a rise of a tenth is no noise)
+ROSE_BY = 0.10
+
+
+@contextmanager
+def caught_warnings():
+    """Within the block, the ConvergenceWarnings raised (with their subclasses) are
+    collected into the list yielded, not printed; other warnings go on as before."""
+    caught = []
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always", ConvergenceWarning)
+        yield caught
+    for record in recorded:
+        if issubclass(record.category, ConvergenceWarning):
+            caught.append(record.message)
+        else:
+            warnings.showwarning(record.message, record.category, record.filename, record.lineno)
+
+
+def outcome(model, caught):
+    """The lines that tell what went wrong in ``model``'s fit (none for a healthy one):
+    one per warning ``caught``, and one for a minibatch loss that rose."""
+    rose = _minibatch_rise(model)
+    lines = [rose] if rose else []
+    for warning in caught:
+        kind = getattr(warning, "kind", None) or getattr(warning, "facts", {}).get("kind")
+        if rose and kind in (None, "still_falling"):
+            continue  # the end of a rising run is no reason for more epochs: the rate is the remedy
+        line = _worded(model, warning, kind)
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _rate(model):
+    """The learning rate as the command line names it: --learning-rate, and its value."""
+    params = model.get_params()
+    return params.get("learning_rate_init", params.get("learning_rate"))
+
+
+def _smaller_rate(model):
+    return f"try --learning-rate {_rate(model) / 10:g}, or compare rates with: neuronet study learning-rate"
+
+
+def _worded(model, warning, kind):
+    """One warning in the command line's words (``kind``: what its facts say went wrong)."""
+    if kind in ("dead_units", "one_class", "zero_gradients"):
+        return _stopped_learning(model, warning, kind)
+    if kind == "cost_rose":
+        facts = warning.facts
+        at, before, after = facts["first_rise"]
+        return (f"the cost rose at {facts['rises']} of {facts['iterations']} iterations (first at iteration {at}: "
+                f"{before:.4g} → {after:.4g}): --learning-rate {_rate(model):g} overshoots; {_smaller_rate(model)}")
+    costs = getattr(model, "loss_curve_", None) or []
+    if len(costs) < 2 or len(costs) < model.max_iter:
+        return str(warning)
+    step = model.history_.step if hasattr(model, "history_") else "epoch"
+    if costs[-1] < costs[-2]:
+        return (f"the cost was still falling at the last {step} ({costs[-1]:.4g}, down "
+                f"{costs[-2] - costs[-1]:.2g} in that {step}): give --epochs more than {model.max_iter} or a larger "
+                "--learning-rate")
+    return (f"training reached --epochs {model.max_iter} before the cost settled (it ended at {costs[-1]:.4g}): "
+            f"give --epochs more than {model.max_iter}, or try another --learning-rate")
+
+
+def _stopped_learning(model, warning, kind):
+    """A network that stopped learning: what the diagnosis found, and the flags to try."""
+    remedies = [f"a smaller --learning-rate (now {_rate(model):g})"]
+    activation = model.get_params().get("activation")
+    if activation == "relu":
+        remedies.append("--activation leaky_relu")
+    if model.get_params().get("solver") != "adam":
+        remedies.append("--optimizer adam")
+    return f"{warning.summary}: try {', '.join(remedies[:-1])}{' or ' if len(remedies) > 1 else ''}{remedies[-1]}"
+
+
+def _minibatch_rise(model):
+    """The line for a minibatch run whose training loss ended well above its lowest, or None."""
+    costs = getattr(model, "loss_curve_", None) or []
+    history = getattr(model, "history_", None)
+    if len(costs) < 2 or history is None or history.step != "epoch":
+        return None
+    lowest = min(range(len(costs)), key=costs.__getitem__)
+    if costs[-1] <= costs[lowest] * (1 + ROSE_BY):
+        return None
+    return (f"the training loss rose from its lowest, {costs[lowest]:.4g} at epoch {lowest + 1}, to "
+            f"{costs[-1]:.4g} at the last: --learning-rate {_rate(model):g} likely overshoots; {_smaller_rate(model)}")
