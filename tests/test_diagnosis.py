@@ -194,3 +194,14 @@ def test_the_warning_is_a_convergence_warning_that_neuronet_exports():
         warnings.simplefilter("ignore", ConvergenceWarning)  # a filter written for scikit-learn's warning
         MLPClassifier(**DEAD_RELU).fit(X, y)
     assert caught == []
+
+
+@pytest.mark.parametrize("losses, keys", [([0.70, 0.69, 0.69], ("larger_learning_rate", "adam")),
+                                          ([0.70, 0.90, 0.69], ("smaller_learning_rate", "leaky_relu", "adam"))])
+def test_one_class_after_a_loss_that_crawled_asks_for_larger_steps_and_after_one_that_jumped_for_smaller(losses, keys):
+    from neuronet.diagnosis import Diagnosis, remedies
+
+    one_class = Diagnosis("one_class", count=1, total=2, samples=10, label=0)
+    assert remedies(one_class, relu=True, adam=False, learning_rate=0.1, losses=losses) == keys
+    assert remedies(one_class, relu=True, adam=False, learning_rate=0.1, losses=losses,
+                    stopped_at_limit=True) == ("more_iterations",)

@@ -46,6 +46,7 @@ from .network import past_max_pooling
 
 DEAD_SHARE = 0.9     # a hidden layer is named when at least this share of its units never fire
 CHUNK_ROWS = 256     # samples per forward pass of the check
+JUMP = 0.1           # an epoch's loss this share above the one before has jumped: the steps are too large
 RECTIFIERS = (ReLU, LeakyReLU)  # units that output exactly 0 for z ≤ 0 (leaky ReLU: only with α = 0)
 
 # What to try, as keys each surface words in its own terms (Python, command line, studio)
@@ -295,14 +296,15 @@ def remedies(diagnosis, *, relu, adam, learning_rate, stopped_at_limit=False, lo
         thing to try (the network may still have been learning); a network whose units
         died gets nothing from more.
     losses : sequence of float, optional
-        The training loss of each epoch. A single class predicted after a loss that never
-        rose is a network that crawled (a larger step, or Adam); after one that rose, one
-        thrown off by too large steps.
+        The training loss of each epoch. A single class predicted after a loss that jumped
+        (rose by more than ``JUMP`` from one epoch to the next) is a network thrown off by
+        too large steps; after one that never did, a network that crawled or sits on a
+        plateau (a larger step, or Adam).
     """
     if diagnosis.kind == "one_class":
         if stopped_at_limit:
             return (MORE_ITERATIONS,)  # it may still have been learning
-        if losses is not None and len(losses) > 1 and all(b <= a for a, b in zip(losses, losses[1:])):
+        if losses is not None and len(losses) > 1 and not any(b > (1 + JUMP) * a for a, b in zip(losses, losses[1:])):
             return tuple(key for key, applies in ((LARGER_LEARNING_RATE, learning_rate is not None),
                                                   (ADAM, adam is False)) if applies)
     keys = [SMALLER_LEARNING_RATE] if learning_rate is not None else []
