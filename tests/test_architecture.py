@@ -31,7 +31,8 @@ FLOORS: dict[int, tuple[str, ...]] = {
         "neuronet.gradcheck"),      # finite-difference checks of layers, losses and networks
     3: ("neuronet.callbacks",),     # History, Callback, EarlyStopping, progress bar, logger
     4: ("neuronet.training",),      # the loop: gradient_step, Trainer (with its state API), fit
-    5: ("neuronet.network",),       # Sequential: layers applied one after another; its logits
+    5: ("neuronet.network",         # Sequential: layers applied one after another; its logits
+        "neuronet.diagnosis"),      # why a network stopped learning: dead units, one class, zero gradients
     6: ("neuronet.files",),         # the file container: arrays + JSON, atomic writes, checksums
     7: ("neuronet.checkpoint",      # the whole state of a run in a file; the Checkpoint callback
         "neuronet.distributed"),    # data-parallel training over MPI: the loop's communicator

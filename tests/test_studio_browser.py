@@ -104,12 +104,7 @@ def test_a_network_learns_the_spiral_live_and_the_downloaded_model_scores_the_sa
     set_value(page, "noise", 0.2)
     set_value(page, "test-fraction", 0.2)
     page.find_element("id", "model-network").click()
-    while len(page.find_elements("css selector", "#hidden input")) < 2:
-        element(page, "add-layer").click()
-    while len(page.find_elements("css selector", "#hidden input")) > 2:
-        element(page, "remove-layer").click()
-    for layer in range(2):
-        set_value(page, f"hidden-{layer}", 8)
+    set_hidden_layers(page, [8, 8])
     choose(page, "activation", "tanh")
     choose(page, "learning-rate", "0.03")
     set_value(page, "batch-size", 10)
@@ -142,6 +137,44 @@ def test_a_network_learns_the_spiral_live_and_the_downloaded_model_scores_the_sa
     capsys.readouterr()
     assert main(["evaluate", str(path), "spiral"]) == 0
     assert f"accuracy {shown}" in capsys.readouterr().out
+
+
+def set_hidden_layers(browser, sizes):
+    while len(browser.find_elements("css selector", "#hidden input")) < len(sizes):
+        element(browser, "add-layer").click()
+    while len(browser.find_elements("css selector", "#hidden input")) > len(sizes):
+        element(browser, "remove-layer").click()
+    for layer, size in enumerate(sizes):
+        set_value(browser, f"hidden-{layer}", size)
+
+
+def test_a_network_whose_units_died_is_named_in_a_banner_and_its_zero_gradients_get_no_bar(page):
+    choose(page, "dataset", "circles")
+    page.find_element("id", "model-network").click()
+    set_hidden_layers(page, [8] * 5)
+    choose(page, "activation", "relu")
+    choose(page, "learning-rate", "1")
+    set_value(page, "batch-size", 10)
+    choose(page, "optimizer", "momentum")
+    settled(page)
+    for epoch in ("1", "2"):
+        element(page, "step-epoch").click()
+        wait(page, lambda b: element(b, "epoch-count").text == epoch)
+    wait(page, lambda b: element(b, "diagnosis").is_displayed())
+    banner = element(page, "diagnosis").text
+    assert "8 of 8 units in layer" in banner and "never fire" in banner
+    assert "Try a smaller learning rate than 1, activation: leaky ReLU or optimizer: Adam." in banner
+    assert element(page, "gradient-text").text == ("Every layer's gradient is exactly zero: this minibatch gives no "
+                                                   "layer anything to learn.")
+    assert "ReLU keeps" not in element(page, "gradients-view").text
+
+    choose(page, "activation", "leaky_relu")  # a new run: the banner goes
+    settled(page)
+    assert not element(page, "diagnosis").is_displayed()
+    element(page, "step-epoch").click()
+    wait(page, lambda b: element(b, "epoch-count").text == "1")
+    assert not element(page, "diagnosis").is_displayed()
+    assert "exactly zero" not in element(page, "gradient-text").text
 
 
 def test_a_bad_setting_shows_the_apis_message_beside_its_control(page):

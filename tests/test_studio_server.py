@@ -374,6 +374,50 @@ def test_too_large_a_learning_rate_diverges_with_the_apis_advice(client):
     assert end["message"].startswith("training diverged") and "Try a smaller learning rate" in end["message"]
 
 
+DEAD_RELU = {"dataset": "circles", "hidden": [8] * 5, "activation": "relu", "learning_rate": 1.0, "batch_size": 10,
+             "optimizer": "momentum"}
+
+
+def epoch_end(ws, epoch):
+    """Step to the end of epoch ``epoch`` (the next one); the snapshot there."""
+    ws.send_json({"type": "step", "value": "epoch"})
+    return first(ws, lambda m: m["type"] == "snapshot" and m.get("epoch") == epoch and m["state"] == "paused")
+
+
+def test_a_run_whose_units_died_says_so_with_what_to_try_in_the_pages_controls(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, DEAD_RELU)
+        dead = [epoch_end(ws, epoch) for epoch in (1, 2)][-1]
+        ws.send_json({"type": "settings", "settings": SPIRAL})
+        ready = first(ws, lambda m: m["type"] == "ready")
+        healthy = first(ws, lambda m: m["type"] == "snapshot" and m["run"] == ready["run"])
+    [finding] = dead["diagnoses"]
+    assert finding["kind"] == "dead_units" and finding["count"] == finding["total"] == 8
+    assert re.fullmatch(r"8 of 8 units in layer \d never fire \(ReLU gives 0 for all 320 training samples measured\), "
+                        r"so no gradient reaches layers 1–\d and the network predicts class \d for every sample.*\. "
+                        r"Try a smaller learning rate than 1, activation: leaky ReLU or optimizer: Adam\.",
+                        finding["text"])
+    assert dead["metrics"]["accuracy"] == 0.5
+    assert [g["size"] for g in dead["gradients"]] == [0.0] * 6  # no gradient reaches any layer's weights
+    assert healthy["diagnoses"] == []  # a new run starts without the last one's
+
+
+def test_a_healthy_run_carries_no_diagnosis(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        snapshots = [epoch_end(ws, epoch) for epoch in (1, 2, 3)]
+    assert [s["diagnoses"] for s in snapshots] == [[], [], []]
+
+
+def test_a_tiny_gradient_is_sent_as_itself_and_only_an_exact_zero_as_zero():
+    from neuronet.studio.views import gradient_sizes
+
+    network = neuronet.nn.Sequential([neuronet.nn.Dense(2), neuronet.nn.Dense(1)], input_shape=(2,))
+    network.layers[0].grads["weights"][...] = 3e-15
+    network.layers[1].grads["weights"][...] = 0.0
+    assert [g["size"] for g in gradient_sizes(network)] == [3e-15, 0.0]
+
+
 def test_images_get_first_layer_weights_feature_maps_and_mistakes(client):
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         ready, _ = started(ws, {"dataset": "digits", "conv": [4], "hidden": [], "activation": "relu",

@@ -19,6 +19,7 @@ _HOMES = {
     "CNNClassifier": "estimators",
     "TrainingDiverged": "training",
     "TrainingInterrupted": "training",
+    "StoppedLearningWarning": "diagnosis",
     "InvalidParameterError": "validation",
     "ModelFileError": "files",
     "nn": "nn",

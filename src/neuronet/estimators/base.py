@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..callbacks import History
 from ..checkpoint import Checkpoint
+from ..diagnosis import warn_if_stopped_learning
 from ..layers import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..layers.activations import sigmoid, softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy
@@ -288,6 +289,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
             self._record(stop.history)
             raise
         self._record(history)
+        warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3)
 
     def _record(self, history):
         self.history_ = history

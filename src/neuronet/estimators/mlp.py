@@ -30,6 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
 from ..callbacks import Callback, History, LearningRateScheduler, ProgressBar
+from ..diagnosis import warn_if_stopped_learning
 from ..distributed import mpi_world
 from ..layers import Dense, Dropout, Exp, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy, HalfPoissonDeviance, HalfSquaredError
@@ -332,6 +333,8 @@ class _BaseMLP(NeuralEstimator):
         if not np.isfinite(self.network_.flat_parameters()[0]).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
+        if not incremental:
+            warn_if_stopped_learning(self, self._as_network_input(X), self._class_indices(y), stacklevel=3)
         return self
 
     def _dtype(self, X):
@@ -410,6 +413,10 @@ class _BaseMLP(NeuralEstimator):
         return X, y, sample_weight, (X_val, self._decode(y_val), weight_val)
 
     def _stratify(self, y):
+        return None
+
+    def _class_indices(self, y):
+        """The labels as indices into ``classes_``, for the one-class check; None: no classes."""
         return None
 
     def _decode(self, target):
@@ -650,6 +657,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         as booleans); several independent labels are not stratified."""
         kind = self._label_binarizer.y_type_
         return None if kind == "multilabel-indicator" else target.astype(bool) if kind == "binary" else target
+
+    def _class_indices(self, y):
+        """Each sample's class as an index into ``classes_`` (None for several labels a sample)."""
+        return None if self._label_binarizer.y_type_ == "multilabel-indicator" else np.searchsorted(self.classes_, y)
 
     def _decode(self, target):
         if self._label_binarizer.y_type_ == "multiclass":

@@ -6,7 +6,9 @@ sits between every two minibatches: there the run takes the page's commands (pla
 pause, step one minibatch or one epoch, speed, which example to show), waits while
 paused, and now and then publishes a snapshot of every view. Snapshots are throttled
 (at most 20 a second, and never more than a fifth of the time), so watching costs
-training little; the page draws them, off the training path.
+training little; the page draws them, off the training path. At each epoch's end the run
+also asks why the network might have stopped learning (:mod:`neuronet.diagnosis`, on the
+live training samples); the snapshots carry what it found, for the page's banner.
 
 Everything the thread owns (network, trainer) is touched only by the thread: a request
 from outside, such as the model file, is a command answered between two minibatches.
@@ -38,6 +40,7 @@ SNAPSHOT_SHARE = 0.2         # and snapshots take at most this share of the time
 LIVE_SAMPLES = 1000          # live metrics on at most this many samples of each split
 PATH_POINTS = 2000           # the single neuron's path keeps at most this many points
 WITHOUT_END = 10**9          # epochs: the run goes on until the page pauses or closes it
+SETTLED_DROP = 0.01          # an epoch's mean loss that falls by less than this share has settled
 _run_numbers = itertools.count(1)
 
 
@@ -63,6 +66,7 @@ class _Gate(Callback):
             self.run.between_steps()
 
     def on_epoch_end(self, epoch, logs):
+        self.run.after_epoch(logs["loss"])
         self.run.between_steps()
 
 
@@ -84,6 +88,7 @@ class Run:
         self.steps, self.state, self.message = 0, "preparing", None
         self.trainer = self.data = self.inputs = self.live = self.grid = self.extent = None
         self.path = []
+        self.diagnosed, self._one_class_before, self._epoch_losses = [], False, []
         self._commands, self._wake = deque(), threading.Event()
         self._stopping, self._dirty = False, True
         self._next_snapshot = self._next_step = 0.0
@@ -193,6 +198,23 @@ class Run:
         self._dirty = True
         if self._has_lesson():
             self._note_path()
+
+    def after_epoch(self, loss):
+        """At an epoch's end, diagnose the network on the live training samples (one
+        inference pass over them; see :func:`views.diagnoses`). One class for every sample
+        counts once it has held at two epoch ends in a row and the epoch's mean loss fell by
+        less than ``SETTLED_DROP`` between them: a network that has just started, or is
+        still learning, may predict one class for a while."""
+        losses = self._epoch_losses
+        losses.append(float(loss))
+        X, y = self.live["train"]
+        found = views.diagnoses(self.trainer.network, X, y, self.data.class_names, self.settings, losses)
+        one_class = any(finding["kind"] == "one_class" for finding in found)
+        settled = len(losses) > 1 and not losses[-1] < (1 - SETTLED_DROP) * losses[-2]
+        self.diagnosed = [finding for finding in found
+                          if finding["kind"] != "one_class" or (self._one_class_before and settled)]
+        self._one_class_before = one_class
+        self._dirty = True
 
     def _has_lesson(self):
         """One sigmoid neuron on two features: its cost surface over (w₁, w₂) can be drawn."""
@@ -324,7 +346,7 @@ class Run:
                                "test_loss": views.number(test["loss"]),
                                "test_accuracy": views.number(test["accuracy"])},
                    "gradients": views.gradient_sizes(network) if self.steps else [],
-                   "weights": views.drawn_weights(network)}
+                   "weights": views.drawn_weights(network), "diagnoses": self.diagnosed}
         message.update(views.evaluation_views(network, *self.live["test"], data.raw_test, data.class_names,
                                               data.kind == "images"))
         if self.grid is not None:

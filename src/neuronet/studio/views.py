@@ -13,6 +13,8 @@ import base64
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
+from ..diagnosis import (ADAM, LARGER_LEARNING_RATE, LEAKY_RELU, MORE_ITERATIONS, SMALLER_LEARNING_RATE, diagnose,
+                         either, remedies)
 from ..layers import Conv2D, Dense, Sigmoid, Tanh
 from ..layers.activations import log_sigmoid
 from ..network import HIDDEN_ACTIVATIONS
@@ -113,11 +115,43 @@ def drawn_weights(network):
             for layer in network.layers if isinstance(layer, (Dense, Conv2D))]
 
 
+def significant(value, digits=4):
+    """A float for JSON with ``digits`` significant digits (a tiny value stays itself, and
+    only an exact zero is 0); None for NaN or infinity."""
+    value = float(value)
+    return float(f"{value:.{digits}g}") if np.isfinite(value) else None
+
+
 def gradient_sizes(network):
-    """Mean |∂J/∂W| of each layer's weights on the last minibatch: where a deep sigmoid
-    network's gradient vanishes, the first layers' bars are orders of magnitude shorter."""
-    return [{"layer": f"{index}: {type(layer).__name__}", "size": number(np.mean(np.abs(layer.grads["weights"])), 12)}
+    """Mean |∂J/∂W| of each layer's weights on the last minibatch (J with its penalty), to
+    four significant digits: exactly 0 only where every gradient is."""
+    return [{"layer": f"{index}: {type(layer).__name__}", "size": significant(np.mean(np.abs(layer.grads["weights"])))}
             for index, layer in enumerate(network.layers) if "weights" in layer.grads]
+
+
+# --- why the network stopped learning ----------------------------------------------------
+def _studio_advice(keys, learning_rate):
+    """What to try, in the page's controls."""
+    words = {SMALLER_LEARNING_RATE: f"a smaller learning rate than {learning_rate:g}",
+             LARGER_LEARNING_RATE: f"a larger learning rate than {learning_rate:g}",
+             LEAKY_RELU: "activation: leaky ReLU", ADAM: "optimizer: Adam", MORE_ITERATIONS: "more steps"}
+    return f" Try {either([words[key] for key in keys])}." if keys else ""
+
+
+def diagnoses(network, X, y, class_names, settings, losses):
+    """Why the network stopped learning, if it did (see :mod:`neuronet.diagnosis`), on the
+    training samples the page measures, after the epochs of mean training ``losses``: each
+    finding's facts and its line for the banner, with what to try in the page's controls."""
+    relu = not settings.neuron and settings.activation == "relu"
+    adam = None if settings.neuron else settings.optimizer == "adam"
+    found = []
+    for finding in diagnose(network, X, y, classes=class_names, stepped=bool(losses)):
+        problem = finding.describe(samples="training samples measured")
+        keys = remedies(finding, relu=relu, adam=adam, learning_rate=settings.learning_rate, losses=losses)
+        found.append({"kind": finding.kind, "layer": finding.layer, "count": finding.count, "total": finding.total,
+                      "layers": list(finding.layers),
+                      "text": f"{problem[0].upper()}{problem[1:]}.{_studio_advice(keys, settings.learning_rate)}"})
+    return found
 
 
 # --- the single neuron: its cost over (w₁, w₂) at the current bias ---------------------

@@ -149,6 +149,7 @@ function ready(message) {
   page.last = null;
   page.example = 0;
   clearErrors();
+  showDiagnoses([]);
   $("summary").textContent = message.summary;
   $("parameter-count").textContent = `${message.parameters.toLocaleString("en")} parameters`;
   $("data-description").textContent = `${message.description}: ${message.train_samples} training and ` +
@@ -172,6 +173,7 @@ function snapshot(message) {
     showBanner(message.message);
   }
   if (message.metrics === undefined) return;
+  showDiagnoses(message.diagnoses || []);
   $("step-count").textContent = message.step;
   $("epoch-count").textContent = message.epoch;
   $("train-loss").textContent = fixed(message.metrics.loss);
@@ -193,6 +195,17 @@ function showBanner(text, note = false) {
   banner.textContent = text;
   banner.classList.toggle("note", note);
   banner.classList.remove("hidden");
+}
+
+function showDiagnoses(diagnoses) {
+  // why the network stopped learning, one line a finding, with what to try in the controls
+  const banner = $("diagnosis");
+  banner.replaceChildren(...diagnoses.map((d) => {
+    const line = document.createElement("p");
+    line.textContent = d.text;
+    return line;
+  }));
+  banner.classList.toggle("hidden", !diagnoses.length);
 }
 
 function hideBanner() {
@@ -572,37 +585,76 @@ function plot(context, history, { top, height, key, label, y }) {
 }
 
 function drawGradients(message) {
+  // one row a layer: a bar on a log axis fitted to the nonzero sizes; an exact zero gets no bar
   const canvas = $("gradients");
   const rows = message.gradients.filter((g) => g.size !== null);
-  canvas.height = Math.max(60, 30 + rows.length * 24);
+  canvas.height = Math.max(60, 40 + rows.length * 24);
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
   context.font = "11px system-ui, sans-serif";
   context.fillStyle = "#5f6b76";
+  $("gradient-text").textContent = gradientText(rows);
   if (!rows.length) {
     context.fillText("no gradient yet: take a step", 10, 20);
     return;
   }
-  const logs = rows.map((g) => Math.log10(Math.max(g.size, 1e-12)));
-  const low = Math.floor(Math.min(...logs)) - 1, high = Math.ceil(Math.max(...logs));
-  const left = 110, width = canvas.width - left - 70;
+  const logs = rows.filter((g) => g.size > 0).map((g) => Math.log10(g.size));
+  const low = logs.length ? Math.floor(Math.min(...logs)) - 1 : 0;
+  const high = logs.length ? Math.max(low + 2, Math.ceil(Math.max(...logs))) : 1;
+  const left = 110, width = canvas.width - left - 70, bottom = 10 + rows.length * 24;
+  const at = (size) => (Math.log10(size) - low) / (high - low) * width;
+  if (logs.length) drawDecades(context, low, high, left, width, bottom, canvas.height);
   rows.forEach((g, i) => {
     const y = 10 + i * 24;
-    const length = (logs[i] - low) / (high - low) * width;
     context.fillStyle = "#5f6b76";
     context.textAlign = "right";
     context.fillText(g.layer, left - 6, y + 13);
-    context.fillStyle = rgb(BLUE, 0.8);
-    context.fillRect(left, y + 2, Math.max(1, length), 16);
-    context.fillStyle = "#1f2328";
     context.textAlign = "left";
+    if (g.size === 0) {
+      context.fillStyle = "#c62828";
+      context.fillText("0 — no gradient", left + 4, y + 14);
+      return;
+    }
+    const length = at(g.size);
+    context.fillStyle = rgb(BLUE, 0.8);
+    context.fillRect(left, y + 2, length, 16);
+    context.fillStyle = "#1f2328";
     context.fillText(g.size.toExponential(1), left + length + 4, y + 14);
   });
-  context.fillStyle = "#5f6b76";
-  context.textAlign = "left";
-  context.fillText(`1e${low}`, left, canvas.height - 4);
-  context.textAlign = "right";
-  context.fillText(`1e${high}`, left + width, canvas.height - 4);
+}
+
+function drawDecades(context, low, high, left, width, bottom, height) {
+  // a gridline and its label at every power of ten from 10^low to 10^high
+  const step = Math.max(1, Math.ceil((high - low) / 6));
+  for (let decade = low; decade <= high; decade += step) {
+    const x = left + (decade - low) / (high - low) * width;
+    context.strokeStyle = "#d8dee4";
+    context.beginPath();
+    context.moveTo(x, 6);
+    context.lineTo(x, bottom);
+    context.stroke();
+    context.fillStyle = "#5f6b76";
+    context.textAlign = "center";
+    context.fillText(`1e${decade}`, x, height - 4);
+  }
+}
+
+function gradientText(rows) {
+  // what the chart shows, in words: the layers without gradient, and the first against the last
+  if (!rows.length) return "";
+  const zero = rows.filter((g) => g.size === 0).map((g) => g.layer);
+  const alive = rows.filter((g) => g.size > 0);
+  if (!alive.length) return "Every layer's gradient is exactly zero: this minibatch gives no layer anything to learn.";
+  let text = zero.length ? `Exactly zero for ${zero.join(", ")}: this minibatch gives ${zero.length === 1 ? "it" : "them"} nothing to learn. ` : "";
+  if (alive.length > 1) {
+    const [first, last] = [alive[0], alive[alive.length - 1]];
+    const ratio = last.size / first.size;
+    const times = (r) => r >= 100 ? Math.round(r).toLocaleString("en") : r.toFixed(1);
+    text += ratio >= 1
+      ? `The last layer's gradient (${last.layer}) is ${times(ratio)} times the first's (${first.layer}).`
+      : `The first layer's gradient (${first.layer}) is ${times(1 / ratio)} times the last's (${last.layer}).`;
+  }
+  return text;
 }
 
 function drawUnits(message) {
