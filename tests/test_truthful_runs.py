@@ -130,3 +130,16 @@ def test_a_rate_that_blows_up_is_an_error_that_names_it(capsys):
     code, _, err = run(capsys, "train", "--data", "moons", "--model", "mlp", "--optimizer", "sgd",
                        "--learning-rate", "20", "--epochs", "30", "--quiet")
     assert code == 2 and "training diverged" in err and "learning_rate=20" in err
+
+
+def test_a_dead_network_is_named_on_the_command_line_and_atop_the_report_with_flags_to_try(capsys):
+    code, out, err = run(capsys, "train", "--data", "circles", "--model", "mlp", "--hidden", "8,8,8,8,8",
+                         "--optimizer", "sgd", "--learning-rate", "0.3", "--batch-size", "10", "--quiet")
+    assert code == 0 and "train accuracy 0.5000" in out
+    dead = [line for line in err.splitlines() if "never fire" in line]
+    assert len(dead) == 1, err
+    assert re.search(r"warning: 8 of 8 units in layer 5 never fire .* MLPClassifier predicts class \d for every "
+                     r"sample: try a smaller --learning-rate than 0.3, --activation leaky_relu or --optimizer adam",
+                     dead[0]), dead[0]
+    page = _report_page(out)
+    assert page.index('class="problems"') < page.index('class="facts"') and "never fire" in page

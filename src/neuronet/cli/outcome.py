@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 from sklearn.exceptions import ConvergenceWarning
 
+from ..diagnosis import StoppedLearningWarning
+
 # A minibatch run's training loss "rose" when it ends this much above its lowest value
 # (an epoch's mean moves with the minibatches' noise; a rise of a tenth is no noise)
 ROSE_BY = 0.10
@@ -52,7 +54,7 @@ def outcome(model, caught):
 
 
 def _rate(model):
-    """The learning rate as the command line names it: --learning-rate, and its value."""
+    """The value of what the command line calls --learning-rate."""
     params = model.get_params()
     return params.get("learning_rate_init", params.get("learning_rate"))
 
@@ -63,8 +65,8 @@ def _smaller_rate(model):
 
 def _worded(model, warning, kind):
     """One warning in the command line's words (``kind``: what its facts say went wrong)."""
-    if kind in ("dead_units", "one_class", "zero_gradients"):
-        return _stopped_learning(model, warning, kind)
+    if isinstance(warning, StoppedLearningWarning):
+        return _stopped_learning(model, warning)
     if kind == "cost_rose":
         facts = warning.facts
         at, before, after = facts["first_rise"]
@@ -82,15 +84,15 @@ def _worded(model, warning, kind):
             f"give --epochs more than {model.max_iter}, or try another --learning-rate")
 
 
-def _stopped_learning(model, warning, kind):
+def _stopped_learning(model, warning):
     """A network that stopped learning: what the diagnosis found, and the flags to try."""
-    remedies = [f"a smaller --learning-rate (now {_rate(model):g})"]
-    activation = model.get_params().get("activation")
-    if activation == "relu":
-        remedies.append("--activation leaky_relu")
-    if model.get_params().get("solver") != "adam":
-        remedies.append("--optimizer adam")
-    return f"{warning.summary}: try {', '.join(remedies[:-1])}{' or ' if len(remedies) > 1 else ''}{remedies[-1]}"
+    flags = {"smaller_learning_rate": f"a smaller --learning-rate than {warning.learning_rate}",
+             "larger_learning_rate": f"a larger --learning-rate than {warning.learning_rate}",
+             "leaky_relu": "--activation leaky_relu", "adam": "--optimizer adam",
+             "more_iterations": f"--epochs more than {model.max_iter}"}
+    tries = [flags[key] for key in warning.remedies if key in flags]
+    advice = f": try {', '.join(tries[:-1])}{' or ' if len(tries) > 1 else ''}{tries[-1]}" if tries else ""
+    return warning.diagnosis.describe(type(model).__name__) + advice
 
 
 def _minibatch_rise(model):
