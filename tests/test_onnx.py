@@ -97,13 +97,29 @@ CLASSIFIERS = [
 REGRESSORS = [_diabetes_regressor, _diabetes_poisson]
 
 
+def _float32_softmax_rounding(pipeline, X, probabilities):
+    """How far float32 rounding alone may move softmax regression's probabilities: each logit
+    z = x·w + b of n features is off by at most about (n + 1)·ε₃₂·(Σ|x_i w_i| + |b|), and a
+    probability p_k = softmax(z)_k by at most 2·p_k·max|Δz|. Twenty Newton steps on iris,
+    whose setosa is separable, reach logits near 2,000, where that is 1e-5 and more."""
+    scaler, classifier = pipeline[0], pipeline[-1]
+    magnitude = np.abs(scaler.transform(X)) @ np.abs(classifier.coef_.T) + np.abs(classifier.intercept_)
+    error = (X.shape[1] + 1) * np.finfo(np.float32).eps * magnitude.max(axis=1, keepdims=True)
+    return 2 * probabilities * error
+
+
+def _no_rounding_slack(model, X, probabilities):
+    return 0.0
+
+
 @pytest.mark.parametrize("make, margin", CLASSIFIERS, ids=[make.__name__.strip("_") for make, _ in CLASSIFIERS])
 def test_onnx_runtime_gives_neuronets_probabilities_and_labels(make, margin):
+    rounding = _float32_softmax_rounding if make is _iris_multinomial else _no_rounding_slack
     model, X = make()
     X = X.astype(np.float32)
     outputs = run(to_onnx(model), X)
     expected = model.predict_proba(X)
-    assert np.abs(outputs["output_probability"] - expected).max() <= TOLERANCE
+    assert (np.abs(outputs["output_probability"] - expected) <= TOLERANCE + rounding(model, X, expected)).all()
     decided = margin(expected) > TOLERANCE  # the label does not hang on a float's last digits
     assert decided.mean() > 0.95
     assert np.array_equal(outputs["output_label"][decided], model.predict(X)[decided])
