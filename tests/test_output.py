@@ -1,8 +1,11 @@
 """What neuronet prints reads well wherever it goes: progress in a log file, labelled
 numbers, a folder's files in the order a person expects, one line for one bad file."""
 
+import importlib
 import io
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +82,54 @@ def test_predict_labels_the_probability_it_prints(capsys, cancer_model):
     np.save("rows.npy", cancer_model)
     code, out, _ = run(capsys, "predict", "model.npz", "rows.npy")
     assert code == 0 and re.fullmatch(r"(rows\.npy\[\d\]: \w+ \(probability \d+\.\d%\)\n){2}", out)
+
+
+def test_an_installed_neuronet_gains_an_extra_by_its_name_and_a_source_tree_from_its_folder(monkeypatch):
+    from importlib.metadata import PackageNotFoundError
+
+    import neuronet.extras
+
+    monkeypatch.setattr(neuronet.extras, "distribution", lambda name: object())
+    assert neuronet.extras.install_command("rl") == "pip install 'neuronet[rl]'"
+
+    def not_installed(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(neuronet.extras, "distribution", not_installed)
+    tree = Path(neuronet.__file__).resolve().parents[2]
+    assert (tree / "pyproject.toml").is_file()
+    assert neuronet.extras.install_command("rl") == f"pip install '{tree}[rl]'"
+
+
+def hide(monkeypatch, missing, *reimported):
+    """As if the package ``missing`` were not installed, with the modules ``reimported`` to import afresh."""
+    monkeypatch.setitem(sys.modules, missing, None)
+    for module in reimported:
+        monkeypatch.delitem(sys.modules, module, raising=False)
+
+
+def test_a_missing_gymnasium_says_how_to_install_reinforcement_learning(monkeypatch):
+    from neuronet import rl
+    from neuronet.extras import install_command
+
+    hide(monkeypatch, "gymnasium")
+    with pytest.raises(ValueError, match=re.escape(f"needs gymnasium: {install_command('rl')}")):
+        rl.make_env()
+
+
+def test_a_missing_onnx_says_how_to_install_the_export(monkeypatch):
+    from neuronet.extras import install_command
+
+    hide(monkeypatch, "onnx", "neuronet.export", "neuronet.export.graph", "neuronet.export.model")
+    with pytest.raises(ImportError, match=re.escape(f"needs the onnx package: {install_command('onnx')}")):
+        importlib.import_module("neuronet.export")
+
+
+def test_a_missing_starlette_says_how_to_install_the_studio(capsys, monkeypatch):
+    from neuronet.extras import install_command
+
+    hide(monkeypatch, "starlette", "neuronet.studio.server")
+    code, _, err = run(capsys, "studio", "--no-browser")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("neuronet studio: error: the studio needs its extra (starlette")
+    assert err.endswith(f" is not installed): {install_command('studio')}\n")

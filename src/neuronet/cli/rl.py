@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from ..extras import install_command
 from ..persistence import save
 from .common import RAW, UserError, load_model, positive_float, positive_int, sizes
 
@@ -16,7 +17,7 @@ def add(commands):
         description="Train a policy-gradient agent (REINFORCE with a learned value baseline; both networks are "
                     "neuronet networks) on gymnasium's CartPole-v1 until the average return of 100 episodes reaches "
                     "475, save the policy and draw its learning curve; or, with --play, run a saved policy greedily "
-                    "for 100 episodes. Needs: pip install 'neuronet[rl]'.",
+                    f"for 100 episodes. Needs: {install_command('rl')}.",
         epilog="examples:\n  neuronet rl cartpole\n  neuronet rl cartpole --seed 3 --episodes 1500\n"
                "  neuronet rl cartpole --play neuronet-runs/cartpole.npz", formatter_class=RAW)
     parser.add_argument("environment", choices=["cartpole"], help="the task (CartPole-v1)")
