@@ -49,6 +49,7 @@ def run(args):
     print(f"wrote {output}: {proto.graph.name}, {len(proto.graph.node)} ONNX nodes, checked by onnx.checker")
     inputs, outputs = signature(proto)
     width = max(len(name) for name, _, _ in inputs + outputs) + 2
+    print(f"  {'role':<7} {'name':<{width}}type [shape]")
     for role, values in (("input", inputs), ("output", outputs)):
         for name, element_type, shape in values:
             print(f"  {role:<7} {name:<{width}}{element_type} [{', '.join(map(str, shape))}]")
