@@ -31,4 +31,4 @@ def digits_split():
 @pytest.fixture
 def terminal(monkeypatch):
     """Progress written as on a terminal (a bar redrawn in place), on the captured stderr."""
-    monkeypatch.setattr("neuronet.callbacks._redraws_in_place", lambda stream: True)
+    monkeypatch.setattr("neuronet.callbacks.redraws_in_place", lambda stream: True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neuronet import nn
-from neuronet.callbacks import _redraws_in_place
+from neuronet.callbacks import redraws_in_place
 from neuronet.cli.predict import inputs
 from command_line import private_cache, run  # noqa: F401 (a fixture)
 
@@ -26,8 +26,8 @@ class Terminal(io.StringIO):
 def test_a_bar_is_redrawn_only_on_a_terminal():
     closed = io.StringIO()
     closed.close()
-    assert _redraws_in_place(Terminal())
-    assert not any(_redraws_in_place(stream) for stream in (io.StringIO(), closed, object()))
+    assert redraws_in_place(Terminal())
+    assert not any(redraws_in_place(stream) for stream in (io.StringIO(), closed, object()))
 
 
 def test_progress_to_a_pipe_or_a_file_is_one_labelled_line_per_epoch(capsys):
@@ -133,3 +133,11 @@ def test_a_missing_starlette_says_how_to_install_the_studio(capsys, monkeypatch)
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("neuronet studio: error: the studio needs its extra (starlette")
     assert err.endswith(f" is not installed): {install_command('studio')}\n")
+
+
+def test_reinforcement_learning_in_a_pipe_says_its_progress_in_labelled_lines(capsys):
+    pytest.importorskip("gymnasium")
+    code, _, err = run(capsys, "rl", "cartpole", "--episodes", 100, "--output", "pole.npz")
+    assert code == 0 and "\r" not in err
+    lines = [re.sub(r"\b\d+\.?\d*\b", "N", line) for line in err.splitlines()]
+    assert lines == ["episode N/N - return N - avg100 N"] * 2

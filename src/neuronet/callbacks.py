@@ -174,7 +174,7 @@ class LearningRateScheduler(Callback):
         optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
 
 
-def _redraws_in_place(stream):
+def redraws_in_place(stream):
     """Whether a bar redrawn in place reads well on ``stream``: in a notebook (tqdm's
     widget) or on a terminal, not in a pipe or a file, where each redraw ("\\r")
     would stay in the text."""
@@ -228,7 +228,7 @@ class ProgressBar(EpochLogger):
     def on_train_begin(self):
         super().on_train_begin()
         self.bar, self.stream = None, sys.stderr
-        self.draws = _redraws_in_place(self.stream)
+        self.draws = redraws_in_place(self.stream)
 
     def _done(self):
         """Minibatches of the run done so far (a resumed run counts those before it)."""
