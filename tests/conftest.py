@@ -26,3 +26,9 @@ def digits_split():
 
     data = datasets.load("digits")
     return train_test_split(data.X, data.y, test_size=0.4, random_state=0, stratify=data.y)
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """Progress written as on a terminal (a bar redrawn in place), on the captured stderr."""
+    monkeypatch.setattr("neuronet.callbacks.redraws_in_place", lambda stream: True)

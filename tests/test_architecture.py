@@ -23,7 +23,8 @@ import pytest
 # disk are ignored; a module on disk that no entry covers is an error: give it a floor.
 FLOORS: dict[int, tuple[str, ...]] = {
     0: ("neuronet.validation",      # checking what callers pass in (scikit-learn's constraint vocabulary)
-        "neuronet.initializers"),   # starting weights (He, Glorot, ...)
+        "neuronet.initializers",    # starting weights (He, Glorot, ...)
+        "neuronet.extras"),         # how to install an optional extra (the messages that need one)
     1: ("neuronet.layers",),        # Dense, Conv2D, pooling, activations: forward and backward
     2: ("neuronet.losses",          # losses from the logits, with their gradients
         "neuronet.regularizers",    # penalties on the weights (L2), value and gradient

@@ -91,7 +91,7 @@ def test_study_learning_rate_draws_the_lesson(capsys, tmp_path):
 
 def test_gradcheck_command(capsys, tmp_path):
     code, out, _ = run(capsys, "gradcheck")
-    assert code == 0 and "backpropagation agrees" in out
+    assert code == 0 and "worst relative error" in out and "backpropagation agrees" in out
     run(capsys, "train", "--data", "digits", "--model", "mlp", "--hidden", 8, "--epochs", 1, "--quiet")
     code, out, _ = run(capsys, "gradcheck", "neuronet-runs/model.npz", "--entries", 5)
     assert code == 0 and "layer 0 Dense    weights" in out and "layer 2 Dense" in out

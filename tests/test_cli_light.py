@@ -145,7 +145,8 @@ def test_cache_lists_its_entries_and_clear_removes_only_its_own_files(capsys, tm
         datasets.load(str(tmp_path / "photos"), image_size=size)
     (tmp_path / "cache" / "notes.txt").write_text("mine, not the cache's")
     code, out, _ = run(capsys, "cache")
-    entries = [line.split()[0] for line in out.splitlines()[1:-1]]
+    assert out.splitlines()[1].split() == ["entry", "size", "written"]
+    entries = [line.split()[0] for line in out.splitlines()[2:-1]]
     assert code == 0 and len(entries) == 2 and all(name.endswith(".safetensors") for name in entries)
     assert out.splitlines()[-1].startswith("2 entries (") and "neuronet cache --clear" in out
 

@@ -161,7 +161,7 @@ def test_learning_rate_schedule_sets_the_rate_each_epoch(digits_flat):
     assert seen == [0.1, 0.05, 0.025]
 
 
-def test_verbose_prints_scikit_learns_epoch_lines_or_a_progress_bar(digits_flat, capsys):
+def test_verbose_prints_scikit_learns_epoch_lines_or_a_progress_bar(digits_flat, capsys, terminal):
     X_train, _, y_train, _ = digits_flat
     MLPClassifier((8,), max_iter=2, tol=0, verbose=1, random_state=0).fit(X_train, y_train)
     lines = capsys.readouterr().out.strip().splitlines()
@@ -245,7 +245,7 @@ def test_optimizers_and_the_loop_validate_like_the_estimators(make, message):
     assert message in str(error.value)
 
 
-def test_the_progress_bar_of_a_resumed_run_starts_where_the_run_stopped():
+def test_the_progress_bar_of_a_resumed_run_starts_where_the_run_stopped(terminal):
     from neuronet.callbacks import ProgressBar
     from neuronet.training import Trainer
 

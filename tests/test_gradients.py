@@ -163,6 +163,25 @@ def test_losses_with_sample_weights_are_weighted_averages_with_matching_gradient
         assert relative_error(analytic, numeric) < TOLERANCE
 
 
+@pytest.mark.parametrize("loss, target", [
+    (nn.BinaryCrossEntropy(), np.array([0, 1, 1, 0, 1, 0])),
+    (HalfPoissonDeviance(), np.array([0.0, 1, 3, 2, 0, 5])),
+    (nn.MeanSquaredError(), np.linspace(-1, 1, 6)),
+], ids=["bce", "poisson", "mse"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_one_output_losses_take_1d_logits_as_the_same_column(loss, target, weighted, rng):
+    logits, weights = rng.normal(size=6), (rng.uniform(0.1, 2, 6) if weighted else None)
+    column = loss.forward(logits[:, None], target, weights), loss.backward()
+    flat = loss.forward(logits, target, weights), loss.backward()
+    assert flat[0] == pytest.approx(column[0], rel=1e-12)
+    assert flat[1].shape == logits.shape
+    np.testing.assert_allclose(flat[1], column[1].ravel(), rtol=1e-12)
+    numeric = numerical_gradient(lambda: loss.forward(logits, target, weights), logits)
+    assert relative_error(flat[1], numeric) < TOLERANCE
+    if loss.correct(logits, target) is not None:
+        assert loss.correct(logits, target) == loss.correct(logits[:, None], target)
+
+
 @pytest.mark.parametrize("per_batch", [False, True], ids=["lecture", "per-batch"])
 def test_l2_penalty_gradient_matches_finite_differences_and_spares_the_biases(per_batch, rng):
     net = nn.Sequential([nn.Dense(4), nn.Tanh(), nn.Dense(2)], input_shape=(3,), dtype="float64", random_state=0)

@@ -274,6 +274,7 @@ def test_neuronet_export_writes_a_graph_that_takes_the_images_the_model_was_trai
     assert main(["export", str(tmp_path / "digits.npz")]) == 0
     out = capsys.readouterr().out
     assert f"wrote {tmp_path / 'digits.onnx'}" in out
+    assert "role    name                type [shape]" in out
     assert "input   X                   float32 [batch, 1, 8, 8]" in out
     assert "output  output_label        int64 [batch]" in out
     assert "output  output_probability  float32 [batch, 10]" in out

@@ -87,7 +87,7 @@ def test_logistic_regression_speaks_of_iterations_when_resumed(capsys, tmp_path,
     assert "(iteration 20 of 20)" in capsys.readouterr().out
 
 
-def test_the_progress_bar_ends_full_when_early_stopping_ends_the_run(capsys):
+def test_the_progress_bar_ends_full_when_early_stopping_ends_the_run(capsys, terminal):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 2)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.float32)

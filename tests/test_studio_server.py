@@ -26,6 +26,7 @@ from starlette.websockets import WebSocketDisconnect  # noqa: E402
 import neuronet  # noqa: E402
 from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, datasets  # noqa: E402
 from neuronet.cli import main  # noqa: E402
+from neuronet.extras import install_command  # noqa: E402
 from neuronet.studio.catalog import Catalog, Recipe  # noqa: E402
 from neuronet.studio.server import MAX_MESSAGE, STATIC, create_app  # noqa: E402
 from neuronet.studio.settings import read_settings  # noqa: E402
@@ -546,7 +547,7 @@ def test_studio_help_teaches(capsys):
     with pytest.raises(SystemExit):
         main(["studio", "--help"])
     out = capsys.readouterr().out
-    assert "127.0.0.1" in out and "token" in out and "pip install 'neuronet[studio]'" in out and "examples:" in out
+    assert "127.0.0.1" in out and "token" in out and install_command("studio") in out and "examples:" in out
 
 
 def test_a_missing_data_path_is_one_line(capsys, tmp_path):

@@ -10,6 +10,7 @@ logging, early stopping or checkpoints.
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -215,13 +216,61 @@ class LearningRateScheduler(Callback):
         optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
 
 
-class ProgressBar(Callback):
-    """A tqdm bar over all the minibatches of the run, with the epoch's metrics."""
+def redraws_in_place(stream):
+    """Whether a bar redrawn in place reads well on ``stream``: in a notebook (tqdm's
+    widget) or on a terminal, not in a pipe or a file, where each redraw ("\\r")
+    would stay in the text."""
+    import tqdm.auto  # noqa: F401  (first, so that choosing the notebook's bar warns nothing)
+    from tqdm import autonotebook, std
+
+    try:
+        return autonotebook.tqdm is not std.tqdm or stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def epoch_line(trainer, epoch, logs, seconds):
+    """One epoch in words, every number labelled:
+    "epoch 3/20 - loss 0.284123 - test_loss 0.301234 - time 1.23 s"."""
+    metrics = "".join(f" - {key} {value:.6g}" for key, value in _shown(logs).items())
+    return f"{trainer.history.step} {epoch + 1}/{trainer.epochs}{metrics} - time {seconds:.2f} s"
+
+
+class EpochLogger(Callback):
+    """One labelled line of metrics (``epoch_line``) every ``every`` epochs, the first
+    and the last included (verbose=2), on ``stream`` (standard output by default)."""
 
     changes_training = False
 
+    def __init__(self, every=1, stream=None):
+        self.every = max(1, int(every))
+        self.stream = stream
+
     def on_train_begin(self):
-        self.bar = None
+        self.started = time.perf_counter()  # a resumed run may begin inside an epoch
+
+    def on_epoch_begin(self, epoch):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs):
+        last = epoch + 1 == self.trainer.epochs or self.trainer.stop_training
+        if (epoch + 1) % self.every == 0 or epoch == 0 or last:
+            print(epoch_line(self.trainer, epoch, logs, time.perf_counter() - self.started), file=self.stream,
+                  flush=True)
+
+
+class ProgressBar(EpochLogger):
+    """Progress on standard error: on a terminal or in a notebook, a tqdm bar over all
+    the minibatches of the run with the epoch's metrics; in a pipe or a file, where the
+    bar's redraws would garble the text, the EpochLogger's line for every epoch."""
+
+    def __init__(self):
+        super().__init__(every=1)
+
+    def on_train_begin(self):
+        super().on_train_begin()
+        self.bar, self.stream = None, sys.stderr
+        self.draws = redraws_in_place(self.stream)
 
     def _done(self):
         """Minibatches of the run done so far (a resumed run counts those before it)."""
@@ -235,18 +284,25 @@ class ProgressBar(Callback):
 
             t = self.trainer
             self.bar = tqdm(total=t.epochs * t.batches_per_epoch, initial=self._done(), unit="batch",
-                            dynamic_ncols=True, leave=True, desc=f"{t.history.step} {t.epoch + 1}/{t.epochs}")
+                            dynamic_ncols=True, leave=True, desc=f"{t.history.step} {t.epoch + 1}/{t.epochs}",
+                            file=self.stream)
         return self.bar
 
     def on_epoch_begin(self, epoch):
-        self._progress().set_description(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs}")
+        super().on_epoch_begin(epoch)
+        if self.draws:
+            self._progress().set_description(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs}")
 
     def on_batch_end(self, batch, logs):
-        bar = self._progress()
-        bar.update(self._done() - bar.n)
+        if self.draws:
+            bar = self._progress()
+            bar.update(self._done() - bar.n)
 
     def on_epoch_end(self, epoch, logs):
-        self._progress().set_postfix({k: f"{v:.4f}" for k, v in _shown(logs).items()}, refresh=False)
+        if self.draws:
+            self._progress().set_postfix({k: f"{v:.4f}" for k, v in _shown(logs).items()}, refresh=False)
+        else:
+            super().on_epoch_end(epoch, logs)
 
     def on_train_end(self):
         if self.bar is None:
@@ -255,25 +311,3 @@ class ProgressBar(Callback):
             self.bar.total = self.bar.n
             self.bar.refresh()
         self.bar.close()
-
-
-class EpochLogger(Callback):
-    """One line of metrics every ``every`` epochs (verbose=2)."""
-
-    changes_training = False
-
-    def __init__(self, every=1):
-        self.every = max(1, int(every))
-
-    def on_train_begin(self):
-        self.started = time.perf_counter()  # a resumed run may begin inside an epoch
-
-    def on_epoch_begin(self, epoch):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs):
-        last = epoch + 1 == self.trainer.epochs or self.trainer.stop_training
-        if (epoch + 1) % self.every == 0 or epoch == 0 or last:
-            metrics = " - ".join(f"{k} {v:.6g}" for k, v in _shown(logs).items())
-            print(f"{self.trainer.history.step} {epoch + 1}/{self.trainer.epochs} - {metrics} - "
-                  f"{time.perf_counter() - self.started:.2f}s", flush=True)

@@ -41,6 +41,7 @@ import zlib
 import numpy as np
 
 from .checkpoint import fingerprint
+from .extras import install_command
 from .training import loss_and_gradient
 
 # What MPI launchers put in the environment of each process they start: how many they
@@ -50,8 +51,6 @@ from .training import loss_and_gradient
 # but runs once: it is not a launch of that many processes.)
 LAUNCHER_SIZES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
 LAUNCHER_RANKS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
-
-INSTALL = "pip install 'neuronet[mpi]'"
 
 
 def _numbers(names, environ):
@@ -89,7 +88,8 @@ def mpi_world(required=False):
             from mpi4py import MPI
     except ImportError as error:  # no mpi4py, or an mpi4py that finds no MPI library
         started = f"an MPI launcher started {expected} processes, but" if expected else "distributed training needs"
-        raise ValueError(f"{started} mpi4py with an MPI library could not be loaded ({error}): {INSTALL}") from None
+        raise ValueError(f"{started} mpi4py with an MPI library could not be loaded ({error}): "
+                         + install_command("mpi")) from None
     size = MPI.COMM_WORLD.Get_size()
     if expected is not None and size != expected:
         library = " ".join(MPI.Get_library_version().split("\n")[0].split())
@@ -98,7 +98,7 @@ def mpi_world(required=False):
                          f"mpich wheel puts it beside python), or rebuild mpi4py on the cluster's MPI")
     if size == 1:  # required, without a launcher
         raise ValueError("distributed training needs several processes started by an MPI launcher, e.g. "
-                         f"mpiexec -n 4 …, or srun on a Slurm cluster ({INSTALL} installs mpiexec)")
+                         f"mpiexec -n 4 …, or srun on a Slurm cluster ({install_command('mpi')} installs mpiexec)")
     return _world()
 
 

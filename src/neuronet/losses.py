@@ -44,16 +44,19 @@ class Loss:
     def backward(self):
         raise NotImplementedError
 
-    def _average(self, per_sample, sample_weight):
-        """J from the per-sample costs; keeps the factors w_n / Σ w that backward applies."""
+    def _average(self, per_sample, sample_weight, output_ndim=2):
+        """J from the per-sample costs ℓ_n; keeps the factors w_n / Σ w that backward
+        applies, shaped to scale the rows of an output of ``output_ndim`` dimensions
+        ((m,): one output a sample; (m, k))."""
         if sample_weight is None:
             self._share = per_sample.dtype.type(1 / len(per_sample))
             return float(np.mean(per_sample))
         weights = np.asarray(sample_weight, dtype=per_sample.dtype)
         if not weights.sum():
             raise ValueError("Weights sum to zero, can't be normalized (a minibatch whose samples all weigh 0)")
-        self._share = (weights / weights.sum())[:, None]
-        return float(np.dot(self._share.ravel(), per_sample))
+        share = weights / weights.sum()
+        self._share = share.reshape((-1,) + (1,) * (output_ndim - 1))
+        return float(np.dot(share, per_sample))
 
     def correct(self, output, target):
         """How many predictions in the batch are right (None for regression losses)."""
@@ -63,12 +66,19 @@ class Loss:
         return {}
 
 
+def _per_sample(per_value):
+    """ℓ_n = Σ_k of the costs of sample n's outputs, from an (m, k) array; an (m,)
+    array is one output a sample, its own ℓ_n."""
+    return per_value.sum(axis=1) if per_value.ndim > 1 else per_value
+
+
 class BinaryCrossEntropy(Loss):
     """Negative log-likelihood of Bernoullis, from logits z, for targets y ∈ {0, 1}.
 
     Each sample has k independent outputs (k = 1: one sigmoid neuron; k > 1: a
-    multi-label problem, one yes/no per label); its cost is the log-likelihood of its
-    whole label vector, and J averages it over the m samples:
+    multi-label problem, one yes/no per label), logits m × k or, for one output, (m,);
+    its cost is the log-likelihood of its whole label vector, and J averages it over
+    the m samples:
 
     ℓ_n = −Σ_k [y log σ(z) + (1 − y) log(1 − σ(z))] = Σ_k [softplus(z) − y z]
     J = (1/m) Σ_n ℓ_n,    ∂J/∂z = (σ(z) − y) / m
@@ -81,7 +91,7 @@ class BinaryCrossEntropy(Loss):
     def forward(self, logits, target, sample_weight=None):
         target = np.asarray(target, dtype=logits.dtype).reshape(logits.shape)
         self._logits, self._target = logits, target
-        return self._average(np.sum((1 - target) * logits - log_sigmoid(logits), axis=1), sample_weight)
+        return self._average(_per_sample((1 - target) * logits - log_sigmoid(logits)), sample_weight, logits.ndim)
 
     def backward(self):
         return (sigmoid(self._logits) - self._target) * self._share
@@ -151,12 +161,11 @@ class MeanSquaredError(Loss):
             self._share = diff.dtype.type(1 / len(diff))
             return self.factor * float(np.vdot(diff, diff)) / diff.size
         per_sample = np.mean(diff * diff, axis=1) if diff.ndim > 1 else diff * diff
-        return self.factor * self._average(per_sample, sample_weight)
+        return self.factor * self._average(per_sample, sample_weight, diff.ndim)
 
     def backward(self):
         outputs = self._diff.shape[1] if self._diff.ndim > 1 else 1
-        share = self._share if np.ndim(self._share) == 0 or self._diff.ndim > 1 else self._share.ravel()
-        return (2 * self.factor / outputs) * self._diff * share
+        return (2 * self.factor / outputs) * self._diff * self._share
 
 
 class HalfSquaredError(MeanSquaredError):
@@ -168,7 +177,8 @@ class HalfSquaredError(MeanSquaredError):
 
 class HalfPoissonDeviance(Loss):
     """Half the Poisson deviance, for counts and other non-negative targets, from the
-    log-mean z (the network's output before its ``Exp``, so ŷ = e^z > 0):
+    log-mean z (the network's output before its ``Exp``, so ŷ = e^z > 0), m × k or,
+    for one output, (m,):
 
     ℓ_n = Σ_k [y log(y / ŷ) − y + ŷ] = Σ_k [y log y − y z − y + e^z],   J = (1/m) Σ_n ℓ_n
     ∂J/∂z = (e^z − y) / m
@@ -180,7 +190,7 @@ class HalfPoissonDeviance(Loss):
         target = np.asarray(target, dtype=logits.dtype).reshape(logits.shape)
         self._mean, self._target = np.exp(logits), target
         per_value = xlogy(target, target) - target * logits - target + self._mean
-        return self._average(np.sum(per_value, axis=1), sample_weight)
+        return self._average(_per_sample(per_value), sample_weight, logits.ndim)
 
     def backward(self):
         return (self._mean - self._target) * self._share

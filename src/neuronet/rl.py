@@ -11,7 +11,8 @@ become more likely), and the value network one step on the squared error
 
 Environments follow gymnasium's API (``reset(seed=) → (obs, info)``,
 ``step(a) → (obs, reward, terminated, truncated, info)``); CartPole-v1 needs the
-optional extra: ``pip install 'neuronet[rl]'``.
+optional extra: ``pip install 'neuronet[rl]'`` (``pip install '.[rl]'`` in a checkout
+that is not installed).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from . import nn
+from .extras import install_command
 from .training import TrainingDiverged, gradient_step
 from .validation import Interval, check_parameter
 
@@ -33,7 +35,7 @@ def make_env(name="CartPole-v1"):
     try:
         import gymnasium
     except ImportError:
-        raise ValueError("reinforcement learning needs gymnasium: pip install 'neuronet[rl]'") from None
+        raise ValueError(f"reinforcement learning needs gymnasium: {install_command('rl')}") from None
     try:
         return gymnasium.make(name)
     except gymnasium.error.Error as error:

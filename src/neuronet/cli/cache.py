@@ -35,8 +35,13 @@ def run(args):
         print(f"removed {total} from the image cache {folder}")
         return 0
     print(f"image cache: {folder}")
+    if not sizes:
+        print("empty")
+        return 0
+    width = max(len(os.path.basename(path)) for path in sizes)
+    print(f"  {'entry':<{width}}  {'size':>8}  written")
     for path in sorted(sizes, key=os.path.getmtime):
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
-        print(f"  {os.path.basename(path)}  {size_text(sizes[path]):>8}  {written}")
-    print(f"{total}; remove them with: neuronet cache --clear" if sizes else "empty")
+        print(f"  {os.path.basename(path):<{width}}  {size_text(sizes[path]):>8}  {written}")
+    print(f"{total}; remove them with: neuronet cache --clear")
     return 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+from ..extras import install_command
 from .common import RAW, UserError, load_model
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Write a saved model as one ONNX graph, checked with onnx.checker: ONNX Runtime then runs it
 without neuronet (from Python, C#, Java, C++, JavaScript in the browser, or on a phone), and
 Netron draws it, one node per layer operation (dense_0/MatMul, relu_1/Relu, ...).
@@ -22,7 +23,7 @@ names those of scikit-learn models, the probabilities one tensor (as with zipmap
   variable               a regressor: the predicted values
   output                 a bare network: its forward pass
 
-Needs the onnx package: pip install 'neuronet[onnx]'."""
+Needs the onnx package: {install_command('onnx')}."""
 
 
 def add(commands):
@@ -48,6 +49,7 @@ def run(args):
     print(f"wrote {output}: {proto.graph.name}, {len(proto.graph.node)} ONNX nodes, checked by onnx.checker")
     inputs, outputs = signature(proto)
     width = max(len(name) for name, _, _ in inputs + outputs) + 2
+    print(f"  {'role':<7} {'name':<{width}}type [shape]")
     for role, values in (("input", inputs), ("output", outputs)):
         for name, element_type, shape in values:
             print(f"  {role:<7} {name:<{width}}{element_type} [{', '.join(map(str, shape))}]")

@@ -52,5 +52,6 @@ def run(args):
         verdict = "ok" if error < 1e-6 else "MISMATCH"
         print(f"  layer {index} {type(network.layers[int(index)]).__name__:<8} {name:<8} relative error {error:.2e}  {verdict}")
     worst = max(errors.values())
-    print(f"worst {worst:.2e}: " + ("backpropagation agrees with finite differences" if worst < 1e-6 else "gradients disagree"))
+    conclusion = "backpropagation agrees with finite differences" if worst < 1e-6 else "gradients disagree"
+    print(f"worst relative error {worst:.2e}: {conclusion}")
     return 0 if worst < 1e-6 else 1

@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import sys
 import warnings
 
 from PIL import Image
 
-from ..files import destination, load_npy, write_atomically
+from ..files import ModelFileError, destination, load_npy, write_atomically
 from ..imagefolder import decode_image, to_unit_range
 from ..datasets import TABLE_SUFFIXES
 from ..tables import read_table
-from .common import RAW, UserError, load_model
+from .common import RAW, load_model
 
 
 def add(commands):
@@ -22,9 +23,10 @@ def add(commands):
         "predict", help="label images or feature rows with a saved model",
         description="Print the predicted label and its probability for each image, or for each row of a "
                     ".csv table or .npy file of features (a .csv's delimiter — comma, semicolon, tab — and header "
-                    "row are recognised). A folder means every file under it. Images are resized and coloured "
-                    "as the model's training images were. A file that cannot be read is reported and skipped; "
-                    "the exit status is 1 if any was.",
+                    "row are recognised). A folder means every file under it, in natural order (2.jpg before "
+                    "10.jpg). Images are resized and coloured as the model's training images were. A file that "
+                    "cannot be read or predicted is reported in one line and skipped; the exit status is 1 if "
+                    "any was.",
         epilog="examples:\n  neuronet predict cats.npz kitten.jpg puppy.png\n"
                "  neuronet predict cats.npz ~/dogs-vs-cats/test1 --output predictions.csv\n"
                "  neuronet predict neuronet-runs/model.npz rows.csv", formatter_class=RAW)
@@ -38,6 +40,13 @@ def add(commands):
 
 class Unreadable(Exception):
     """One input that cannot be read: reported on stderr, and the others go on."""
+
+
+def natural_key(name):
+    """Orders names as a person would: case-insensitive, with each run of digits
+    compared by its value, so "2.jpg" comes before "10.jpg" (ties by the exact name)."""
+    parts = re.split(r"(\d+)", name)
+    return [int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)], name
 
 
 def read_rows(path):
@@ -64,14 +73,16 @@ def read_image(path, saved):
 
 
 def inputs(paths):
-    """Every file named, and every visible file under the folders named, in a fixed order."""
+    """Every file named, in the order given, and every visible file under the folders
+    named: a folder's files in natural order, then its subfolders', in natural order."""
     for path in paths:
         if not os.path.isdir(path):
             yield path
             continue
         for folder, subfolders, names in os.walk(path):
-            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-            yield from (os.path.join(folder, name) for name in sorted(names) if not name.startswith("."))
+            subfolders[:] = sorted((name for name in subfolders if not name.startswith(".")), key=natural_key)
+            visible = sorted((name for name in names if not name.startswith(".")), key=natural_key)
+            yield from (os.path.join(folder, name) for name in visible)
 
 
 def read(path, saved):
@@ -81,11 +92,20 @@ def read(path, saved):
                          else "no such file or folder")
     if path.lower().endswith((*TABLE_SUFFIXES, ".npy")):
         rows = read_rows(path)
-        try:
-            return saved.input_for(rows, path), [f"{path}[{i}]" for i in range(len(rows))]
-        except UserError as error:  # this file does not fit the model; the others may
-            raise Unreadable(str(error)) from None
+        return saved.input_for(rows, path), [f"{path}[{i}]" for i in range(len(rows))]
     return saved.input_for(read_image(path, saved), path, raw_scale=255.0), [path]
+
+
+def predicted(path, saved):
+    """(name, class probabilities) of every row of one file."""
+    X, row_names = read(path, saved)
+    return list(zip(row_names, saved.model.predict_proba(X)))
+
+
+def first_line(error):
+    """What went wrong, in one line: the first of the error's message (its kind if it has none)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def write_table(path, names, predictions):
@@ -107,14 +127,16 @@ def run(args):
     failed, predictions = 0, []
     for path in inputs(args.files):
         try:
-            X, row_names = read(path, saved)
-        except Unreadable as error:
-            print(f"{path}: error: {error}", file=sys.stderr)
+            rows = predicted(path, saved)
+        except ModelFileError:  # the model is damaged: every file would fail
+            raise
+        except Exception as error:  # this file could not be read or predicted (e.g. a NaN); the others may be
+            print(f"{path}: error: {first_line(error)}", file=sys.stderr)
             failed += 1
             continue
-        for row_name, probabilities in zip(row_names, saved.model.predict_proba(X)):
+        for row_name, probabilities in rows:
             best = int(probabilities.argmax())
-            print(f"{row_name}: {names[best]} ({probabilities[best]:.1%})")
+            print(f"{row_name}: {names[best]} (probability {probabilities[best]:.1%})")
             predictions.append((row_name, probabilities))
     if args.output:
         write_table(args.output, names, predictions)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
+from ..callbacks import redraws_in_place
+from ..extras import install_command
 from ..persistence import save
 from .common import RAW, UserError, load_model, positive_float, positive_int, sizes
+
+EVERY = 50  # episodes between two progress lines in a pipe or a file (a terminal gets a bar)
 
 
 def add(commands):
@@ -16,7 +21,7 @@ def add(commands):
         description="Train a policy-gradient agent (REINFORCE with a learned value baseline; both networks are "
                     "neuronet networks) on gymnasium's CartPole-v1 until the average return of 100 episodes reaches "
                     "475, save the policy and draw its learning curve; or, with --play, run a saved policy greedily "
-                    "for 100 episodes. Needs: pip install 'neuronet[rl]'.",
+                    f"for 100 episodes. Needs: {install_command('rl')}.",
         epilog="examples:\n  neuronet rl cartpole\n  neuronet rl cartpole --seed 3 --episodes 1500\n"
                "  neuronet rl cartpole --play neuronet-runs/cartpole.npz", formatter_class=RAW)
     parser.add_argument("environment", choices=["cartpole"], help="the task (CartPole-v1)")
@@ -47,11 +52,15 @@ def run(args):
         return 0
     agent = rl.PolicyGradientAgent(env.observation_space.shape[0], env.action_space.n, hidden=args.hidden,
                                    learning_rate=args.learning_rate, random_state=args.seed)
-    bar = tqdm(total=args.episodes, unit="episode", disable=args.quiet, dynamic_ncols=True)
+    draws = redraws_in_place(sys.stderr)
+    bar = tqdm(total=args.episodes, unit="episode", disable=args.quiet or not draws, dynamic_ncols=True)
 
     def progress(episode, episode_return, average):
         bar.update(1)
         bar.set_postfix({"return": f"{episode_return:.0f}", "avg100": f"{average:.1f}"}, refresh=False)
+        if not (draws or args.quiet) and (episode + 1) % EVERY == 0:
+            print(f"episode {episode + 1}/{args.episodes} - return {episode_return:.0f} - avg100 {average:.1f}",
+                  file=sys.stderr, flush=True)
 
     try:
         returns = agent.train(env, args.episodes, solved_at=rl.SOLVED["CartPole-v1"], seed=args.seed, progress=progress)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+from ..extras import install_command
 from .common import RAW, UserError, positive_int
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Start a local web page that trains a network while you watch: the decision boundary
 bending, every hidden neuron's view of the input plane, the loss and accuracy falling
 (or blowing up when the learning rate is too large), the size of each layer's gradient,
@@ -24,7 +25,7 @@ read; "Copy as Python" gives the script that trains the same network again.
 The page works offline. The server listens on 127.0.0.1 (this machine only) unless --host
 says otherwise, and the address it prints carries a secret token: open that address (the
 browser keeps the token as a cookie).
-Needs the studio extra: pip install 'neuronet[studio]'."""
+Needs the studio extra: {install_command('studio')}."""
 
 
 def add(commands):
@@ -66,7 +67,7 @@ def run(args):
         from ..studio.server import LOOPBACK, serve
     except ImportError as error:
         raise UserError(f"the studio needs its extra ({error.name} is not installed): "
-                        "pip install 'neuronet[studio]'") from None
+                        + install_command("studio")) from None
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, got {args.port}")
     catalog = Catalog(_checked_paths(args.data), image_size=args.image_size, grayscale=args.grayscale)

@@ -2,7 +2,8 @@
 
 ``to_onnx(model, path)`` turns a network, an estimator or a pipeline of scalers and an
 estimator into one ONNX graph whose outputs are named as skl2onnx names those of
-scikit-learn models. Needs the ``onnx`` package: ``pip install 'neuronet[onnx]'``.
+scikit-learn models. Needs the ``onnx`` package: ``pip install 'neuronet[onnx]'``
+(``pip install '.[onnx]'`` in a checkout that is not installed).
 """
 
 from .graph import signature

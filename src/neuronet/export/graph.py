@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..extras import install_command
+
 try:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 except ImportError:  # the [onnx] extra
-    raise ImportError("ONNX export needs the onnx package: pip install 'neuronet[onnx]'") from None
+    raise ImportError(f"ONNX export needs the onnx package: {install_command('onnx')}") from None
 
 OPSET = 18  # ai.onnx operator set: ONNX 1.13 (2022) and every ONNX Runtime since 1.14 run it
 BATCH = "batch"  # the name of the dynamic first dimension of every input and output
