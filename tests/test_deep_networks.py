@@ -168,7 +168,7 @@ def test_verbose_prints_scikit_learns_epoch_lines_or_a_progress_bar(digits_flat,
     assert len(lines) == 2 and re.fullmatch(r"Iteration 2, loss = \d+\.\d{8}", lines[1])
     MLPClassifier((8,), max_iter=2, tol=0, verbose="progress", random_state=0).fit(X_train, y_train)
     shown = capsys.readouterr()
-    assert re.search(r"epoch 2/2: 100%\|.*\| 12/12 .*loss=", shown.err) and shown.out == ""
+    assert re.search(r"epoch 2/2: 100%\|.*\| 12/12 .*loss \(epoch mean\)=", shown.err) and shown.out == ""
 
 
 def test_dropout_is_active_only_in_training():

@@ -15,7 +15,8 @@ from neuronet.callbacks import redraws_in_place
 from neuronet.cli.predict import inputs
 from command_line import private_cache, run  # noqa: F401 (a fixture)
 
-EPOCH_LINE = r"epoch {}/3 - loss \S+ - accuracy \S+ - val_loss \S+ - val_accuracy \S+ - time \d+\.\d\d s"
+EPOCH_LINE = (r"epoch {}/3 - loss \(epoch mean\) \S+ - accuracy \(epoch mean\) \S+ - val_loss \S+ - val_accuracy \S+ "
+              r"- time \d+\.\d\d s")
 
 
 class Terminal(io.StringIO):

@@ -32,10 +32,17 @@ def held_out_named(name):
         _HELD_OUT.reset(token)
 
 
-def _shown(logs):
-    """The epoch's metrics under the names progress output gives them (see held_out_named)."""
-    return {_HELD_OUT.get() + key.removeprefix("val") if key.startswith("val_") else key: value
-            for key, value in logs.items()}
+def _shown(logs, step):
+    """The epoch's metrics under the names progress output gives them: the held-out data
+    named as held_out_named says, and, for an epoch of minibatches, the training figures
+    marked as what they are, the mean over the epoch's minibatches ("loss (epoch mean)"),
+    where the held-out figures are measured at the epoch's end."""
+    def name(key):
+        if key.startswith("val_"):
+            return _HELD_OUT.get() + key.removeprefix("val")
+        return f"{key} (epoch mean)" if step == "epoch" else key
+
+    return {name(key): value for key, value in logs.items()}
 
 
 class History:
@@ -231,8 +238,8 @@ def redraws_in_place(stream):
 
 def epoch_line(trainer, epoch, logs, seconds):
     """One epoch in words, every number labelled:
-    "epoch 3/20 - loss 0.284123 - test_loss 0.301234 - time 1.23 s"."""
-    metrics = "".join(f" - {key} {value:.6g}" for key, value in _shown(logs).items())
+    "epoch 3/20 - loss (epoch mean) 0.284123 - test_loss 0.301234 - time 1.23 s"."""
+    metrics = "".join(f" - {key} {value:.6g}" for key, value in _shown(logs, trainer.history.step).items())
     return f"{trainer.history.step} {epoch + 1}/{trainer.epochs}{metrics} - time {seconds:.2f} s"
 
 
@@ -300,7 +307,8 @@ class ProgressBar(EpochLogger):
 
     def on_epoch_end(self, epoch, logs):
         if self.draws:
-            self._progress().set_postfix({k: f"{v:.4f}" for k, v in _shown(logs).items()}, refresh=False)
+            shown = _shown(logs, self.trainer.history.step)
+            self._progress().set_postfix({k: f"{v:.4f}" for k, v in shown.items()}, refresh=False)
         else:
             super().on_epoch_end(epoch, logs)
 
