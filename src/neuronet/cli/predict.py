@@ -93,8 +93,8 @@ def write_table(path, names, predictions):
     text = io.StringIO()
     table = csv.writer(text)
     table.writerow(["file", "label", *(f"p_{name}" for name in names)])
-    for row_name, probabilities in predictions:
-        table.writerow([row_name, names[int(probabilities.argmax())], *(f"{p:.6g}" for p in probabilities)])
+    for row_name, best, probabilities in predictions:
+        table.writerow([row_name, names[best], *(f"{p:.6g}" for p in probabilities)])
     write_atomically(path, lambda file: file.write(text.getvalue().encode()))
 
 
@@ -112,10 +112,9 @@ def run(args):
             print(f"{path}: error: {error}", file=sys.stderr)
             failed += 1
             continue
-        for row_name, probabilities in zip(row_names, saved.model.predict_proba(X)):
-            best = int(probabilities.argmax())
+        for row_name, best, probabilities in zip(row_names, *saved.labelled(X)):
             print(f"{row_name}: {names[best]} ({probabilities[best]:.1%})")
-            predictions.append((row_name, probabilities))
+            predictions.append((row_name, best, probabilities))
     if args.output:
         write_table(args.output, names, predictions)
         print(f"predictions written to {args.output}")
