@@ -38,14 +38,14 @@ COMMANDS = (
     ("cache", "cache", "where decoded photos are cached, and their size (--clear empties it)"),
 )
 EPILOG = """examples:
-  neuronet train                                   logistic regression on breast-cancer data, in neuronet-runs/run-1/
+  neuronet train                                   logistic regression on breast-cancer, saved in neuronet-runs/run-1/
   neuronet train --data digits --model mlp         a deep network reads 8×8 digits (the next run: run-2/)
-  neuronet train --data xor --model mlp --activation logistic --optimizer gd --learning-rate 1
+  neuronet train --data xor --model mlp --hidden 8 --activation logistic --optimizer gd --learning-rate 1 --epochs 2000
                                                    the lecture's network: sigmoid neurons, plain gradient descent
   neuronet train --data mnist-5k --model cnn       a convolutional network reads MNIST
   neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000
-  neuronet runs                                    every run so far, with its train and test accuracy
-  neuronet evaluate neuronet-runs/run-2/model.npz digits
+  neuronet runs                                    every run kept, with its train and test accuracy
+  neuronet evaluate neuronet-runs/run-2/model.npz  the held-out test split of the data it was trained on
   neuronet predict neuronet-runs/run-1/model.npz rows.csv
   neuronet summary neuronet-runs/run-2/model.npz
   neuronet study learning-rate                     the step-size lesson, as a figure

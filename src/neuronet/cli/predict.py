@@ -27,7 +27,7 @@ def add(commands):
                     "the exit status is 1 if any was.",
         epilog="examples:\n  neuronet predict cats.npz kitten.jpg puppy.png\n"
                "  neuronet predict cats.npz ~/dogs-vs-cats/test1 --output predictions.csv\n"
-               "  neuronet predict neuronet-runs/model.npz rows.csv", formatter_class=RAW)
+               "  neuronet predict neuronet-runs/run-1/model.npz rows.csv", formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train or neuronet.save")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="images, folders of images, or .csv / .npy files of feature rows")

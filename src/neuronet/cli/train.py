@@ -24,6 +24,8 @@ from .common import RAW, UserError, fraction, load_data, non_negative_float, pos
 from .runs import MODEL, ROOT, new_run, newest_run
 
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
+OPTIMIZERS = ("gd", "adam", "sgd")
+HIDDEN_ACTIVATIONS = ("logistic", "tanh", "relu", "leaky_relu")
 
 
 def defaults(parameter, models=tuple(MODELS), names=None):
@@ -51,7 +53,7 @@ def add(commands):
                     "trained by backpropagation on minibatches; cnn = convolutions that share weights. "
                     "Settings left out take the defaults of the Python estimators (LogisticRegression, "
                     "MLPClassifier, CNNClassifier).",
-        epilog="examples:\n  neuronet train                 the first run goes to neuronet-runs/run-1/\n"
+        epilog="examples:\n  neuronet train              the first run goes to neuronet-runs/run-1/\n"
                "  neuronet train --data digits --model mlp --hidden 64\n"
                "  neuronet train --data xor --model mlp --hidden 8 --activation logistic --optimizer gd "
                "--learning-rate 1 --epochs 2000\n"
@@ -59,8 +61,8 @@ def add(commands):
                "  neuronet train --data spiral --model mlp --hidden 64,64 --epochs 200\n"
                "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000\n"
                "  neuronet train --threshold 0.9 --output cautious.npz\n"
-               "  neuronet train --resume         continues the newest run after a Ctrl-C\n"
-               "  neuronet runs                  lists the runs, with their train and test accuracy",
+               "  neuronet train --resume     continues the newest run after a Ctrl-C\n"
+               "  neuronet runs               lists the runs, with their train and test accuracy",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
                         help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs, a .csv table (features "
@@ -87,8 +89,8 @@ def add(commands):
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help=f"minibatch size (default: {defaults('batch_size')})")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
-                        help="gd: plain gradient descent (no momentum, a constant rate), on the whole training set "
-                             "at each step unless --batch-size says otherwise, the only one of logistic; adam; "
+                        help="gd: plain gradient descent, no momentum and a constant rate, on the whole training "
+                             "set at each step unless --batch-size is given (what logistic regression does); adam; "
                              f"sgd with momentum {MLPClassifier().momentum:g} "
                              f"(default: {defaults('solver', ('mlp', 'cnn'))})")
     parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
@@ -127,8 +129,6 @@ def add(commands):
     parser.set_defaults(run=run)
 
 
-OPTIMIZERS = ("gd", "adam", "sgd")
-HIDDEN_ACTIVATIONS = ("logistic", "tanh", "relu", "leaky_relu")
 # --optimizer gd of an mlp or cnn: the lecture's plain gradient descent, w ← w − η ∂J/∂w
 PLAIN_GRADIENT_DESCENT = {"solver": "sgd", "momentum": 0.0, "nesterovs_momentum": False, "learning_rate": "constant"}
 # Flags that shape hidden layers or minibatches, and so mean nothing to logistic regression
