@@ -108,4 +108,5 @@ def test_summary_of_a_cnn_sets_each_convolutions_shared_weights_beside_a_dense_l
     # 16 filters of 1·3·3 on 1×8×8 images, padded to keep the size: a dense layer would need 64 · 1,024 weights
     assert "0: Conv2D  144 shared weights + 16 biases; a dense layer from 1×8×8 to 16×8×8 would need 66 k weights" \
         in out
-    assert "3: Conv2D  4,608 shared weights + 32 biases; a dense layer from 16×4×4 to 32×4×4 would need 131 k" in out
+    assert "3: Conv2D  4,608 shared weights + 32 biases; a dense layer from 16×4×4 to 32×4×4 would need 131 k" \
+        in out

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 
-import pytest
 
 import neuronet
 from neuronet.cli import runs

@@ -330,8 +330,9 @@ def _weight_sharing(conv, shape_in, shape_out):
     """A convolution's shared parameters beside the weights of a dense layer that would
     connect the same input to the same output: (C·H·W)·(F·H'·W') of them."""
     dense = int(np.prod(shape_in)) * int(np.prod(shape_out))
+    source, target = ("×".join(map(str, shape)) for shape in (shape_in, shape_out))
     return (f"{conv.params['weights'].size:,} shared weights + {conv.filters:,} biases; a dense layer from "
-            f"{'×'.join(map(str, shape_in))} to {'×'.join(map(str, shape_out))} would need {_readable(dense)} weights")
+            f"{source} to {target} would need {_readable(dense)} weights")
 
 
 def _readable(count):

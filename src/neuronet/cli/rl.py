@@ -19,8 +19,8 @@ def add(commands):
         description="Train a policy-gradient agent (REINFORCE with a learned value baseline; both networks are "
                     "neuronet networks) on gymnasium's CartPole-v1 until the average return of 100 episodes reaches "
                     "475, save the policy and draw its learning curve; or, with --play, run a saved policy greedily "
-                    "for 100 episodes. Each run without --output gets a folder of its own, neuronet-runs/run-N/ (neuronet runs "
-                    "lists them). Needs: pip install 'neuronet[rl]'.",
+                    "for 100 episodes. Each run without --output gets a folder of its own, neuronet-runs/run-N/ "
+                    "(neuronet runs lists them). Needs: pip install 'neuronet[rl]'.",
         epilog="examples:\n  neuronet rl cartpole\n  neuronet rl cartpole --seed 3 --episodes 1500\n"
                "  neuronet rl cartpole --play neuronet-runs/run-1/model.npz", formatter_class=RAW)
     parser.add_argument("environment", choices=["cartpole"], help="the task (CartPole-v1)")
