@@ -21,16 +21,16 @@ def test_train_with_no_arguments_trains_logistic_regression_on_breast_cancer(cap
     assert "iteration 50/1000 - loss" in out  # the cost, every 50 iterations
     test_accuracy = float(out.split("test accuracy ")[1].split()[0])
     assert test_accuracy >= 0.95
-    assert (tmp_path / "neuronet-runs" / "model.npz").exists()
-    report = tmp_path / "neuronet-runs" / "model-report"  # named after the model file
+    assert (tmp_path / "neuronet-runs" / "run-1" / "model.npz").exists()
+    report = tmp_path / "neuronet-runs" / "run-1" / "model-report"  # named after the model file
     assert {"index.html", "learning_curves.png", "confusion_matrix.png"} <= set(os.listdir(report))
-    assert "next: neuronet evaluate" in out
+    assert "next: neuronet evaluate neuronet-runs/run-1/model.npz breast-cancer" in out
 
 
 def test_the_console_script_is_installed_and_helps():
     result = subprocess.run([sys.executable, "-m", "neuronet.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "examples:" in result.stdout
-    for command in ("train", "evaluate", "predict", "summary", "study", "gradcheck"):
+    for command in ("train", "runs", "evaluate", "predict", "summary", "study", "gradcheck"):
         result = subprocess.run([sys.executable, "-m", "neuronet.cli", command, "--help"], capture_output=True, text=True)
         assert result.returncode == 0 and "example" in result.stdout, command
 
@@ -75,7 +75,7 @@ def test_predict_reads_csv_and_npy_feature_rows(capsys, tmp_path):
     X, y = load_breast_cancer(return_X_y=True)
     np.savetxt("rows.csv", X[:3], delimiter=",")
     np.save("rows.npy", X[3:5])
-    code, out, _ = run(capsys, "predict", "neuronet-runs/model.npz", "rows.csv", "rows.npy")
+    code, out, _ = run(capsys, "predict", "neuronet-runs/run-1/model.npz", "rows.csv", "rows.npy")
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 5
     names = ["malignant", "benign"]
@@ -93,7 +93,7 @@ def test_gradcheck_command(capsys, tmp_path):
     code, out, _ = run(capsys, "gradcheck")
     assert code == 0 and "worst relative error" in out and "backpropagation agrees" in out
     run(capsys, "train", "--data", "digits", "--model", "mlp", "--hidden", 8, "--epochs", 1, "--quiet")
-    code, out, _ = run(capsys, "gradcheck", "neuronet-runs/model.npz", "--entries", 5)
+    code, out, _ = run(capsys, "gradcheck", "neuronet-runs/run-1/model.npz", "--entries", 5)
     assert code == 0 and "layer 0 Dense    weights" in out and "layer 2 Dense" in out
 
 
@@ -114,7 +114,7 @@ def test_user_mistakes_are_one_clear_line_and_a_nonzero_exit(argv, message, caps
 
 def test_model_and_data_mismatch_is_a_clear_error(capsys):
     run(capsys, "train", "--epochs", 5, "--quiet")
-    code, _, err = run(capsys, "evaluate", "neuronet-runs/model.npz", "digits")
+    code, _, err = run(capsys, "evaluate", "neuronet-runs/run-1/model.npz", "digits")
     assert code == 2 and "the model knows the classes ['malignant', 'benign']" in err
 
 
@@ -157,16 +157,25 @@ def test_alpha_is_the_l2_flag_and_l2_its_alias():
 
 def test_evaluate_names_the_estimator_of_a_model_with_preprocessing(capsys):
     run(capsys, "train", "--epochs", 50, "--quiet")
-    code, out, _ = run(capsys, "evaluate", "neuronet-runs/model.npz", "breast-cancer")
+    code, out, _ = run(capsys, "evaluate", "neuronet-runs/run-1/model.npz", "breast-cancer")
     assert code == 0 and out.startswith("LogisticRegression on breast-cancer, the held-out test split")
-    code, out, _ = run(capsys, "summary", "neuronet-runs/model.npz")
+    code, out, _ = run(capsys, "summary", "neuronet-runs/run-1/model.npz")
     assert "input preprocessing: StandardScaler (saved with the model)" in out
 
 
-@pytest.mark.parametrize("flag, value", [("--hidden", "64"), ("--optimizer", "sgd"), ("--batch-size", "32")])
-def test_a_flag_that_does_not_apply_to_the_model_is_an_error_that_says_why(flag, value, capsys):
-    code, _, err = run(capsys, "train", flag, value)
-    assert code == 2 and f"{flag} applies to --model mlp or cnn" in err and err.count("\n") == 1
+@pytest.mark.parametrize("given, said", [
+    (["--hidden", "64"], "--hidden applies to --model mlp or cnn"),
+    (["--optimizer", "sgd"], "--optimizer sgd applies to --model mlp or cnn"),
+    (["--optimizer", "adam"], "--optimizer adam applies to --model mlp or cnn"),
+    (["--batch-size", "32"], "--batch-size applies to --model mlp or cnn"),
+    (["--activation", "tanh"], "--activation applies to --model mlp or cnn"),
+    (["--model", "mlp", "--threshold", "0.9"], "--threshold applies to --model logistic"),
+    (["--data", "digits", "--threshold", "0.9"], "--threshold applies to two classes, and digits has 10"),
+])
+def test_a_flag_that_does_not_apply_to_the_model_is_an_error_that_says_why(given, said, capsys, tmp_path):
+    code, _, err = run(capsys, "train", *given)
+    assert code == 2 and said in err and err.count("\n") == 1
+    assert not os.path.exists(tmp_path / "neuronet-runs")  # refused before a run folder is made
 
 
 def test_logistic_regression_reads_every_bundled_multiclass_set_and_a_cnn_honours_hidden(capsys):
@@ -222,7 +231,7 @@ def test_predict_skips_a_bad_table_and_reads_the_next(capsys, tmp_path):
 
     (tmp_path / "notes.txt").write_text("hello")
     np.save("rows.npy", load_breast_cancer().data[:2])
-    code, out, err = run(capsys, "predict", "neuronet-runs/model.npz", "notes.txt", "rows.npy")
+    code, out, err = run(capsys, "predict", "neuronet-runs/run-1/model.npz", "notes.txt", "rows.npy")
     assert code == 1 and "notes.txt: error: not a table of numbers" in err and err.count("\n") == 1
     assert out.count("rows.npy[") == 2
 

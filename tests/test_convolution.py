@@ -183,6 +183,8 @@ def test_convolution_shares_weights_so_it_has_far_fewer_parameters():
     assert conv.count_params() == 8 * 1 * 3 * 3 + 8 == 80
     assert dense.count_params() == 784 * 6272 + 6272
     assert "8·1·3·3 weights + 8 bias" in conv.summary(print_fn=None)
+    assert "72 shared weights + 8 biases; a dense layer from 1×28×28 to 8×28×28 would need 4.9 M weights" \
+        in conv.summary(print_fn=None)  # 784 · 6,272
 
 
 def test_bad_geometry_is_a_clear_error():

@@ -73,16 +73,20 @@ def test_cli_trains_saves_plots_and_plays(tmp_path, monkeypatch, capsys):
     assert main(["rl", "cartpole", "--episodes", "30", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "30 episodes; not solved" in out and "greedy policy: average return" in out
-    assert (tmp_path / "neuronet-runs" / "cartpole_returns.png").stat().st_size > 10_000
-    policy = neuronet.load(tmp_path / "neuronet-runs" / "cartpole.npz")
+    assert "next: neuronet rl cartpole --play neuronet-runs/run-1/model.npz" in out
+    assert (tmp_path / "neuronet-runs" / "run-1" / "model_returns.png").stat().st_size > 10_000
+    policy = neuronet.load(tmp_path / "neuronet-runs" / "run-1" / "model.npz")
     assert isinstance(policy.layers[-1], nn.Softmax) and policy.input_shape == (4,)
-    assert main(["rl", "cartpole", "--play", "neuronet-runs/cartpole.npz"]) == 0
+    assert main(["rl", "cartpole", "--play", "neuronet-runs/run-1/model.npz"]) == 0
     assert "average return" in capsys.readouterr().out
+    assert main(["runs"]) == 0
+    listed = capsys.readouterr().out.splitlines()[1]
+    assert "CartPole-v1" in listed and "policy network" in listed and "30 episodes, greedy return" in listed
 
 
 def test_playing_a_model_that_is_not_a_policy_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     main(["train", "--epochs", "3", "--quiet"])
     capsys.readouterr()
-    assert main(["rl", "cartpole", "--play", "neuronet-runs/model.npz"]) == 2
+    assert main(["rl", "cartpole", "--play", "neuronet-runs/run-1/model.npz"]) == 2
     assert "not a CartPole policy" in capsys.readouterr().err

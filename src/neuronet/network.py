@@ -269,18 +269,23 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """Each layer, its output shape and its parameters, counted the way one counts
-        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases)."""
+        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases);
+        then, for each convolution, its shared weights beside the weights a dense layer
+        from the same input to the same output would need."""
         if not self.built:
             raise ValueError("the network is not built yet: pass input_shape or call build()")
         rows = [("Layer (type)", "Output shape", "Param #", "Counted as")]
+        sharing = []
         shape = self.input_shape
         for index, layer in enumerate(self.layers):
-            shape = layer.output_shape(shape)
+            shape, shape_in = layer.output_shape(shape), shape
             formula = " + ".join(
                 f"{'·'.join(map(str, p.shape))} {name}" for name, p in layer.params.items()
             )
             rows.append((f"{index}: {type(layer).__name__}", str((None, *shape)),
                          f"{layer.count_params():,}", formula))
+            if isinstance(layer, Conv2D):
+                sharing.append(f"  {index}: Conv2D  {_weight_sharing(layer, shape_in, shape)}")
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         line = "─" * (sum(widths) + 6)
         text = [line]
@@ -289,6 +294,8 @@ class Sequential:
             if number == 0:
                 text.append(line)
         text += [line, f"Total params: {self.count_params():,}", f"Input shape: {(None, *self.input_shape)}"]
+        if sharing:
+            text += ["Weight sharing: each convolution applies one kernel per filter at every position", *sharing]
         out = "\n".join(text)
         if print_fn is not None:
             print_fn(out)
@@ -317,6 +324,24 @@ class Sequential:
     def __repr__(self):
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n    {inner},\n])"
+
+
+def _weight_sharing(conv, shape_in, shape_out):
+    """A convolution's shared parameters beside the weights of a dense layer that would
+    connect the same input to the same output: (C·H·W)·(F·H'·W') of them."""
+    dense = int(np.prod(shape_in)) * int(np.prod(shape_out))
+    source, target = ("×".join(map(str, shape)) for shape in (shape_in, shape_out))
+    return (f"{conv.params['weights'].size:,} shared weights + {conv.filters:,} biases; a dense layer from "
+            f"{source} to {target} would need {_readable(dense)} weights")
+
+
+def _readable(count):
+    """A count as people say it: 4,917,248 → "4.9 M" (k, M, G, T; exact below a thousand)."""
+    for size, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if count >= size:
+            value = count / size
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    return str(count)
 
 
 def _whole_blocks(x):

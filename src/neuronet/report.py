@@ -39,6 +39,7 @@ class Run:
     started: datetime
     seconds: float  # time spent training
     model_file: str | None = None
+    method: str | None = None  # how it learned, e.g. "gradient descent on all 455 training samples at each step, …"
     problems: tuple = ()  # what went wrong, one line each (neuronet.cli.outcome): shown above everything
 
 
@@ -59,7 +60,8 @@ def write_report(folder, model, dataset, split, run, test_files=()):
     with _replaced_atomically(folder) as draft:
         figures = _figures(draft, model, dataset, split, probabilities, test_files)
         with open(os.path.join(draft, "index.html"), "w", encoding="utf-8") as page:
-            page.write(_page(model, dataset, split, probabilities.argmax(axis=1), run, figures))
+            page.write(_page(model, dataset, split, np.searchsorted(model.classes_, model.predict(split[1])), run,
+                             figures))
     return os.path.join(folder, "index.html")
 
 
@@ -109,7 +111,7 @@ def _figures(folder, model, dataset, split, probabilities, test_files):
     """Draw and save every figure that applies; returns [(file name, caption, wide)]."""
     X_train, X_test, y_train, y_test = split
     names = [str(c) for c in dataset.class_names]
-    predicted = probabilities.argmax(axis=1)
+    predicted = np.searchsorted(model.classes_, model.predict(X_test))  # the model's own rule: its threshold too
     figures = []
 
     def add(file_name, drawn):
@@ -295,7 +297,8 @@ def _first_screen(model, split, predicted, run):
         ("train accuracy", f"<strong>{model.score(X_train, y_train):.4f}</strong> on {len(y_train):,} samples"),
         ("test accuracy", f"<strong>{np.mean(predicted == y_test):.4f}</strong> on {len(y_test):,} samples"),
         ("date", html.escape(f"{run.started:%Y-%m-%d %H:%M} {run.started.tzname() or ''}".strip())),
-        ("training", html.escape(f"{_duration(run.seconds)}, {steps} {step}{'s' if steps != 1 else ''}")),
+        ("training", html.escape(f"{_duration(run.seconds)}, {steps} {step}{'s' if steps != 1 else ''}"
+                                 + (f" of {run.method}" if run.method else ""))),
         ("network", html.escape(f"{model.network_.count_params():,} parameters: {_layers(model.network_)}")),
     ]
     if run.model_file:

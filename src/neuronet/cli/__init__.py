@@ -26,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 # The module's add(commands) builds the command's parser and is imported only when needed.
 COMMANDS = (
     ("train", "train", "train a model on a dataset, save it, and write a report"),
+    ("runs", "runs", "the runs kept in neuronet-runs/: when, data, model, settings, train and test accuracy"),
     ("evaluate", "evaluate", "accuracy, per-class precision/recall and confusion matrix of a saved model"),
     ("predict", "predict", "label images or feature rows with a saved model"),
     ("summary", "summary", "a saved model's layers and parameter counts"),
@@ -37,15 +38,18 @@ COMMANDS = (
     ("cache", "cache", "where decoded photos are cached, and their size (--clear empties it)"),
 )
 EPILOG = """examples:
-  neuronet train                                   logistic regression on breast-cancer data
-  neuronet train --data digits --model mlp         a deep network reads 8×8 digits
+  neuronet train                                   logistic regression on breast-cancer, saved in neuronet-runs/run-1/
+  neuronet train --data digits --model mlp         a deep network reads 8×8 digits (the next run: run-2/)
+  neuronet train --data xor --model mlp --hidden 8 --activation logistic --optimizer gd --learning-rate 1 --epochs 2000
+                                                   the lecture's network: sigmoid neurons, plain gradient descent
   neuronet train --data mnist-5k --model cnn       a convolutional network reads MNIST
   neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000
-  neuronet evaluate neuronet-runs/model.npz digits
-  neuronet predict neuronet-runs/model.npz photo.jpg
-  neuronet summary neuronet-runs/model.npz
+  neuronet runs                                    every run kept, with its train and test accuracy
+  neuronet evaluate neuronet-runs/run-2/model.npz  the held-out test split of the data it was trained on
+  neuronet predict neuronet-runs/run-1/model.npz rows.csv
+  neuronet summary neuronet-runs/run-2/model.npz
   neuronet study learning-rate                     the step-size lesson, as a figure
-  neuronet gradcheck neuronet-runs/model.npz       backprop against finite differences
+  neuronet gradcheck neuronet-runs/run-2/model.npz backprop against finite differences
   neuronet rl cartpole                             a policy network learns to balance a pole
   neuronet cache                                   where decoded photos are kept, and their size
 """

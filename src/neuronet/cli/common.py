@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
+import numpy as np
+
 from ..datasets import BUILTIN, TABLE_SUFFIXES, is_table, label_text
 from ..datasets import load as load_dataset
 from ..persistence import load_described
@@ -113,6 +115,12 @@ class SavedModel:
             raise UserError(f"{self.path} is a policy network trained by neuronet rl; watch it play with: "
                             f"neuronet rl cartpole --play {self.path}")
         raise UserError(f"{self.path} holds a {type(estimator).__name__}; neuronet {command} works with classifiers")
+
+    def labelled(self, X):
+        """(class index, class probabilities) of each sample of X, the class chosen by the
+        model's own rule: the most probable, or a logistic regression's threshold."""
+        indices = np.searchsorted(self.estimator.classes_, self.model.predict(X))
+        return indices, self.model.predict_proba(X)
 
     def class_names(self):
         return self.extra.get("class_names") or [str(c) for c in self.estimator.classes_]

@@ -17,7 +17,7 @@ def add(commands):
                     "test split is used (same seed); use --all for every sample. A .csv table has one label "
                     "column (the last, or --label-column) and the model's features in the others; its delimiter "
                     "(comma, semicolon, tab) and header row are recognised.",
-        epilog="examples:\n  neuronet evaluate neuronet-runs/model.npz breast-cancer\n"
+        epilog="examples:\n  neuronet evaluate neuronet-runs/run-1/model.npz breast-cancer\n"
                "  neuronet evaluate cats.npz ~/dogs-vs-cats/test-folder\n"
                "  neuronet evaluate model.npz measurements.csv --label-column diagnosis", formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train or neuronet.save")

@@ -30,7 +30,7 @@ def add(commands):
     parser = commands.add_parser(
         "export", help="write a saved model as an ONNX file, to run it anywhere with ONNX Runtime",
         description=DESCRIPTION,
-        epilog="examples:\n  neuronet export neuronet-runs/model.npz model.onnx\n"
+        epilog="examples:\n  neuronet export neuronet-runs/run-1/model.npz model.onnx\n"
                "  neuronet export cats-cnn.npz                     writes cats-cnn.onnx", formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train (or neuronet.save)")
     parser.add_argument("output", nargs="?", metavar="OUTPUT.onnx",

@@ -17,7 +17,7 @@ def add(commands):
         description="Compare every layer's backpropagated gradient with central finite differences in float64 "
                     "and print the relative error per parameter (correct backprop: below 1e-6). Without a model, "
                     "a small demonstration network is checked.",
-        epilog="examples:\n  neuronet gradcheck\n  neuronet gradcheck neuronet-runs/model.npz --entries 10",
+        epilog="examples:\n  neuronet gradcheck\n  neuronet gradcheck neuronet-runs/run-1/model.npz --entries 10",
         formatter_class=RAW)
     parser.add_argument("model", nargs="?", help="a model file written by neuronet train")
     parser.add_argument("--samples", type=positive_int, default=4, help="samples in the checked batch (default: 4)")

@@ -29,7 +29,7 @@ def add(commands):
                     "any was.",
         epilog="examples:\n  neuronet predict cats.npz kitten.jpg puppy.png\n"
                "  neuronet predict cats.npz ~/dogs-vs-cats/test1 --output predictions.csv\n"
-               "  neuronet predict neuronet-runs/model.npz rows.csv", formatter_class=RAW)
+               "  neuronet predict neuronet-runs/run-1/model.npz rows.csv", formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train or neuronet.save")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="images, folders of images, or .csv / .npy files of feature rows")
@@ -97,9 +97,10 @@ def read(path, saved):
 
 
 def predicted(path, saved):
-    """(name, class probabilities) of every row of one file."""
+    """(name, class index, class probabilities) of every row of one file, the class chosen
+    by the model's own rule (see SavedModel.labelled)."""
     X, row_names = read(path, saved)
-    return list(zip(row_names, saved.model.predict_proba(X)))
+    return list(zip(row_names, *saved.labelled(X)))
 
 
 def first_line(error):
@@ -113,8 +114,8 @@ def write_table(path, names, predictions):
     text = io.StringIO()
     table = csv.writer(text)
     table.writerow(["file", "label", *(f"p_{name}" for name in names)])
-    for row_name, probabilities in predictions:
-        table.writerow([row_name, names[int(probabilities.argmax())], *(f"{p:.6g}" for p in probabilities)])
+    for row_name, best, probabilities in predictions:
+        table.writerow([row_name, names[best], *(f"{p:.6g}" for p in probabilities)])
     write_atomically(path, lambda file: file.write(text.getvalue().encode()))
 
 
@@ -134,10 +135,9 @@ def run(args):
             print(f"{path}: error: {first_line(error)}", file=sys.stderr)
             failed += 1
             continue
-        for row_name, probabilities in rows:
-            best = int(probabilities.argmax())
+        for row_name, best, probabilities in rows:
             print(f"{row_name}: {names[best]} (probability {probabilities[best]:.1%})")
-            predictions.append((row_name, probabilities))
+            predictions.append((row_name, best, probabilities))
     if args.output:
         write_table(args.output, names, predictions)
         print(f"predictions written to {args.output}")

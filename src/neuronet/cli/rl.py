@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+from datetime import datetime
 
 import numpy as np
 
@@ -11,6 +13,7 @@ from ..callbacks import redraws_in_place
 from ..extras import install_command
 from ..persistence import save
 from .common import RAW, UserError, load_model, positive_float, positive_int, sizes
+from .runs import MODEL, ROOT, new_run
 
 EVERY = 50  # episodes between two progress lines in a pipe or a file (a terminal gets a bar)
 
@@ -21,17 +24,19 @@ def add(commands):
         description="Train a policy-gradient agent (REINFORCE with a learned value baseline; both networks are "
                     "neuronet networks) on gymnasium's CartPole-v1 until the average return of 100 episodes reaches "
                     "475, save the policy and draw its learning curve; or, with --play, run a saved policy greedily "
-                    f"for 100 episodes. Needs: {install_command('rl')}.",
+                    "for 100 episodes. Each run without --output gets a folder of its own, neuronet-runs/run-N/ "
+                    f"(neuronet runs lists them). Needs: {install_command('rl')}.",
         epilog="examples:\n  neuronet rl cartpole\n  neuronet rl cartpole --seed 3 --episodes 1500\n"
-               "  neuronet rl cartpole --play neuronet-runs/cartpole.npz", formatter_class=RAW)
+               "  neuronet rl cartpole --play neuronet-runs/run-1/model.npz", formatter_class=RAW)
     parser.add_argument("environment", choices=["cartpole"], help="the task (CartPole-v1)")
     parser.add_argument("--episodes", type=positive_int, default=1000, help="most episodes to train (default: 1000)")
     parser.add_argument("--hidden", type=sizes, default=(64,), metavar="N,N", help="hidden layers (default: 64)")
     parser.add_argument("--learning-rate", type=positive_float, default=0.01, metavar="LR",
                         help="Adam step size of the policy (default: 0.01)")
     parser.add_argument("--seed", type=int, default=0, help="seed of networks, actions and environment (default: 0)")
-    parser.add_argument("--output", default=os.path.join("neuronet-runs", "cartpole.npz"), metavar="FILE",
-                        help="where to save the policy (default: neuronet-runs/cartpole.npz)")
+    parser.add_argument("--output", default=None, metavar="FILE",
+                        help=f"where to save the policy (default: {MODEL} in a new run folder, {ROOT}/run-N/); "
+                             "its learning curve goes beside it")
     parser.add_argument("--play", metavar="MODEL", help="run a saved policy greedily instead of training")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
@@ -62,6 +67,8 @@ def run(args):
             print(f"episode {episode + 1}/{args.episodes} - return {episode_return:.0f} - avg100 {average:.1f}",
                   file=sys.stderr, flush=True)
 
+    output = args.output or os.path.join(new_run(), MODEL)
+    started = datetime.now().astimezone()
     try:
         returns = agent.train(env, args.episodes, solved_at=rl.SOLVED["CartPole-v1"], seed=args.seed, progress=progress)
     finally:
@@ -69,10 +76,14 @@ def run(args):
     solved = rl.first_solved(returns, rl.SOLVED["CartPole-v1"])
     print(f"{len(returns)} episodes; " + (f"solved at episode {solved} (100-episode average ≥ 475)" if solved
                                           else f"not solved: last 100-episode average {np.mean(returns[-100:]):.1f}"))
-    save(agent.policy, args.output, extra={"environment": "CartPole-v1", "returns": returns})
+    greedy = agent.evaluate(env, 100, seed=10_000 + args.seed)
+    print(f"greedy policy: average return {greedy:.1f} over 100 episodes")
+    settings = (f"hidden {','.join(map(str, args.hidden))}, adam, lr {args.learning_rate:g}, {len(returns)} episodes, "
+                f"greedy return {greedy:.1f}")
+    save(agent.policy, output, extra={"environment": "CartPole-v1", "returns": returns, "settings": settings,
+                                      "started": started.isoformat(timespec="seconds")})
     curve = plots.save(plots.episode_returns(returns, rl.SOLVED["CartPole-v1"], title="REINFORCE on CartPole-v1"),
-                       os.path.splitext(args.output)[0] + "_returns.png")
-    print(f"greedy policy: average return {agent.evaluate(env, 100, seed=10_000 + args.seed):.1f} over 100 episodes")
-    print(f"policy saved to {args.output}; learning curve in {curve}")
-    print(f"next: neuronet rl cartpole --play {args.output}")
+                       os.path.splitext(output)[0] + "_returns.png")
+    print(f"policy saved to {output}; learning curve in {curve}")
+    print(f"next: neuronet rl cartpole --play {shlex.quote(output)}")
     return 0

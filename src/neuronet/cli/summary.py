@@ -10,8 +10,12 @@ def add(commands):
     parser = commands.add_parser(
         "summary", help="a saved model's layers and parameter counts",
         description="Print each layer, its output shape and its parameter count, counted as by hand "
-                    "(a Dense layer from n inputs to k units: n·k weights + k biases).",
-        epilog="example:\n  neuronet summary neuronet-runs/model.npz", formatter_class=RAW)
+                    "(a Dense layer from n inputs to k units: n·k weights + k biases); for a convolutional "
+                    "network, each convolution's shared weights beside the weights a dense layer from the same "
+                    "input to the same output would need.",
+        epilog="examples:\n  neuronet summary neuronet-runs/run-1/model.npz\n"
+               "  neuronet train --data mnist-5k --model cnn --epochs 1 --output cnn.npz && neuronet summary cnn.npz",
+        formatter_class=RAW)
     parser.add_argument("model", help="a model file written by neuronet train")
     parser.set_defaults(run=run)
 

@@ -22,8 +22,11 @@ from ..preprocessing import default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
 from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
 from .outcome import caught_warnings, outcome
+from .runs import MODEL, ROOT, new_run, newest_run
 
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
+OPTIMIZERS = ("gd", "adam", "sgd")
+HIDDEN_ACTIVATIONS = ("logistic", "tanh", "relu", "leaky_relu")
 
 
 def defaults(parameter, models=tuple(MODELS), names=None):
@@ -44,16 +47,23 @@ def add(commands):
         "train", help="train a model on a dataset, save it, and write a report",
         description="Train a model on a built-in dataset or a folder of images, print train and test accuracy, "
                     "save the model (one file, with the preprocessing it needs) and write a report folder of "
-                    "figures with an index.html.\n\n"
+                    "figures with an index.html. Each run without --output gets a folder of its own, "
+                    "neuronet-runs/run-N/, for its model, checkpoint and report (neuronet runs lists them).\n\n"
                     "Models: logistic = one sigmoid neuron, or one softmax neuron per class for more than two "
                     "(full-batch gradient descent); mlp = hidden layers "
                     "trained by backpropagation on minibatches; cnn = convolutions that share weights. "
                     "Settings left out take the defaults of the Python estimators (LogisticRegression, "
                     "MLPClassifier, CNNClassifier).",
-        epilog="examples:\n  neuronet train\n  neuronet train --data digits --model mlp --hidden 64\n"
+        epilog="examples:\n  neuronet train              the first run goes to neuronet-runs/run-1/\n"
+               "  neuronet train --data digits --model mlp --hidden 64\n"
+               "  neuronet train --data xor --model mlp --hidden 8 --activation logistic --optimizer gd "
+               "--learning-rate 1 --epochs 2000\n"
                "  neuronet train --data mnist-5k --model cnn --epochs 10\n"
                "  neuronet train --data spiral --model mlp --hidden 64,64 --epochs 200\n"
-               "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000",
+               "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000\n"
+               "  neuronet train --threshold 0.9 --output cautious.npz\n"
+               "  neuronet train --resume     continues the newest run after a Ctrl-C\n"
+               "  neuronet runs               lists the runs, with their train and test accuracy",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
                         help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs, a .csv table (features "
@@ -79,8 +89,18 @@ def add(commands):
                              f"(default: {defaults('tol')})")
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help=f"minibatch size (default: {defaults('batch_size')})")
-    parser.add_argument("--optimizer", choices=["adam", "sgd"], default=None,
-                        help=f"adam, or sgd with momentum {MLPClassifier().momentum:g} (default: {defaults('solver', ('mlp', 'cnn'))})")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
+                        help="gd: plain gradient descent, no momentum and a constant rate, on the whole training "
+                             "set at each step unless --batch-size is given (what logistic regression does); adam; "
+                             f"sgd with momentum {MLPClassifier().momentum:g} "
+                             f"(default: {defaults('solver', ('mlp', 'cnn'))})")
+    parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
+                        help="the hidden layers' activation of mlp and cnn: logistic (the sigmoid of the lecture's "
+                             f"neurons), tanh, relu, leaky_relu (default: {defaults('activation', ('mlp', 'cnn'))})")
+    parser.add_argument("--threshold", type=fraction, default=None, metavar="P",
+                        help="logistic regression of two classes says the second where its probability exceeds P; "
+                             "kept in the model file for predict and evaluate "
+                             f"(default: {LogisticRegression().threshold:g})")
     parser.add_argument("--alpha", "--l2", dest="alpha", type=non_negative_float, default=None, metavar="ALPHA",
                         help=f"L2 penalty (α/2)‖W‖² on the weights (default: {defaults('alpha')})")
     parser.add_argument("--image-size", type=positive_int, default=64, metavar="PIXELS",
@@ -90,8 +110,8 @@ def add(commands):
     parser.add_argument("--test-size", type=fraction, default=0.2, metavar="F",
                         help="fraction held out for testing, stratified (default: 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the shuffles (default: 0)")
-    parser.add_argument("--output", default=os.path.join("neuronet-runs", "model.npz"), metavar="FILE",
-                        help="where to write the model (default: neuronet-runs/model.npz)")
+    parser.add_argument("--output", default=None, metavar="FILE",
+                        help=f"where to write the model (default: {MODEL} in a new run folder, {ROOT}/run-N/)")
     parser.add_argument("--report", default=None, metavar="FOLDER",
                         help="where to write figures and index.html (default: beside the model, named after it: "
                              "cats.npz → cats-report/)")
@@ -101,7 +121,8 @@ def add(commands):
     parser.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                         help="with --checkpoint: also save every N minibatches")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the checkpoint (same settings and data as the run that wrote it)")
+                        help="continue from the checkpoint (same settings and data as the run that wrote it); "
+                             f"without --output, the newest run's in {ROOT}/")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--distributed", action="store_true",
                         help="train one model over the processes of an MPI job: mpiexec -n 4 neuronet train … "
@@ -109,22 +130,44 @@ def add(commands):
     parser.set_defaults(run=run)
 
 
-# Flags that shape minibatch training, and so mean nothing to full-batch logistic regression
-MINIBATCH_FLAGS = {"hidden": "--hidden", "optimizer": "--optimizer", "batch_size": "--batch-size"}
+# --optimizer gd of an mlp or cnn: the lecture's plain gradient descent, w ← w − η ∂J/∂w
+PLAIN_GRADIENT_DESCENT = {"solver": "sgd", "momentum": 0.0, "nesterovs_momentum": False, "learning_rate": "constant"}
+# Flags that shape hidden layers or minibatches, and so mean nothing to logistic regression
+MINIBATCH_FLAGS = {"hidden": "--hidden", "activation": "--activation", "batch_size": "--batch-size"}
 
 
-def build_estimator(args, dataset):
-    """The estimator the flags ask for; every setting not given keeps the estimator's default.
-    A flag that does not apply to the chosen model is a mistake, not silently ignored."""
-    if args.model == "logistic":
-        for name, flag in MINIBATCH_FLAGS.items():
-            if getattr(args, name) is not None:
-                raise UserError(f"{flag} applies to --model mlp or cnn; logistic regression is one layer trained "
-                                "by full-batch gradient descent")
-    step_size = "learning_rate" if args.model == "logistic" else "learning_rate_init"
-    given = {step_size: args.learning_rate, "max_iter": args.epochs, "alpha": args.alpha, "tol": args.tol}
+def check_flags_apply(args, dataset):
+    """Refuse, in one line, a flag that does not apply to the chosen model or data."""
     if args.model != "logistic":
-        given.update(solver=args.optimizer, batch_size=args.batch_size, hidden_layer_sizes=args.hidden)
+        if args.threshold is not None:
+            raise UserError("--threshold applies to --model logistic (one sigmoid neuron); an mlp or cnn says the "
+                            "most probable class")
+        return
+    given = [flag for name, flag in MINIBATCH_FLAGS.items() if getattr(args, name) is not None]
+    if args.optimizer not in (None, "gd"):
+        given.append(f"--optimizer {args.optimizer}")
+    if given:
+        raise UserError(f"{given[0]} applies to --model mlp or cnn; logistic regression is one layer trained by "
+                        "full-batch gradient descent (--optimizer gd)")
+    if args.threshold is not None and len(dataset.class_names) > 2:
+        raise UserError(f"--threshold applies to two classes, and {dataset.name} has {len(dataset.class_names)}: "
+                        "softmax regression says the most probable class")
+
+
+def build_estimator(args, dataset, n_train=None):
+    """The estimator the flags ask for; every setting not given keeps the estimator's default.
+    A flag that does not apply to the chosen model is a mistake, not silently ignored.
+    ``n_train``, the number of training samples, is the batch of ``--optimizer gd``
+    without ``--batch-size`` (default: every sample of ``dataset``)."""
+    check_flags_apply(args, dataset)
+    if args.model == "logistic":
+        given = {"learning_rate": args.learning_rate, "threshold": args.threshold, "solver": args.optimizer}
+    else:
+        given = {"learning_rate_init": args.learning_rate, "hidden_layer_sizes": args.hidden,
+                 "activation": args.activation, "solver": args.optimizer, "batch_size": args.batch_size}
+        if args.optimizer == "gd":
+            given.update(PLAIN_GRADIENT_DESCENT, batch_size=args.batch_size or n_train or len(dataset.y))
+    given.update(max_iter=args.epochs, alpha=args.alpha, tol=args.tol)
     if args.model == "cnn":
         if dataset.image_shape is None:
             raise UserError(f"--model cnn needs images, and {dataset.name} is a table of features; try --model mlp")
@@ -132,13 +175,68 @@ def build_estimator(args, dataset):
     return MODELS[args.model](random_state=args.seed, **{k: v for k, v in given.items() if v is not None})
 
 
-def _recipe(args, dataset):
-    """What the model file records of its data, for evaluate and predict."""
-    return {"dataset": dataset.name, "data": os.path.abspath(args.data) if os.path.exists(args.data) else args.data,
-            "class_names": [str(c) for c in dataset.class_names], "seed": args.seed, "test_size": args.test_size,
-            "image_size": args.image_size if dataset.files else None, "grayscale": args.grayscale,
-            "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
-            "label_column": args.label_column}
+def _optimizer(params):
+    """The --optimizer of these settings: gd (plain gradient descent, which is logistic
+    regression's), adam, or sgd (with momentum)."""
+    if params["solver"] == "adam":
+        return "adam"
+    return "sgd" if params.get("momentum", 0) > 0 else "gd"
+
+
+def _batch(params, n_train):
+    """The samples of one step: logistic regression takes them all."""
+    batch = params.get("batch_size", n_train)
+    return min(n_train, 200 if batch == "auto" else batch)
+
+
+def _rate(params):
+    return params.get("learning_rate_init", params["learning_rate"])
+
+
+def training_method(model, n_train):
+    """How ``model`` learns, in words: "gradient descent on all 455 training samples at
+    each step, learning rate 0.1", "Adam on minibatches of 200, learning rate 0.001"."""
+    params = model.get_params()
+    optimizer, batch = _optimizer(params), _batch(params, n_train)
+    name = {"gd": "gradient descent", "adam": "Adam"}.get(optimizer) or \
+        f"SGD with {'Nesterov ' if params['nesterovs_momentum'] else ''}momentum {params['momentum']:g}"
+    on = f"all {n_train} training samples at each step" if batch == n_train else f"minibatches of {batch}"
+    schedule = params["learning_rate"]
+    return f"{name} on {on}, learning rate {_rate(params):g}" + (
+        f" ({schedule} schedule)" if schedule not in (_rate(params), "constant") else "")
+
+
+def key_settings(model, n_train):
+    """What ``neuronet runs`` shows of a run's settings, in the command line's words:
+    "hidden 64 relu, adam, batch 200, lr 0.001, 200 epochs"."""
+    params = model.get_params()
+    layers = [f"threshold {params['threshold']:g}"] if params.get("threshold", 0.5) != 0.5 else []
+    if "conv_filters" in params:
+        layers.append("conv " + ",".join(map(str, params["conv_filters"])))
+    if params.get("hidden_layer_sizes"):
+        layers.append("hidden " + ",".join(map(str, params["hidden_layer_sizes"])))
+    if "activation" in params:
+        layers.append(params["activation"])
+    batch = _batch(params, n_train)
+    steps = f"{model.n_iter_} {model.history_.step}{'s' if model.n_iter_ != 1 else ''}"
+    return ", ".join([*([" ".join(layers)] if layers else []), _optimizer(params),
+                      "full batch" if batch == n_train else f"batch {batch}", f"lr {_rate(params):g}", steps])
+
+
+def _recipe(args, dataset, model=None, n_train=None, started=None, accuracies=None):
+    """What the model file records of its data, for evaluate and predict, and of its run
+    (when it started, its key settings, its train and test accuracy), for neuronet runs."""
+    recipe = {"dataset": dataset.name,
+              "data": os.path.abspath(args.data) if os.path.exists(args.data) else args.data,
+              "class_names": [str(c) for c in dataset.class_names], "seed": args.seed, "test_size": args.test_size,
+              "image_size": args.image_size if dataset.files else None, "grayscale": args.grayscale,
+              "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+              "label_column": args.label_column}
+    if started is not None:
+        recipe.update(started=started.isoformat(timespec="seconds"), settings=key_settings(model, n_train))
+    if accuracies is not None:
+        recipe.update(train_accuracy=float(accuracies[0]), test_accuracy=float(accuracies[1]))
+    return recipe
 
 
 def announce_resume(checkpoint, model):
@@ -207,10 +305,49 @@ def _accuracies(model, X_train, X_test, y_train, y_test, world):
     return (np.mean(predicted[0] == y_train), np.mean(predicted[1] == y_test)) if world.is_root else None
 
 
+def default_checkpoint(model_file):
+    """The checkpoint beside a model file: model.npz → model.ckpt."""
+    return os.path.splitext(model_file)[0] + ".ckpt"
+
+
+def _model_file(args, world):
+    """Where this run's model goes: --output; else, with --resume, the newest run's model
+    file; else a new run folder's (made by rank 0 alone under MPI)."""
+    if args.output:
+        return args.output
+
+    def choose():
+        return os.path.join(_run_to_resume(args.checkpoint) if args.resume else new_run(), MODEL)
+
+    return choose() if world is None else world.from_root(choose)
+
+
+def _run_to_resume(checkpoint):
+    """The newest run's folder, refused in one line when there is none or it holds nothing to resume."""
+    folder = newest_run()
+    if folder is None:
+        raise UserError(f"no run to resume in {ROOT}/: train one first (Ctrl-C keeps a run's state to resume), "
+                        "or name a run's files with --output and --checkpoint")
+    checkpoint = checkpoint or default_checkpoint(os.path.join(folder, MODEL))
+    if not os.path.exists(checkpoint):
+        raise UserError(f"the newest run, {folder}, has no checkpoint to resume ({checkpoint}): a run keeps one when "
+                        "Ctrl-C stops it, or after every epoch with --checkpoint; start a new run without --resume")
+    return folder
+
+
+def _resume_command(args, model_file, world):
+    """The command that continues this run, naming its model file."""
+    words = [word for word in args.argv if word != "--resume"]
+    command = shlex.join(["neuronet", *words, *([] if args.output else ["--output", model_file]), "--resume"])
+    return command if world is None else f"mpiexec -n {world.size} {command}"
+
+
 def train(args, world):
     from ..report import Run, write_report  # matplotlib: loaded only when a report is drawn
 
-    destination(args.output)  # a folder, a device or a FIFO is refused now, not once training is done
+    if args.output:
+        destination(args.output)  # a folder, a device or a FIFO is refused now, not once training is done
+
     def read():
         return load_data(args.data, args.image_size, args.grayscale, args.label_column)
 
@@ -219,13 +356,16 @@ def train(args, world):
     scaler = default_preprocessing(images=dataset.image_shape is not None)
     if scaler is not None:
         X_train, X_test = scaler.fit_transform(X_train), scaler.transform(X_test)
-    model = build_estimator(args, dataset)
+    n_train = len(X_train)
+    model = build_estimator(args, dataset, n_train)
+    method = training_method(model, n_train)
     print(f"Training {type(model).__name__} on {dataset.name}: {dataset.description}")
-    print(f"  {len(X_train)} training and {len(X_test)} test samples (seed {args.seed})")
+    print(f"  {n_train} training and {len(X_test)} test samples (seed {args.seed})\n  {method}")
     if not args.quiet:
         model.set_params(verbose=2 if args.model == "logistic" else "progress")
     saved = with_preprocessing([scaler], model)
-    checkpoint = args.checkpoint or os.path.splitext(args.output)[0] + ".ckpt"
+    output = _model_file(args, world)  # a new run folder only now: a run that failed to start leaves none
+    checkpoint = args.checkpoint or default_checkpoint(output)
     if args.resume:
         finished = announce_resume(checkpoint, model) if world is None else world.from_root(
             lambda: announce_resume(checkpoint, model))
@@ -233,6 +373,10 @@ def train(args, world):
         finished = None
     every = (args.checkpoint_every or "epoch") if args.checkpoint else None
     started, clock = datetime.now().astimezone(), time.perf_counter()
+
+    def recipe(accuracies=None):
+        return _recipe(args, dataset, model, n_train, started, accuracies)
+
     try:
         with held_out_named("test"), caught_warnings() as caught:
             model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint,
@@ -240,21 +384,18 @@ def train(args, world):
     except TrainingInterrupted as stop:
         if world is not None and not world.is_root:
             return 130
-        save(saved, args.output, extra=_recipe(args, dataset))
-        command = shlex.join(["neuronet", *[a for a in args.argv if a != "--resume"], "--resume"])
-        if world is not None:
-            command = f"mpiexec -n {world.size} {command}"
-        print(f"\n{stop}. Nothing learned is lost: the model so far is in {args.output}, the training state in "
-              f"{checkpoint}.\nTo continue: {command}", file=sys.stderr)
+        save(saved, output, extra=recipe())
+        print(f"\n{stop}. Nothing learned is lost: the model so far is in {output}, the training state in "
+              f"{checkpoint}.\nTo continue: {_resume_command(args, output, world)}", file=sys.stderr)
         return 130
     seconds = time.perf_counter() - clock
     accuracies = None if finished else _accuracies(model, X_train, X_test, y_train, y_test, world)
     if world is not None and not world.is_root:
         return 0  # rank 0 saves the model and writes the report
     if finished:  # the same run (fit checked), already done: the report is as it left it
-        if not os.path.exists(args.output):
-            save(saved, args.output, extra=_recipe(args, dataset))
-        print(f"{finished}. The model is in {args.output}")
+        if not os.path.exists(output):
+            save(saved, output, extra=recipe())
+        print(f"{finished}. The model is in {output}")
         return 0
     train_accuracy, test_accuracy = accuracies
     print(f"train accuracy {train_accuracy:.4f}   test accuracy {test_accuracy:.4f}")
@@ -262,15 +403,15 @@ def train(args, world):
     sys.stdout.flush()  # each warning after the accuracies it qualifies, also when both streams go to one file
     for line in problems:
         print(f"warning: {line}", file=sys.stderr)
-    save(saved, args.output, extra=_recipe(args, dataset))
-    print(f"model saved to {args.output}")
-    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, args.output, problems)
+    save(saved, output, extra=recipe(accuracies))
+    print(f"model saved to {output}")
+    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, output, method, problems)
     test_files = replace(dataset, X=dataset.files).split(args.test_size, args.seed)[1] if dataset.files else ()
-    report = args.report or os.path.splitext(os.path.abspath(args.output))[0] + "-report"
+    report = args.report or os.path.splitext(os.path.abspath(output))[0] + "-report"
     index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), run_facts, test_files)
     print(f"report written to {index}")
-    print(f"next: neuronet evaluate {args.output} {args.data}   |   neuronet summary {args.output}"
-          + ("" if args.model != "logistic" else "   |   " + shlex.join(
+    print(f"next: neuronet evaluate {shlex.quote(output)} {shlex.quote(args.data)}   |   "
+          f"neuronet summary {shlex.quote(output)}" + ("" if args.model != "logistic" else "   |   " + shlex.join(
               ["neuronet", "train", "--data", args.data, "--model", "mlp"]
               + (["--label-column", args.label_column] if args.label_column else []))))
     return 0
