@@ -116,6 +116,12 @@ def test_learning_curves_name_the_step_they_count():
         assert [ax.get_title() for ax in fig.axes] == [f"Cost per {step}", f"Accuracy per {step}"]
 
 
+def test_a_cost_that_spans_decades_is_drawn_on_a_log_scale_so_late_rises_show():
+    spanning = plots.learning_curves({"loss": [3.2, 0.05, 0.09, 0.04]}, step="iteration").axes[0]
+    assert spanning.get_yscale() == "log" and "log scale" in spanning.get_ylabel()
+    assert plots.learning_curves({"loss": [0.7, 0.5, 0.4]}).axes[0].get_yscale() == "linear"
+
+
 def test_learning_curves_call_the_held_out_data_what_it_is():
     history = {"loss": [0.7, 0.5], "val_loss": [0.8, 0.6]}
 

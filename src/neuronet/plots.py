@@ -28,6 +28,7 @@ SIGNED = "RdBu_r"  # weights: red positive, blue negative, white zero
 # What the train and held-out curves measure, by the history's step: a full-batch iteration
 # measures both after its step (one model); an epoch of minibatches averages the training cost
 # over its minibatches while the weights change, and scores the held-out data at its end
+LOG_SCALE_SPAN = 20  # a cost curve whose largest value is this many times its smallest is drawn on a log scale
 CURVE_LABELS = {"iteration": ("", ""),
                 "epoch": (" (mean over the epoch's minibatches)", " (at the epoch's end)")}
 
@@ -50,6 +51,10 @@ def learning_curves(history, title="Learning curves", step="epoch", held_out="va
             ax.plot(epochs, history[f"val_{metric}"], label=f"{held_out}{tested}", color="tab:orange")
         ax.set_xlabel(step)
         ax.set_ylabel("cost (cross-entropy)" if metric == "loss" else "accuracy")
+        drawn = np.concatenate([history[key] for key in (metric, f"val_{metric}") if key in history])
+        if metric == "loss" and drawn.min() > 0 and drawn.max() > LOG_SCALE_SPAN * drawn.min():
+            ax.set_yscale("log")  # a cost that spans decades: its late rises and falls stay visible
+            ax.set_ylabel("cost (cross-entropy, log scale)")
         ax.set_title(f"{'Cost' if metric == 'loss' else 'Accuracy'} per {step}")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
