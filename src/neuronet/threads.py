@@ -1,11 +1,12 @@
 """How many BLAS threads a fit or a prediction runs on, chosen from the sizes of its work.
 
-A matrix product on two threads finishes sooner only when each thread gets enough of
-it to pay for waking it and waiting for it. Below that a second thread gains little
-alone, and beside another busy process (two terminals, a notebook beside the command
-line) OpenBLAS's extra threads spin on the cores the other process needs: on a 2-core
-machine two MNIST-5k ``MLPClassifier((100,), batch_size=200)`` fits at once took 7.8 s
-each on OpenBLAS's default two threads, against 0.6 s on one thread each.
+On two threads a matrix product finishes sooner alone, from a few tens of millions of
+operations on. But beside another busy process (two terminals, a notebook beside the command line)
+OpenBLAS's threads spin, waiting for work, on the cores the other process needs, and each
+product pays for that wait: two small fits at once on two threads each run several times
+slower than on one thread each. A second thread is worth having only where its gain
+alone outweighs that loss, and for this product sizes count, not the machine's load
+(which changes while a fit runs, and would make a resumed run compute otherwise).
 
 The rule. The work of a network at a batch of m samples is its largest matrix product
 (of a forward pass; backward's have the same sizes), counted in floating-point
@@ -23,16 +24,24 @@ batch size; a prediction at the fixed number of samples its path puts in one pro
 model predicts on one count of threads whatever the batch (BLAS rounds differently on
 different counts) and a run resumed from a checkpoint computes on the count it started on.
 
-Measured on a 2-core machine, one process alone, ms per training step of an
-``MLPClassifier((w, w))`` in float32 on one BLAS thread and on two (median of runs)::
+Measured on a 2-core machine (Intel SkylakeX kernel of OpenBLAS 0.3.31, float32),
+``MLPClassifier((w, w), batch_size=m)`` per training step (the digits CNN:
+``CNNClassifier()`` on 8×8 images): alone, one thread's time ÷ two threads'; two fits at
+once, the slower one's time on two threads each ÷ on one thread each::
 
-    inputs  width  batch   largest product   1 thread   2 threads   gain
-       784    100    200       31 MFLOP          1.1 ms    1.1 ms    1.0×
-    (figures filled in by the measurement)
+    largest product   network, batch               alone: 2 threads gain   two at once: 2 threads cost
+        4.7 MFLOP     digits CNN, 32                      1.05×                      —
+         31 MFLOP     784-100-100-10, 200                 1.36×                   10.0×
+        206 MFLOP     784-512-512-10, 256                 1.52×                    3.5×
+        537 MFLOP     1024-1024-1024-10, 256              1.37×                    3.4×
+        1.1 GFLOP     784-1024-1024-10, 512                 —                      2.6×
+        2.1 GFLOP     1024-1024-1024-10, 1024             1.48×                    1.7×
+        8.6 GFLOP     784-2048-2048-10, 1024              1.50×                    1.2×
 
-So a thread pays from about ``FLOPS_PER_THREAD`` operations per product: the MNIST MLP
-above and the digits ``CNNClassifier`` (largest product 4.7 MFLOP at batch 32) run on
-one thread, an MLP with two 2,048-unit layers at batch 1,024 (8.6 GFLOP) on all cores.
+The gain alone is about 1.4× from 31 MFLOP on; the cost beside another fit falls with
+the size of the products and meets the gain near 4 GFLOP: ``FLOPS_PER_THREAD`` is half
+that, so that a second thread starts there. The MNIST MLP and the digits CNN run on one
+thread, an MLP with two 2,048-unit layers at batch 1,024 on all cores.
 
 The count is only ever lowered, from the default, and left alone when
 ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set or when a
@@ -52,7 +61,7 @@ from functools import cache
 from .layers import Conv2D, Dense
 
 ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-FLOPS_PER_THREAD = 2e8
+FLOPS_PER_THREAD = 2e9  # a second thread from 4 GFLOP: measured above
 
 
 def largest_product(network, rows):
