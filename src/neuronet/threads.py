@@ -1,12 +1,13 @@
 """How many BLAS threads a fit or a prediction runs on, chosen from the sizes of its work.
 
 On two threads a matrix product finishes sooner alone, from a few tens of millions of
-operations on. But beside another busy process (two terminals, a notebook beside the command line)
-OpenBLAS's threads spin, waiting for work, on the cores the other process needs, and each
-product pays for that wait: two small fits at once on two threads each run several times
-slower than on one thread each. A second thread is worth having only where its gain
-alone outweighs that loss, and for this product sizes count, not the machine's load
-(which changes while a fit runs, and would make a resumed run compute otherwise).
+operations on. But beside another busy process (two terminals, a notebook beside the
+command line) OpenBLAS's threads spin, waiting for work, on the cores the other process
+needs, and each product pays for that wait: two small fits at once on two threads each
+run several times slower than on one thread each. A second thread is worth having only
+where its gain alone outweighs that loss, and for this product sizes count, not the
+machine's load (which changes while a fit runs, and would make a resumed run compute
+otherwise).
 
 The rule. The work of a network at a batch of m samples is its largest matrix product
 (of a forward pass; backward's have the same sizes), counted in floating-point
