@@ -11,6 +11,7 @@ from scipy import sparse
 
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .threads import blas_threads
 from .training import fit
 
 OUTPUT_ACTIVATIONS = (Sigmoid, Softmax, Exp)
@@ -188,7 +189,8 @@ class Sequential:
         if x.dtype.kind != "f":
             x = x.astype(self.dtype)
         self.ensure_built(x)
-        return np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
+        with blas_threads(self, batch_size):  # one count per batch size, whatever the rows given
+            return np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
 
     def predict(self, x, batch_size=1024):
         """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``.
@@ -230,13 +232,14 @@ class Sequential:
         x = np.ascontiguousarray(x, dtype=self.dtype)
         self.ensure_built(x)
         rows = x.shape[0]
-        for layer in self.layers:
-            if isinstance(layer, Dense):
-                x = _dense_rows_as_lanes(layer, _whole_blocks(x))
-            elif isinstance(layer, Conv2D):
-                x = layer.forward_image_by_image(x)
-            else:
-                x = layer.forward(x)
+        with blas_threads(self, ROWS_PER_BLOCK):  # one count for every batch
+            for layer in self.layers:
+                if isinstance(layer, Dense):
+                    x = _dense_rows_as_lanes(layer, _whole_blocks(x))
+                elif isinstance(layer, Conv2D):
+                    x = layer.forward_image_by_image(x)
+                else:
+                    x = layer.forward(x)
         return x[:rows]
 
     def fit(self, X, y, *, loss, optimizer, **options):

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import sparse
 
 from .callbacks import EpochLogger, History, ProgressBar
+from .threads import blas_threads
 from .validation import Interval, validate_params
 
 
@@ -380,7 +381,8 @@ class Trainer:
         else:  # every rank checks that it runs the same run, then takes rank 0's state
             self.communicator.begin(self, self._begin_callbacks)
         catching, self.completed = self._catch_ctrl_c(), False
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught as divergence
+        # overflow is caught as divergence; BLAS runs on the threads that this work pays for
+        with np.errstate(over="ignore", invalid="ignore"), blas_threads(self.network, self.batch_size):
             try:
                 while self.epoch < self.epochs and not self.stop_training:
                     self._train_one_epoch(X, y, validation_data, sample_weight)

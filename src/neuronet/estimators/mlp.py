@@ -37,6 +37,7 @@ from ..losses import BinaryCrossEntropy, CrossEntropy, HalfPoissonDeviance, Half
 from ..network import Sequential
 from ..optimizers import SGD, Adam, CosineDecay
 from ..regularizers import L2
+from ..threads import blas_threads
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
 from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, validated,
@@ -487,7 +488,7 @@ class _BaseMLP(NeuralEstimator):
             value, _ = loss_and_gradient(network, loss, inputs, target, penalty, sample_weight)
             return value, gradients.astype(np.float64)
 
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), blas_threads(network, len(X)):
             result = scipy.optimize.minimize(cost_and_gradient, parameters.astype(np.float64), method="L-BFGS-B",
                                              jac=True, options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                                                                 "gtol": self.tol})
