@@ -29,7 +29,8 @@ FLOORS: dict[int, tuple[str, ...]] = {
     2: ("neuronet.losses",          # losses from the logits, with their gradients
         "neuronet.regularizers",    # penalties on the weights (L2), value and gradient
         "neuronet.optimizers",      # how a gradient becomes a step (SGD, Adam, Newton), and schedules
-        "neuronet.gradcheck"),      # finite-difference checks of layers, losses and networks
+        "neuronet.gradcheck",       # finite-difference checks of layers, losses and networks
+        "neuronet.threads"),        # how many BLAS threads the work of a network pays for
     3: ("neuronet.callbacks",),     # History, Callback, EarlyStopping, progress bar, logger
     4: ("neuronet.training",),      # the loop: gradient_step, Trainer (with its state API), fit
     5: ("neuronet.network",         # Sequential: layers applied one after another; its logits

@@ -103,8 +103,10 @@ def test_an_installed_neuronet_gains_an_extra_by_its_name_and_a_source_tree_from
 
 
 def hide(monkeypatch, missing, *reimported):
-    """As if the package ``missing`` were not installed, with the modules ``reimported`` to import afresh."""
-    monkeypatch.setitem(sys.modules, missing, None)
+    """As if the package ``missing`` (and every module of it already imported) were not
+    installed, with the modules ``reimported`` to import afresh."""
+    for module in [name for name in sys.modules if name == missing or name.startswith(missing + ".")] + [missing]:
+        monkeypatch.setitem(sys.modules, module, None)
     for module in reimported:
         monkeypatch.delitem(sys.modules, module, raising=False)
 
@@ -130,7 +132,7 @@ def test_a_missing_starlette_says_how_to_install_the_studio(capsys, monkeypatch)
     from neuronet.extras import install_command
 
     hide(monkeypatch, "starlette", "neuronet.studio.server")
-    code, _, err = run(capsys, "studio", "--no-browser")
+    code, _, err = run(capsys, "studio", "--no-browser", "--port", "70000")  # never a server, whatever happens
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("neuronet studio: error: the studio needs its extra (starlette")
     assert err.endswith(f" is not installed): {install_command('studio')}\n")
