@@ -488,7 +488,7 @@ class _BaseMLP(NeuralEstimator):
             value, _ = loss_and_gradient(network, loss, inputs, target, penalty, sample_weight)
             return value, gradients.astype(np.float64)
 
-        with np.errstate(over="ignore", invalid="ignore"), blas_threads(network, len(X)):
+        with np.errstate(over="ignore", invalid="ignore"), blas_threads(network, X.shape[0]):
             result = scipy.optimize.minimize(cost_and_gradient, parameters.astype(np.float64), method="L-BFGS-B",
                                              jac=True, options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                                                                 "gtol": self.tol})
