@@ -143,3 +143,22 @@ def test_a_dead_network_is_named_on_the_command_line_and_atop_the_report_with_fl
                      dead[0]), dead[0]
     page = _report_page(out)
     assert page.index('class="problems"') < page.index('class="facts"') and "never fire" in page
+
+
+def test_a_full_batch_drop_in_labels_its_training_figures_as_measured_before_the_step(capsys):
+    code, out, err = run(capsys, "train", "--model", "mlp", "--optimizer", "gd", "--epochs", "3")
+    assert code == 0
+    assert re.search(r"iteration 3/3 - loss \(before the step\) \S+ - accuracy \(before the step\) \S+ - test_loss",
+                     out + err)
+    assert "measured before each iteration's step" in _report_page(out).replace("&#x27;", "'")
+
+
+def test_history_says_when_its_training_figures_were_measured(cancer):
+    from neuronet import MLPClassifier
+
+    X, y = cancer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert LogisticRegression(max_iter=2).fit(X, y).history_.measured == "after_step"
+        assert MLPClassifier((4,), max_iter=2, batch_size=len(X)).fit(X, y).history_.measured == "before_step"
+        assert MLPClassifier((4,), max_iter=2).fit(X, y).history_.measured == "epoch_mean"

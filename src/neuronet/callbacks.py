@@ -32,15 +32,20 @@ def held_out_named(name):
         _HELD_OUT.reset(token)
 
 
-def _shown(logs, step):
+# How progress output marks training figures not measured at the held-out figures' moment
+_MEASURED = {"epoch_mean": " (epoch mean)", "before_step": " (before the step)"}
+
+
+def _shown(logs, measured):
     """The epoch's metrics under the names progress output gives them: the held-out data
-    named as held_out_named says, and, for an epoch of minibatches, the training figures
-    marked as what they are, the mean over the epoch's minibatches ("loss (epoch mean)"),
-    where the held-out figures are measured at the epoch's end."""
+    named as held_out_named says, and training figures that were not measured with the
+    held-out ones marked as what they are (see History.measured): "loss (epoch mean)",
+    the mean over the epoch's minibatches, where the held-out figures are measured at the
+    epoch's end."""
     def name(key):
         if key.startswith("val_"):
             return _HELD_OUT.get() + key.removeprefix("val")
-        return f"{key} (epoch mean)" if step == "epoch" else key
+        return key + _MEASURED.get(measured, "")
 
     return {name(key): value for key, value in logs.items()}
 
@@ -50,11 +55,16 @@ class History:
 
     ``step`` says what one entry counts: "epoch" for minibatch training, "iteration"
     for full-batch gradient descent (and Newton's method), where each step sees all
-    the data once.
+    the data once. ``measured`` says when the training figures were measured (the
+    held-out ones always at the step's or the epoch's end): "epoch_mean", the mean over
+    the epoch's minibatches, each before its step; "after_step", after a full-batch
+    step, at the weights the held-out data is scored at; "before_step", before a
+    full-batch step (scikit-learn's ``loss_curve_``); None when not known (a history
+    read back from a file).
     """
 
-    def __init__(self, step="epoch"):
-        self.step = step
+    def __init__(self, step="epoch", measured=None):
+        self.step, self.measured = step, measured
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
 
@@ -239,7 +249,7 @@ def redraws_in_place(stream):
 def epoch_line(trainer, epoch, logs, seconds):
     """One epoch in words, every number labelled:
     "epoch 3/20 - loss (epoch mean) 0.284123 - test_loss 0.301234 - time 1.23 s"."""
-    metrics = "".join(f" - {key} {value:.6g}" for key, value in _shown(logs, trainer.history.step).items())
+    metrics = "".join(f" - {key} {value:.6g}" for key, value in _shown(logs, trainer.history.measured).items())
     return f"{trainer.history.step} {epoch + 1}/{trainer.epochs}{metrics} - time {seconds:.2f} s"
 
 
@@ -307,7 +317,7 @@ class ProgressBar(EpochLogger):
 
     def on_epoch_end(self, epoch, logs):
         if self.draws:
-            shown = _shown(logs, self.trainer.history.step)
+            shown = _shown(logs, self.trainer.history.measured)
             self._progress().set_postfix({k: f"{v:.4f}" for k, v in shown.items()}, refresh=False)
         else:
             super().on_epoch_end(epoch, logs)

@@ -25,25 +25,30 @@ def save(fig, path):
 SIGNED = "RdBu_r"  # weights: red positive, blue negative, white zero
 
 
-# What the train and held-out curves measure, by the history's step: a full-batch iteration
-# measures both after its step (one model); an epoch of minibatches averages the training cost
-# over its minibatches while the weights change, and scores the held-out data at its end
 LOG_SCALE_SPAN = 20  # a cost curve whose largest value is this many times its smallest is drawn on a log scale
-CURVE_LABELS = {"iteration": ("", ""),
-                "epoch": (" (mean over the epoch's minibatches)", " (at the epoch's end)")}
+
+# What the train and held-out curves measure (History.measured): a full-batch iteration that
+# measures both after its step shows one model; an epoch of minibatches averages the training
+# cost over its minibatches while the weights change, and scores the held-out data at its end
+CURVE_LABELS = {"after_step": ("", ""),
+                "before_step": (" (before each step)", " (after it)"),
+                "epoch_mean": (" (mean over the epoch's minibatches)", " (at the epoch's end)")}
 
 
-def learning_curves(history, title="Learning curves", step="epoch", held_out="validation"):
+def learning_curves(history, title="Learning curves", step="epoch", held_out="validation", measured=None):
     """Loss and accuracy per ``step``, on the training data and the held-out data, side by side.
 
     ``step`` names one entry of the history: "epoch" for minibatch training, "iteration"
     for full-batch gradient descent, where each step sees all the data once.
     ``held_out`` names the data of the history's ``val_`` entries: "validation", or
-    "test" when the held-out data is the test set.
+    "test" when the held-out data is the test set. ``measured`` says when the training
+    figures were measured (:class:`neuronet.callbacks.History`); by default, as the step
+    suggests: over an epoch's minibatches, or after an iteration's step.
     """
     metrics = [m for m in ("loss", "accuracy") if m in history]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-    train, tested = CURVE_LABELS[step]
+    measured = measured or ("epoch_mean" if step == "epoch" else "after_step")
+    train, tested = CURVE_LABELS[measured]
     for ax, metric in zip(axes[0], metrics):
         epochs = np.arange(1, len(history[metric]) + 1)
         ax.plot(epochs, history[metric], label=f"train{train}", color="tab:blue")

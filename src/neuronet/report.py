@@ -123,8 +123,8 @@ def _figures(folder, model, dataset, split, probabilities, test_files):
     if history is not None:
         add("learning_curves.png",
             _Drawn(plots.learning_curves(history.history, f"{type(model).__name__} on {dataset.name}", history.step,
-                                         "test"),
-                   _curves_caption(history.step, "val_loss" in history.history), wide=True))
+                                         "test", history.measured),
+                   _curves_caption(history.measured or history.step, "val_loss" in history.history), wide=True))
     add("confusion_matrix.png",
         _Drawn(plots.confusion_matrix(y_test, predicted, names, "Confusion matrix, test set"),
                f"Rows: the true class; columns: what the model said, for the {len(y_test):,} test samples."))
@@ -138,12 +138,16 @@ def _figures(folder, model, dataset, split, probabilities, test_files):
     return figures
 
 
-def _curves_caption(step, tested):
-    """What the learning curves measure, and when."""
-    if step == "iteration":
-        measured = ("both measured after each iteration's step of gradient descent, at the same weights" if tested
-                    else "measured after each iteration's step of gradient descent")
-        return f"Cost and accuracy per iteration on the train set (blue){' and the test set (orange)' * tested}: {measured}."
+def _curves_caption(measured, tested):
+    """What the learning curves measure, and when (``measured`` as History.measured, or the step)."""
+    if measured == "before_step":
+        test = " The test set (orange) is scored after each step, one step further on." if tested else ""
+        return ("Cost and accuracy per iteration on the train set (blue), measured before each iteration's step "
+                f"of gradient descent (scikit-learn's loss_curve_).{test}")
+    if measured in ("after_step", "iteration"):
+        when = ("both measured after each iteration's step of gradient descent, at the same weights" if tested
+                else "measured after each iteration's step of gradient descent")
+        return f"Cost and accuracy per iteration on the train set (blue){' and the test set (orange)' * tested}: {when}."
     test = (" The test set (orange) is scored at each epoch's end, with the weights the epoch ended with: early "
             "in training the blue curve lags behind it.") if tested else ""
     return ("Cost and accuracy per epoch on the train set (blue): the mean over the epoch's minibatches, each "

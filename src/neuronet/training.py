@@ -375,6 +375,8 @@ class Trainer:
         self.data = (X, y, validation_data, sample_weight)
         self.batches_per_epoch = -(-X.shape[0] // self.batch_size)
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
+        self.history.measured = ("epoch_mean" if self.batches_per_epoch > 1
+                                 else "after_step" if self.measure_after_step else "before_step")
         self.best_weights = self.network.get_weights()
         if self.communicator is None:
             self._begin_callbacks()
