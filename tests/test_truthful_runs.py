@@ -145,12 +145,19 @@ def test_a_dead_network_is_named_on_the_command_line_and_atop_the_report_with_fl
     assert page.index('class="problems"') < page.index('class="facts"') and "never fire" in page
 
 
-def test_a_full_batch_drop_in_labels_its_training_figures_as_measured_before_the_step(capsys):
+def test_a_full_batch_drop_in_measures_train_and_test_after_each_step_and_keeps_scikit_learns_loss_curve(capsys):
     code, out, err = run(capsys, "train", "--model", "mlp", "--optimizer", "gd", "--epochs", "3")
     assert code == 0
-    assert re.search(r"iteration 3/3 - loss \(before the step\) \S+ - accuracy \(before the step\) \S+ - test_loss",
-                     out + err)
-    assert "measured before each iteration's step" in _report_page(out).replace("&#x27;", "'")
+    assert re.search(r"iteration 3/3 - loss \S+ - accuracy \S+ - test_loss", out + err)
+    assert "both measured after each iteration's step" in _report_page(out).replace("&#x27;", "'")
+
+
+def test_a_full_batch_drop_in_whose_loss_rose_is_named_with_the_learning_rate(capsys):
+    code, out, err = run(capsys, "train", "--data", "moons", "--model", "mlp", "--hidden", "8", "--activation",
+                         "logistic", "--optimizer", "gd", "--learning-rate", "50", "--quiet")
+    assert code == 0  # scikit-learn's rule stops it after 12 iterations that did not improve: no convergence warning
+    assert re.search(r"warning: the training loss rose from its lowest, .* at iteration 1, to .* at the last: "
+                     r"--learning-rate 50 likely overshoots", err), err
 
 
 def test_history_says_when_its_training_figures_were_measured(cancer):
@@ -160,5 +167,8 @@ def test_history_says_when_its_training_figures_were_measured(cancer):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert LogisticRegression(max_iter=2).fit(X, y).history_.measured == "after_step"
-        assert MLPClassifier((4,), max_iter=2, batch_size=len(X)).fit(X, y).history_.measured == "before_step"
+        full_batch = MLPClassifier((4,), max_iter=2, batch_size=len(X), random_state=0).fit(X, y)
+        assert full_batch.history_.measured == "after_step"
+        assert full_batch.loss_curve_[1] == full_batch.history_.history["loss"][0]  # before step 2 = after step 1
+        assert full_batch.loss_curve_[0] != full_batch.history_.history["loss"][0]
         assert MLPClassifier((4,), max_iter=2).fit(X, y).history_.measured == "epoch_mean"

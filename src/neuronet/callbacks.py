@@ -192,27 +192,34 @@ class StopWhenSettled(Callback):
         return {"tol": self.tol, "n_iter_no_change": self.n_iter_no_change}
 
     def on_train_begin(self):
-        self.rises, self.first_rise, self.settling = 0, None, 0
+        self.rises, self.first_rise, self.settling, self.last_fall = 0, None, 0, None
 
     def on_epoch_end(self, epoch, logs):
         costs = self.trainer.history.history["loss"]
         before = costs[-2] if len(costs) > 1 else self.trainer.first_loss
         cost = logs["loss"]
+        self.last_fall = float(before - cost)
         if cost - before > 8 * np.finfo(self.trainer.network.dtype).eps * abs(before):
             self.rises += 1
             self.first_rise = self.first_rise or (epoch + 1, float(before), float(cost))
             self.settling = 0
         else:  # fell, or rose within rounding: settled if by less than tol (never, for tol = 0)
             self.settling = self.settling + 1 if self.tol > 0 and before - cost < self.tol else 0
-        if self.settling >= self.n_iter_no_change:
+        if self.settled:
             self.trainer.stop_training = True
+
+    @property
+    def settled(self):
+        """The cost has fallen by less than ``tol``, without rising, ``n_iter_no_change`` times in a row."""
+        return self.settling >= self.n_iter_no_change
 
     def state_dict(self):
         return {"rises": self.rises, "first_rise": None if self.first_rise is None else list(self.first_rise),
-                "settling": self.settling}
+                "settling": self.settling, "last_fall": self.last_fall}
 
     def load_state_dict(self, state):
         self.rises, self.settling = int(state["rises"]), int(state["settling"])
+        self.last_fall = None if state["last_fall"] is None else float(state["last_fall"])
         self.first_rise = None if state["first_rise"] is None else tuple(state["first_rise"])
 
 

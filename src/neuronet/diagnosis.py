@@ -50,8 +50,8 @@ JUMP = 0.1           # an epoch's loss this share above the one before has jumpe
 RECTIFIERS = (ReLU, LeakyReLU)  # units that output exactly 0 for z ≤ 0 (leaky ReLU: only with α = 0)
 
 # What to try, as keys each surface words in its own terms (Python, command line, studio)
-SMALLER_LEARNING_RATE, LARGER_LEARNING_RATE, LEAKY_RELU, ADAM, MORE_ITERATIONS = (
-    "smaller_learning_rate", "larger_learning_rate", "leaky_relu", "adam", "more_iterations")
+SMALLER_LEARNING_RATE, LARGER_LEARNING_RATE, LEAKY_RELU, ADAM, MORE_ITERATIONS, LOWER_THRESHOLD = (
+    "smaller_learning_rate", "larger_learning_rate", "leaky_relu", "adam", "more_iterations", "lower_threshold")
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def _fired_and_predicted(network, X, watched, classify, logit_threshold):
     return fired, predicted
 
 
-def diagnose(network, X, y=None, *, classes=None, logit_threshold=0.0, stepped=True):
+def diagnose(network, X, y=None, *, classes=None, logit_threshold=0.0, stepped=True, loss=None, target=None):
     """Every reason the trained ``network`` stopped learning, as :class:`Diagnosis` objects.
 
     Parameters
@@ -210,6 +210,11 @@ def diagnose(network, X, y=None, *, classes=None, logit_threshold=0.0, stepped=T
     stepped : bool
         The layers' gradients are those of a training step (False: the network has taken
         none, its gradients are still the zeros it was built with; they are not judged).
+    loss, target : Loss and its targets for X, optional
+        With them, a layer whose last step's gradient was zero is named only if the
+        gradient of ``loss`` over the whole training set is exactly zero for all of its
+        parameters too (a last minibatch can leave a layer without gradient by chance:
+        one sample, or residuals of ±1 that cancel); without them, it is not named.
 
     Returns
     -------
@@ -237,6 +242,7 @@ def diagnose(network, X, y=None, *, classes=None, logit_threshold=0.0, stepped=T
         found.append(Diagnosis("one_class", count=1, total=len(present), samples=X.shape[0], label=label))
     cut_off = dead.layer if dead is not None and dead.all_dead else 0
     stuck = [number for number in zero_gradient_layers(network) if number > cut_off] if stepped else []
+    stuck = _without_data_gradient(network, loss, X, target, stuck) if stuck and loss is not None else []
     if stuck:
         weighted = [index for index, layer in enumerate(network.layers) if isinstance(layer, (Dense, Conv2D))]
         found.append(Diagnosis("zero_gradients", layer=stuck[0], index=weighted[stuck[0] - 1], count=len(stuck),
@@ -265,6 +271,22 @@ def _dead_units(network, watched, fired, samples, label):
                      units, others)
 
 
+def _without_data_gradient(network, loss, X, target, numbers):
+    """Of the layers ``numbers`` (1-based among Dense and Conv2D), those whose gradient of
+    ``loss`` (no penalty) is exactly zero for every parameter over the whole of X, in
+    chunks of ``CHUNK_ROWS``, in inference mode; stops once none is left."""
+    weighted = [layer for layer in network.layers if isinstance(layer, (Dense, Conv2D))]
+    left = set(numbers)
+    for start in range(0, X.shape[0], CHUNK_ROWS):
+        logits = network.logits(X[start : start + CHUNK_ROWS])
+        loss.forward(logits, target[start : start + CHUNK_ROWS])
+        network.backward(loss.backward(), input_grad=False)
+        left = {number for number in left if not any(np.any(grad) for grad in weighted[number - 1].grads.values())}
+        if not left:
+            break
+    return sorted(left)
+
+
 def zero_gradient_layers(network):
     """The layers with weights (1-based numbers among the Dense and Conv2D layers) whose
     last gradient of the loss was exactly zero: every gradient of a parameter that no
@@ -279,7 +301,8 @@ def zero_gradient_layers(network):
 
 
 # --- what to try ---------------------------------------------------------------------------------
-def remedies(diagnosis, *, relu, adam, learning_rate, stopped_at_limit=False, losses=None):
+def remedies(diagnosis, *, relu, adam, learning_rate, stopped_at_limit=False, losses=None, convex=False,
+             threshold=None):
     """What is worth trying against ``diagnosis``, as keys, most promising first.
 
     Parameters
@@ -300,10 +323,17 @@ def remedies(diagnosis, *, relu, adam, learning_rate, stopped_at_limit=False, lo
         (rose by more than ``JUMP`` from one epoch to the next) is a network thrown off by
         too large steps; after one that never did, a network that crawled or sits on a
         plateau (a larger step, or Adam).
+    convex, threshold : bool, float or None
+        One layer of weights (logistic regression), and its decision threshold (None for
+        more than two classes). A convex cost that settled is at its optimum: one class
+        there is the data's answer (a rare class the features do not separate), and only
+        a lower threshold says the rarer class more often.
     """
     if diagnosis.kind == "one_class":
         if stopped_at_limit:
             return (MORE_ITERATIONS,)  # it may still have been learning
+        if convex:
+            return (LOWER_THRESHOLD,) if threshold is not None else ()
         if losses is not None and len(losses) > 1 and not any(b > (1 + JUMP) * a for a, b in zip(losses, losses[1:])):
             return tuple(key for key, applies in ((LARGER_LEARNING_RATE, learning_rate is not None),
                                                   (ADAM, adam is False)) if applies)
@@ -324,31 +354,36 @@ def _python_advice(keys, parameters, rate_name):
     words = {SMALLER_LEARNING_RATE: f"a smaller {rate_name} than {parameters.get(rate_name)!r}",
              LARGER_LEARNING_RATE: f"a larger {rate_name} than {parameters.get(rate_name)!r}",
              LEAKY_RELU: 'activation="leaky_relu"', ADAM: 'solver="adam"',
-             MORE_ITERATIONS: f"a larger max_iter than {parameters.get('max_iter')!r}"}
+             MORE_ITERATIONS: f"a larger max_iter than {parameters.get('max_iter')!r}",
+             LOWER_THRESHOLD: f"a lower threshold than {parameters.get('threshold')!r} (the optimum itself says "
+                              "one class: the other is rare, or the features do not separate it)"}
     return f"; try {either([words[key] for key in keys])}" if keys else ""
 
 
-def warn_if_stopped_learning(estimator, X, y=None, *, logit_threshold=0.0, stacklevel=1):
+def warn_if_stopped_learning(estimator, X, y=None, *, logit_threshold=0.0, stacklevel=1, loss=None, target=None):
     """Warn once per reason the fitted ``estimator``'s network stopped learning.
 
     ``X`` holds the training inputs as the network takes them; ``y``, for a classifier,
     the labels as indices into ``estimator.classes_``. Each :class:`StoppedLearningWarning`
     says what to try in the estimator's parameters (learning_rate_init or learning_rate,
     activation, solver, max_iter). ``stacklevel`` counts from the caller, as
-    :func:`warnings.warn` does.
+    :func:`warnings.warn` does. ``loss`` and ``target`` (the training targets as the loss
+    takes them) let a layer without gradient be checked over the whole training set.
     """
     parameters = estimator.get_params(deep=False)
     rate_name = "learning_rate_init" if "learning_rate_init" in parameters else "learning_rate"
     solver = parameters.get("solver")
     has_rate = solver not in ("lbfgs", "newton") and isinstance(parameters.get(rate_name), (int, float))
+    convex = sum(isinstance(layer, (Dense, Conv2D)) for layer in estimator.network_.layers) == 1
     found = diagnose(estimator.network_, X, y, classes=getattr(estimator, "classes_", None),
-                     logit_threshold=logit_threshold)
+                     logit_threshold=logit_threshold, loss=loss, target=target)
     for diagnosis in found:
         keys = remedies(diagnosis, relu=parameters.get("activation") == "relu" and bool(hidden_rectifiers(
                         estimator.network_)), adam=None if solver not in ("sgd", "adam") else solver == "adam",
                         learning_rate=parameters.get(rate_name) if has_rate else None,
                         stopped_at_limit=getattr(estimator, "n_iter_", None) == parameters.get("max_iter"),
-                        losses=getattr(estimator, "loss_curve_", None))
+                        losses=getattr(estimator, "loss_curve_", None), convex=convex,
+                        threshold=parameters.get("threshold") if len(getattr(estimator, "classes_", ())) == 2 else None)
         message = diagnosis.describe(type(estimator).__name__) + _python_advice(keys, parameters, rate_name)
         warnings.warn(StoppedLearningWarning(message, diagnosis, keys, parameters.get(rate_name) if has_rate
                                              else None), stacklevel=stacklevel + 1)

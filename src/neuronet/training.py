@@ -128,6 +128,7 @@ class Trainer:
         self.batches_per_epoch = 1
         self.best_loss = self.last_loss = self.first_loss = np.inf
         self.best_weights, self.rising = None, 0
+        self.epoch_mean_loss = None  # the last epoch's mean minibatch loss, each measured before its step
         self._interrupt_requested = False
         self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
         # full-batch training: an epoch's training loss and accuracy are those of the weights after its step
@@ -194,7 +195,7 @@ class Trainer:
             self.rising = 0
         self.last_loss = value
         if self.rising >= self.divergence_patience and value > self.first_loss:
-            self._diverged(f"the loss grew for {self.rising} epochs in a row, to {value:.4g},")
+            self._diverged(f"the loss grew for {self.rising} {self.history.step}s in a row, to {value:.4g},")
 
     # --- epochs ---------------------------------------------------------------
     def run_epoch(self, X, y, sample_weight=None):
@@ -226,26 +227,29 @@ class Trainer:
         if position["correct"] is not None:
             logs["accuracy"] = position["correct"] / n
         self.position = None
+        self.epoch_mean_loss = logs["loss"]  # each minibatch's loss before its step (scikit-learn's loss_curve_)
         if self.measure_after_step and self.batches_per_epoch == 1:
-            return self._measured_after_step(X, y)
+            return self._measured_after_step(X, y, sample_weight)
         return logs
 
-    def _measured_after_step(self, X, y):
+    def _measured_after_step(self, X, y, sample_weight=None):
         """The cost and accuracy of full-batch training at the weights its step has just
         made, J(w − η∇J(w)): the weights the validation data is scored at, so that the train
         and validation figures of an iteration describe one model. One forward pass more
         per iteration (the step's own pass saw the weights before it)."""
-        logs = self.evaluate(X, y)
+        logs = self.evaluate(X, y, sample_weight)
         if not np.isfinite(logs["loss"]):
             self._diverged(f"the loss became {logs['loss']}", non_finite=True)
         return logs
 
-    def evaluate(self, X, y):
-        """Loss (with the penalty, as in training) and accuracy on (X, y), in inference mode."""
+    def evaluate(self, X, y, sample_weight=None):
+        """Loss (with the penalty, as in training: over Σ w samples with ``sample_weight``)
+        and accuracy on (X, y), in inference mode."""
         if self.communicator is not None:
-            return self.communicator.evaluate(self, X, y)
+            return self.communicator.evaluate(self, X, y, sample_weight)
         logits = self.network.predict_logits(X, batch_size=2048)
-        logs = {"loss": self.loss.forward(logits, y) + self.penalty_value(min(self.batch_size, len(y)))}
+        batch = min(self.batch_size, len(y)) if sample_weight is None else float(np.sum(sample_weight))
+        logs = {"loss": self.loss.forward(logits, y, sample_weight) + self.penalty_value(batch)}
         correct = self.loss.correct(logits, y)
         if correct is not None:
             logs["accuracy"] = correct / len(y)

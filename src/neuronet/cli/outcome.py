@@ -18,8 +18,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..diagnosis import StoppedLearningWarning
 
-# A minibatch run's training loss "rose" when it ends this much above its lowest value
-# (an epoch's mean moves with the minibatches' noise; a rise of a tenth is no noise)
+# A run's training loss "rose" when it ends this much above its lowest value (an epoch's
+# mean moves with the minibatches' noise; a rise of a tenth is no noise)
 ROSE_BY = 0.10
 
 
@@ -40,11 +40,12 @@ def caught_warnings():
 
 def outcome(model, caught):
     """The lines that tell what went wrong in ``model``'s fit (none for a healthy one):
-    one per warning ``caught``, and one for a minibatch loss that rose."""
-    rose = _minibatch_rise(model)
+    one per warning ``caught``, and one for a training loss that rose (unless a warning
+    already says so: logistic regression's own)."""
+    kinds = [getattr(warning, "kind", None) or getattr(warning, "facts", {}).get("kind") for warning in caught]
+    rose = None if "cost_rose" in kinds else _loss_rise(model)
     lines = [rose] if rose else []
-    for warning in caught:
-        kind = getattr(warning, "kind", None) or getattr(warning, "facts", {}).get("kind")
+    for warning, kind in zip(caught, kinds):
         if rose and kind in (None, "still_falling"):
             continue  # the end of a rising run is no reason for more epochs: the rate is the remedy
         line = _worded(model, warning, kind)
@@ -89,20 +90,22 @@ def _stopped_learning(model, warning):
     flags = {"smaller_learning_rate": f"a smaller --learning-rate than {warning.learning_rate}",
              "larger_learning_rate": f"a larger --learning-rate than {warning.learning_rate}",
              "leaky_relu": "--activation leaky_relu", "adam": "--optimizer adam",
-             "more_iterations": f"--epochs more than {model.max_iter}"}
+             "more_iterations": f"--epochs more than {model.max_iter}",
+             "lower_threshold": f"a --threshold below {model.get_params().get('threshold')} (the optimum itself "
+                                "says one class: the other is rare, or the features do not separate it)"}
     tries = [flags[key] for key in warning.remedies if key in flags]
     advice = f": try {', '.join(tries[:-1])}{' or ' if len(tries) > 1 else ''}{tries[-1]}" if tries else ""
     return warning.diagnosis.describe(type(model).__name__) + advice
 
 
-def _minibatch_rise(model):
-    """The line for a minibatch run whose training loss ended well above its lowest, or None."""
+def _loss_rise(model):
+    """The line for a run whose training loss ended well above its lowest, or None."""
     costs = getattr(model, "loss_curve_", None) or []
     history = getattr(model, "history_", None)
-    if len(costs) < 2 or history is None or history.step != "epoch":
+    if len(costs) < 2 or history is None:
         return None
     lowest = min(range(len(costs)), key=costs.__getitem__)
     if costs[-1] <= costs[lowest] * (1 + ROSE_BY):
         return None
-    return (f"the training loss rose from its lowest, {costs[lowest]:.4g} at epoch {lowest + 1}, to "
+    return (f"the training loss rose from its lowest, {costs[lowest]:.4g} at {history.step} {lowest + 1}, to "
             f"{costs[-1]:.4g} at the last: --learning-rate {_rate(model):g} likely overshoots; {_smaller_rate(model)}")

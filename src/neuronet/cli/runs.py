@@ -79,6 +79,20 @@ def new_run(root=ROOT):
         return folder
 
 
+def discard_run(folder, root=ROOT):
+    """Remove the run folder ``folder`` if nothing was written in it (a run that failed
+    before saving), and point ``latest`` at the newest run left (none: no ``latest``)."""
+    try:
+        os.rmdir(folder)
+    except OSError:
+        return  # it holds something (a checkpoint): it stays a run, and listed as such
+    if newest_run(root) is None:
+        with suppress(FileNotFoundError):
+            os.remove(os.path.join(root, LATEST))
+    else:
+        _point_latest(root)
+
+
 def _point_latest(root):
     """Point ``latest`` at the newest run, and look again once it is written: a run made
     meanwhile by another process is pointed at, by this one or by its maker, whichever

@@ -22,7 +22,7 @@ from ..preprocessing import default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
 from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
 from .outcome import caught_warnings, outcome
-from .runs import MODEL, ROOT, new_run, newest_run
+from .runs import MODEL, ROOT, discard_run, new_run, newest_run
 
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
 OPTIMIZERS = ("gd", "adam", "sgd")
@@ -388,6 +388,10 @@ def train(args, world):
         print(f"\n{stop}. Nothing learned is lost: the model so far is in {output}, the training state in "
               f"{checkpoint}.\nTo continue: {_resume_command(args, output, world)}", file=sys.stderr)
         return 130
+    except Exception:  # diverged, say: a run folder made for this run and left empty is no run
+        if not (args.output or args.resume) and (world is None or world.is_root):
+            discard_run(os.path.dirname(output))
+        raise
     seconds = time.perf_counter() - clock
     accuracies = None if finished else _accuracies(model, X_train, X_test, y_train, y_test, world)
     if world is not None and not world.is_root:

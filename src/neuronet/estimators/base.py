@@ -289,7 +289,8 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
             self._record(stop.history)
             raise
         self._record(history)
-        warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3)
+        warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3,
+                                 loss=self._loss(), target=target)
 
     def _record(self, history):
         self.history_ = history

@@ -42,9 +42,12 @@ class _NewtonConverged(Callback):
     def get_config(self):
         return {"tol": self.tol}
 
+    def on_train_begin(self):
+        self.settled = False
+
     def on_epoch_end(self, epoch, logs):
         if self.trainer.optimizer.last_step < self.tol:
-            self.trainer.stop_training = True
+            self.trainer.stop_training = self.settled = True
 
 
 class LogisticRegression(NeuralClassifier):
@@ -168,12 +171,16 @@ class LogisticRegression(NeuralClassifier):
                        f"{before:.4g} → {after:.4g}), so gradient descent overshoots: learning_rate="
                        f"{self.learning_rate:g} is likely too large. Try a smaller one, e.g. "
                        f"{self.learning_rate / 10:g}, or compare rates with `neuronet study learning-rate`")
-        elif self.n_iter_ == self.max_iter and self.tol > 0:
-            fell = costs[-2] - costs[-1] if len(costs) > 1 else float("nan")
-            facts.update(kind="still_falling", last_fall=fell, last_cost=costs[-1])
+        elif self.n_iter_ == self.max_iter and self.tol > 0 and not stop.settled:
+            if self.solver == "gd":
+                facts.update(kind="still_falling", last_fall=stop.last_fall, last_cost=costs[-1])
+                moving = f"it was still falling ({stop.last_fall:.2g} in the last iteration, to {costs[-1]:.4g})"
+                steps = "a larger learning_rate"
+            else:
+                moving = f"its last step moved a coefficient by {stop.trainer.optimizer.last_step:.2g}"
+                steps = "a larger tol"
             message = (f"{type(self).__name__} stopped at max_iter={self.max_iter} before the cost settled within "
-                       f"tol={self.tol:g}: it was still falling ({fell:.2g} in the last iteration, to "
-                       f"{costs[-1]:.4g}); raise max_iter to train longer, or try a larger learning_rate")
+                       f"tol={self.tol:g}: {moving}; raise max_iter to train longer, or try {steps}")
         else:
             return
         warning = ConvergenceWarning(message)

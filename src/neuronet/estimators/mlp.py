@@ -120,7 +120,7 @@ class _ScikitLearnEpochs(Callback):
     def on_epoch_end(self, epoch, logs):
         est, optimizer = self.estimator, self.trainer.optimizer
         est.n_iter_ += 1
-        est.loss_ = np.float64(logs["loss"])
+        est.loss_ = np.float64(self.trainer.epoch_mean_loss)  # before each step, as scikit-learn's
         est.t_ += self.n_samples
         est.loss_curve_.append(est.loss_)
         if self._printing():
@@ -335,7 +335,8 @@ class _BaseMLP(NeuralEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         if not incremental:
-            warn_if_stopped_learning(self, self._as_network_input(X), self._class_indices(y), stacklevel=3)
+            warn_if_stopped_learning(self, self._as_network_input(X), self._class_indices(y), stacklevel=3,
+                                     loss=self._loss(), target=target)
         return self
 
     def _dtype(self, X):
@@ -446,8 +447,7 @@ class _BaseMLP(NeuralEstimator):
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
                                 batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=self._random_state, sample_weight=sample_weight, communicator=world,
-                                measure_after_step=False)  # loss_curve_ is scikit-learn's
+                                random_state=self._random_state, sample_weight=sample_weight, communicator=world)
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise
