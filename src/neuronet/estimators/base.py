@@ -290,6 +290,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
             raise
         self._record(history)
         warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3)
+        self.network_.clear()  # nothing of X stays in the model
 
     def _record(self, history):
         self.history_ = history
