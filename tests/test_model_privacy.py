@@ -54,6 +54,12 @@ def test_a_pickled_mlp_classifier_holds_no_predicted_row(cancer):
     assert rows_found(pickle.dumps(model), QUERY) == []
 
 
+def test_a_pickled_mlp_classifier_keeps_the_recorded_range_of_each_input(cancer):
+    X, y = cancer
+    copy = pickle.loads(pickle.dumps(fitted_mlp(X, y, max_iter=2)))
+    np.testing.assert_array_equal(copy._input_range, [X.min(axis=0), X.max(axis=0)])
+
+
 def test_a_pickled_mlp_classifier_is_at_most_a_fifth_larger_than_scikit_learns(cancer):
     X, y = cancer
     theirs = len(pickle.dumps(SkMLPClassifier((100,), random_state=0, max_iter=50).fit(X, y)))
