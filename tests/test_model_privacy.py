@@ -12,7 +12,7 @@ from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 
 import neuronet
 from neuronet import nn
-from neuronet.estimators import CNNClassifier, LogisticRegression, MLPClassifier
+from neuronet.estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor
 from neuronet.rl import PolicyGradientAgent
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
@@ -82,6 +82,14 @@ def test_an_unpickled_mlp_classifier_predicts_and_trains_on_exactly_as_the_origi
         trained.set_params(warm_start=True, max_iter=3).fit(X, y)
     for mine, theirs in zip(copy.network_.parameters(), model.network_.parameters()):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_pickled_mlp_regressor_holds_no_row(cancer):
+    X, y = cancer
+    model = MLPRegressor(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=10, random_state=0).fit(X, y)
+    model.predict(QUERY)
+    blob = pickle.dumps(model)
+    assert rows_found(blob, X) == [] and rows_found(blob, QUERY) == []
 
 
 def test_a_pickled_logistic_regression_holds_no_row(cancer):
