@@ -189,6 +189,7 @@ def _fired_and_predicted(network, X, watched, classify, logit_threshold):
         if (not classify or len(predicted) > 1) and all(
                 np.count_nonzero(~alive) < DEAD_SHARE * alive.size for alive in fired.values()):
             break
+    network.clear_cache()
     return fired, predicted
 
 

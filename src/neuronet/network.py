@@ -116,7 +116,22 @@ class Sequential:
             self._pack_parameters()
         return self._flat, self._flat_grads, self._penalty_mask
 
+    def clear_cache(self):
+        """Forget what the last forward pass kept for backward: every layer's cache."""
+        for layer in self.layers:
+            layer.clear_cache()
+
+    def clear(self):
+        """Forget the last batch: every layer's cache, and the gradients (zeroed), which
+        the next training step fills again. Nothing of the data stays in the network."""
+        self.clear_cache()
+        if self.built:
+            self._flat_grads.fill(0)
+
     def __getstate__(self):
+        """The pickled network: its layers (their settings and parameters, neither cache
+        nor gradients, see :meth:`Layer.__getstate__ <neuronet.layers.Layer.__getstate__>`);
+        the flat buffers are made again on loading."""
         state = self.__dict__.copy()
         for key in ("_flat", "_flat_grads", "_penalty_mask"):
             state.pop(key, None)
@@ -190,10 +205,13 @@ class Sequential:
             x = x.astype(self.dtype)
         self.ensure_built(x)
         with blas_threads(self, batch_size):  # one count per batch size, whatever the rows given
-            return np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
+            outputs = np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
+        self.clear_cache()  # inference keeps nothing of x
+        return outputs
 
     def predict(self, x, batch_size=1024):
-        """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``.
+        """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``;
+        nothing of ``x`` stays in the network (:meth:`clear_cache`).
 
         Float input keeps its precision (float64 input gives float64 outputs); other
         input is converted to the network's dtype."""
@@ -240,6 +258,7 @@ class Sequential:
                     x = layer.forward_image_by_image(x)
                 else:
                     x = layer.forward(x)
+        self.clear_cache()
         return x[:rows]
 
     def fit(self, X, y, *, loss, optimizer, **options):

@@ -48,6 +48,11 @@ class Optimizer:
     def _update(self, parameters, gradients):
         raise NotImplementedError
 
+    def __getstate__(self):
+        """The pickled optimizer: its settings and slots, without the work array (made
+        again by the next step)."""
+        return {**self.__dict__, "_work": None}
+
     def get_config(self):
         return {"learning_rate": self.learning_rate}
 

@@ -101,6 +101,8 @@ class PolicyGradientAgent:
                                        (np.asarray(actions), advantages))
         value_loss, _ = gradient_step(self.value, self.value_loss, self.value_optimizer, observations,
                                       returns[:, None])
+        self.policy.clear()  # nothing of the episode stays in the networks
+        self.value.clear()
         if not (np.isfinite(policy_loss) and np.isfinite(value_loss)):
             raise TrainingDiverged(f"reinforcement learning diverged (policy loss {policy_loss}, value loss "
                                    f"{value_loss}); try a smaller learning rate than "

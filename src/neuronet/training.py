@@ -10,7 +10,8 @@ network class: ``logits(x, training)`` (the scores before the output activation,
 which every loss takes), ``backward(grad_logits, input_grad)``, ``flat_parameters()``
 (parameters, gradients and the L2 mask as three flat vectors), ``predict_logits(x)``,
 ``ensure_built(x)``, ``get_weights()`` / ``set_weights()``, ``output_activation``
-(the final Sigmoid/Softmax layer, or None), ``get_config()``, ``dtype`` and ``rng``.
+(the final Sigmoid/Softmax layer, or None), ``get_config()``, ``dtype``, ``rng`` and
+``clear_cache()`` (forget the last batch's forward pass: called when the run ends).
 :class:`neuronet.network.Sequential` keeps it.
 """
 
@@ -394,6 +395,7 @@ class Trainer:
                     self._train_one_epoch(X, y, validation_data, sample_weight)
                 self.completed = True  # neither interrupted nor diverged
             finally:
+                self.network.clear_cache()  # nothing of the last batch's inputs stays in the network
                 if catching:
                     signal.signal(signal.SIGINT, self._previous_handler)
                 for callback in self.callbacks:

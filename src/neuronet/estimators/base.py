@@ -291,6 +291,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         self._record(history)
         warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3,
                                  loss=self._loss(), target=target)
+        self.network_.clear()  # nothing of X stays in the model
 
     def _record(self, history):
         self.history_ = history

@@ -337,6 +337,7 @@ class _BaseMLP(NeuralEstimator):
         if not incremental:
             warn_if_stopped_learning(self, self._as_network_input(X), self._class_indices(y), stacklevel=3,
                                      loss=self._loss(), target=target)
+        self.network_.clear()  # nothing of X stays in the model
         return self
 
     def _dtype(self, X):

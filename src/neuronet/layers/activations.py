@@ -55,6 +55,8 @@ class Exp(Layer):
     Backward:  ∂L/∂z = ∂L/∂a · a
     """
 
+    cache = ("_a",)
+
     def forward(self, x, training=False):
         self._a = np.exp(x)
         return self._a
@@ -69,6 +71,8 @@ class Sigmoid(Layer):
     Forward:   a = σ(z) = 1 / (1 + e^(−z))
     Backward:  ∂L/∂z = ∂L/∂a · a (1 − a)
     """
+
+    cache = ("_a",)
 
     def forward(self, x, training=False):
         self._a = sigmoid(x)
@@ -85,6 +89,8 @@ class Tanh(Layer):
     Backward:  ∂L/∂z = ∂L/∂a · (1 − a²)
     """
 
+    cache = ("_a",)
+
     def forward(self, x, training=False):
         self._a = np.tanh(x)
         return self._a
@@ -100,6 +106,8 @@ class ReLU(Layer):
     Backward:  ∂L/∂z = ∂L/∂a · [z > 0]
     """
 
+    cache = ("_positive",)
+
     def forward(self, x, training=False):
         self._positive = x > 0
         return np.clip(x, 0.0, np.inf)  # max(0, z); clip is several times faster than maximum with a scalar
@@ -114,6 +122,8 @@ class LeakyReLU(Layer):
     Forward:   a = z if z > 0 else α z
     Backward:  ∂L/∂z = ∂L/∂a · (1 if z > 0 else α)
     """
+
+    cache = ("_slope",)
 
     def __init__(self, alpha=0.01):
         super().__init__()
@@ -141,6 +151,8 @@ class Softmax(Layer):
     Training with ``CrossEntropy`` skips this layer and uses the fused, simpler
     gradient of the loss with respect to the logits, s − onehot(y).
     """
+
+    cache = ("_s",)
 
     def forward(self, x, training=False):
         self._s = softmax(x)

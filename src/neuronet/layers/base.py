@@ -1,9 +1,11 @@
 """The contract every layer keeps.
 
 A layer maps a batch ``x`` (first axis: the samples) to a batch of outputs. During
-``forward`` it keeps what ``backward`` will need; ``backward`` receives ∂L/∂out, writes
-∂L/∂θ for each parameter θ into ``grads`` and returns ∂L/∂x, the chain rule one layer
-down.
+``forward`` it keeps what ``backward`` will need (its ``cache``: the batch's inputs, masks
+or outputs); ``backward`` receives ∂L/∂out, writes ∂L/∂θ for each parameter θ into
+``grads`` and returns ∂L/∂x, the chain rule one layer down. ``clear_cache`` forgets the
+batch, and a pickled layer holds neither the cache nor the gradients: nothing of the
+data it saw.
 
 A layer with parameters also accepts ``backward(grad_out, input_grad=False)``: it then
 fills ``grads`` and skips ∂L/∂x, which the first layer of a network never needs.
@@ -26,9 +28,12 @@ class Layer:
     regularized : tuple of str
         The names of the parameters that a weight penalty (L2) applies to: the
         weights, not the biases.
+    cache : tuple of str
+        The names of the attributes ``forward`` keeps for ``backward``.
     """
 
     regularized: tuple[str, ...] = ()
+    cache: tuple[str, ...] = ()
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -58,6 +63,18 @@ class Layer:
 
     def backward(self, grad_out):
         return grad_out
+
+    def clear_cache(self):
+        """Forget what ``forward`` kept for ``backward`` (until the next ``forward``)."""
+        for name in self.cache:
+            self.__dict__.pop(name, None)
+
+    def __getstate__(self):
+        """The pickled layer: its settings and parameters, without the cache or the
+        gradients (made again by the next ``backward``, or by the network holding it)."""
+        state = {key: value for key, value in self.__dict__.items() if key not in self.cache}
+        state["grads"] = {}
+        return state
 
     # --- helpers ------------------------------------------------------------
     def _grad(self, name):

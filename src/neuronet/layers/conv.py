@@ -69,6 +69,8 @@ class Conv2D(Layer):
         As for ``Dense``; the fan-in is C·kh·kw.
     """
 
+    cache = ("_xp", "_chunks")
+
     regularized = ("weights",)
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None):

@@ -37,6 +37,8 @@ class Dense(Layer):
         (He before a rectifier, Glorot otherwise). The bias starts at zero.
     """
 
+    cache = ("_x", "_present")
+
     regularized = ("weights",)
 
     def __init__(self, units, initializer=None):

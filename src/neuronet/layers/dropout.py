@@ -21,6 +21,8 @@ class Dropout(Layer):
     repeats exactly.
     """
 
+    cache = ("_scale",)
+
     def __init__(self, rate=0.5):
         super().__init__()
         check_parameter("rate", rate, [Interval(Real, 0, 1, closed="left")], "Dropout")

@@ -14,6 +14,8 @@ class Flatten(Layer):
     Backward:  ∂L/∂x = reshape(∂L/∂a, x.shape)
     """
 
+    cache = ("_input",)
+
     def output_shape(self, input_shape):
         return (int(np.prod(input_shape)),)
 

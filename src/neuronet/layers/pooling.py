@@ -12,6 +12,8 @@ class _Pool2D(Layer):
     """Shared geometry of the poolings: a pool_size window moved by stride (default:
     the window size, so windows tile the image), per channel, with no parameters."""
 
+    cache = ("_padded_shape", "_out_hw")
+
     pad_value = 0.0
 
     def __init__(self, pool_size=2, stride=None, padding=0):
@@ -71,6 +73,8 @@ class MaxPool2D(_Pool2D):
                ∂L/∂X[n, c, r·s + i*, q·s + j*] += ∂L/∂A[n, c, r, q]
     Padding, if any, is −∞ so it never wins.
     """
+
+    cache = _Pool2D.cache + ("_best_offset",)
 
     pad_value = -np.inf
 
