@@ -516,15 +516,13 @@ class _BaseMLP(NeuralEstimator):
 
     # --- the fitted state, for saving ----------------------------------------
     _FITTED = ("n_features_in_", "n_iter_", "t_", "loss_", "n_outputs_", "n_layers_", "out_activation_",
-               "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "feature_names_in_")
+               "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_")
 
     def get_fitted_state(self):
         """Everything ``fit`` learned (what :func:`neuronet.save` writes beside the parameters;
         the optimizer's moments are not kept: a loaded model's ``partial_fit`` starts them afresh)."""
         check_is_fitted(self)
         state = {name[:-1]: getattr(self, name) for name in self._FITTED if hasattr(self, name)}
-        if "feature_names_in" in state:
-            state["feature_names_in"] = np.asarray(state["feature_names_in"], dtype=str)
         if hasattr(self, "history_"):
             state["history"] = self.history_.state_dict(points=HISTORY_POINTS)
         return {**state, **self._input_state(), "network": self.network_}
@@ -536,8 +534,6 @@ class _BaseMLP(NeuralEstimator):
             if name[:-1] in state:
                 value = state[name[:-1]]
                 setattr(self, name, value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value)
-        if hasattr(self, "feature_names_in_"):
-            self.feature_names_in_ = np.asarray(self.feature_names_in_, dtype=object)
         if "history" in state:
             self.history_ = History()
             self.history_.load_state_dict(state["history"])
