@@ -286,3 +286,26 @@ def test_an_unknown_parameter_is_refused_naming_the_public_class(make):
     with pytest.raises(TypeError, match=rf"^{make.__name__}\.__init__\(\) got an unexpected keyword argument "
                                         "'class_weight'$"):
         make(class_weight="balanced")
+
+
+def _convergence_warnings(fit, **module):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning, **module)
+        fit()
+    return [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_warning_filter_by_module_matches_the_module_that_called_fit_and_one_by_category_any(cancer):
+    from sklearn.pipeline import make_pipeline
+
+    def fit():
+        return MLPClassifier((4,), max_iter=2, random_state=0).fit(*cancer)
+
+    def fit_in_a_pipeline():
+        return make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=2, random_state=0)).fit(*cancer)
+
+    assert len(_convergence_warnings(fit, module="sklearn")) == 1  # points at this file: not scikit-learn's
+    assert _convergence_warnings(fit, module=__name__) == []
+    assert _convergence_warnings(fit_in_a_pipeline, module="sklearn") == []  # the Pipeline called fit
+    assert _convergence_warnings(fit) == _convergence_warnings(fit_in_a_pipeline) == []
