@@ -522,15 +522,19 @@ class _BaseMLP(NeuralEstimator):
 
     # --- prediction ---------------------------------------------------------
     def _forward(self, X, check_input=True):
-        """The network's output (probabilities, or the regression values) for X, in
-        float64 where the network or X is float64 (as scikit-learn's are), else float32:
-        a float32 network's outputs are computed in float32, each sample's the same
-        whichever samples share the call, then cast."""
+        """The network's output (probabilities, or the regression values) for X, in the
+        dtype of :meth:`_in_dtype_of`."""
         check_is_fitted(self)
         if check_input:
             X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)
-        outputs = self._network_outputs(self._as_network_input(X))
+        return self._in_dtype_of(X, self._network_outputs(self._as_network_input(X)))
+
+    @staticmethod
+    def _in_dtype_of(X, outputs):
+        """The outputs in float64 where the network or X is float64 (as scikit-learn's
+        are), else float32: a float32 network's outputs are computed in float32, each
+        sample's the same whichever samples share the call, then cast."""
         return outputs.astype(np.result_type(X.dtype, outputs.dtype), copy=False)
 
     def _outputs(self, X):
