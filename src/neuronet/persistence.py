@@ -65,7 +65,7 @@ def _model_tree(model):
     return {
         "kind": "estimator", "network": _network_tree(network),
         "estimator": {"class": type(estimator).__name__, "params": _plain_params(estimator), "state": state},
-        "preprocessing": [{**transformer_state(step), **_feature_names_of(step)} for step in transformers_of(model)],
+        "preprocessing": [_step_state(step) for step in transformers_of(model)],
         "steps": step_names(model),
         "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
                   "n_features": int(np.prod(network.input_shape)), **_raw_input_range(model)},
@@ -74,13 +74,17 @@ def _model_tree(model):
 
 def _feature_names_of(fitted):
     """{"feature_names_in": the column names} of a step or estimator fitted on a
-    DataFrame (its column checks: the names and their order), or {}; for a step, also
-    {"output": "pandas"} (or "polars") when it gives DataFrames (``set_output``), so that
-    the estimator after it is given the columns it checks."""
+    DataFrame (its column checks: the names and their order), or {}."""
     names = getattr(fitted, "feature_names_in_", None)
-    output = getattr(fitted, "_sklearn_output_config", {}).get("transform")
-    return {**({} if names is None else {"feature_names_in": np.asarray(names, dtype=str)}),
-            **({"output": output} if output in OUTPUTS else {})}
+    return {} if names is None else {"feature_names_in": np.asarray(names, dtype=str)}
+
+
+def _step_state(step):
+    """A preprocessing step's tree: its class, parameters, fitted arrays and feature
+    names, and {"output": "pandas"} (or "polars") when it gives DataFrames
+    (``set_output``), so that the estimator after it is given the columns it checks."""
+    output = getattr(step, "_sklearn_output_config", {}).get("transform")
+    return {**transformer_state(step), **_feature_names_of(step), **({"output": output} if output in OUTPUTS else {})}
 
 
 def _raw_input_range(model):
