@@ -331,13 +331,24 @@ def test_a_saved_pipeline_checks_a_dataframes_columns_as_the_original_does(on_th
     assert refused
 
 
+def test_a_logistic_regression_fitted_on_a_dataframe_keeps_its_column_checks(tmp_path):
+    import pandas as pd
+
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 3)), columns=["width", "height", "depth"])
+    model = LogisticRegression(max_iter=2).fit(X, np.arange(20) % 2)
+    neuronet.save(model, tmp_path / "model.nn")
+    loaded = neuronet.load(tmp_path / "model.nn")
+    assert list(loaded.feature_names_in_) == ["width", "height", "depth"]
+    assert _warnings_and_refusal(loaded, X) == _warnings_and_refusal(model, X)
+
+
+@pytest.mark.parametrize("where", ["scaler", "estimator"])
 @pytest.mark.parametrize("names, reason", [
-    ({"__strings__": ["a"] * 3, "shape": [3]}, "StandardScaler's feature names are not 4 strings"),
-    ([1, 2, 3, 4], "StandardScaler's feature names are not 4 strings"),
-    ({"__strings__": ["a", "b", "c", "d" * 1001], "shape": [4]},
-     "StandardScaler has a feature name of more than 1000 characters"),
+    ({"__strings__": ["a"] * 3, "shape": [3]}, "{}'s feature names are not 4 strings"),
+    ([1, 2, 3, 4], "{}'s feature names are not 4 strings"),
+    ({"__strings__": ["a", "b", "c", "d" * 1001], "shape": [4]}, "{} has a feature name of more than 1000 characters"),
 ])
-def test_feature_names_in_a_file_are_bounded(names, reason, tmp_path):
+def test_feature_names_in_a_file_are_bounded(where, names, reason, tmp_path):
     import pandas as pd
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -346,7 +357,10 @@ def test_feature_names_in_a_file_are_bounded(names, reason, tmp_path):
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2)).fit(X, np.arange(20) % 2)
     neuronet.save(model, tmp_path / "pipe.nn")
     meta, arrays = load_file(tmp_path / "pipe.nn")
-    meta["tree"]["preprocessing"][0]["feature_names_in"] = names
+    tree = meta["tree"]
+    owner = tree["preprocessing"][0] if where == "scaler" else tree["estimator"]["state"]
+    owner["feature_names_in"] = names
+    reason = reason.format("StandardScaler" if where == "scaler" else "LogisticRegression")
     save_file(tmp_path / "forged.nn", meta, arrays)
     with pytest.raises(ModelFileError, match=reason):
         neuronet.load(tmp_path / "forged.nn")
