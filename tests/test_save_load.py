@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -291,3 +292,89 @@ def test_loading_a_model_draws_no_random_weights(breast_cancer_split, tmp_path, 
     loaded = neuronet.load(tmp_path / "m.npz")
     assert generators and all(rng is None for rng in generators)  # zeros hold the place of the stored weights
     np.testing.assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))
+
+
+def _warnings_and_refusal(model, frame):
+    """The warnings predicting from the frame and from its bare values give, and whether
+    the frame with its columns reversed is refused."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.predict(frame)
+        model.predict(frame.to_numpy())
+    try:
+        model.predict(frame[frame.columns[::-1]])
+        refused = False
+    except ValueError as error:
+        refused = "feature names" in str(error)
+    return [str(warning.message) for warning in caught], refused
+
+
+@pytest.mark.parametrize("on_the_estimator", [False, True], ids=["scaler", "scaler-and-estimator"])
+def test_a_saved_pipeline_checks_a_dataframes_columns_as_the_original_does(on_the_estimator, tmp_path):
+    from sklearn.datasets import load_diabetes
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    scaler = StandardScaler().set_output(transform="pandas" if on_the_estimator else "default")
+    model = make_pipeline(scaler, neuronet.MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    neuronet.save(model, tmp_path / "pipe.nn")
+    loaded = neuronet.load(tmp_path / "pipe.nn")
+    assert list(loaded[0].feature_names_in_) == list(X.columns) and loaded[0].feature_names_in_.dtype == object
+    assert hasattr(loaded[-1], "feature_names_in_") == on_the_estimator
+    said, refused = _warnings_and_refusal(loaded, X)
+    assert (said, refused) == _warnings_and_refusal(model, X)
+    assert said == ["X does not have valid feature names, but StandardScaler was fitted with feature names"]
+    assert refused
+
+
+def test_a_logistic_regression_fitted_on_a_dataframe_keeps_its_column_checks(tmp_path):
+    import pandas as pd
+
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 3)), columns=["width", "height", "depth"])
+    model = LogisticRegression(max_iter=2).fit(X, np.arange(20) % 2)
+    neuronet.save(model, tmp_path / "model.nn")
+    loaded = neuronet.load(tmp_path / "model.nn")
+    assert list(loaded.feature_names_in_) == ["width", "height", "depth"]
+    assert _warnings_and_refusal(loaded, X) == _warnings_and_refusal(model, X)
+
+
+@pytest.mark.parametrize("where", ["scaler", "estimator"])
+@pytest.mark.parametrize("names, reason", [
+    ({"__strings__": ["a"] * 3, "shape": [3]}, "{}'s feature names are not 4 strings"),
+    ([1, 2, 3, 4], "{}'s feature names are not 4 strings"),
+    ({"__strings__": ["a", "b", "c", "d" * 1001], "shape": [4]}, "{} has a feature name of more than 1000 characters"),
+])
+def test_feature_names_in_a_file_are_bounded(where, names, reason, tmp_path):
+    import pandas as pd
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 4)), columns=list("abcd"))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2)).fit(X, np.arange(20) % 2)
+    neuronet.save(model, tmp_path / "pipe.nn")
+    meta, arrays = load_file(tmp_path / "pipe.nn")
+    tree = meta["tree"]
+    owner = tree["preprocessing"][0] if where == "scaler" else tree["estimator"]["state"]
+    owner["feature_names_in"] = names
+    reason = reason.format("StandardScaler" if where == "scaler" else "LogisticRegression")
+    save_file(tmp_path / "forged.nn", meta, arrays)
+    with pytest.raises(ModelFileError, match=reason):
+        neuronet.load(tmp_path / "forged.nn")
+
+
+def test_a_preprocessing_output_other_than_pandas_or_polars_is_refused(tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2)).fit(X, np.arange(20) % 2)
+    neuronet.save(model, tmp_path / "pipe.nn")
+    meta, arrays = load_file(tmp_path / "pipe.nn")
+    meta["tree"]["preprocessing"][0]["output"] = "spreadsheet"
+    save_file(tmp_path / "forged.nn", meta, arrays)
+    with pytest.raises(ModelFileError, match="its preprocessing output 'spreadsheet' is not one of pandas, polars"):
+        neuronet.load(tmp_path / "forged.nn")

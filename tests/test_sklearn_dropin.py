@@ -244,3 +244,68 @@ def test_one_convergence_warning_pointing_at_the_users_fit(make, cancer):
         make().fit(*cancer)
     convergence = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert len(convergence) == 1 and convergence[0].filename == __file__
+
+
+def test_assigning_an_item_of_coefs_or_intercepts_changes_the_model_as_in_scikit_learn(cancer):
+    X, y = cancer
+    model = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    reference = neural_network.MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    for fitted in (model, reference):
+        fitted.coefs_[1] = np.zeros((4, 1))
+        fitted.intercepts_[-1] = np.zeros(1)
+    assert isinstance(model.coefs_, list) and isinstance(model.intercepts_, list)
+    np.testing.assert_array_equal(model.predict_proba(X), reference.predict_proba(X))
+    model.coefs_[:] = [np.ones((30, 4)), np.ones((4, 1))]
+    assert model.coefs_[0].sum() == 120 and model.coefs_[1].sum() == 4
+
+
+@pytest.mark.parametrize("array, reason", [
+    (np.zeros((4, 4)), r"weights of shape \(4, 4\) do not fit a layer of \(30, 4\)"),
+    (np.zeros((30, 4), dtype=complex), "weights of dtype complex128 do not fit a layer of float64"),
+])
+def test_a_coefs_item_of_another_shape_or_kind_is_refused_in_one_line(array, reason, cancer):
+    model = MLPClassifier((4,), max_iter=1, random_state=0).fit(*cancer)
+    with pytest.raises(ValueError, match=reason):
+        model.coefs_[0] = array
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor], ids=["classifier", "regressor"])
+def test_a_float32_model_predicts_float64_for_float64_input_and_float32_for_float32(make, cancer):
+    X, y = cancer
+    model = make(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X.astype(np.float32), y)
+    predict = model.predict_proba if make is MLPClassifier else model.predict
+    assert predict(X).dtype == np.float64 and predict(X.tolist()).dtype == np.float64
+    assert predict(X.astype(np.float32)).dtype == np.float32
+    in_pieces = np.concatenate([predict(X[start:start + 7]) for start in range(0, len(X), 7)])
+    np.testing.assert_array_equal(predict(X), in_pieces)  # float32 outputs, cast: batch-invariant still
+    np.testing.assert_allclose(predict(X), predict(X.astype(np.float32)), rtol=1e-6)  # computed in float32
+
+
+@pytest.mark.parametrize("make", [MLPClassifier, MLPRegressor, neuronet.CNNClassifier, neuronet.LogisticRegression])
+def test_an_unknown_parameter_is_refused_naming_the_public_class(make):
+    with pytest.raises(TypeError, match=rf"^{make.__name__}\.__init__\(\) got an unexpected keyword argument "
+                                        "'class_weight'$"):
+        make(class_weight="balanced")
+
+
+def _convergence_warnings(fit, **module):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning, **module)
+        fit()
+    return [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_warning_filter_by_module_matches_the_module_that_called_fit_and_one_by_category_any(cancer):
+    from sklearn.pipeline import make_pipeline
+
+    def fit():
+        return MLPClassifier((4,), max_iter=2, random_state=0).fit(*cancer)
+
+    def fit_in_a_pipeline():
+        return make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=2, random_state=0)).fit(*cancer)
+
+    assert len(_convergence_warnings(fit, module="sklearn")) == 1  # points at this file: not scikit-learn's
+    assert _convergence_warnings(fit, module=__name__) == []
+    assert _convergence_warnings(fit_in_a_pipeline, module="sklearn") == []  # the Pipeline called fit
+    assert _convergence_warnings(fit) == _convergence_warnings(fit_in_a_pipeline) == []

@@ -79,7 +79,7 @@ def test_float32_estimators_predict_each_sample_alike_whatever_the_split(threads
             for size in SPLITS:
                 assert np.array_equal(in_pieces(predict, X, size), whole), type(model).__name__
             assert np.array_equal(predict(X.astype(np.float32)), whole)  # float32 models predict in float32
-        assert whole.dtype == np.float32
+        assert whole.dtype == np.float64 and predict(X[:5].astype(np.float32)).dtype == np.float32  # as X
 
 
 def test_plain_arrays_and_lists_get_the_same_predictions():

@@ -60,16 +60,31 @@ def _model_tree(model):
                          "(alone or at the end of a Pipeline)")
     if not hasattr(estimator, "network_"):
         raise ValueError(f"fit the {type(estimator).__name__} before saving it")
-    state = estimator.get_fitted_state()
+    state = {**estimator.get_fitted_state(), **_feature_names_of(estimator)}
     network = state.pop("network")
     return {
         "kind": "estimator", "network": _network_tree(network),
         "estimator": {"class": type(estimator).__name__, "params": _plain_params(estimator), "state": state},
-        "preprocessing": [transformer_state(step) for step in transformers_of(model)],
+        "preprocessing": [_step_state(step) for step in transformers_of(model)],
         "steps": step_names(model),
         "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
                   "n_features": int(np.prod(network.input_shape)), **_raw_input_range(model)},
     }
+
+
+def _feature_names_of(fitted):
+    """{"feature_names_in": the column names} of a step or estimator fitted on a
+    DataFrame (its column checks: the names and their order), or {}."""
+    names = getattr(fitted, "feature_names_in_", None)
+    return {} if names is None else {"feature_names_in": np.asarray(names, dtype=str)}
+
+
+def _step_state(step):
+    """A preprocessing step's tree: its class, parameters, fitted arrays and feature
+    names, and {"output": "pandas"} (or "polars") when it gives DataFrames
+    (``set_output``), so that the estimator after it is given the columns it checks."""
+    output = getattr(step, "_sklearn_output_config", {}).get("transform")
+    return {**transformer_state(step), **_feature_names_of(step), **({"output": output} if output in OUTPUTS else {})}
 
 
 def _raw_input_range(model):
@@ -140,6 +155,8 @@ _DAMAGE = (TypeError, KeyError, ValueError, AttributeError, IndexError, Overflow
            ZeroDivisionError)
 MAX_SAMPLE_VALUES = 1 << 24  # one sample, and each layer's output for it: at most 16 Mi numbers
 MAX_LAYERS = 1000
+MAX_NAME_LENGTH = 1000  # one feature name, in characters
+OUTPUTS = ("pandas", "polars")  # what a step's set_output may have asked for, besides arrays
 
 
 def _mapping(value, what):
@@ -278,6 +295,30 @@ def _checked_transformer(transformer, n_features):
     return transformer
 
 
+def _with_feature_names(fitted, names, n_features):
+    """``fitted`` given the feature names a file holds for it (None: it has none):
+    ``n_features`` strings of at most MAX_NAME_LENGTH characters, kept as scikit-learn
+    keeps them (an object array), so that it checks a DataFrame's columns as before."""
+    if names is not None:
+        name = type(fitted).__name__
+        if not (isinstance(names, np.ndarray) and names.dtype.kind == "U" and names.shape == (n_features,)):
+            raise ModelFileError(f"its {name}'s feature names are not {n_features} strings")
+        if np.char.str_len(names).max(initial=0) > MAX_NAME_LENGTH:
+            raise ModelFileError(f"its {name} has a feature name of more than {MAX_NAME_LENGTH} characters")
+        fitted.feature_names_in_ = names.astype(object)
+    return fitted
+
+
+def _restored_step(state, n_features):
+    """A preprocessing step as a file describes it, checked, with its feature names."""
+    state = dict(_mapping(state, "preprocessing"))
+    names, output = state.pop("feature_names_in", None), state.pop("output", None)
+    if output is not None and output not in OUTPUTS:
+        raise ModelFileError(f"its preprocessing output {str(output)[:20]!r} is not one of {', '.join(OUTPUTS)}")
+    step = _with_feature_names(_checked_transformer(transformer_from_state(state), n_features), names, n_features)
+    return step if output is None else step.set_output(transform=output)
+
+
 def _check_recipe(extra, network, classes):
     """What ``neuronet train`` records in ``extra`` (image shape and size, class names,
     colour), checked where the commands rely on it."""
@@ -313,12 +354,13 @@ def _rebuild(tree):
                              for k, v in _mapping(description["params"], "parameters").items()})
     estimator = ESTIMATORS[description["class"]](**params)
     validate_params(estimator._parameter_constraints, estimator.get_params(deep=False), description["class"])
-    state = _mapping(description["state"], "fitted state")
+    state = dict(_mapping(description["state"], "fitted state"))
     _check_outputs(estimator, state, network)
+    names = state.pop("feature_names_in", None)
     estimator.set_fitted_state({**state, "network": network})
     n_features = math.prod(network.input_shape)
-    transformers = [_checked_transformer(transformer_from_state(_mapping(step, "preprocessing")), n_features)
-                    for step in tree.get("preprocessing") or []]
+    _with_feature_names(estimator, names, n_features)
+    transformers = [_restored_step(step, n_features) for step in tree.get("preprocessing") or []]
     _check_recipe(tree.get("extra") or {}, network, getattr(estimator, "classes_", None))
     return with_preprocessing(transformers, estimator, tree.get("steps"))
 

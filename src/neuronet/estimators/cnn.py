@@ -113,7 +113,7 @@ class CNNClassifier(MLPClassifier):
         if check_input:
             X = self._prediction_input(X)
         self._check_sample_size(X)
-        return self._network_outputs(self._as_network_input(X))
+        return self._in_dtype_of(X, self._network_outputs(self._as_network_input(X)))
 
     def _as_network_input(self, X):
         return X.reshape((X.shape[0], *self.network_.input_shape))

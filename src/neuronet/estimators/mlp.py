@@ -170,6 +170,30 @@ class _ScikitLearnEpochs(Callback):
             self.trainer.network.set_weights(self.best_weights)
 
 
+class _LayerParameters(list):
+    """One parameter (``"weights"`` or ``"bias"``) of every Dense layer, as scikit-learn's
+    ``coefs_`` and ``intercepts_`` lists: each item is the layer's own array, and
+    assigning an item writes into it (same shape, a dtype that casts to the network's)."""
+
+    def __init__(self, layers, name):
+        super().__init__(layer.params[name] for layer in layers)
+        self._name = name
+
+    def __setitem__(self, index, value):
+        targets, values = (self[index], list(value)) if isinstance(index, slice) else ([self[index]], [value])
+        if len(values) != len(targets):
+            raise ValueError(f"expected {len(targets)} arrays of {self._name}, got {len(values)}")
+        for target, array in zip(targets, values):
+            self._write(target, np.asarray(array))
+
+    def _write(self, target, array):
+        if array.shape != target.shape:
+            raise ValueError(f"{self._name} of shape {array.shape} do not fit a layer of {target.shape}")
+        if not np.can_cast(array.dtype, target.dtype, casting="same_kind"):
+            raise ValueError(f"{self._name} of dtype {array.dtype} do not fit a layer of {target.dtype}")
+        target[...] = array
+
+
 class _BaseMLP(NeuralEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, solvers, fitted attributes."""
 
@@ -244,10 +268,10 @@ class _BaseMLP(NeuralEstimator):
 
     @property
     def coefs_(self):
-        """The weight matrices, one (n_in, n_out) array per Dense layer (views: changing
-        them changes the network)."""
+        """The weight matrices, one (n_in, n_out) array per Dense layer: the network's
+        own arrays, so that changing one, or assigning ``coefs_[i] = W``, changes the network."""
         check_is_fitted(self)
-        return [layer.params["weights"] for layer in self._dense_layers()]
+        return _LayerParameters(self._dense_layers(), "weights")
 
     @coefs_.setter
     def coefs_(self, coefs):
@@ -255,9 +279,9 @@ class _BaseMLP(NeuralEstimator):
 
     @property
     def intercepts_(self):
-        """The bias vectors, one per Dense layer."""
+        """The bias vectors, one per Dense layer (the network's own, as ``coefs_``)."""
         check_is_fitted(self)
-        return [layer.params["bias"] for layer in self._dense_layers()]
+        return _LayerParameters(self._dense_layers(), "bias")
 
     @intercepts_.setter
     def intercepts_(self, intercepts):
@@ -267,11 +291,7 @@ class _BaseMLP(NeuralEstimator):
         layers = self._dense_layers()
         if len(arrays) != len(layers):
             raise ValueError(f"expected {len(layers)} arrays of {name}, got {len(arrays)}")
-        for layer, array in zip(layers, arrays):
-            array = np.asarray(array)
-            if array.shape != layer.params[name].shape:
-                raise ValueError(f"{name} of shape {array.shape} do not fit a layer of {layer.params[name].shape}")
-            layer.params[name][...] = array
+        _LayerParameters(layers, name)[:] = arrays
 
     # --- fitting --------------------------------------------------------------
     def _check_parameters(self):
@@ -504,12 +524,19 @@ class _BaseMLP(NeuralEstimator):
     # --- prediction ---------------------------------------------------------
     def _forward(self, X, check_input=True):
         """The network's output (probabilities, or the regression values) for X, in the
-        training dtype; in float32, each sample's the same whichever samples share the call."""
+        dtype of :meth:`_in_dtype_of`."""
         check_is_fitted(self)
         if check_input:
             X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)
-        return self._network_outputs(self._as_network_input(X))
+        return self._in_dtype_of(X, self._network_outputs(self._as_network_input(X)))
+
+    @staticmethod
+    def _in_dtype_of(X, outputs):
+        """The outputs in float64 where the network or X is float64 (as scikit-learn's
+        are), else float32: a float32 network's outputs are computed in float32, each
+        sample's the same whichever samples share the call, then cast."""
+        return outputs.astype(np.result_type(X.dtype, outputs.dtype), copy=False)
 
     def _outputs(self, X):
         """What prediction answers from: the network's outputs for X, refused where not finite."""
@@ -517,15 +544,13 @@ class _BaseMLP(NeuralEstimator):
 
     # --- the fitted state, for saving ----------------------------------------
     _FITTED = ("n_features_in_", "n_iter_", "t_", "loss_", "n_outputs_", "n_layers_", "out_activation_",
-               "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "feature_names_in_")
+               "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_")
 
     def get_fitted_state(self):
         """Everything ``fit`` learned (what :func:`neuronet.save` writes beside the parameters;
         the optimizer's moments are not kept: a loaded model's ``partial_fit`` starts them afresh)."""
         check_is_fitted(self)
         state = {name[:-1]: getattr(self, name) for name in self._FITTED if hasattr(self, name)}
-        if "feature_names_in" in state:
-            state["feature_names_in"] = np.asarray(state["feature_names_in"], dtype=str)
         if hasattr(self, "history_"):
             state["history"] = self.history_.state_dict(points=HISTORY_POINTS)
         return {**state, **self._input_state(), "network": self.network_}
@@ -537,8 +562,6 @@ class _BaseMLP(NeuralEstimator):
             if name[:-1] in state:
                 value = state[name[:-1]]
                 setattr(self, name, value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value)
-        if hasattr(self, "feature_names_in_"):
-            self.feature_names_in_ = np.asarray(self.feature_names_in_, dtype=object)
         if "history" in state:
             self.history_ = History()
             self.history_.load_state_dict(state["history"])
@@ -614,6 +637,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> [w.shape for w in clf.coefs_]
     [(64, 32), (32, 10)]
     """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
+        # its own signature, as scikit-learn's: an unknown parameter is refused naming MLPClassifier
+        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+                         max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dropout=dropout, dtype=dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
