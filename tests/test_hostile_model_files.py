@@ -470,3 +470,13 @@ def test_an_array_larger_than_a_member_cap_loads_with_memory_of_its_own_size(chi
     result = child[1]["load a large array"]  # the image cache of ~87k images at 64 px is one 1.07 GB array
     assert result["returned"] == ARRAY_MIB
     assert_bounded(result, seconds=10, mib=ARRAY_MIB + 24)  # the data, read once, every array a view of it
+
+
+def test_the_largest_network_a_file_may_describe_saves_and_loads_within_half_the_header_limit(tmp_path):
+    """1,000 layers of the longest configuration (Conv2D): the header limit leaves room."""
+    layers = [neuronet.nn.Conv2D(1, 3, padding=1) for _ in range(999)] + [neuronet.nn.Flatten()]
+    network = neuronet.nn.Sequential(layers).build((1, 4, 4))
+    neuronet.save(network, tmp_path / "deep.npz")
+    with open(tmp_path / "deep.npz", "rb") as file:
+        assert struct.unpack("<Q", file.read(8))[0] < files.MAX_HEADER_BYTES // 2
+    assert len(neuronet.load(tmp_path / "deep.npz").layers) == 1000
