@@ -238,9 +238,6 @@ def save_file(path, meta, arrays, follow_links=True):
     path : str or os.PathLike
         Where to write. An existing file is replaced only once the new one is
         complete (see :func:`write_atomically`).
-    follow_links : bool, default True
-        Whether a symbolic link at ``path`` has its target replaced (as for a model
-        saved through ``latest.npz``) or is itself replaced (as for a cache's entries).
     meta : dict
         JSON-serialisable information (str keys; finite floats only). It comes back
         from :func:`load_file` with ``"format_version"`` set to the file's version.
@@ -248,6 +245,9 @@ def save_file(path, meta, arrays, follow_links=True):
         Numeric or bool arrays (dtypes as in :data:`DTYPES`). Names may not start
         with ``"__"``. Arrays in any byte order or memory layout are accepted and
         written C-ordered and little-endian.
+    follow_links : bool, default True
+        Whether a symbolic link at ``path`` has its target replaced (as for a model
+        saved through ``latest.npz``) or is itself replaced (as for a cache's entries).
 
     Raises
     ------
