@@ -266,12 +266,12 @@ def hostile_files(folder):
             version_1_with(os.path.join(DATA, "legacy-v1-mlp.npz"), folder / "legacy.npz", short_legacy_mean),
             "StandardScaler reads 5 features, its network 30"),
         "a checkpoint where a model is expected": (str(folder / "run.ckpt"), "is a training checkpoint, not a model"),
-        "n_features_in_ a string": (forge(logistic, folder / "features.npz", set_state("n_features_in", "4")),
+        "n_features_in_ a string": (forge(pipeline, folder / "features.npz", set_state("n_features_in", "4")),
                                     "fitted n_features_in_ '4' is not an integer"),
         "n_features_in_ infinite": (
-            forge(logistic, folder / "features-inf.npz", set_state("n_features_in", {"__float__": "inf"})),
+            forge(pipeline, folder / "features-inf.npz", set_state("n_features_in", {"__float__": "inf"})),
             "fitted n_features_in_ 'inf' is not an integer"),
-        "n_iter_ infinite": (forge(logistic, folder / "iter-inf.npz", set_state("n_iter", {"__float__": "inf"})),
+        "n_iter_ infinite": (forge(pipeline, folder / "iter-inf.npz", set_state("n_iter", {"__float__": "inf"})),
                              "fitted n_iter_ 'inf' is not an integer"),
         "a version-1 n_iter_ of Infinity": (
             version_1_with(os.path.join(DATA, "legacy-v1-mlp.npz"), folder / "legacy-inf.npz", lambda arrays: None,
