@@ -405,6 +405,20 @@ def test_files_refuses_a_compressed_version_1_member_before_inflating_it(tmp_pat
     assert not inflated
 
 
+def test_files_refuses_a_version_1_meta_over_the_limit_before_reading_it(tmp_path):
+    path = tmp_path / "long-meta.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("meta.npy", npy_bytes(np.array("x" * ((files.MAX_META_BYTES + files.NPY_HEADER_BYTES) // 4 + 1))))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=f"at most {files.MAX_META_BYTES} are allowed"):
+            load_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the member, over 4 MiB, is not read
+
+
 def test_files_refuses_a_version_1_file_with_a_flipped_npy_header_byte(tmp_path):
     raw = bytearray((DATA / "legacy-v1-network.npz").read_bytes())
     start = raw.index(b"\x93NUMPY", raw.index(b"weights/0/weights.npy"))

@@ -674,6 +674,7 @@ _ZIP_MAGIC = b"PK\x03\x04"  # no version-2 file starts so: its header would exce
 MAX_MEMBER_BYTES = 1 << 30  # one array, at most 1 GiB
 MAX_TOTAL_BYTES = 4 << 30
 MAX_META_BYTES = 4 * MAX_HEADER_BYTES  # the meta text, as UTF-32: as many characters as a header holds bytes
+NPY_HEADER_BYTES = 1 << 16  # the .npy header before an array: NumPy writes at most 64 KiB
 
 
 def _load_version_1(path):
@@ -712,6 +713,8 @@ def _check_members_version_1(infos, size, path):
         if (info.file_size > MAX_MEMBER_BYTES or info.file_size != info.compress_size
                 or info.header_offset + info.compress_size > size):
             raise _refuse(path, f"holds {info.filename!r} of a size a neuronet file cannot hold")
+        if info.filename == "meta.npy" and info.file_size > MAX_META_BYTES + NPY_HEADER_BYTES:
+            raise _refuse(path, f"holds a 'meta' of {info.file_size} bytes; at most {MAX_META_BYTES} are allowed")
     if sum(info.file_size for info in infos) > min(MAX_TOTAL_BYTES, size):
         raise _refuse(path, "claims more data than the file holds (a zip bomb?)")
 
