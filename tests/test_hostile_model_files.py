@@ -460,6 +460,27 @@ def test_a_long_logistic_run_with_validation_data_saves_a_file_that_loads(tmp_pa
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
+def header_bytes(path):
+    with open(path, "rb") as file:
+        return struct.unpack("<Q", file.read(8))[0]
+
+
+def test_an_mlp_trained_for_many_epochs_writes_headers_of_the_size_of_a_short_run_and_keeps_its_curves(tmp_path):
+    """loss_curve_ and validation_scores_ are tensors in the model file and the checkpoint, not JSON lists."""
+    headers, models = [], []
+    for epochs in (10, 1000):
+        model = neuronet.MLPClassifier((2,), max_iter=epochs, tol=0, n_iter_no_change=epochs, batch_size=20,
+                                       early_stopping=True, validation_fraction=0.5, random_state=0)
+        model.fit(X, Y, checkpoint=tmp_path / f"{epochs}.ckpt")
+        neuronet.save(model, tmp_path / f"{epochs}.npz")
+        headers.append([header_bytes(tmp_path / f"{epochs}.{kind}") for kind in ("npz", "ckpt")])
+        models.append(model)
+    assert all(long < short + 200 for long, short in zip(*headers))  # as JSON, the curves took 40 bytes an epoch
+    loaded = neuronet.load(tmp_path / "1000.npz")
+    assert loaded.loss_curve_ == models[1].loss_curve_ and len(loaded.loss_curve_) == 1000
+    assert loaded.validation_scores_ == models[1].validation_scores_ and type(loaded.validation_scores_) is list
+
+
 def test_metadata_over_the_readers_limit_is_refused_by_the_writer_and_the_old_file_kept(child):
     result = child[1]["save over the limit"]
     assert_one_clear_error(result, ("ValueError",), f"more than a file may \\({files.MAX_HEADER_BYTES}\\)")

@@ -60,7 +60,7 @@ def _model_tree(model):
                          "(alone or at the end of a Pipeline)")
     if not hasattr(estimator, "network_"):
         raise ValueError(f"fit the {type(estimator).__name__} before saving it")
-    state = estimator.get_fitted_state()
+    state = _curves_as_arrays(estimator.get_fitted_state())
     network = state.pop("network")
     return {
         "kind": "estimator", "network": _network_tree(network),
@@ -70,6 +70,17 @@ def _model_tree(model):
         "input": {"shape": list(network.input_shape), "dtype": network.dtype.name,
                   "n_features": int(np.prod(network.input_shape)), **_raw_input_range(model)},
     }
+
+
+_CURVES = ("loss_curve", "validation_scores")  # scikit-learn's MLPs' lists of one value an epoch
+
+
+def _curves_as_arrays(state):
+    """The fitted state with its per-epoch curves as float64 arrays: stored as tensors, they
+    leave the header's size independent of the number of epochs (as JSON they took 20
+    bytes an epoch, and a header holds at most 1 MiB)."""
+    return {key: np.asarray(value, dtype=np.float64) if key in _CURVES and isinstance(value, list) else value
+            for key, value in state.items()}
 
 
 def _raw_input_range(model):
@@ -260,6 +271,17 @@ def _check_outputs(estimator, state, network):
                              f"layer of {outputs} {type(head).__name__} unit(s)")
 
 
+def _curves_as_lists(state):
+    """The per-epoch curves read back as the lists of floats scikit-learn's attributes are (a
+    file of an older schema holds them as lists already)."""
+    curves = {key: state[key] for key in _CURVES if isinstance(state.get(key), np.ndarray)}
+    for key, curve in curves.items():
+        if curve.ndim != 1 or curve.dtype.kind != "f":
+            raise ModelFileError(f"its fitted {key}_ is not a list of numbers (an array of {curve.dtype}, "
+                                 f"shape {curve.shape})")
+    return {**state, **{key: curve.tolist() for key, curve in curves.items()}}
+
+
 def _check_fitted_state(estimator, state):
     """The fitted counts are integers in range (the number of input features at least 1,
     of iterations at least 0), and a LogisticRegression, which its fit refuses with one
@@ -331,7 +353,7 @@ def _rebuild(tree):
                              for k, v in _mapping(description["params"], "parameters").items()})
     estimator = ESTIMATORS[description["class"]](**params)
     validate_params(estimator._parameter_constraints, estimator.get_params(deep=False), description["class"])
-    state = _mapping(description["state"], "fitted state")
+    state = _curves_as_lists(_mapping(description["state"], "fitted state"))
     _check_outputs(estimator, state, network)
     _check_fitted_state(estimator, state)
     estimator.set_fitted_state({**state, "network": network})
