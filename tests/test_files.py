@@ -123,6 +123,15 @@ def test_files_atomic_write_leaves_the_old_file_when_the_writer_raises(tmp_path)
     assert os.listdir(tmp_path) == ["model.nn"]
 
 
+def test_files_saved_without_following_links_replace_the_link_and_keep_its_target(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"kept")
+    os.symlink(outside, tmp_path / "entry.safetensors")
+    save_file(tmp_path / "entry.safetensors", {"generation": 1}, {"w": np.ones(3)}, follow_links=False)
+    assert outside.read_bytes() == b"kept" and not os.path.islink(tmp_path / "entry.safetensors")
+    assert load_file(tmp_path / "entry.safetensors")[0]["generation"] == 1
+
+
 # --- the official safetensors package ----------------------------------------------
 
 
@@ -246,7 +255,8 @@ HOSTILE = {
     "empty file": (b"", "too short"),
     "five bytes": (b"\x05\0\0\0\0", "too short"),
     "header length 2**63": (with_entries(), b"", 2 ** 63, "claims a 9223372036854775808-byte header"),
-    "header longer than the file": (with_entries(), b"", 15 << 20, "but holds only"),
+    "header longer than the file": (with_entries(), b"", files.MAX_HEADER_BYTES, "but holds only"),
+    "header over the limit": (with_entries(), b"", files.MAX_HEADER_BYTES + 8, "at most 1048576 are allowed"),
     "header not UTF-8": (b'{"\xff": 1}', b"", None, "not valid JSON"),
     "header not JSON": (b"{'a': 1}", b"", None, "not valid JSON"),
     "header not an object": (b"[1, 2]", b"", None, "not a JSON object"),
@@ -258,6 +268,8 @@ HOSTILE = {
     "another format": ({"__metadata__": neuronet_metadata(format="other")}, b"", None, "not a neuronet file"),
     "a newer format version": ({"__metadata__": neuronet_metadata(format_version="3")}, b"", None,
                                "format version '3'"),
+    "the format version a number": ({"__metadata__": neuronet_metadata(format_version=2)}, b"", None,
+                                    r"format version written as a JSON int \(2\); neuronet writes it as a string"),
     "unknown dtype": (with_entries(w=entry([2], 0, 4, dtype="BF16")), b"\0" * 4, None, "unsupported dtype"),
     "unknown entry": (with_entries(__code__=entry([1], 0, 4)), b"\0" * 4, None, "unknown header entry"),
     "offsets overlapping": (with_entries(a=entry([2], 0, 8), b=entry([2], 4, 12)), b"\0" * 12, None, "overlaps"),
@@ -391,6 +403,20 @@ def test_files_refuses_a_compressed_version_1_member_before_inflating_it(tmp_pat
     with pytest.raises(ModelFileError, match="compressed member 'weights.npy'"):
         load_file(path)
     assert not inflated
+
+
+def test_files_refuses_a_version_1_meta_over_the_limit_before_reading_it(tmp_path):
+    path = tmp_path / "long-meta.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("meta.npy", npy_bytes(np.array("x" * ((files.MAX_META_BYTES + files.NPY_HEADER_BYTES) // 4 + 1))))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=f"at most {files.MAX_META_BYTES} are allowed"):
+            load_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # the member, over 4 MiB, is not read
 
 
 def test_files_refuses_a_version_1_file_with_a_flipped_npy_header_byte(tmp_path):

@@ -1,6 +1,7 @@
 """Hostile image folders: a FIFO, a dangling link, a small PNG that decodes to 12000×12000,
-16-bit pictures, a cache entry copied from another folder, and `neuronet predict` on a
-decompression bomb and on a .npy that claims 2⁴⁰ rows.
+16-bit pictures, a cache entry copied from another folder or linked to a file outside the
+cache, and `neuronet predict` on a decompression bomb, on a .npy that claims 2⁴⁰ rows and
+on a folder without a visible file.
 
 Every hostile file costs bounded time and memory and is skipped and counted (or, in
 predict, reported in one line while the other inputs go on); the loads run in a child
@@ -50,6 +51,17 @@ def read_after_copying_an_entry(first, second, cache):
     again = read_folder(second, cache)
     fresh = imagefolder.read_image_folder(second, image_size=8, cache=False)
     return {**again, "fresh_classes": fresh.class_names, "fresh_means": fresh.X.mean(axis=(1, 2, 3)).tolist()}
+
+
+def read_with_a_linked_entry(root, cache, outside):
+    """Read ``root`` with its cache entry a symbolic link to ``outside``: whether the entry is
+    a link afterwards, and what the read gives."""
+    key = imagefolder._cache_key(root, imagefolder.list_images(root), (8, 8), False)
+    os.makedirs(cache)
+    entry = os.path.join(cache, key[:32] + ".safetensors")
+    os.symlink(outside, entry)
+    read = read_folder(root, cache)
+    return {**read, "entry_is_a_link": os.path.islink(entry), "entry_is_a_file": os.path.isfile(entry)}
 
 
 def predict(*argv):
@@ -114,6 +126,9 @@ def child(tmp_path_factory):
     images = neuronet.LogisticRegression(max_iter=5).fit(np.random.default_rng(0).uniform(size=(4, 192)), [0, 1, 0, 1])
     neuronet.save(images, root / "model.npz", extra={"image_shape": [3, 8, 8], "image_size": 8,
                                                        "class_names": ["cat", "dog"]})
+    (root / "empty" / "sub").mkdir(parents=True)
+    (root / "empty" / ".hidden.jpg").write_bytes(b"not shown")
+    (root / "outside.safetensors").write_bytes(b"a file of the user's, outside the cache")
     cache = root / "cache"
     before = snapshot(root)
     cases = {
@@ -122,6 +137,9 @@ def child(tmp_path_factory):
         "16-bit, grey": (MODULE, "read_folder", str(deep), str(cache / "c"), 8, True),
         "16-bit, RGB": (MODULE, "read_folder", str(deep), str(cache / "d"), 8, False),
         "a copied entry": (MODULE, "read_after_copying_an_entry", str(folders), str(root / "birds"), str(cache / "e")),
+        "a linked entry": (MODULE, "read_with_a_linked_entry", str(root / "birds"), str(cache / "f"),
+                           str(root / "outside.safetensors")),
+        "predict an empty folder": (MODULE, "predict", str(root / "model.npz"), str(root / "empty")),
         "predict": (MODULE, "predict", str(root / "model.npz"), str(folders / "cat" / "bomb.png"),
                     str(root / "huge.npy"), str(folders / "cat" / "pipe.jpg"), str(folders / "cat" / "0.jpg")),
     }
@@ -175,6 +193,22 @@ def test_predict_reports_a_bomb_a_huge_npy_and_a_fifo_in_one_line_each_and_goes_
     assert len(result["returned"]["stderr"].splitlines()) == 3
     assert "0.jpg: " in result["returned"]["stdout"]  # the readable image is labelled
     assert_bounded(result, seconds=10, mib=60)
+
+
+def test_a_cache_entry_that_is_a_link_is_replaced_and_what_it_points_to_is_kept(child):
+    results, _, _ = child
+    result = results["a linked entry"]
+    assert result["raised"] is None, result["message"]
+    assert result["returned"]["classes"] == ["bird", "fish"]
+    assert result["returned"]["entry_is_a_file"] and not result["returned"]["entry_is_a_link"]
+    # the outside file is unchanged: test_hostile_folders_change_no_file
+
+
+def test_predict_on_a_folder_without_visible_files_says_there_is_nothing_to_predict(child):
+    results, _, _ = child
+    result = results["predict an empty folder"]
+    assert_one_cli_line(result, r"^neuronet predict: error: nothing to predict: .*empty holds no visible file")
+    assert result["returned"]["stdout"] == ""
 
 
 def test_hostile_folders_change_no_file(child):

@@ -10,6 +10,7 @@ import copy
 import io
 import json
 import os
+import struct
 import zipfile
 
 import numpy as np
@@ -90,6 +91,38 @@ def forge_meta_text(source, target, old, new):
     return str(target)
 
 
+def forge_metadata(source, target, **changes):
+    """``source`` with fields of its header's ``__metadata__`` changed (e.g. its format version)."""
+    meta, arrays = load_file(source)
+    tensors = files._tensors(arrays)
+    metadata = {**files._metadata({k: v for k, v in meta.items() if k != "format_version"}, tensors), **changes}
+    return write_header(target, metadata, tensors)
+
+
+def write_header(target, metadata, tensors):
+    """A version-2 file of ``tensors`` (laid out in order) under a header with ``metadata``,
+    however large that header is."""
+    entries, offset = {"__metadata__": metadata}, 0
+    for name, array in tensors.items():
+        entries[name] = {"dtype": files._code(array), "shape": list(array.shape),
+                         "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+    text = json.dumps(entries).encode()
+    text += b" " * (-len(text) % 8)
+    with open(target, "wb") as file:
+        file.write(struct.pack("<Q", len(text)) + text)
+        for array in tensors.values():
+            file.write(array.tobytes())
+    return str(target)
+
+
+def zero_size_tensors(target, count):
+    """A version-2 file of ``count`` empty arrays (67 bytes of header each), its metadata and
+    checksum valid."""
+    tensors = files._tensors({f"{index:07d}": np.zeros(0, np.float32) for index in range(count)})
+    return write_header(target, files._metadata({}, tensors), tensors)
+
+
 def zip_bomb(path):
     """A format-version-1 file whose one deflated member inflates to BOMB_MIB MiB of zeros."""
     header = io_bytes(lambda buffer: np.lib.format.write_array_header_1_0(
@@ -111,12 +144,15 @@ def io_bytes(write):
     return buffer.getvalue()
 
 
-def version_1_with(source, target, change):
-    """A format-version-1 file (a zip of .npy members) with its arrays changed and its checksum recomputed."""
+def version_1_with(source, target, change, meta_change=None):
+    """A format-version-1 file (a zip of .npy members) with its arrays (and meta) changed and its
+    checksum recomputed."""
     with np.load(source) as members:
         arrays = {name: members[name] for name in members.files if name != "meta"}
         meta = json.loads(str(members["meta"]))
     change(arrays)
+    if meta_change:
+        meta_change(meta)
     meta["checksum"] = files._checksum_version_1(arrays, {k: v for k, v in meta.items() if k != "checksum"})
     with zipfile.ZipFile(target, "w") as archive:
         for name, array in {"meta": np.array(json.dumps(meta)), **arrays}.items():
@@ -163,6 +199,10 @@ def set_extra(name, value):
     return lambda tree: tree["extra"].update({name: value})
 
 
+def set_state(name, value):
+    return lambda tree: tree["estimator"]["state"].update({name: value})
+
+
 def hostile_files(folder):
     """{name: (path, pattern of the one-line refusal)}"""
     logistic, pipeline = folder / "logistic.npz", folder / "pipeline.npz"
@@ -183,6 +223,16 @@ def hostile_files(folder):
 
     def short_legacy_mean(arrays):
         arrays["extra/mean"] = arrays["extra/mean"][:5]
+
+    def one_class(tree):
+        tree["estimator"]["state"]["classes"] = {"__strings__": ["cat"], "shape": [1]}
+        tree["extra"]["class_names"] = ["cat"]
+
+    def integer_bias(arrays):
+        arrays["network/weights/0/bias"] = arrays["network/weights/0/bias"].astype(np.int64)
+
+    def legacy_infinite_iterations(meta):
+        meta["fitted"]["n_iter_"] = float("inf")  # JSON's writer gives Infinity, as an attacker would
 
     cases = {
         "a zip bomb": (zip_bomb(folder / "bomb.npz"), "compressed member 'weights.npy'"),
@@ -216,6 +266,30 @@ def hostile_files(folder):
             version_1_with(os.path.join(DATA, "legacy-v1-mlp.npz"), folder / "legacy.npz", short_legacy_mean),
             "StandardScaler reads 5 features, its network 30"),
         "a checkpoint where a model is expected": (str(folder / "run.ckpt"), "is a training checkpoint, not a model"),
+        "n_features_in_ a string": (forge(pipeline, folder / "features.npz", set_state("n_features_in", "4")),
+                                    "fitted n_features_in_ '4' is not an integer"),
+        "n_features_in_ infinite": (
+            forge(pipeline, folder / "features-inf.npz", set_state("n_features_in", {"__float__": "inf"})),
+            "fitted n_features_in_ 'inf' is not an integer"),
+        "n_iter_ infinite": (forge(pipeline, folder / "iter-inf.npz", set_state("n_iter", {"__float__": "inf"})),
+                             "fitted n_iter_ 'inf' is not an integer"),
+        "a version-1 n_iter_ of Infinity": (
+            version_1_with(os.path.join(DATA, "legacy-v1-mlp.npz"), folder / "legacy-inf.npz", lambda arrays: None,
+                           legacy_infinite_iterations), "fitted n_iter_ 'inf' is not an integer"),
+        "a LogisticRegression of one class": (forge(logistic, folder / "one.npz", one_class),
+                                              "LogisticRegression has fewer than 2 classes"),
+        "a version-1 standardizer's mean without its scale": (
+            version_1_with(os.path.join(DATA, "legacy-v1-mlp.npz"), folder / "no-scale.npz",
+                           lambda arrays: arrays.pop("extra/scale")), "extra/mean without extra/scale"),
+        "int64 weights": (forge(logistic, folder / "int64.npz", None, integer_bias),
+                          r"weight 0/bias holds int64 numbers; weights are floats"),
+        "format_version the number 2": (forge_metadata(logistic, folder / "number.npz", format_version=2),
+                                        r"format version written as a JSON int \(2\); neuronet writes it as a string"),
+        "230000 empty arrays": (zero_size_tensors(folder / "empty-arrays.npz", 230_000),
+                                f"-byte header; at most {files.MAX_HEADER_BYTES} are allowed"),
+        "as many empty arrays as the header limit allows": (
+            zero_size_tensors(folder / "empty-arrays-max.npz", (files.MAX_HEADER_BYTES - 1024) // 67),
+            "holds no state tree"),
     }
     return cases
 
@@ -386,6 +460,27 @@ def test_a_long_logistic_run_with_validation_data_saves_a_file_that_loads(tmp_pa
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
+def header_bytes(path):
+    with open(path, "rb") as file:
+        return struct.unpack("<Q", file.read(8))[0]
+
+
+def test_an_mlp_trained_for_many_epochs_writes_headers_of_the_size_of_a_short_run_and_keeps_its_curves(tmp_path):
+    """loss_curve_ and validation_scores_ are tensors in the model file and the checkpoint, not JSON lists."""
+    headers, models = [], []
+    for epochs in (10, 1000):
+        model = neuronet.MLPClassifier((2,), max_iter=epochs, tol=0, n_iter_no_change=epochs, batch_size=20,
+                                       early_stopping=True, validation_fraction=0.5, random_state=0)
+        model.fit(X, Y, checkpoint=tmp_path / f"{epochs}.ckpt")
+        neuronet.save(model, tmp_path / f"{epochs}.npz")
+        headers.append([header_bytes(tmp_path / f"{epochs}.{kind}") for kind in ("npz", "ckpt")])
+        models.append(model)
+    assert all(long < short + 200 for long, short in zip(*headers))  # as JSON, the curves took 40 bytes an epoch
+    loaded = neuronet.load(tmp_path / "1000.npz")
+    assert loaded.loss_curve_ == models[1].loss_curve_ and len(loaded.loss_curve_) == 1000
+    assert loaded.validation_scores_ == models[1].validation_scores_ and type(loaded.validation_scores_) is list
+
+
 def test_metadata_over_the_readers_limit_is_refused_by_the_writer_and_the_old_file_kept(child):
     result = child[1]["save over the limit"]
     assert_one_clear_error(result, ("ValueError",), f"more than a file may \\({files.MAX_HEADER_BYTES}\\)")
@@ -396,3 +491,13 @@ def test_an_array_larger_than_a_member_cap_loads_with_memory_of_its_own_size(chi
     result = child[1]["load a large array"]  # the image cache of ~87k images at 64 px is one 1.07 GB array
     assert result["returned"] == ARRAY_MIB
     assert_bounded(result, seconds=10, mib=ARRAY_MIB + 24)  # the data, read once, every array a view of it
+
+
+def test_the_largest_network_a_file_may_describe_saves_and_loads_within_half_the_header_limit(tmp_path):
+    """1,000 layers of the longest configuration (Conv2D): the header limit leaves room."""
+    layers = [neuronet.nn.Conv2D(1, 3, padding=1) for _ in range(999)] + [neuronet.nn.Flatten()]
+    network = neuronet.nn.Sequential(layers).build((1, 4, 4))
+    neuronet.save(network, tmp_path / "deep.npz")
+    with open(tmp_path / "deep.npz", "rb") as file:
+        assert struct.unpack("<Q", file.read(8))[0] < files.MAX_HEADER_BYTES // 2
+    assert len(neuronet.load(tmp_path / "deep.npz").layers) == 1000

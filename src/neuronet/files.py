@@ -27,7 +27,8 @@ Why this layout:
 
 * **No code runs on load.** A file is JSON and numbers; nothing is unpickled, so a
   hostile file can at worst be refused.
-* **A bounded header.** The reader checks the header's length (at most 16 MiB) and
+* **A bounded header.** The reader checks the header's length (at most 1 MiB, above
+  the 0.6 MB that the largest model the writer accepts needs) and
   every claim in it (dtypes, shapes, byte ranges, contiguity, the data region's size)
   *before* allocating anything, so a forged claim cannot make it allocate more memory
   than the file holds.
@@ -62,7 +63,10 @@ import numpy as np
 FORMAT = "neuronet"
 FORMAT_VERSION = 2
 
-MAX_HEADER_BYTES = 16 << 20  # the JSON header, at most 16 MiB
+# The JSON header, at most 1 MiB: the largest model neuronet describes (1000 layers of the
+# longest configuration, 1000 classes named in 40 characters) takes 0.6 MB, and parsing
+# 1 MiB of JSON costs a fraction of a second and a few tens of MB whatever it holds.
+MAX_HEADER_BYTES = 1 << 20
 MAX_DIMENSIONS = 64  # NumPy's own limit on an array's number of dimensions
 STALE_SECONDS = 24 * 3600  # a temporary file this old is abandoned, whoever wrote it
 
@@ -107,9 +111,10 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (sta
           (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
 
 
-def destination(path):
+def destination(path, follow_links=True):
     """The file that saving to ``path`` writes: ``path`` itself, or the file its symbolic
-    links lead to (so that ``latest.npz → run3.npz`` replaces run3.npz and keeps the link).
+    links lead to (so that ``latest.npz → run3.npz`` replaces run3.npz and keeps the link);
+    with ``follow_links=False``, ``path`` itself (a link there is replaced, never its target).
 
     Raises ValueError, before anything is written, when ``path`` names a folder (or ends
     with a separator), a device, a FIFO or a socket: saving would replace it with a file.
@@ -118,9 +123,9 @@ def destination(path):
     if not os.path.basename(path):
         raise ValueError(f"cannot save to {path!r}: it names a folder; give a file name, e.g. "
                          f"{os.path.join(path, 'model.npz')}")
-    target = os.path.realpath(path)
+    target = os.path.realpath(path) if follow_links else os.path.abspath(path)
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(target).st_mode if follow_links else os.lstat(target).st_mode
     except FileNotFoundError:
         return target
     except OSError as error:  # a loop of symbolic links, a folder we may not search
@@ -183,18 +188,20 @@ def remove_abandoned(folder, name):
                 shutil.rmtree(stale) if os.path.isdir(stale) and not os.path.islink(stale) else os.remove(stale)
 
 
-def write_atomically(path, write):
+def write_atomically(path, write, follow_links=True):
     """Call ``write(file)`` on a temporary file beside the destination, fsync it, then
     rename it over the destination: a crash at any instant leaves either the old file or
     the new. The destination is ``path``, or the file its symbolic links lead to (see
-    :func:`destination`: folders, devices, FIFOs and sockets are refused).
+    :func:`destination`: folders, devices, FIFOs and sockets are refused); with
+    ``follow_links=False``, ``path`` itself: a symbolic link there is replaced by the file,
+    and what it pointed to is left as it was.
 
     The temporary file is ``.NAME.<host>.<pid>.<random>.tmp``; one that a killed save left
     is deleted by the next save to the same name (when its process is gone, or after a
     day), never one that another process is still writing. The file gets the permissions
     any new file gets (0666 less the umask). An OSError names ``path``.
     """
-    target = destination(path)
+    target = destination(path, follow_links)
     folder, name = os.path.split(target)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -223,7 +230,7 @@ def write_atomically(path, write):
             os.close(directory)
 
 
-def save_file(path, meta, arrays):
+def save_file(path, meta, arrays, follow_links=True):
     """Write ``meta`` and named arrays to ``path`` as one checked file, atomically.
 
     Parameters
@@ -238,6 +245,9 @@ def save_file(path, meta, arrays):
         Numeric or bool arrays (dtypes as in :data:`DTYPES`). Names may not start
         with ``"__"``. Arrays in any byte order or memory layout are accepted and
         written C-ordered and little-endian.
+    follow_links : bool, default True
+        Whether a symbolic link at ``path`` has its target replaced (as for a model
+        saved through ``latest.npz``) or is itself replaced (as for a cache's entries).
 
     Raises
     ------
@@ -253,7 +263,7 @@ def save_file(path, meta, arrays):
         for array in tensors.values():
             file.write(array.data)
 
-    write_atomically(path, write)
+    write_atomically(path, write, follow_links)
 
 
 def _meta_text(meta):
@@ -450,8 +460,12 @@ def _check_metadata(metadata, path):
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise _refuse(path, "is not a neuronet file (its header has no neuronet metadata)")
     version = metadata.get("format_version")
+    if version is not None and not isinstance(version, str):
+        raise _refuse(path, f"has its format version written as a JSON {type(version).__name__} "
+                            f"({str(version)[:20]}); neuronet writes it as a string, \"{FORMAT_VERSION}\"")
     if version != str(FORMAT_VERSION):
-        raise _refuse(path, f"has format version {version!r}; this neuronet reads versions 1 and {FORMAT_VERSION}")
+        raise _refuse(path, f"has format version {version!r:.30}; this neuronet reads versions 1 and "
+                            f"{FORMAT_VERSION}")
     meta_text, checksum = metadata.get("meta"), metadata.get("sha256")
     if not isinstance(meta_text, str) or not isinstance(checksum, str):
         raise _refuse(path, "has neuronet metadata without its meta text or checksum")
@@ -656,10 +670,11 @@ def _decode(value, arrays):
 # Format version 1: a zip of .npy members (read only)
 # ---------------------------------------------------------------------------------
 
-_ZIP_MAGIC = b"PK\x03\x04"  # no version-2 file starts so: its header would exceed 16 MiB
+_ZIP_MAGIC = b"PK\x03\x04"  # no version-2 file starts so: its header would exceed 1 MiB
 MAX_MEMBER_BYTES = 1 << 30  # one array, at most 1 GiB
 MAX_TOTAL_BYTES = 4 << 30
-MAX_META_BYTES = 16 << 20
+MAX_META_BYTES = 4 * MAX_HEADER_BYTES  # the meta text, as UTF-32: as many characters as a header holds bytes
+NPY_HEADER_BYTES = 1 << 16  # the .npy header before an array: NumPy writes at most 64 KiB
 
 
 def _load_version_1(path):
@@ -698,6 +713,8 @@ def _check_members_version_1(infos, size, path):
         if (info.file_size > MAX_MEMBER_BYTES or info.file_size != info.compress_size
                 or info.header_offset + info.compress_size > size):
             raise _refuse(path, f"holds {info.filename!r} of a size a neuronet file cannot hold")
+        if info.filename == "meta.npy" and info.file_size > MAX_META_BYTES + NPY_HEADER_BYTES:
+            raise _refuse(path, f"holds a 'meta' of {info.file_size} bytes; at most {MAX_META_BYTES} are allowed")
     if sum(info.file_size for info in infos) > min(MAX_TOTAL_BYTES, size):
         raise _refuse(path, "claims more data than the file holds (a zip bomb?)")
 

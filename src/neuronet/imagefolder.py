@@ -14,8 +14,8 @@ read forever), and only images of at most :data:`MAX_IMAGE_PIXELS` pixels are de
 a few at a time within :data:`DECODING_BYTES`. Files that cannot be read, or decoded,
 are skipped, and one warning counts and names them. The decoded arrays are cached
 (keyed by folder, file list with sizes and times, size and mode; each entry carries its
-key and is checked against it), so loading the same folder again takes a fraction of
-the time.
+key and is checked against it; an entry that is a symbolic link is replaced by a file,
+never written through), so loading the same folder again takes a fraction of the time.
 """
 
 from __future__ import annotations
@@ -317,7 +317,8 @@ def read_image_folder(root, image_size=64, grayscale=False, cache=True):
         entry = _decode_all(root, files, image_size, grayscale)
         if cache:
             try:
-                save_file(cached, {"key": key, "folder": os.path.abspath(root)}, {"X": entry[0], "kept": entry[1]})
+                save_file(cached, {"key": key, "folder": os.path.abspath(root)}, {"X": entry[0], "kept": entry[1]},
+                          follow_links=False)  # an entry that is a link is replaced, never what it points to
             except (OSError, ValueError) as error:  # a full disk or a read-only cache folder does not stop the run
                 warnings.warn(f"could not write the image cache in {os.path.dirname(cached)!r} "
                               f"({getattr(error, 'strerror', None) or error}); the images will be decoded again next "

@@ -60,7 +60,7 @@ def _model_tree(model):
                          "(alone or at the end of a Pipeline)")
     if not hasattr(estimator, "network_"):
         raise ValueError(f"fit the {type(estimator).__name__} before saving it")
-    state = {**estimator.get_fitted_state(), **_feature_names_of(estimator)}
+    state = {**_curves_as_arrays(estimator.get_fitted_state()), **_feature_names_of(estimator)}
     network = state.pop("network")
     return {
         "kind": "estimator", "network": _network_tree(network),
@@ -85,6 +85,17 @@ def _step_state(step):
     (``set_output``), so that the estimator after it is given the columns it checks."""
     output = getattr(step, "_sklearn_output_config", {}).get("transform")
     return {**transformer_state(step), **_feature_names_of(step), **({"output": output} if output in OUTPUTS else {})}
+
+
+_CURVES = ("loss_curve", "validation_scores")  # scikit-learn's MLPs' lists of one value an epoch
+
+
+def _curves_as_arrays(state):
+    """The fitted state with its per-epoch curves as float64 arrays: stored as tensors, they
+    leave the header's size independent of the number of epochs (as JSON they took 20
+    bytes an epoch, and a header holds at most 1 MiB)."""
+    return {key: np.asarray(value, dtype=np.float64) if key in _CURVES and isinstance(value, list) else value
+            for key, value in state.items()}
 
 
 def _raw_input_range(model):
@@ -220,16 +231,22 @@ def _restore_network(tree):
         missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
         raise ModelFileError(f"the stored weights do not match the architecture (missing {missing}, extra {extra})")
     for key, shape in expected.items():
-        weights = stored[key]
-        if not isinstance(weights, np.ndarray) or weights.shape != shape or weights.dtype.kind != "f":
-            raise ModelFileError(f"weight {key} has shape {np.shape(weights)}, the architecture needs {shape}")
-        if not np.isfinite(weights).all():
-            raise ModelFileError(f"weight {key} holds NaN or infinity")
+        _check_weights(key, stored[key], shape)
     if config["dtype"] not in ("float32", "float64"):
         raise ModelFileError(f"its network's dtype {str(config['dtype'])[:20]!r} is not float32 or float64")
     network = Sequential(layers, dtype=config["dtype"]).build(config["input_shape"], draw_weights=False)
     network.set_weights(stored)
     return network
+
+
+def _check_weights(key, weights, shape):
+    """One stored parameter: an array of the shape the architecture needs, of finite floats."""
+    if not isinstance(weights, np.ndarray) or weights.shape != shape:
+        raise ModelFileError(f"weight {key} has shape {np.shape(weights)}, the architecture needs {shape}")
+    if weights.dtype.kind != "f":
+        raise ModelFileError(f"weight {key} holds {weights.dtype} numbers; weights are floats (float32 or float64)")
+    if not np.isfinite(weights).all():
+        raise ModelFileError(f"weight {key} holds NaN or infinity")
 
 
 def _check_input(described, network):
@@ -269,6 +286,29 @@ def _check_outputs(estimator, state, network):
     if not fits:
         raise ModelFileError(f"its {len(classes)} classes ({str(kind or 'single-label')[:30]}) do not fit its output "
                              f"layer of {outputs} {type(head).__name__} unit(s)")
+
+
+def _curves_as_lists(state):
+    """The per-epoch curves read back as the lists of floats scikit-learn's attributes are (a
+    file of an older schema holds them as lists already)."""
+    curves = {key: state[key] for key in _CURVES if isinstance(state.get(key), np.ndarray)}
+    for key, curve in curves.items():
+        if curve.ndim != 1 or curve.dtype.kind != "f":
+            raise ModelFileError(f"its fitted {key}_ is not a list of numbers (an array of {curve.dtype}, "
+                                 f"shape {curve.shape})")
+    return {**state, **{key: curve.tolist() for key, curve in curves.items()}}
+
+
+def _check_fitted_state(estimator, state):
+    """The fitted counts are integers in range (the number of input features at least 1,
+    of iterations at least 0), and a LogisticRegression, which its fit refuses with one
+    class, has at least two."""
+    for key, least, most in (("n_features_in", 1, MAX_SAMPLE_VALUES), ("n_iter", 0, math.inf)):
+        value = state.get(key, least)
+        if type(value) is not int or not least <= value <= most:
+            raise ModelFileError(f"its fitted {key}_ {str(value)[:30]!r} is not an integer of at least {least}")
+    if isinstance(estimator, LogisticRegression) and len(np.asarray(state["classes"])) < 2:
+        raise ModelFileError("its LogisticRegression has fewer than 2 classes; it is fitted on at least 2")
 
 
 def _checked_transformer(transformer, n_features):
@@ -354,8 +394,9 @@ def _rebuild(tree):
                              for k, v in _mapping(description["params"], "parameters").items()})
     estimator = ESTIMATORS[description["class"]](**params)
     validate_params(estimator._parameter_constraints, estimator.get_params(deep=False), description["class"])
-    state = dict(_mapping(description["state"], "fitted state"))
+    state = _curves_as_lists(_mapping(description["state"], "fitted state"))
     _check_outputs(estimator, state, network)
+    _check_fitted_state(estimator, state)
     names = state.pop("feature_names_in", None)
     estimator.set_fitted_state({**state, "network": network})
     n_features = math.prod(network.input_shape)
@@ -376,6 +417,16 @@ def _current_names(params):
 
 
 # --- format version 1 ------------------------------------------------------------
+def _has_version_1_standardizer(arrays):
+    """Whether a version-1 file holds the command line's standardizer: both its arrays, or
+    neither (one alone would silently drop the standardisation)."""
+    present = [name for name in ("extra/mean", "extra/scale") if name in arrays]
+    if len(present) == 1:
+        raise ModelFileError(f"its standardizer has {present[0]} without "
+                             f"{'extra/scale' if present[0] == 'extra/mean' else 'extra/mean'}")
+    return bool(present)
+
+
 def _migrate_version_1(meta, arrays):
     """Version 1 metadata and arrays, rewritten in the current schema (as a file tree)."""
     weights = {key[len("weights/"):]: value for key, value in arrays.items() if key.startswith("weights/")}
@@ -391,7 +442,7 @@ def _migrate_version_1(meta, arrays):
             "classes": arrays["classes"], "n_features_in": fitted["n_features_in_"], "n_iter": fitted["n_iter_"],
             "history": {"step": step, "epoch": np.arange(len(curve)),
                         "metrics": {key: np.asarray(values, dtype=np.float64) for key, values in metrics.items()}}}}
-    if "extra/mean" in arrays and "extra/scale" in arrays:  # the command line's standardizer
+    if _has_version_1_standardizer(arrays):  # the command line's standardizer
         mean, scale = arrays["extra/mean"].astype(np.float64), arrays["extra/scale"].astype(np.float64)
         tree["preprocessing"] = [{"class": "StandardScaler", "params": {"copy": True, "with_mean": True, "with_std": True},
                                   "fitted": {"mean_": mean, "scale_": scale, "var_": scale**2,

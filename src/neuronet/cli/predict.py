@@ -24,9 +24,9 @@ def add(commands):
         description="Print the predicted label and its probability for each image, or for each row of a "
                     ".csv table or .npy file of features (a .csv's delimiter — comma, semicolon, tab — and header "
                     "row are recognised). A folder means every file under it, in natural order (2.jpg before "
-                    "10.jpg). Images are resized and coloured as the model's training images were. A file that "
-                    "cannot be read or predicted is reported in one line and skipped; the exit status is 1 if "
-                    "any was.",
+                    "10.jpg); folders without a visible file are an error (nothing to predict). Images are "
+                    "resized and coloured as the model's training images were. A file that cannot be read or "
+                    "predicted is reported in one line and skipped; the exit status is 1 if any was.",
         epilog="examples:\n  neuronet predict cats.npz kitten.jpg puppy.png\n"
                "  neuronet predict cats.npz ~/dogs-vs-cats/test1 --output predictions.csv\n"
                "  neuronet predict neuronet-runs/run-1/model.npz rows.csv", formatter_class=RAW)
@@ -122,11 +122,15 @@ def write_table(path, names, predictions):
 def run(args):
     if args.output:
         destination(args.output)  # a folder, a device or a FIFO is refused before anything is predicted
+    paths = list(inputs(args.files))
+    if not paths:
+        raise ValueError(f"nothing to predict: {', '.join(args.files)} {'holds' if len(args.files) == 1 else 'hold'} "
+                         "no visible file")
     saved = load_model(args.model)
     saved.classifier("predict")
     names = saved.class_names()
     failed, predictions = 0, []
-    for path in inputs(args.files):
+    for path in paths:
         try:
             rows = predicted(path, saved)
         except ModelFileError:  # the model is damaged: every file would fail

@@ -73,6 +73,17 @@ MLP_CONSTRAINTS = {
 STOCHASTIC = ("sgd", "adam")
 
 
+def _as_array(curve):
+    """A per-epoch curve (or None) as a float64 array: a checkpoint stores it as a tensor, so
+    its header stays small however long the run."""
+    return None if curve is None else np.asarray(curve, dtype=np.float64)
+
+
+def _as_list(curve):
+    """A stored curve (or None) as the list of floats scikit-learn's attribute is."""
+    return None if curve is None else [float(value) for value in curve]
+
+
 class _ScikitLearnEpochs(Callback):
     """What scikit-learn's MLP does after each epoch, on the estimator's attributes.
 
@@ -99,15 +110,16 @@ class _ScikitLearnEpochs(Callback):
 
     def state_dict(self):
         est = self.estimator
-        return {"no_improvement": self.no_improvement, "t": est.t_, "loss_curve": list(est.loss_curve_),
-                "best_loss": est.best_loss_, "validation_scores": est.validation_scores_,
+        return {"no_improvement": self.no_improvement, "t": est.t_, "loss_curve": _as_array(est.loss_curve_),
+                "best_loss": est.best_loss_, "validation_scores": _as_array(est.validation_scores_),
                 "best_validation_score": est.best_validation_score_, "best_weights": self.best_weights}
 
     def load_state_dict(self, state):
         est = self.estimator
         self.no_improvement, est.t_ = int(state["no_improvement"]), int(state["t"])
-        est.loss_curve_, est.best_loss_ = [float(v) for v in state["loss_curve"]], state["best_loss"]
-        est.validation_scores_, est.best_validation_score_ = state["validation_scores"], state["best_validation_score"]
+        est.loss_curve_, est.best_loss_ = _as_list(state["loss_curve"]), state["best_loss"]
+        est.validation_scores_ = _as_list(state["validation_scores"])
+        est.best_validation_score_ = state["best_validation_score"]
         est.n_iter_ = len(est.loss_curve_) - self.loss_curve_before
         self.best_weights = state["best_weights"]
 
