@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from sklearn.exceptions import ConvergenceWarning
 
-from ..diagnosis import StoppedLearningWarning
+from ..diagnosis import StoppedLearningWarning, either
 
 # A run's training loss "rose" when it ends this much above its lowest value (an epoch's
 # mean moves with the minibatches' noise; a rise of a tenth is no noise)
@@ -54,10 +54,13 @@ def outcome(model, caught):
     return lines
 
 
-def _rate(model):
-    """The value of what the command line calls --learning-rate."""
-    params = model.get_params()
+def learning_rate_of(params):
+    """The value of what the command line calls --learning-rate, from an estimator's parameters."""
     return params.get("learning_rate_init", params.get("learning_rate"))
+
+
+def _rate(model):
+    return learning_rate_of(model.get_params())
 
 
 def _smaller_rate(model):
@@ -94,7 +97,7 @@ def _stopped_learning(model, warning):
              "lower_threshold": f"a --threshold below {model.get_params().get('threshold')} (the optimum itself "
                                 "says one class: the other is rare, or the features do not separate it)"}
     tries = [flags[key] for key in warning.remedies if key in flags]
-    advice = f": try {', '.join(tries[:-1])}{' or ' if len(tries) > 1 else ''}{tries[-1]}" if tries else ""
+    advice = f": try {either(tries)}" if tries else ""
     return warning.diagnosis.describe(type(model).__name__) + advice
 
 

@@ -21,7 +21,7 @@ from ..persistence import save
 from ..preprocessing import default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
 from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
-from .outcome import caught_warnings, outcome
+from .outcome import caught_warnings, learning_rate_of, outcome
 from .runs import MODEL, ROOT, discard_run, new_run, newest_run
 
 MODELS = {"logistic": LogisticRegression, "mlp": MLPClassifier, "cnn": CNNClassifier}
@@ -84,9 +84,10 @@ def add(commands):
                         help="most epochs, or gradient-descent iterations for logistic; training stops earlier "
                              f"once the cost settles (default: {defaults('max_iter')})")
     parser.add_argument("--tol", type=non_negative_float, default=None, metavar="TOL",
-                        help="stop once the cost improves by less than TOL (per iteration for logistic, over "
-                             f"{MLPClassifier().n_iter_no_change} epochs otherwise); 0 runs every epoch "
-                             f"(default: {defaults('tol')})")
+                        help="stop once the cost has settled: for logistic, when it fell by less than TOL at each "
+                             f"of the last {LogisticRegression().n_iter_no_change} iterations and rose at none (0: "
+                             "every iteration runs); for mlp and cnn, scikit-learn's rule, when it has not improved "
+                             f"by TOL for {MLPClassifier().n_iter_no_change} epochs in a row (default: {defaults('tol')})")
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help=f"minibatch size (default: {defaults('batch_size')})")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
@@ -189,10 +190,6 @@ def _batch(params, n_train):
     return min(n_train, 200 if batch == "auto" else batch)
 
 
-def _rate(params):
-    return params.get("learning_rate_init", params["learning_rate"])
-
-
 def training_method(model, n_train):
     """How ``model`` learns, in words: "gradient descent on all 455 training samples at
     each step, learning rate 0.1", "Adam on minibatches of 200, learning rate 0.001"."""
@@ -202,8 +199,8 @@ def training_method(model, n_train):
         f"SGD with {'Nesterov ' if params['nesterovs_momentum'] else ''}momentum {params['momentum']:g}"
     on = f"all {n_train} training samples at each step" if batch == n_train else f"minibatches of {batch}"
     schedule = params["learning_rate"]
-    return f"{name} on {on}, learning rate {_rate(params):g}" + (
-        f" ({schedule} schedule)" if schedule not in (_rate(params), "constant") else "")
+    return f"{name} on {on}, learning rate {learning_rate_of(params):g}" + (
+        f" ({schedule} schedule)" if schedule not in (learning_rate_of(params), "constant") else "")
 
 
 def key_settings(model, n_train):
@@ -220,7 +217,7 @@ def key_settings(model, n_train):
     batch = _batch(params, n_train)
     steps = f"{model.n_iter_} {model.history_.step}{'s' if model.n_iter_ != 1 else ''}"
     return ", ".join([*([" ".join(layers)] if layers else []), _optimizer(params),
-                      "full batch" if batch == n_train else f"batch {batch}", f"lr {_rate(params):g}", steps])
+                      "full batch" if batch == n_train else f"batch {batch}", f"lr {learning_rate_of(params):g}", steps])
 
 
 def _recipe(args, dataset, model=None, n_train=None, started=None, accuracies=None):
