@@ -57,11 +57,11 @@ def write_report(folder, model, dataset, split, run, test_files=()):
     Returns the path of index.html.
     """
     probabilities = model.predict_proba(split[1])
+    predicted = np.searchsorted(model.classes_, model.predict(split[1]))  # the model's own rule: its threshold too
     with _replaced_atomically(folder) as draft:
-        figures = _figures(draft, model, dataset, split, probabilities, test_files)
+        figures = _figures(draft, model, dataset, split, probabilities, predicted, test_files)
         with open(os.path.join(draft, "index.html"), "w", encoding="utf-8") as page:
-            page.write(_page(model, dataset, split, np.searchsorted(model.classes_, model.predict(split[1])), run,
-                             figures))
+            page.write(_page(model, dataset, split, predicted, run, figures))
     return os.path.join(folder, "index.html")
 
 
@@ -107,11 +107,11 @@ class _Drawn(NamedTuple):
     wide: bool = False  # spans the page's two columns
 
 
-def _figures(folder, model, dataset, split, probabilities, test_files):
-    """Draw and save every figure that applies; returns [(file name, caption, wide)]."""
+def _figures(folder, model, dataset, split, probabilities, predicted, test_files):
+    """Draw and save every figure that applies (``predicted``: the test set's class indices);
+    returns [(file name, caption, wide)]."""
     X_train, X_test, y_train, y_test = split
     names = [str(c) for c in dataset.class_names]
-    predicted = np.searchsorted(model.classes_, model.predict(X_test))  # the model's own rule: its threshold too
     figures = []
 
     def add(file_name, drawn):

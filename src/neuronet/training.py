@@ -389,7 +389,7 @@ class Trainer:
             self.communicator.begin(self, self._begin_callbacks)
         catching, self.completed = self._catch_ctrl_c(), False
         # overflow is caught as divergence; BLAS runs on the threads that this work pays for
-        with np.errstate(over="ignore", invalid="ignore"), blas_threads(self.network, self.batch_size):
+        with np.errstate(over="ignore", invalid="ignore"), blas_threads(self.network, min(self.batch_size, X.shape[0])):
             try:
                 while self.epoch < self.epochs and not self.stop_training:
                     self._train_one_epoch(X, y, validation_data, sample_weight)

@@ -93,8 +93,8 @@ def add(commands):
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
                         help="gd: plain gradient descent, no momentum and a constant rate, on the whole training "
                              "set at each step unless --batch-size is given (what logistic regression does); adam; "
-                             f"sgd with momentum {MLPClassifier().momentum:g} "
-                             f"(default: {defaults('solver', ('mlp', 'cnn'))})")
+                             f"sgd with Nesterov momentum {MLPClassifier().momentum:g} on minibatches "
+                             f"(default: gd logistic, {defaults('solver', ('mlp', 'cnn'))})")
     parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
                         help="the hidden layers' activation of mlp and cnn: logistic (the sigmoid of the lecture's "
                              f"neurons), tanh, relu, leaky_relu (default: {defaults('activation', ('mlp', 'cnn'))})")
