@@ -94,3 +94,13 @@ def test_a_network_with_dropout_keeps_one_random_generator_through_skops():
     loaded = round_trip(net)
     assert loaded.dtype == np.float64 and loaded.layers[2].rng is loaded.rng
     assert np.array_equal(loaded.forward(X, training=True), net.forward(X, training=True))
+
+
+def test_a_network_pickled_with_its_dtype_as_an_object_loads():
+    net = nn.Sequential([nn.Dense(3), nn.Sigmoid()], input_shape=(4,), dtype="float64", random_state=0)
+    state = net.__getstate__()
+    state["dtype"] = np.dtype(state.pop("dtype_name"))  # how networks were pickled before
+    older = nn.Sequential.__new__(nn.Sequential)
+    older.__setstate__(state)
+    assert older.dtype == np.float64 and "dtype" not in vars(older)
+    assert np.array_equal(older.predict(X), net.predict(X))
