@@ -60,11 +60,13 @@ class History:
     the epoch's minibatches, each before its step; "after_step", after a full-batch
     step, at the weights the held-out data is scored at; "before_step", before a
     full-batch step (scikit-learn's ``loss_curve_``); None when not known (a history
-    read back from a file).
+    read back from a file). ``classes`` holds the labels of the network's outputs, in
+    order, when :func:`~neuronet.training.fit` took labels that were not numbers (None
+    otherwise).
     """
 
     def __init__(self, step="epoch", measured=None):
-        self.step, self.measured = step, measured
+        self.step, self.measured, self.classes = step, measured, None
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
 

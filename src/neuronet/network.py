@@ -61,9 +61,9 @@ class Sequential:
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError("Sequential needs a non-empty list of neuronet layers")
         self.layers = layers
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
+        if np.dtype(dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.dtype_name = np.dtype(dtype).name
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
         self.input_shape = None
@@ -138,9 +138,17 @@ class Sequential:
         return state
 
     def __setstate__(self, state):
+        if "dtype" in state:  # pickled before the dtype was kept by name
+            state["dtype_name"] = np.dtype(state.pop("dtype")).name
         self.__dict__.update(state)
         if self.built:
             self._pack_parameters()
+
+    @property
+    def dtype(self):
+        """The parameters' type, a ``numpy.dtype`` (kept as its name, ``dtype_name``, so
+        that the network holds nothing but neuronet's types, arrays and Python values)."""
+        return np.dtype(self.dtype_name)
 
     @property
     def built(self):
@@ -328,7 +336,7 @@ class Sequential:
         return {
             "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
             "input_shape": list(self.input_shape) if self.built else None,
-            "dtype": self.dtype.name,
+            "dtype": self.dtype_name,
         }
 
     @classmethod

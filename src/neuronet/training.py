@@ -25,6 +25,7 @@ import numpy as np
 from scipy import sparse
 
 from .callbacks import EpochLogger, History, ProgressBar
+from .losses import BinaryCrossEntropy, CrossEntropy
 from .threads import blas_threads
 from .validation import Interval, validate_params
 
@@ -476,6 +477,28 @@ def _validation_split(X, y, fraction, random_state, stratify):
     return X, y, (X_val, y_val)
 
 
+def _class_indices(y, loss, validation_data):
+    """Labels that are not numbers (strings, objects) as class indices in the order of
+    ``np.unique``, for a classification loss: ``(classes, y, validation_data)``, with
+    ``classes`` None where ``y`` is left as it is (numbers: class indices or 0/1 targets)."""
+    if not isinstance(loss, (CrossEntropy, BinaryCrossEntropy)) or y.ndim != 1 or y.dtype.kind in "biuf":
+        return None, y, validation_data
+    try:
+        classes, y = np.unique(y, return_inverse=True)
+    except TypeError as error:
+        raise ValueError(f"the class labels cannot be sorted ({error}); give labels of one type") from None
+    if isinstance(loss, BinaryCrossEntropy) and len(classes) > 2:
+        raise ValueError(f"BinaryCrossEntropy takes two classes, got {len(classes)}: {classes[:10].tolist()}; "
+                         "use a Softmax output and CrossEntropy")
+    if validation_data is not None:
+        y_val = np.asarray(validation_data[1])
+        unknown = np.setdiff1d(y_val, classes)
+        if unknown.size:
+            raise ValueError(f"validation labels {unknown[:10].tolist()} are not among the training labels")
+        validation_data = (validation_data[0], np.searchsorted(classes, y_val))
+    return classes, y, validation_data
+
+
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
         sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0):
@@ -520,9 +543,16 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
 
     X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
+
+    Class labels for CrossEntropy and BinaryCrossEntropy are class indices (0/1 for
+    BinaryCrossEntropy), or any labels that are not numbers (e.g. strings), which are
+    taken in sorted order, as ``np.unique`` gives them: output k is ``history.classes[k]``,
+    so ``history.classes[network.predict(X).argmax(axis=1)]`` (or, for a Sigmoid output,
+    ``history.classes[(network.predict(X)[:, 0] > 0.5).astype(int)]``) gives labels back.
     """
     X = X.astype(network.dtype) if sparse.issparse(X) else np.asarray(X, dtype=network.dtype)
     y = np.asarray(y)
+    labels, y, validation_data = _class_indices(y, loss, validation_data)
     if X.shape[0] == 0 or X.shape[0] != len(y):
         raise ValueError(f"need as many targets as samples and at least one of each; got {X.shape[0]} samples "
                          f"and {len(y)} targets")
@@ -545,4 +575,5 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
                       measure_after_step=measure_after_step, divergence_ratio=divergence_ratio)
+    trainer.history.classes = labels
     return trainer.fit(X, y, validation_data, sample_weight)
