@@ -124,13 +124,26 @@ def test_a_classifier_that_predicts_one_class_for_every_sample_is_named():
             "present; try a smaller learning_rate_init than 5 or solver=\"adam\"") == str(warning.message)
 
 
-def test_logistic_regression_that_predicts_one_class_is_named_at_the_users_call():
+def test_logistic_regression_that_settles_on_one_class_is_named_at_the_users_call_with_a_lower_threshold():
+    """A rare class the features do not separate: the convex cost's optimum itself says the
+    common class for every sample, and no step size changes that; a lower threshold does."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 3)), (rng.random(400) < 0.1).astype(int)
+    model = LogisticRegression()
+    warning = only(stopped_learning(lambda: model.fit(X, y)))
+    assert model.n_iter_ < model.max_iter  # it settled
+    assert warning.message.kind == "one_class" and warning.filename == __file__
+    assert "LogisticRegression predicts class 0 for all 400 training samples" in str(warning.message)
+    assert "try a lower threshold than 0.5" in str(warning.message) and "learning_rate" not in str(warning.message)
+
+
+def test_one_class_at_max_iter_is_left_to_the_max_iter_warning_one_convergence_warning_a_fit():
     X, y = load_breast_cancer(return_X_y=True)
     model = LogisticRegression(max_iter=1, threshold=0.9)  # one step from w = 0: every probability near ½
-    warning = only(stopped_learning(lambda: model.fit(StandardScaler().fit_transform(X), y)))
-    assert warning.message.kind == "one_class" and warning.filename == __file__
-    assert "LogisticRegression predicts class 0 for all 569 training samples" in str(warning.message)
-    assert "a larger max_iter than 1" in str(warning.message)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(StandardScaler().fit_transform(X), y)
+    assert len(caught) == 1 and "stopped at max_iter=1" in str(caught[0].message)
 
 
 # --- zero gradients ----------------------------------------------------------------------------

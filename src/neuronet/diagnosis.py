@@ -378,11 +378,14 @@ def warn_if_stopped_learning(estimator, X, y=None, *, logit_threshold=0.0, stack
     convex = sum(isinstance(layer, (Dense, Conv2D)) for layer in estimator.network_.layers) == 1
     found = diagnose(estimator.network_, X, y, classes=getattr(estimator, "classes_", None),
                      logit_threshold=logit_threshold, loss=loss, target=target)
+    stopped_at_limit = getattr(estimator, "n_iter_", None) == parameters.get("max_iter")
     for diagnosis in found:
+        if diagnosis.kind == "one_class" and stopped_at_limit:
+            continue  # its remedy, more iterations, is the max_iter warning's own: one ConvergenceWarning a fit
         keys = remedies(diagnosis, relu=parameters.get("activation") == "relu" and bool(hidden_rectifiers(
                         estimator.network_)), adam=None if solver not in ("sgd", "adam") else solver == "adam",
                         learning_rate=parameters.get(rate_name) if has_rate else None,
-                        stopped_at_limit=getattr(estimator, "n_iter_", None) == parameters.get("max_iter"),
+                        stopped_at_limit=stopped_at_limit,
                         losses=getattr(estimator, "loss_curve_", None), convex=convex,
                         threshold=parameters.get("threshold") if len(getattr(estimator, "classes_", ())) == 2 else None)
         message = diagnosis.describe(type(estimator).__name__) + _python_advice(keys, parameters, rate_name)
