@@ -193,7 +193,7 @@ def test_a_file_without_the_buffers_its_layers_declare_is_refused(tmp_path, monk
     net = network()
     monkeypatch.setattr(net.layers[1], "buffers", {})
     neuronet.save(net, tmp_path / "bufferless.nn")
-    with pytest.raises(ModelFileError, match=r"the stored buffers do not match the architecture \(missing \['1/seen'\]"):
+    with pytest.raises(ModelFileError, match=r"stored buffers do not match the architecture \(missing \['1/seen'\]"):
         neuronet.load(tmp_path / "bufferless.nn")
 
 
@@ -213,3 +213,14 @@ def test_to_onnx_refuses_a_layer_it_cannot_convert_in_one_line():
     with pytest.raises(ValueError, match="cannot export layer 1, Scale: ONNX export knows Dense") as error:
         neuronet.to_onnx(network())
     assert one_line(error)
+
+
+def test_skops_loads_a_network_with_a_registered_layer_trusting_neuronet_and_the_registered_types(data):
+    sio = pytest.importorskip("skops.io")
+    net = trained(data)
+    dumped = sio.dumps(net)
+    neuronet_own = [name for name in sio.get_untrusted_types(data=dumped) if name.startswith("neuronet.")]
+    assert "test_custom_layers.Scale" in nn.registered_types()
+    loaded = sio.loads(dumped, trusted=[*neuronet_own, *nn.registered_types(), "numpy.dtype"])
+    np.testing.assert_array_equal(loaded.layers[1].buffers["seen"], [3 * 90])
+    np.testing.assert_array_equal(loaded.predict(data[0]), net.predict(data[0]))

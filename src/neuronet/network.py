@@ -93,7 +93,8 @@ class Sequential:
         for index, layer in enumerate(self.layers):
             both = sorted(set(layer.params) & set(layer.buffers))
             if both:
-                raise ValueError(f"layer {index}, {type(layer).__name__}, names both a parameter and a buffer {both[0]!r}")
+                raise ValueError(f"layer {index}, {type(layer).__name__}, names both a parameter and a buffer "
+                                 f"{both[0]!r}")
         entries = [(layer, name, param) for layer in self.layers for name, param in layer.params.items()]
         total = sum(param.size for _, _, param in entries)
         self._flat = np.empty(total, dtype=self.dtype)

@@ -7,11 +7,11 @@ from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
 from .pooling import AvgPool2D, MaxPool2D
-from .registry import LAYERS, layer_description, register_layer, registered_name
+from .registry import LAYERS, layer_description, register_layer, registered_name, registered_types
 
 BUILT_IN = (Dense, Identity, Exp, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Dropout, Flatten, Conv2D, MaxPool2D, AvgPool2D)
 for _cls in BUILT_IN:
     register_layer(_cls)
 
 __all__ = ["Layer", *(cls.__name__ for cls in BUILT_IN), "LAYERS", "register_layer", "registered_name",
-           "layer_description"]
+           "registered_types", "layer_description"]

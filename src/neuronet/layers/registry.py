@@ -5,7 +5,7 @@ constructor arguments, JSON-safe) and its arrays (parameters and buffers), never
 loading looks the name up here and calls the class with the config. neuronet's own
 layers are registered under their class names. A layer of one's own is registered
 before it is saved, and again (by importing the module that defines it) before it is
-loaded:
+loaded; :func:`registered_types` lists the classes for skops to trust:
 
 >>> from neuronet import nn
 >>> @nn.register_layer
@@ -59,7 +59,8 @@ def _register(cls, name):
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise TypeError(f"register_layer takes a subclass of neuronet.nn.Layer, not {_short(cls)}")
     if not (isinstance(name, str) and 1 <= len(name) <= MAX_NAME_LENGTH and name.isprintable()):
-        raise ValueError(f"a layer's name is a string of 1 to {MAX_NAME_LENGTH} printable characters, not {_short(name)}")
+        raise ValueError(f"a layer's name is a string of 1 to {MAX_NAME_LENGTH} printable characters, "
+                         f"not {_short(name)}")
     taken, earlier = LAYERS.get(name), registered_name(cls)
     if taken is not None and taken is not cls and not _same_definition(taken, cls):
         raise ValueError(f"the layer name {name!r} is taken by {_qualified(taken)}: register {cls.__qualname__} "
@@ -88,6 +89,13 @@ def _same_definition(old, new):
 def registered_name(cls):
     """The name ``cls`` is registered under, or None."""
     return next((name for name, registered in LAYERS.items() if registered is cls), None)
+
+
+def registered_types():
+    """The registered layer classes by their full names ("neuronet.layers.dense.Dense",
+    "mymodule.Scale"): what ``skops.io.load(path, trusted=...)`` is told to trust for the
+    layers of a network or estimator saved with skops."""
+    return sorted(_qualified(cls) for cls in LAYERS.values())
 
 
 def layer_description(index, layer):
