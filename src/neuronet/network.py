@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D
+from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .threads import blas_threads
 from .training import fit
@@ -90,6 +90,11 @@ class Sequential:
     def _pack_parameters(self):
         """Make every parameter (and gradient) a view into one contiguous buffer, so
         that an optimizer updates the whole network with a few array operations."""
+        for index, layer in enumerate(self.layers):
+            both = sorted(set(layer.params) & set(layer.buffers))
+            if both:
+                raise ValueError(f"layer {index}, {type(layer).__name__}, names both a parameter and a buffer "
+                                 f"{both[0]!r}")
         entries = [(layer, name, param) for layer in self.layers for name, param in layer.params.items()]
         total = sum(param.size for _, _, param in entries)
         self._flat = np.empty(total, dtype=self.dtype)
@@ -282,17 +287,28 @@ class Sequential:
             for name, param in layer.params.items()
         ]
 
+    def named_buffers(self):
+        """``(key, buffer)`` for every array of the layers' state that is not trained (see
+        :attr:`Layer.buffers <neuronet.layers.Layer>`), keys like "1/count"."""
+        return [(f"{index}/{name}", buffer) for index, layer in enumerate(self.layers)
+                for name, buffer in layer.buffers.items()]
+
     def parameters(self):
         return [param for _, param, _ in self.named_parameters()]
 
+    def _arrays(self):
+        return [(key, param) for key, param, _ in self.named_parameters()] + self.named_buffers()
+
     def get_weights(self):
-        return {key: param.copy() for key, param, _ in self.named_parameters()}
+        """A copy of every parameter and buffer, by key ("0/weights", "1/count")."""
+        return {key: array.copy() for key, array in self._arrays()}
 
     def set_weights(self, weights):
-        for key, param, _ in self.named_parameters():
-            if weights[key].shape != param.shape:
-                raise ValueError(f"weights for {key} have shape {weights[key].shape}, expected {param.shape}")
-            param[...] = weights[key]
+        """Copy ``weights`` (as :meth:`get_weights` gives them) into the parameters and buffers."""
+        for key, array in self._arrays():
+            if weights[key].shape != array.shape:
+                raise ValueError(f"weights for {key} have shape {weights[key].shape}, expected {array.shape}")
+            array[...] = weights[key]
 
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
@@ -334,7 +350,8 @@ class Sequential:
     # --- description (for save / load) --------------------------------------
     def get_config(self):
         return {
-            "layers": [{"class": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            "layers": [{"class": registered_name(type(layer)) or type(layer).__name__, "config": layer.get_config()}
+                       for layer in self.layers],
             "input_shape": list(self.input_shape) if self.built else None,
             "dtype": self.dtype_name,
         }
@@ -346,7 +363,8 @@ class Sequential:
         layers = []
         for spec in config["layers"]:
             if spec["class"] not in LAYERS:
-                raise ValueError(f"unknown layer type {spec['class']!r} in the model description")
+                raise ValueError(f"unknown layer type {spec['class']!r} in the model description: register its class "
+                                 "with neuronet.nn.register_layer first")
             layers.append(LAYERS[spec["class"]](**spec["config"]))
         network = cls(layers, dtype=config["dtype"])
         return network.build(config["input_shape"], draw_weights) if config["input_shape"] is not None else network

@@ -6,7 +6,7 @@
 """
 
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
-                     Softmax, Tanh)
+                     Softmax, Tanh, register_layer, registered_types)
 from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler
 from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
@@ -16,7 +16,7 @@ from .regularizers import L2
 from .training import TrainingDiverged, TrainingInterrupted, fit
 
 __all__ = [
-    "Layer", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
+    "Layer", "register_layer", "registered_types", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
     "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
     "EarlyStopping", "LearningRateScheduler", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",

@@ -26,7 +26,7 @@ from sklearn.base import is_classifier
 
 from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, NeuralEstimator
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
-from .layers import LAYERS, Conv2D, Dense, Exp, Sigmoid, Softmax
+from .layers import LAYERS, Conv2D, Dense, Exp, Sigmoid, Softmax, layer_description
 from .network import Sequential
 from .preprocessing import TRANSFORMERS, final_estimator, step_names, transformer_from_state, transformer_state, \
     transformers_of, with_preprocessing
@@ -38,7 +38,22 @@ ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, M
 def _network_tree(network):
     if not network.built:
         raise ValueError("build the network (give input_shape or run it once) before saving it")
-    return {"config": network.get_config(), "weights": network.get_weights()}
+    return {"config": _saved_config(network), **_saved_arrays(network)}
+
+
+def _saved_config(network):
+    """The network's config, each layer by its registered name (an unregistered layer, or
+    one whose config is not JSON-safe, is refused in one line: a file holds no code)."""
+    return {**network.get_config(), "layers": [layer_description(index, layer)
+                                               for index, layer in enumerate(network.layers)]}
+
+
+def _saved_arrays(network):
+    """{"weights": the trained parameters} and, when some layer has any, {"buffers": the
+    arrays of the layers' state that are not trained}, each by key ("1/count")."""
+    weights = {key: param.copy() for key, param, _ in network.named_parameters()}
+    buffers = {key: buffer.copy() for key, buffer in network.named_buffers()}
+    return {"weights": weights, **({"buffers": buffers} if buffers else {})}
 
 
 def _plain_params(estimator):
@@ -190,63 +205,87 @@ def _sample_shape(value, what):
 def _parameter_shapes(layer, sample_shape):
     """The shapes building ``layer`` for samples of ``sample_shape`` allocates, named as in
     its ``params`` (the weights before the bias): known without allocating them."""
-    if isinstance(layer, Dense):
+    if type(layer) is Dense:
         if len(sample_shape) != 1:
             raise ModelFileError(f"its Dense layer follows samples shaped {sample_shape}, not flat ones")
         return {"weights": (sample_shape[0], layer.units), "bias": (layer.units,)}
-    if isinstance(layer, Conv2D):
+    if type(layer) is Conv2D:
         return {"weights": (layer.filters, sample_shape[0], *layer.kernel_size), "bias": (layer.filters,)}
-    return {}
+    return None
+
+
+def _array_shapes(layer, sample_shape, dtype):
+    """({parameter: shape}, {buffer: shape}) of ``layer`` built for samples of
+    ``sample_shape``: neuronet's Dense and Conv2D known without allocating anything, any
+    other layer built with zeros (nothing drawn) and asked."""
+    known = _parameter_shapes(layer, sample_shape)
+    if known is not None:
+        return known, {}
+    layer.build(sample_shape, None, np.dtype(dtype))
+    return ({name: param.shape for name, param in layer.params.items()},
+            {name: buffer.shape for name, buffer in layer.buffers.items()})
 
 
 def _layers_and_parameters(config):
     """The layers a network's config describes (constructed, not built) and the shape of
-    each parameter they will have, every layer's output checked against the limits."""
+    each parameter and each buffer they will have, every layer's output checked against
+    the limits. A layer is looked up by name among the registered ones only."""
     specs = config["layers"]
     if not isinstance(specs, list) or not 1 <= len(specs) <= MAX_LAYERS:
         raise ModelFileError(f"its network has no list of 1 to {MAX_LAYERS} layers")
     shape = _sample_shape(config["input_shape"], "input shape")
-    layers, expected = [], {}
+    layers, expected, buffers = [], {}, {}
     for index, spec in enumerate(specs):
         if _mapping(spec, f"layer {index}").get("class") not in LAYERS:
-            raise ModelFileError(f"its layer {index} is of an unknown type {str(spec.get('class'))[:40]!r}")
+            raise ModelFileError(f"its layer {index} is of an unknown type {str(spec.get('class'))[:40]!r}: a layer of "
+                                 "one's own is registered with neuronet.nn.register_layer before loading")
         layer = LAYERS[spec["class"]](**_mapping(spec["config"], f"layer {index}'s config"))
-        expected.update({f"{index}/{name}": size for name, size in _parameter_shapes(layer, shape).items()})
+        params, layer_buffers = _array_shapes(layer, shape, config["dtype"])
+        expected.update({f"{index}/{name}": size for name, size in params.items()})
+        buffers.update({f"{index}/{name}": size for name, size in layer_buffers.items()})
         padding = getattr(layer, "padding", (0, 0))
         padded = (shape[0], shape[1] + 2 * padding[0], shape[2] + 2 * padding[1]) if len(shape) == 3 else shape
         shape = tuple(layer.output_shape(shape))
         for size, what in ((padded, "padded input"), (shape, "output")):
             _sample_shape(list(size), f"layer {index} ({spec['class']}) {what}")
         layers.append(layer)
-    return layers, expected
+    return layers, expected, buffers
 
 
 def _restore_network(tree):
     """The network a file describes, built once every declared shape has been checked
     against the stored weights: nothing is allocated from an unchecked claim."""
     config = _mapping(tree["config"], "network config")
-    layers, expected = _layers_and_parameters(config)
-    stored = _mapping(tree["weights"], "weights")
-    if set(stored) != set(expected):
-        missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
-        raise ModelFileError(f"the stored weights do not match the architecture (missing {missing}, extra {extra})")
-    for key, shape in expected.items():
-        _check_weights(key, stored[key], shape)
     if config["dtype"] not in ("float32", "float64"):
         raise ModelFileError(f"its network's dtype {str(config['dtype'])[:20]!r} is not float32 or float64")
+    layers, expected, buffers = _layers_and_parameters(config)
+    stored = {**_checked_arrays(tree["weights"], expected, "weight"),
+              **_checked_arrays(tree.get("buffers", {}), buffers, "buffer")}
     network = Sequential(layers, dtype=config["dtype"]).build(config["input_shape"], draw_weights=False)
     network.set_weights(stored)
     return network
 
 
-def _check_weights(key, weights, shape):
-    """One stored parameter: an array of the shape the architecture needs, of finite floats."""
+def _checked_arrays(stored, expected, what):
+    """The stored weights (or buffers), once they are exactly the arrays ``expected`` names,
+    each of the shape it gives, of finite floats."""
+    stored = _mapping(stored, f"{what}s")
+    if set(stored) != set(expected):
+        missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+        raise ModelFileError(f"the stored {what}s do not match the architecture (missing {missing}, extra {extra})")
+    for key, shape in expected.items():
+        _check_weights(key, stored[key], shape, what)
+    return stored
+
+
+def _check_weights(key, weights, shape, what="weight"):
+    """One stored parameter (or buffer): an array of the shape the architecture needs, of finite floats."""
     if not isinstance(weights, np.ndarray) or weights.shape != shape:
-        raise ModelFileError(f"weight {key} has shape {np.shape(weights)}, the architecture needs {shape}")
+        raise ModelFileError(f"{what} {key} has shape {np.shape(weights)}, the architecture needs {shape}")
     if weights.dtype.kind != "f":
-        raise ModelFileError(f"weight {key} holds {weights.dtype} numbers; weights are floats (float32 or float64)")
+        raise ModelFileError(f"{what} {key} holds {weights.dtype} numbers; {what}s are floats (float32 or float64)")
     if not np.isfinite(weights).all():
-        raise ModelFileError(f"weight {key} holds NaN or infinity")
+        raise ModelFileError(f"{what} {key} holds NaN or infinity")
 
 
 def _check_input(described, network):

@@ -324,7 +324,7 @@ class Trainer:
         _check_order(state["order"], n)
         if state["position"] is not None:
             self._check_position(state["position"], n)
-        shapes = {key: param.shape for key, param, _ in self.network.named_parameters()}
+        shapes = {key: array.shape for key, array in self.network.get_weights().items()}  # parameters and buffers
         for name in ("weights", "best_weights"):
             if state[name] is not None or name == "weights":
                 _check_arrays(state[name], shapes, name)

@@ -7,9 +7,11 @@ from .dense import Dense
 from .dropout import Dropout
 from .flatten import Flatten
 from .pooling import AvgPool2D, MaxPool2D
+from .registry import LAYERS, layer_description, register_layer, registered_name, registered_types
 
-LAYERS = {cls.__name__: cls for cls in (
-    Dense, Identity, Exp, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Dropout, Flatten, Conv2D, MaxPool2D, AvgPool2D,
-)}
+BUILT_IN = (Dense, Identity, Exp, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Dropout, Flatten, Conv2D, MaxPool2D, AvgPool2D)
+for _cls in BUILT_IN:
+    register_layer(_cls)
 
-__all__ = ["Layer", *LAYERS]
+__all__ = ["Layer", *(cls.__name__ for cls in BUILT_IN), "LAYERS", "register_layer", "registered_name",
+           "registered_types", "layer_description"]

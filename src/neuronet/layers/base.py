@@ -3,7 +3,10 @@
 A layer maps a batch ``x`` (first axis: the samples) to a batch of outputs. During
 ``forward`` it keeps what ``backward`` will need (its ``cache``: the batch's inputs, masks
 or outputs); ``backward`` receives ∂L/∂out, writes ∂L/∂θ for each parameter θ into
-``grads`` and returns ∂L/∂x, the chain rule one layer down. ``clear_cache`` forgets the
+``grads`` and returns ∂L/∂x, the chain rule one layer down. A layer may also keep
+``buffers``: named arrays that are part of its state but not trained (running
+statistics, counts), saved, loaded and checkpointed beside its parameters, never
+updated by an optimizer nor penalised. ``clear_cache`` forgets the
 batch, and a pickled layer holds neither the cache nor the gradients: nothing of the
 data it saw.
 
@@ -25,6 +28,11 @@ class Layer:
         The trainable arrays, empty for a parameter-free layer.
     grads : dict[str, np.ndarray]
         Same keys as ``params``; written by ``backward``.
+    buffers : dict[str, np.ndarray]
+        Arrays of the layer's state that are not trained (empty for most layers): made
+        by ``build``, updated by the layer itself (in ``forward``), saved and restored
+        with the parameters (``Sequential.get_weights``/``set_weights``). Their names
+        differ from the parameters'.
     regularized : tuple of str
         The names of the parameters that a weight penalty (L2) applies to: the
         weights, not the biases.
@@ -38,11 +46,14 @@ class Layer:
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
         self.input_shape: tuple[int, ...] | None = None
 
     # --- construction -------------------------------------------------------
     def build(self, input_shape, rng, dtype):
-        """Create the parameters for inputs of ``input_shape`` (one sample, no batch axis)."""
+        """Create the parameters (and buffers) for inputs of ``input_shape`` (one sample, no
+        batch axis), in ``dtype``, drawn from the generator ``rng``; with ``rng=None``
+        nothing is drawn: zeros hold the place of arrays about to be loaded."""
         self.input_shape = tuple(int(d) for d in input_shape)
 
     @property
@@ -75,6 +86,10 @@ class Layer:
         state = {key: value for key, value in self.__dict__.items() if key not in self.cache}
         state["grads"] = {}
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("buffers", {})  # a layer pickled before layers had buffers
 
     # --- helpers ------------------------------------------------------------
     def _grad(self, name):
