@@ -1,9 +1,11 @@
 """Whole scikit-learn pipelines ending in a neuronet estimator, converted by skl2onnx with
 neuronet's registered converters and run by ONNX Runtime."""
 
+import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,6 +80,14 @@ def test_a_column_transformer_pipeline_gives_its_probabilities_in_onnx_runtime(z
     probabilities = probabilities_of(outputs, pipeline.classes_)
     assert np.abs(probabilities - pipeline.predict_proba(table)).max() <= TOLERANCE
     assert np.array_equal(outputs.get("label", outputs.get("output_label")), pipeline.predict(table))
+
+
+def test_the_readmes_column_transformer_example_runs_and_agrees():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example, = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "skl2onnx.to_onnx" in block]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(example, {})  # its last line asserts the agreement
 
 
 def test_an_unseen_category_is_ignored_in_onnx_as_in_the_pipeline():
