@@ -154,6 +154,13 @@ def test_a_multi_label_classifier_is_refused_by_skl2onnx_in_one_line():
         skl2onnx.to_onnx(model, X[:1].astype(np.float32), options={id(model): {"zipmap": False}})
 
 
+def test_an_operator_set_below_18_is_refused_in_one_line():
+    estimator, X, y = _mlp()
+    model = fitted(estimator, X, y)
+    with pytest.raises(ValueError, match=r"^neuronet's estimators convert to ONNX operator set 18 or later, not 17"):
+        skl2onnx.to_onnx(model, X[:1].astype(np.float32), target_opset=17)
+
+
 # --- neuronet.to_onnx hands the steps it does not know to skl2onnx -----------------------------------------
 def test_neuronet_to_onnx_hands_a_one_hot_encoder_to_skl2onnx_and_keeps_its_names():
     X, y = load_iris(return_X_y=True)
@@ -194,6 +201,13 @@ def test_without_skl2onnx_a_scaler_pipeline_exports_and_other_steps_say_what_to_
     assert exported == "['output_label', 'output_probability']"
     assert refused.startswith("cannot export the pipeline step 'onehotencoder', a OneHotEncoder: neuronet exports "
                               "StandardScaler, MinMaxScaler, MaxAbsScaler, and skl2onnx the other steps: pip install")
+
+
+def test_neuronet_to_onnx_sends_a_pipeline_that_picks_columns_by_name_to_skl2onnx():
+    pipeline = rental_pipeline(*rentals())
+    with pytest.raises(ValueError, match=r"^this pipeline picks its columns by name .* convert it with "
+                                         r"skl2onnx\.to_onnx\(model, X\[:1\]\)"):
+        neuronet.to_onnx(pipeline)
 
 
 def test_a_step_skl2onnx_cannot_convert_is_one_line():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
 from ..extras import install_command
@@ -111,6 +112,10 @@ def _pipeline_by_skl2onnx(model, estimator):
         raise ValueError(f"cannot export the pipeline step {name!r}, a {type(step).__name__}: neuronet exports "
                          f"{', '.join(cls.__name__ for cls in SCALERS)}, and skl2onnx the other steps: "
                          f"{install_command('onnx')}") from None
+    if _picks_columns_by_name(model):
+        raise ValueError("this pipeline picks its columns by name (a ColumnTransformer fitted on a DataFrame): "
+                         "convert it with skl2onnx.to_onnx(model, X[:1]) after import neuronet.export, which "
+                         "gives the graph one input a column")
     try:
         proto = skl2onnx_to_onnx(model, initial_types=[(INPUT, FloatTensorType([None, model.n_features_in_]))],
                                  target_opset=OPSET, options={id(estimator): {"zipmap": False}},
@@ -119,6 +124,13 @@ def _pipeline_by_skl2onnx(model, estimator):
         raise ValueError(f"skl2onnx cannot convert this pipeline: {str(error).strip().splitlines()[0]}") from None
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _picks_columns_by_name(model):
+    """Whether a step of the pipeline is a ColumnTransformer that selects columns by their names."""
+    return any(isinstance(step, ColumnTransformer) and
+               any(np.asarray(columns).dtype.kind in "OU" for _, _, columns in step.transformers_)
+               for step in transformers_of(model))
 
 
 def _sample_shape(estimator, network, image_shape):
