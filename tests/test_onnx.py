@@ -286,3 +286,13 @@ def test_neuronet_export_of_a_missing_model_is_one_line_and_status_2(tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith("neuronet export: error: no model file at") and err.count("\n") == 1
     assert not (tmp_path / "none.onnx").exists()
+
+
+def test_neuronet_export_help_names_the_outputs_its_graphs_have(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "the names skl2onnx gives scikit-learn classifiers with its ZipMap, the probabilities here one tensor" \
+        in help_text
+    assert "output_label a classifier" in help_text and "output_probability and its probabilities" in help_text
+    assert "zipmap=False" not in help_text  # skl2onnx names those label and probabilities

@@ -137,6 +137,18 @@ def test_each_estimator_converts_through_skl2onnx(make, scaled):
         assert np.mean(outputs["label"] == model.predict(X)) > 0.99  # a label may hang on a float's last digit
 
 
+@pytest.mark.parametrize("make", [_logistic, _mlp, _cnn], ids=lambda make: make.__name__.strip("_"))
+def test_each_classifier_takes_skl2onnxs_zipmap_by_default(make):
+    estimator, X, y = make()
+    model = fitted(make_pipeline(StandardScaler(), estimator), X, y)
+    X = X.astype(np.float32)
+    outputs = run(skl2onnx.to_onnx(model, X[:1]), {"X": X})
+    assert list(outputs) == ["output_label", "output_probability"]
+    assert isinstance(outputs["output_probability"], list)  # one {class: probability} map a row
+    probabilities = probabilities_of(outputs, model.classes_)
+    assert np.abs(probabilities - model.predict_proba(X)).max() <= TOLERANCE
+
+
 def test_a_cnn_converts_from_images():
     estimator, X, y = _cnn()
     images = X.reshape(-1, 1, 8, 8)
