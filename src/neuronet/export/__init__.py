@@ -12,12 +12,14 @@ ends in one, ``ColumnTransformer`` and ``OneHotEncoder`` included, and ``to_onnx
 it the pipelines whose steps are not scalers.
 """
 
-from importlib.util import find_spec
-
 from .graph import signature
 from .model import to_onnx
 
-if find_spec("skl2onnx") is not None:
+try:
+    import skl2onnx  # noqa: F401  (the [onnx] extra's; without it, to_onnx still exports scaler pipelines)
+except ImportError:
+    pass
+else:
     from .converters import register
 
     register()
