@@ -15,8 +15,8 @@ Netron draws it, one node per layer operation (dense_0/MatMul, relu_1/Relu, ...)
 The graph holds everything predict does: the preprocessing saved with the model (its
 scaler), the network, and the estimator's head. Its input X is float32, any number of
 samples: rows of features, or images as the model was trained on them: decoded, resized,
-channels first (N x C x H x W) and scaled to [0, 1]. Its outputs are named as skl2onnx
-names those of scikit-learn models, the probabilities one tensor (as with zipmap=False):
+channels first (N x C x H x W) and scaled to [0, 1]. Its outputs (the names skl2onnx
+gives scikit-learn classifiers with its ZipMap, the probabilities here one tensor):
   output_label           a classifier: the predicted class (int64, or a string when the
                          classes are strings)
   output_probability     and its probabilities, one column per class (N x K)

@@ -1,30 +1,34 @@
 """Whole models as ONNX graphs: the preprocessing, the network, and the estimator's head.
 
-A graph takes input ``X``: float32 with a dynamic batch dimension, one sample shaped
-as the model's ``predict`` takes it (rows of features, or N × C × H × W images already
-decoded and resized). Its outputs are those of scikit-learn models converted by
-skl2onnx with ``zipmap=False``:
+:func:`to_onnx` builds one graph with input ``X``: float32 with a dynamic batch dimension,
+one sample shaped as the model's ``predict`` takes it (rows of features, or N × C × H × W
+images already decoded and resized). Its outputs:
 
-- a classifier: ``label`` (int64, or strings when the classes are strings) and
-  ``probabilities`` (float32, N × K, columns in the order of ``classes_``); a
-  multi-label classifier gives the K probabilities and the 0/1 labels (N × K);
+- a classifier: ``output_label`` (int64, or strings when the classes are strings) and
+  ``output_probability`` (float32, one N × K tensor, columns in the order of ``classes_``);
+  a multi-label classifier gives the 0/1 labels and the K probabilities (N × K each);
 - a regressor: ``variable`` (float32, N × outputs);
 - a bare network (``nn.Sequential``): ``output``, its forward pass.
+
+These are the names skl2onnx gives scikit-learn classifiers with its ZipMap, though the
+probabilities stay one tensor (skl2onnx's ``zipmap=False`` calls them ``label`` and
+``probabilities``). A pipeline with steps other than the scalers is converted by skl2onnx
+(:mod:`.converters` converts the estimator at its end) into the same input and outputs.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import is_classifier
+import onnx
+from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 
-from ..estimators import NeuralEstimator
-from ..estimators.base import savable_classes
+from ..extras import install_command
 from ..files import write_atomically
-from ..layers import Sigmoid, Softmax
 from ..network import Sequential
 from ..preprocessing import final_estimator, step_names, transformers_of
-from .graph import BATCH, ELEMENT_TYPES, Graph
+from .estimator import add_estimator, fitted_estimator, public_outputs
+from .graph import BATCH, OPSET, Graph
 from .layers import add_network
 
 INPUT = "X"
@@ -35,9 +39,12 @@ def to_onnx(model, path=None, *, image_shape=None):
 
     Parameters
     ----------
-    model : nn.Sequential, fitted estimator, or Pipeline of scalers and an estimator
-        What :func:`neuronet.load` returns. The scalers (StandardScaler, MinMaxScaler,
-        MaxAbsScaler) become elementwise nodes before the network.
+    model : nn.Sequential, fitted estimator, or Pipeline ending in an estimator
+        What :func:`neuronet.load` returns, or any pipeline skl2onnx converts. The scalers
+        (StandardScaler, MinMaxScaler, MaxAbsScaler) become elementwise nodes before the
+        network; a pipeline with other steps (a PCA, a ColumnTransformer over numeric
+        columns) is converted by skl2onnx, its input ``X`` the ``n_features_in_`` columns
+        as one float32 tensor (``skl2onnx.to_onnx`` itself gives a table one input a column).
     path : str or path-like, optional
         Where to write the ``.onnx`` file (atomically).
     image_shape : tuple of int, optional
@@ -49,7 +56,8 @@ def to_onnx(model, path=None, *, image_shape=None):
     Returns
     -------
     onnx.ModelProto
-        Operator set 18; see this module's description for its input and outputs.
+        Operator set 18; see this module's description for its input and outputs: the
+        same whichever converts the pipeline.
 
     Examples
     --------
@@ -78,25 +86,51 @@ def _network_graph(graph, network, image_shape):
 
 
 def _estimator_graph(graph, model, image_shape):
-    estimator = final_estimator(model)
-    if not isinstance(estimator, NeuralEstimator):
-        raise ValueError(f"cannot export a {type(estimator).__name__}: ONNX export takes an nn.Sequential, or a "
-                         "neuronet estimator (alone or at the end of a Pipeline of scalers)"
-                         + (" (its policy network, .policy, is an nn.Sequential)"
-                            if isinstance(getattr(estimator, "policy", None), Sequential) else ""))
-    if not hasattr(estimator, "network_"):
-        raise ValueError(f"fit the {type(estimator).__name__} before exporting it")
+    estimator = fitted_estimator(final_estimator(model))
+    transformers = list(zip(step_names(model) or [], transformers_of(model)))
+    if any(type(transformer) not in SCALERS for _, transformer in transformers):
+        return _pipeline_by_skl2onnx(model, estimator)
     network = estimator.network_
     sample_shape = _sample_shape(estimator, network, image_shape)
     x = INPUT
-    for name, scaler in zip(step_names(model) or [], transformers_of(model)):
+    for name, scaler in transformers:
         x = _add_scaler(graph, name, scaler, x)
-    if sample_shape != network.input_shape:
-        x = graph.node("input", "Reshape", x, graph.constant("input/shape", [0, *network.input_shape]))
-    x = add_network(graph, network, x)
-    outputs = _classifier_outputs(graph, estimator, network, x) if is_classifier(estimator) else [
-        (graph.node("variable", "Identity", x, output="variable"), "float32", (BATCH, *network.output_shape))]
+    outputs = add_estimator(graph, estimator, x, sample_shape, public_outputs(estimator))
     return graph.model(type(estimator).__name__, [(INPUT, "float32", (BATCH, *sample_shape))], outputs)
+
+
+def _pipeline_by_skl2onnx(model, estimator):
+    """A pipeline with steps other than the scalers, converted by skl2onnx (the estimator at
+    its end by :mod:`.converters`) into the input ``X`` of ``n_features_in_`` float32 columns
+    and the outputs of :func:`.estimator.public_outputs`."""
+    try:
+        from skl2onnx import to_onnx as skl2onnx_to_onnx
+        from skl2onnx.common.data_types import FloatTensorType
+    except ImportError:  # the [onnx] extra
+        name, step = next((name, step) for name, step in zip(step_names(model), transformers_of(model))
+                          if type(step) not in SCALERS)
+        raise ValueError(f"cannot export the pipeline step {name!r}, a {type(step).__name__}: neuronet exports "
+                         f"{', '.join(cls.__name__ for cls in SCALERS)}, and skl2onnx the other steps: "
+                         f"{install_command('onnx')}") from None
+    if _picks_columns_by_name(model):
+        raise ValueError("this pipeline picks its columns by name (a ColumnTransformer fitted on a DataFrame): "
+                         "convert it with skl2onnx.to_onnx(model, X[:1]) after import neuronet.export, which "
+                         "gives the graph one input a column")
+    try:
+        proto = skl2onnx_to_onnx(model, initial_types=[(INPUT, FloatTensorType([None, model.n_features_in_]))],
+                                 target_opset=OPSET, options={id(estimator): {"zipmap": False}},
+                                 final_types=[(name, None) for name in public_outputs(estimator)])
+    except RuntimeError as error:  # skl2onnx's MissingShapeCalculator, MissingConverter, ...
+        raise ValueError(f"skl2onnx cannot convert this pipeline: {str(error).strip().splitlines()[0]}") from None
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _picks_columns_by_name(model):
+    """Whether a step of the pipeline is a ColumnTransformer that selects columns by their names."""
+    return any(isinstance(step, ColumnTransformer) and
+               any(np.asarray(columns).dtype.kind in "OU" for _, _, columns in step.transformers_)
+               for step in transformers_of(model))
 
 
 def _sample_shape(estimator, network, image_shape):
@@ -149,44 +183,3 @@ def _add_scaler(graph, name, scaler, x):
         if value is not None:
             x = graph.node(name, op, x, graph.constant(f"{name}/{value_name}", value))
     return x
-
-
-# --- the estimator's head -----------------------------------------------------------------
-def _class_labels(classes):
-    """The classes as an ONNX constant: int64, or UTF-8 strings (with the element type)."""
-    classes = savable_classes(classes)
-    if classes.dtype.kind == "U":
-        return np.array([label.encode() for label in classes], dtype=object), "string"
-    if classes.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):
-        raise ValueError(f"cannot export class labels {classes.tolist()}: ONNX labels are integers or strings")
-    return classes.astype(np.int64), "int64"
-
-
-def _classifier_outputs(graph, estimator, network, p):
-    """``output_label`` and ``output_probability`` from the network's output p, as ``predict`` and
-    ``predict_proba`` compute them."""
-    classes, label_type = _class_labels(estimator.classes_)
-    units, head = network.output_shape[-1], network.output_activation
-    if len(classes) < 2:
-        raise ValueError(f"this {type(estimator).__name__} was fitted on one class ({classes[0]!r}) and predicts it "
-                         "for every input: there is nothing to export")
-    if isinstance(head, Sigmoid) and units > 1:  # several labels, each its own probability: p > 0.5 says 1
-        above = graph.node("label", "Greater", p, graph.constant("label/threshold", 0.5))
-        label = graph.node("label", "Cast", above, to=ELEMENT_TYPES["int64"], output="output_label")
-        probabilities = graph.node("probabilities", "Identity", p, output="output_probability")
-        return [(label, "int64", (BATCH, units)), (probabilities, "float32", (BATCH, units))]
-    if isinstance(head, Sigmoid):  # two classes: p is the second's; predict says it where p > threshold
-        threshold = graph.constant("label/threshold", getattr(estimator, "threshold", 0.5))
-        above = graph.node("label", "Greater", p, threshold)
-        index = graph.node("label", "Cast", graph.node("label", "Squeeze", above, graph.constant("label/axes", [1])),
-                           to=ELEMENT_TYPES["int64"])
-        first = graph.node("probabilities", "Sub", graph.constant("probabilities/one", 1.0), p)
-        probabilities = graph.node("probabilities", "Concat", first, p, axis=1, output="output_probability")
-    elif isinstance(head, Softmax):
-        index = graph.node("label", "ArgMax", p, axis=1, keepdims=0)
-        probabilities = graph.node("probabilities", "Identity", p, output="output_probability")
-    else:
-        raise ValueError(f"cannot export a {type(estimator).__name__} whose network ends in "
-                         f"{type(network.layers[-1]).__name__}, not in Sigmoid or Softmax")
-    label = graph.node("label", "Gather", graph.constant("label/classes", classes), index, axis=0, output="output_label")
-    return [(label, label_type, (BATCH,)), (probabilities, "float32", (BATCH, len(classes)))]
