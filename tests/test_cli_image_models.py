@@ -126,3 +126,17 @@ def test_an_image_scaler_divides_by_the_largest_value_and_reads_images_or_rows()
 def test_an_image_scaler_of_no_image_shape_is_refused_in_one_line(image_shape):
     with pytest.raises(ValueError, match="is not \\(channels, height, width\\), three positive integers"):
         ImageScaler(image_shape, max_value=16).fit(np.zeros((1, 64)))
+
+
+def test_neuronet_export_of_a_digits_model_runs_on_the_raw_rows_in_onnx_runtime(digits_rows, capsys):
+    runtime = pytest.importorskip("onnxruntime")
+    path, _ = trained(capsys, "digits", "--model", "cnn", "--epochs", 1)
+    code, out, err = run(capsys, "export", path, "model.onnx")
+    assert code == 0, err
+    assert "input   X                   float32 [batch, 64]" in out
+    X, _ = digits_rows
+    session = runtime.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
+    labels, probabilities = session.run(None, {"X": X.astype(np.float32)})
+    loaded = neuronet.load(path)
+    np.testing.assert_allclose(probabilities, loaded.predict_proba(X), atol=1e-5)
+    assert np.mean(labels == loaded.predict(X)) > 0.99  # a label may hang on a float's last digits

@@ -141,7 +141,7 @@ class SavedModel:
         rows = X.reshape(len(X), -1)
         if rows.shape[1] != self.n_features:
             raise UserError(self._size_mismatch(source, rows.shape[1]))
-        seen, scaler = self.expected.get("range"), self._image_scaler()
+        seen, scaler = self.expected.get("range"), self.image_scaler
         if scaler is not None and raw_scale != 1:  # images in [0, 1], as the model's first step reads them
             rows = scaler.inverse_transform(rows.astype(np.float64))  # float64: it divides back exactly
         elif seen is not None and raw_scale != 1 and 0.5 * raw_scale <= seen[1] <= 1.5 * raw_scale \
@@ -153,7 +153,8 @@ class SavedModel:
             self._check_range(rows, source, *seen)
         return rows.reshape(len(rows), *self.sample_shape)
 
-    def _image_scaler(self):
+    @property
+    def image_scaler(self):
         """The model's first step when it is an :class:`~neuronet.preprocessing.ImageScaler`
         (a model ``train`` made from images reads them in their source's units), else None."""
         steps = transformers_of(self.model)

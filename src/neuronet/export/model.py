@@ -23,7 +23,7 @@ from ..estimators.base import savable_classes
 from ..files import write_atomically
 from ..layers import Sigmoid, Softmax
 from ..network import Sequential
-from ..preprocessing import final_estimator, step_names, transformers_of
+from ..preprocessing import ImageScaler, final_estimator, step_names, transformers_of
 from .graph import BATCH, ELEMENT_TYPES, Graph
 from .layers import add_network
 
@@ -37,7 +37,7 @@ def to_onnx(model, path=None, *, image_shape=None):
     ----------
     model : nn.Sequential, fitted estimator, or Pipeline of scalers and an estimator
         What :func:`neuronet.load` returns. The scalers (StandardScaler, MinMaxScaler,
-        MaxAbsScaler) become elementwise nodes before the network.
+        MaxAbsScaler, neuronet's ImageScaler) become elementwise nodes before the network.
     path : str or path-like, optional
         Where to write the ``.onnx`` file (atomically).
     image_shape : tuple of int, optional
@@ -133,12 +133,13 @@ def _min_max(scaler):
 
 
 def _max_abs(scaler):
-    """x' = x / scale_, the largest |x| of each feature (1 where that was 0)."""
+    """x' = x / scale_: a MaxAbsScaler's largest |x| of each feature (1 where that was 0),
+    an ImageScaler's largest value the images' source stores."""
     return [("Div", "scale_", scaler.scale_)]
 
 
 # Each scaler as elementwise steps: (ONNX operator, name, per-feature value or None to skip)
-SCALERS = {StandardScaler: _standard, MinMaxScaler: _min_max, MaxAbsScaler: _max_abs}
+SCALERS = {StandardScaler: _standard, MinMaxScaler: _min_max, MaxAbsScaler: _max_abs, ImageScaler: _max_abs}
 
 
 def _add_scaler(graph, name, scaler, x):
