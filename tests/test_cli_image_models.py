@@ -140,3 +140,17 @@ def test_neuronet_export_of_a_digits_model_runs_on_the_raw_rows_in_onnx_runtime(
     loaded = neuronet.load(path)
     np.testing.assert_allclose(probabilities, loaded.predict_proba(X), atol=1e-5)
     assert np.mean(labels == loaded.predict(X)) > 0.99  # a label may hang on a float's last digits
+
+
+@pytest.mark.parametrize("change, refusal", [
+    ({"image_shape": (1, 8, 7)}, "image_shape (1, 8, 7) holds 56 values, not the 64 it was fitted for"),
+    ({"max_value": -1.0}, "'max_value' parameter of ImageScaler must be a float in the range (0.0, inf)"),
+])
+def test_a_file_whose_image_scaler_does_not_fit_its_model_is_refused_in_one_line(change, refusal, capsys):
+    path, _ = trained(capsys, "digits", "--model", "logistic", "--epochs", 2)
+    model = neuronet.load(path)
+    model.steps[0][1].set_params(**change)
+    neuronet.save(model, "forged.npz")
+    with pytest.raises(ValueError) as refused:
+        neuronet.load("forged.npz")
+    assert refusal in str(refused.value) and "\n" not in str(refused.value)

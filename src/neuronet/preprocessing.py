@@ -80,6 +80,9 @@ class ImageScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         images of ``image_shape`` or rows of their number of values."""
         X = np.asarray(X)
         channels, height, width = shape = self._shape()
+        if math.prod(shape) != self.n_features_in_:
+            raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values, not the {self.n_features_in_} "
+                             "it was fitted for")
         accepted = [(self.n_features_in_,), shape, *([(height, width)] if channels == 1 else [])]
         if X.ndim < 2 or X.shape[1:] not in accepted:
             given = f"samples of shape {X.shape[1:]}" if X.ndim >= 2 else f"shape {X.shape}"

@@ -47,7 +47,8 @@ def write_report(folder, model, dataset, split, run, test_files=()):
     """Draw every figure that applies to this model and data, then index.html.
 
     ``split`` is (X_train, X_test, y_train, y_test) as the model saw them (tables
-    standardized and images as flat rows or as images, as ``neuronet train`` gives them), with labels as class indices; the
+    standardized, images as flat rows or as images: as ``neuronet train`` gives them),
+    with labels as class indices; the
     history's held-out entries (``val_loss``…) were measured on X_test. ``test_files``
     names the file of each test image, where there are files.
 
