@@ -48,9 +48,9 @@ def write_report(folder, model, dataset, split, run, test_files=()):
 
     ``split`` is (X_train, X_test, y_train, y_test) as the model saw them (tables
     standardized, images as flat rows or as images: as ``neuronet train`` gives them),
-    with labels as class indices; the
-    history's held-out entries (``val_loss``…) were measured on X_test. ``test_files``
-    names the file of each test image, where there are files.
+    with labels as class indices; the history's held-out entries (``val_loss``…) were
+    measured on X_test. ``test_files`` names the file of each test image, where there are
+    files.
 
     The report is written to a new folder beside ``folder`` and then moved into its
     place, so that an interrupted write leaves the previous report, or none. A
