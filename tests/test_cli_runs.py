@@ -116,14 +116,14 @@ def test_ctrl_c_names_the_runs_files_and_resume_without_output_continues_the_new
     assert ("the model so far is in neuronet-runs/run-1/model.npz, the training state in "
             "neuronet-runs/run-1/model.ckpt") in err
     assert "--output neuronet-runs/run-1/model.npz --resume" in err.splitlines()[-1]
-    interrupted_at = neuronet.load(tmp_path / "neuronet-runs" / "run-1" / "model.npz").n_iter_
+    interrupted_at = neuronet.load(tmp_path / "neuronet-runs" / "run-1" / "model.npz")[-1].n_iter_
 
     resumed = subprocess.run(_train_command() + ["--resume", "--quiet"], env=ONE_THREAD, cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from neuronet-runs/run-1/model.ckpt" in resumed.stdout
     assert "model saved to neuronet-runs/run-1/model.npz" in resumed.stdout
-    assert neuronet.load(tmp_path / "neuronet-runs" / "run-1" / "model.npz").n_iter_ > interrupted_at
+    assert neuronet.load(tmp_path / "neuronet-runs" / "run-1" / "model.npz")[-1].n_iter_ > interrupted_at
     assert not os.path.exists(tmp_path / "neuronet-runs" / "run-2")
 
 

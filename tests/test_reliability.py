@@ -107,7 +107,7 @@ def test_ctrl_c_saves_the_model_and_a_checkpoint_and_resume_finishes_the_run(tmp
     assert "interrupted by Ctrl-C" in err and "Nothing learned is lost" in err
     assert "--resume" in err and "Traceback" not in err
     assert (tmp_path / "model.npz").exists() and (tmp_path / "model.ckpt").exists()
-    assert neuronet.load(tmp_path / "model.npz").n_iter_ >= 2
+    assert neuronet.load(tmp_path / "model.npz")[-1].n_iter_ >= 2
 
     resumed = subprocess.run(_train_command(tmp_path / "model.npz") + ["--resume", "--quiet"], env=ONE_THREAD,
                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -116,7 +116,8 @@ def test_ctrl_c_saves_the_model_and_a_checkpoint_and_resume_finishes_the_run(tmp
     straight = subprocess.run(_train_command(tmp_path / "straight.npz") + ["--quiet"], env=ONE_THREAD, cwd=tmp_path,
                               capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0
-    assert_identical(weights(neuronet.load(tmp_path / "model.npz")), weights(neuronet.load(tmp_path / "straight.npz")))
+    resumed_model, straight_model = (neuronet.load(tmp_path / name)[-1] for name in ("model.npz", "straight.npz"))
+    assert_identical(weights(resumed_model), weights(straight_model))
 
 
 # --- divergence -----------------------------------------------------------------

@@ -2,19 +2,108 @@
 network was trained on.
 
 The command line standardizes tabular features, x' = (x − mean) / scale, with the
-training set's mean and spread (scikit-learn's ``StandardScaler``); images are already
-in [0, 1] and go in as they are. A model with preprocessing is a scikit-learn
+training set's mean and spread (scikit-learn's ``StandardScaler``); images are divided
+by the largest value their source stores, x' = x / x_max (:class:`ImageScaler`: 16 for
+digits, 255 for MNIST and photos), and flattened. A model with preprocessing is a scikit-learn
 ``Pipeline`` of the transformers and the estimator, so that ``model.predict(raw_X)``
 works the same in Python and in the command line, and :func:`neuronet.save` writes both
 into one file. A model file holds the scalers in :data:`TRANSFORMERS` (StandardScaler,
-MinMaxScaler, MaxAbsScaler), each as its parameters and fitted arrays.
+MinMaxScaler, MaxAbsScaler, ImageScaler), each as its parameters and fitted arrays.
 """
 
 from __future__ import annotations
 
+import math
+from numbers import Integral, Real
+
 import numpy as np
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
+from sklearn.utils.validation import FLOAT_DTYPES, check_array, check_is_fitted
+
+from .validation import Interval, validate_params
+
+
+class ImageScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Images in the units their source stores them, as the flat rows in [0, 1] a network
+    reads: x' = x / x_max for each value, x_max the largest value the source stores
+    (16 for scikit-learn's digits, 255 for MNIST and 8-bit photos).
+
+    It takes one sample a row (the C·H·W values of an image, channel by channel) or
+    arrays of the image shape, (n, C, H, W), and (n, H, W) for one channel; any other
+    shape is refused in one ValueError that names the shapes it reads. A fixed division,
+    unlike a scaler fitted on the data: a pixel that is dark in every training image is
+    still divided by x_max. ``fit`` learns nothing from X but checks its shape.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        (channels, height, width) of one image.
+    max_value : float, default 255.0
+        x_max, the value that becomes 1.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X = load_digits().data                       # 0–16, 64 values a row
+    >>> ImageScaler((1, 8, 8), max_value=16).fit(X).transform(X).max()
+    np.float64(1.0)
+    """
+
+    _parameter_constraints = {"image_shape": [tuple, list], "max_value": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, image_shape=(1, 28, 28), max_value=255.0):
+        self.image_shape = image_shape
+        self.max_value = max_value
+
+    def _validate_params(self):
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+
+    def _shape(self):
+        shape = tuple(self.image_shape)
+        if len(shape) != 3 or not all(isinstance(d, Integral) and d > 0 for d in shape):
+            raise ValueError(f"image_shape {self.image_shape!r} is not (channels, height, width), three positive "
+                             "integers")
+        return tuple(int(d) for d in shape)
+
+    def fit(self, X, y=None):
+        """Check the parameters and the shape of X; x_max stays the one given."""
+        self._validate_params()
+        self.n_features_in_ = math.prod(self._shape())
+        self.scale_ = np.full(self.n_features_in_, float(self.max_value))
+        self._rows(X)
+        return self
+
+    def _rows(self, X):
+        """X as one row of values a sample, refused in one line unless its samples are
+        images of ``image_shape`` or rows of their number of values."""
+        X = np.asarray(X)
+        channels, height, width = shape = self._shape()
+        if math.prod(shape) != self.n_features_in_:
+            raise ValueError(f"image_shape {shape} holds {math.prod(shape)} values, not the {self.n_features_in_} "
+                             "it was fitted for")
+        accepted = [(self.n_features_in_,), shape, *([(height, width)] if channels == 1 else [])]
+        if X.ndim < 2 or X.shape[1:] not in accepted:
+            given = f"samples of shape {X.shape[1:]}" if X.ndim >= 2 else f"shape {X.shape}"
+            arrays = " or ".join(f"(n, {', '.join(map(str, a))})" for a in accepted[1:])
+            raise ValueError(f"X has {given}, but the model reads {height}×{width} images of {channels} "
+                             f"channel{'s' * (channels != 1)}: rows of {self.n_features_in_} values, or arrays of "
+                             f"shape {arrays}")
+        return check_array(X.reshape(len(X), -1), dtype=FLOAT_DTYPES)
+
+    def transform(self, X):
+        """x / x_max, one flat row a sample (float32 stays float32)."""
+        check_is_fitted(self)
+        rows = self._rows(X)
+        return (rows / self.scale_).astype(rows.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Flat rows in [0, 1] back in the source's units: x · x_max."""
+        check_is_fitted(self)
+        rows = check_array(X, dtype=FLOAT_DTYPES)
+        return (rows * self.scale_).astype(rows.dtype, copy=False)
+
 
 # The transformers a model file can hold, with the fitted attributes that define them:
 # each is an increasing affine map of every feature, stored as arrays (no pickle).
@@ -23,6 +112,7 @@ TRANSFORMERS = {
     "MinMaxScaler": (MinMaxScaler, ("min_", "scale_", "data_min_", "data_max_", "data_range_", "n_samples_seen_",
                                     "n_features_in_")),
     "MaxAbsScaler": (MaxAbsScaler, ("scale_", "max_abs_", "n_samples_seen_", "n_features_in_")),
+    "ImageScaler": (ImageScaler, ("scale_", "n_features_in_")),
 }
 
 

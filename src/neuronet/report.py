@@ -47,9 +47,10 @@ def write_report(folder, model, dataset, split, run, test_files=()):
     """Draw every figure that applies to this model and data, then index.html.
 
     ``split`` is (X_train, X_test, y_train, y_test) as the model saw them (tables
-    standardized, as ``neuronet train`` does), with labels as class indices; the
-    history's held-out entries (``val_loss``…) were measured on X_test. ``test_files``
-    names the file of each test image, where there are files.
+    standardized, images as flat rows or as images: as ``neuronet train`` gives them),
+    with labels as class indices; the history's held-out entries (``val_loss``…) were
+    measured on X_test. ``test_files`` names the file of each test image, where there are
+    files.
 
     The report is written to a new folder beside ``folder`` and then moved into its
     place, so that an interrupted write leaves the previous report, or none. A
@@ -132,9 +133,11 @@ def _figures(folder, model, dataset, split, probabilities, predicted, test_files
     if X_train.ndim == 2 and X_train.shape[1] == 2:
         add("decision_boundary.png", _decision_boundary(model, split, names, dataset.feature_names))
     if any(isinstance(layer, Conv2D) for layer in model.network_.layers):
-        add("feature_maps.png", _feature_maps(model.network_, X_test[0], names[y_test[0]], names[predicted[0]]))
+        image = X_test[0].reshape(model.network_.input_shape)  # images may come as flat rows
+        add("feature_maps.png", _feature_maps(model.network_, image, names[y_test[0]], names[predicted[0]]))
     if dataset.image_shape is not None:
-        add("mistakes.png", _mistakes(X_test, y_test, probabilities, names, test_files))
+        images = X_test.reshape(len(X_test), *dataset.image_shape)
+        add("mistakes.png", _mistakes(images, y_test, probabilities, names, test_files))
     return figures
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..datasets import BUILTIN, TABLE_SUFFIXES, is_table, label_text
 from ..datasets import load as load_dataset
 from ..persistence import load_described
-from ..preprocessing import final_estimator
+from ..preprocessing import ImageScaler, final_estimator, transformers_of
 from ..validation import Interval, argument_type
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -141,8 +141,10 @@ class SavedModel:
         rows = X.reshape(len(X), -1)
         if rows.shape[1] != self.n_features:
             raise UserError(self._size_mismatch(source, rows.shape[1]))
-        seen = self.expected.get("range")
-        if seen is not None and raw_scale != 1 and 0.5 * raw_scale <= seen[1] <= 1.5 * raw_scale \
+        seen, scaler = self.expected.get("range"), self.image_scaler
+        if scaler is not None and raw_scale != 1:  # images in [0, 1], as the model's first step reads them
+            rows = scaler.inverse_transform(rows.astype(np.float64))  # float64: it divides back exactly
+        elif seen is not None and raw_scale != 1 and 0.5 * raw_scale <= seen[1] <= 1.5 * raw_scale \
                 and rows.max(initial=0) <= 1:
             self._say("units", f"note: {self.path} was trained on raw values up to {seen[1]:g}; giving it "
                                f"{source} in those units (× {raw_scale:g})")
@@ -150,6 +152,13 @@ class SavedModel:
         if seen is not None and len(rows):
             self._check_range(rows, source, *seen)
         return rows.reshape(len(rows), *self.sample_shape)
+
+    @property
+    def image_scaler(self):
+        """The model's first step when it is an :class:`~neuronet.preprocessing.ImageScaler`
+        (a model ``train`` made from images reads them in their source's units), else None."""
+        steps = transformers_of(self.model)
+        return steps[0] if steps and isinstance(steps[0], ImageScaler) else None
 
     def _size_mismatch(self, source, n_values):
         if self.image_shape is not None:

@@ -14,9 +14,12 @@ Netron draws it, one node per layer operation (dense_0/MatMul, relu_1/Relu, ...)
 
 The graph holds everything predict does: the preprocessing saved with the model (its
 scaler), the network, and the estimator's head. Its input X is float32, any number of
-samples: rows of features, or images as the model was trained on them: decoded, resized,
-channels first (N x C x H x W) and scaled to [0, 1]. Its outputs (the names skl2onnx
-gives scikit-learn classifiers with its ZipMap, the probabilities here one tensor):
+samples: rows of features; for a model neuronet train made from images, rows of their
+values as the source stores them (digits 0-16, MNIST and photos 0-255: decoded, resized,
+channels first, flattened to N x C*H*W), divided in the graph as the model file records;
+for a model of images saved from Python, images as it was trained on them (N x C x H x W,
+scaled to [0, 1]). Its outputs (the names skl2onnx gives scikit-learn classifiers with its
+ZipMap, the probabilities here one tensor):
   output_label           a classifier: the predicted class (int64, or a string when the
                          classes are strings)
   output_probability     and its probabilities, one column per class (N x K)
@@ -45,7 +48,8 @@ def run(args):
         raise UserError(str(error)) from None
     saved = load_model(args.model)
     output = args.output or os.path.splitext(args.model)[0] + ".onnx"
-    proto = to_onnx(saved.model, output, image_shape=saved.extra.get("image_shape"))
+    image_shape = None if saved.image_scaler is not None else saved.extra.get("image_shape")  # it reads rows
+    proto = to_onnx(saved.model, output, image_shape=image_shape)
     print(f"wrote {output}: {proto.graph.name}, {len(proto.graph.node)} ONNX nodes, checked by onnx.checker")
     inputs, outputs = signature(proto)
     width = max(len(name) for name, _, _ in inputs + outputs) + 2

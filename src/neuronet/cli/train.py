@@ -18,7 +18,7 @@ from ..distributed import launcher_rank, mpi_world
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from ..files import destination
 from ..persistence import save
-from ..preprocessing import default_preprocessing, with_preprocessing
+from ..preprocessing import ImageScaler, default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
 from .common import RAW, UserError, fraction, load_data, non_negative_float, positive_float, positive_int, sizes
 from .outcome import caught_warnings, learning_rate_of, outcome
@@ -174,6 +174,22 @@ def build_estimator(args, dataset, n_train=None):
             raise UserError(f"--model cnn needs images, and {dataset.name} is a table of features; try --model mlp")
         given["image_shape"] = dataset.image_shape
     return MODELS[args.model](random_state=args.seed, **{k: v for k, v in given.items() if v is not None})
+
+
+def prepared(dataset, split):
+    """(the preprocessing saved with the model, the split as the model trains on it).
+
+    A table is standardized by a ``StandardScaler`` fitted on the training rows. Images,
+    which a :class:`~neuronet.datasets.Dataset` holds in [0, 1], train as flat rows, one
+    a sample; the saved :class:`~neuronet.preprocessing.ImageScaler` divides the values
+    as the source stores them (digits 0–16, MNIST and photos 0–255) by the largest, so
+    the saved model reads the data in its own units, as rows or as images."""
+    X_train, X_test, y_train, y_test = split
+    if dataset.image_shape is None:
+        scaler = default_preprocessing(images=False)
+        return scaler, (scaler.fit_transform(X_train), scaler.transform(X_test), y_train, y_test)
+    scaler = ImageScaler(tuple(dataset.image_shape), dataset.raw_scale).fit(X_train)
+    return scaler, (X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1), y_train, y_test)
 
 
 def _optimizer(params):
@@ -349,10 +365,7 @@ def train(args, world):
         return load_data(args.data, args.image_size, args.grayscale, args.label_column)
 
     dataset = read() if world is None else world.root_first(read)  # rank 0 alone writes the image cache
-    X_train, X_test, y_train, y_test = dataset.split(args.test_size, args.seed)
-    scaler = default_preprocessing(images=dataset.image_shape is not None)
-    if scaler is not None:
-        X_train, X_test = scaler.fit_transform(X_train), scaler.transform(X_test)
+    scaler, (X_train, X_test, y_train, y_test) = prepared(dataset, dataset.split(args.test_size, args.seed))
     n_train = len(X_train)
     model = build_estimator(args, dataset, n_train)
     method = training_method(model, n_train)

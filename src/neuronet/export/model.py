@@ -26,7 +26,7 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 from ..extras import install_command
 from ..files import write_atomically
 from ..network import Sequential
-from ..preprocessing import final_estimator, step_names, transformers_of
+from ..preprocessing import ImageScaler, final_estimator, step_names, transformers_of
 from .estimator import add_estimator, fitted_estimator, public_outputs
 from .graph import BATCH, OPSET, Graph
 from .layers import add_network
@@ -41,10 +41,11 @@ def to_onnx(model, path=None, *, image_shape=None):
     ----------
     model : nn.Sequential, fitted estimator, or Pipeline ending in an estimator
         What :func:`neuronet.load` returns, or any pipeline skl2onnx converts. The scalers
-        (StandardScaler, MinMaxScaler, MaxAbsScaler) become elementwise nodes before the
-        network; a pipeline with other steps (a PCA, a ColumnTransformer over numeric
-        columns) is converted by skl2onnx, its input ``X`` the ``n_features_in_`` columns
-        as one float32 tensor (``skl2onnx.to_onnx`` itself gives a table one input a column).
+        (StandardScaler, MinMaxScaler, MaxAbsScaler, neuronet's ImageScaler) become
+        elementwise nodes before the network; a pipeline with other steps (a PCA, a
+        ColumnTransformer over numeric columns) is converted by skl2onnx, its input ``X`` the
+        ``n_features_in_`` columns as one float32 tensor (``skl2onnx.to_onnx`` itself gives a
+        table one input a column).
     path : str or path-like, optional
         Where to write the ``.onnx`` file (atomically).
     image_shape : tuple of int, optional
@@ -167,12 +168,13 @@ def _min_max(scaler):
 
 
 def _max_abs(scaler):
-    """x' = x / scale_, the largest |x| of each feature (1 where that was 0)."""
+    """x' = x / scale_: a MaxAbsScaler's largest |x| of each feature (1 where that was 0),
+    an ImageScaler's largest value the images' source stores."""
     return [("Div", "scale_", scaler.scale_)]
 
 
 # Each scaler as elementwise steps: (ONNX operator, name, per-feature value or None to skip)
-SCALERS = {StandardScaler: _standard, MinMaxScaler: _min_max, MaxAbsScaler: _max_abs}
+SCALERS = {StandardScaler: _standard, MinMaxScaler: _min_max, MaxAbsScaler: _max_abs, ImageScaler: _max_abs}
 
 
 def _add_scaler(graph, name, scaler, x):
