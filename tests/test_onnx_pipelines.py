@@ -212,7 +212,8 @@ def test_without_skl2onnx_a_scaler_pipeline_exports_and_other_steps_say_what_to_
     exported, refused = result.stdout.splitlines()
     assert exported == "['output_label', 'output_probability']"
     assert refused.startswith("cannot export the pipeline step 'onehotencoder', a OneHotEncoder: neuronet exports "
-                              "StandardScaler, MinMaxScaler, MaxAbsScaler, and skl2onnx the other steps: pip install")
+                              "StandardScaler, MinMaxScaler, MaxAbsScaler, ImageScaler, and skl2onnx the other steps: "
+                              "pip install")
 
 
 def test_neuronet_to_onnx_sends_a_pipeline_that_picks_columns_by_name_to_skl2onnx():
