@@ -155,7 +155,8 @@ def transformer_state(transformer):
     """A fitted transformer as a JSON-and-arrays tree: its class, parameters and fitted attributes."""
     name = type(transformer).__name__
     if name not in TRANSFORMERS or not isinstance(transformer, TRANSFORMERS[name][0]):
-        raise ValueError(f"cannot save a {name} step: model files hold {', '.join(TRANSFORMERS)} preprocessing")
+        raise ValueError(f"cannot save a {name} step: model files hold {', '.join(TRANSFORMERS)} preprocessing; "
+                         "save a pipeline with other steps with skops (skops.io.dump), for Python alone")
     attributes = TRANSFORMERS[name][1]
     return {"class": name, "params": transformer.get_params(),
             "fitted": {key: np.asarray(getattr(transformer, key)) for key in attributes
