@@ -1,7 +1,7 @@
 """What neuronet prints reads well wherever it goes: progress in a log file, labelled
 numbers, a folder's files in the order a person expects, one line for one bad file."""
 
-import importlib
+import importlib.util
 import io
 import re
 import sys
@@ -96,10 +96,13 @@ def test_an_installed_neuronet_gains_an_extra_by_its_name_and_a_source_tree_from
     def not_installed(name):
         raise PackageNotFoundError(name)
 
-    monkeypatch.setattr(neuronet.extras, "distribution", not_installed)
-    tree = Path(neuronet.__file__).resolve().parents[2]
-    assert (tree / "pyproject.toml").is_file()
-    assert neuronet.extras.install_command("rl") == f"pip install '{tree}[rl]'"
+    # the module as it lies in this checkout's source tree (the installed copy may be elsewhere)
+    tree = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("tree_extras", tree / "src" / "neuronet" / "extras.py")
+    in_tree = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(in_tree)
+    monkeypatch.setattr(in_tree, "distribution", not_installed)
+    assert in_tree.install_command("rl") == f"pip install '{tree}[rl]'"
 
 
 def hide(monkeypatch, missing, *reimported):
