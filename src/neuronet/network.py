@@ -6,6 +6,8 @@ layer by layer in reverse, each layer turning ∂L/∂(its output) into ∂L/∂
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from scipy import sparse
 
@@ -313,15 +315,15 @@ class Sequential:
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
 
-    def summary(self, print_fn=print):
-        """Each layer, its output shape and its parameters, counted the way one counts
-        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases);
-        then, for each convolution, its shared weights beside the weights a dense layer
-        from the same input to the same output would need."""
+    _SUMMARY_HEADER = ("Layer (type)", "Output shape", "Param #", "Counted as")
+
+    def _summary_rows(self):
+        """One row per layer (name, output shape, parameter count, the count written as
+        shapes), and one line per convolution comparing its shared weights with a dense
+        layer's; both :meth:`summary` and the notebook's table show these."""
         if not self.built:
             raise ValueError("the network is not built yet: pass input_shape or call build()")
-        rows = [("Layer (type)", "Output shape", "Param #", "Counted as")]
-        sharing = []
+        rows, sharing = [], []
         shape = self.input_shape
         for index, layer in enumerate(self.layers):
             shape, shape_in = layer.output_shape(shape), shape
@@ -331,7 +333,19 @@ class Sequential:
             rows.append((f"{index}: {type(layer).__name__}", str((None, *shape)),
                          f"{layer.count_params():,}", formula))
             if isinstance(layer, Conv2D):
-                sharing.append(f"  {index}: Conv2D  {_weight_sharing(layer, shape_in, shape)}")
+                sharing.append(f"{index}: Conv2D  {_weight_sharing(layer, shape_in, shape)}")
+        return rows, sharing
+
+    def _summary_footer(self):
+        return [f"Total params: {self.count_params():,}", f"Input shape: {(None, *self.input_shape)}"]
+
+    def summary(self, print_fn=print):
+        """Each layer, its output shape and its parameters, counted the way one counts
+        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases);
+        then, for each convolution, its shared weights beside the weights a dense layer
+        from the same input to the same output would need."""
+        body, sharing = self._summary_rows()
+        rows = [self._SUMMARY_HEADER, *body]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         line = "─" * (sum(widths) + 6)
         text = [line]
@@ -339,13 +353,23 @@ class Sequential:
             text.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
             if number == 0:
                 text.append(line)
-        text += [line, f"Total params: {self.count_params():,}", f"Input shape: {(None, *self.input_shape)}"]
+        text += [line, *self._summary_footer()]
         if sharing:
-            text += ["Weight sharing: each convolution applies one kernel per filter at every position", *sharing]
+            text += [_SHARING_TITLE, *(f"  {note}" for note in sharing)]
         out = "\n".join(text)
         if print_fn is not None:
             print_fn(out)
         return out
+
+    def _repr_html_(self):
+        """The :meth:`summary` as an HTML table, for notebooks (Jupyter shows it in place
+        of the repr); a network not built yet says so."""
+        if not self.built:
+            return (f"<p>Sequential network ({len(self.layers)} layers), not built yet: "
+                    "pass input_shape or call build()</p>")
+        body, sharing = self._summary_rows()
+        notes = self._summary_footer() + ([_SHARING_TITLE, *sharing] if sharing else [])
+        return _html_table(self._SUMMARY_HEADER, body, notes)
 
     # --- description (for save / load) --------------------------------------
     def get_config(self):
@@ -372,6 +396,20 @@ class Sequential:
     def __repr__(self):
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n    {inner},\n])"
+
+
+_SHARING_TITLE = "Weight sharing: each convolution applies one kernel per filter at every position"
+
+
+def _html_table(header, rows, notes):
+    """A self-contained HTML table (inline style only, every cell escaped) with ``notes``
+    as lines under it."""
+    def cells(tag, row):
+        return "".join(f'<{tag} style="text-align:left;padding:2px 10px">{html.escape(cell)}</{tag}>'
+                       for cell in row)
+    lines = [f"<tr>{cells('th', header)}</tr>", *(f"<tr>{cells('td', row)}</tr>" for row in rows)]
+    table = '<table class="neuronet-summary" style="border-collapse:collapse">' + "".join(lines) + "</table>"
+    return "<div>" + table + "".join(f"<div>{html.escape(note)}</div>" for note in notes) + "</div>"
 
 
 def _weight_sharing(conv, shape_in, shape_out):

@@ -15,6 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import estimator_html_repr
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -221,6 +222,12 @@ class NeuralEstimator(BaseEstimator):
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "network_")
+
+    def _html_repr(self):
+        """scikit-learn's diagram of the estimator and, once fitted, the network's layer
+        table under it (what notebooks show)."""
+        diagram = estimator_html_repr(self)
+        return diagram + self.network_._repr_html_() if self.__sklearn_is_fitted__() else diagram
 
 
 class NeuralClassifier(ClassifierMixin, NeuralEstimator):

@@ -1,0 +1,102 @@
+"""In a notebook, networks and estimators show themselves as tables of their layers."""
+
+import re
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from sklearn import config_context
+
+from neuronet import LogisticRegression, MLPClassifier, nn
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+class _Cells(HTMLParser):
+    """The text of each table row's cells, and whether the page loads anything from outside."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.outside, self.in_cell = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self.in_cell = True
+        self.outside += [value for name, value in attrs if name in ("src", "href")]
+        self.outside += [tag] if tag in ("script", "link") else []
+
+    def handle_endtag(self, tag):
+        self.in_cell = self.in_cell and tag not in ("td", "th")
+
+    def handle_data(self, data):
+        if self.in_cell:
+            self.rows[-1][-1] += data
+
+
+def cells(page):
+    parser = _Cells()
+    parser.feed(page)
+    return parser
+
+
+def lenet():
+    return nn.Sequential([nn.Conv2D(4, 3), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(10), nn.Softmax()],
+                         input_shape=(1, 8, 8), random_state=0)
+
+
+def test_a_networks_html_table_holds_the_rows_and_counts_of_its_summary():
+    network = lenet()
+    page = network._repr_html_()
+    table = cells(page)
+    lines = network.summary(print_fn=None).splitlines()
+    table_ends = [number for number, line in enumerate(lines) if line.startswith("─")][-1]
+    printed = [re.split(r"\s{2,}", line) for line in lines[:table_ends] if not line.startswith("─")]
+    assert [[cell for cell in row if cell] for row in table.rows] == printed
+    assert table.rows[1] == ["0: Conv2D", "(None, 4, 6, 6)", "40", "4·1·3·3 weights + 4 bias"]
+    assert table.rows[5][2] == f"{10 * (4 * 3 * 3) + 10:,}"
+    assert f"Total params: {network.count_params():,}" in page and "Input shape: (None, 1, 8, 8)" in page
+    assert "shared weights" in page and table.outside == []
+
+
+def test_a_networks_html_escapes_what_it_shows():
+    odd = type("Odd<b>&Layer", (nn.ReLU,), {})
+    page = nn.Sequential([nn.Dense(2), odd()], input_shape=(3,))._repr_html_()
+    assert "<b>" not in page and "Odd&lt;b&gt;&amp;Layer" in page
+    assert cells(page).rows[2][0] == "1: Odd<b>&Layer"
+
+
+def test_a_network_not_built_says_so_in_html():
+    page = nn.Sequential([nn.Dense(2), nn.ReLU()])._repr_html_()
+    assert "not built yet" in page and "<table" not in page
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    return MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, X[:, 0] > 0)
+
+
+def test_a_fitted_estimator_shows_scikit_learns_diagram_and_its_networks_table_under_it(fitted):
+    page = fitted._repr_html_()
+    table = fitted.network_._repr_html_()
+    assert page.endswith(table) and page.rindex('class="sk-') < page.index(table)
+    assert fitted._repr_mimebundle_()["text/html"].endswith(table)
+    assert [row[:3] for row in cells(page).rows[-4:]] == [["0: Dense", "(None, 5)", "20"],
+                                                        ["1: ReLU", "(None, 5)", "0"],
+                                                        ["2: Dense", "(None, 1)", "6"],
+                                                        ["3: Sigmoid", "(None, 1)", "0"]]
+
+
+@pytest.mark.parametrize("estimator", [MLPClassifier(), LogisticRegression()])
+def test_an_unfitted_estimator_shows_scikit_learns_diagram_alone(estimator):
+    page = estimator._repr_html_()
+    assert 'class="sk-' in page and "neuronet-summary" not in page
+
+
+def test_an_estimator_follows_scikit_learns_text_display_setting(fitted):
+    with config_context(display="text"):
+        assert not hasattr(fitted, "_repr_html_")
+        assert "text/html" not in fitted._repr_mimebundle_()
