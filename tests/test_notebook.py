@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import config_context
 
-from neuronet import LogisticRegression, MLPClassifier, nn
+from neuronet import LogisticRegression, MLPClassifier, callbacks, nn
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -100,3 +100,70 @@ def test_an_estimator_follows_scikit_learns_text_display_setting(fitted):
     with config_context(display="text"):
         assert not hasattr(fitted, "_repr_html_")
         assert "text/html" not in fitted._repr_mimebundle_()
+
+
+# --- live learning curves -------------------------------------------------------------
+class FakeNotebook:
+    """Stands for IPython's display: records what is shown, and each handle's updates."""
+
+    def __init__(self):
+        self.shown, self.updates = [], []
+
+    def __call__(self, image, display_id=False):
+        assert display_id is True
+        self.shown.append(image)
+        return self
+
+    def update(self, image):
+        self.updates.append(image)
+
+
+def train_with(callback, epochs):
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    network = nn.Sequential([nn.Dense(3), nn.ReLU(), nn.Dense(2), nn.Softmax()], input_shape=(2,), random_state=0)
+    return network.fit(X, y, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.01), epochs=epochs, callbacks=[callback],
+                       random_state=0, validation_data=(X, y))
+
+
+def is_png(image):
+    return image._repr_png_().startswith(b"\x89PNG")
+
+
+def test_live_curves_draw_once_and_redraw_the_same_output_in_place(monkeypatch):
+    notebook = FakeNotebook()
+    monkeypatch.setattr(callbacks, "_notebook_display", lambda: notebook)
+    train_with(callbacks.LiveCurves(every=0), epochs=3)
+    assert len(notebook.shown) == 1 and len(notebook.updates) == 3  # epochs 2 and 3, and the end
+    assert all(is_png(image) for image in notebook.shown + notebook.updates)
+
+
+def test_live_curves_wait_between_redraws_and_draw_the_last_state_at_the_end(monkeypatch):
+    notebook = FakeNotebook()
+    monkeypatch.setattr(callbacks, "_notebook_display", lambda: notebook)
+    train_with(callbacks.LiveCurves(every=3600), epochs=4)
+    assert len(notebook.shown) == 1 and len(notebook.updates) == 1
+
+
+def test_live_curves_plot_losses_and_accuracies_under_their_shown_names():
+    history = callbacks.History(measured="epoch_mean")
+    for epoch in range(3):
+        history.append(epoch, {"loss": 1 / (epoch + 1), "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.4})
+    figure = callbacks.curves_figure(history)
+    losses, accuracies = figure.axes
+    assert [line.get_label() for line in losses.lines] == ["loss (epoch mean)", "val_loss"]
+    assert [line.get_label() for line in accuracies.lines] == ["accuracy (epoch mean)", "val_accuracy"]
+    assert list(losses.lines[0].get_xdata()) == [1, 2, 3] and losses.get_xlabel() == "epoch"
+
+
+def test_live_curves_outside_a_notebook_draw_nothing_and_say_so_once(monkeypatch):
+    monkeypatch.setattr(callbacks, "_notebook_display", lambda: None)
+    live = callbacks.LiveCurves()
+    with pytest.warns(UserWarning, match="Jupyter notebook only") as said:
+        train_with(live, epochs=2)
+        train_with(live, epochs=2)
+    assert len(said) == 1
+
+
+def test_live_curves_find_no_notebook_in_plain_python():
+    assert callbacks._notebook_display() is None

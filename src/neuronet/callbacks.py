@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -338,3 +339,91 @@ class ProgressBar(EpochLogger):
             self.bar.total = self.bar.n
             self.bar.refresh()
         self.bar.close()
+
+
+def _notebook_display():
+    """IPython's ``display`` when this runs in a Jupyter kernel, else None (a plain
+    Python, a terminal IPython, no IPython installed)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return None
+    from IPython.display import display
+
+    return display
+
+
+class _Png:
+    """PNG bytes that notebooks show as an image (IPython reads ``_repr_png_``)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def _repr_png_(self):
+        return self.data
+
+
+class LiveCurves(Callback):
+    """Learning curves redrawn in the notebook's cell while training runs: the loss and,
+    when the run measures it, the accuracy, on the training data and the held-out data,
+    step by step. A redraw comes at most every ``every`` seconds, and once at the end.
+
+    Outside a Jupyter notebook it draws nothing, and says why once (a warning). The
+    figure is drawn with matplotlib's Agg canvas, not pyplot, and shown as a PNG, so the
+    notebook's own matplotlib settings stay as they are.
+    """
+
+    changes_training = False
+
+    def __init__(self, every=0.5):
+        self.every = float(every)
+        self.warned = False
+
+    def on_train_begin(self):
+        self.display, self.handle, self.drawn = _notebook_display(), None, None
+        if self.display is None and not self.warned:
+            self.warned = True
+            warnings.warn("LiveCurves draws in a Jupyter notebook only; no curves are drawn here "
+                          "(see the run's History, or neuronet.plots, for the curves)", stacklevel=2)
+
+    def on_epoch_end(self, epoch, logs):
+        if self.display is not None and (self.drawn is None or time.monotonic() - self.drawn >= self.every):
+            self._draw()
+
+    def on_train_end(self):
+        if self.display is not None and self.trainer.history.epoch:
+            self._draw()
+
+    def _draw(self):
+        image = _Png(_png(curves_figure(self.trainer.history)))
+        if self.handle is None:
+            self.handle = self.display(image, display_id=True)
+        else:
+            self.handle.update(image)
+        self.drawn = time.monotonic()
+
+
+def curves_figure(history):
+    """The history's curves as a matplotlib Figure (no pyplot): losses on the left,
+    accuracies (if any) on the right, each metric under the name progress output gives it."""
+    from matplotlib.figure import Figure
+
+    groups = [[key for key in history.history if ("acc" in key) == accuracy] for accuracy in (False, True)]
+    groups = [keys for keys in groups if keys]
+    figure = Figure(figsize=(4.5 * len(groups), 3.2), layout="constrained")
+    steps = np.asarray(history.epoch) + 1
+    for axes, keys in zip(figure.subplots(1, len(groups), squeeze=False)[0], groups):
+        for key, name in zip(keys, _shown(dict.fromkeys(keys, 0.0), history.measured)):
+            axes.plot(steps, history.history[key], label=name)
+        axes.set_xlabel(history.step)
+        axes.legend()
+    return figure
+
+
+def _png(figure):
+    from io import BytesIO
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    buffer = BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()

@@ -7,7 +7,7 @@
 
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh, register_layer, registered_types)
-from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler
+from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler, LiveCurves
 from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
 from .network import Sequential
@@ -19,5 +19,5 @@ __all__ = [
     "Layer", "register_layer", "registered_types", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
     "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
-    "EarlyStopping", "LearningRateScheduler", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
+    "EarlyStopping", "LearningRateScheduler", "LiveCurves", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]
