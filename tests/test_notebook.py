@@ -167,3 +167,17 @@ def test_live_curves_outside_a_notebook_draw_nothing_and_say_so_once(monkeypatch
 
 def test_live_curves_find_no_notebook_in_plain_python():
     assert callbacks._notebook_display() is None
+
+
+def test_an_mlp_with_verbose_plot_draws_its_curves_instead_of_printing(monkeypatch, capsys):
+    notebook = FakeNotebook()
+    monkeypatch.setattr(callbacks, "_notebook_display", lambda: notebook)
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    MLPClassifier((4,), max_iter=3, verbose="plot", random_state=0).fit(X, X[:, 0] > 0)
+    assert len(notebook.shown) == 1 and is_png(notebook.shown[0])
+    assert capsys.readouterr().out == ""
+
+
+def test_verbose_takes_no_other_word():
+    with pytest.raises(ValueError, match="verbose"):
+        MLPClassifier(verbose="plots").fit(np.zeros((4, 2)), [0, 1, 0, 1])

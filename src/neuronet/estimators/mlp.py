@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
-from ..callbacks import Callback, History, LearningRateScheduler, ProgressBar
+from ..callbacks import Callback, History, LearningRateScheduler, LiveCurves, ProgressBar
 from ..diagnosis import warn_if_stopped_learning
 from ..distributed import mpi_world
 from ..layers import Dense, Dropout, Exp, Sigmoid, Softmax
@@ -56,7 +56,7 @@ MLP_CONSTRAINTS = {
     "shuffle": ["boolean"],
     "random_state": ["random_state"],
     "tol": [Interval(Real, 0, None, closed="left")],
-    "verbose": [Interval(Integral, 0, None, closed="left"), "boolean", StrOptions({"progress"})],
+    "verbose": [Interval(Integral, 0, None, closed="left"), "boolean", StrOptions({"progress", "plot"})],
     "warm_start": ["boolean"],
     "momentum": [Interval(Real, 0, 1, closed="both")],
     "nesterovs_momentum": ["boolean"],
@@ -71,6 +71,8 @@ MLP_CONSTRAINTS = {
     "dtype": [DtypeOptions({"float32", "float64"}), None],
 }
 STOCHASTIC = ("sgd", "adam")
+# neuronet's own verbose values: the callback each adds in place of scikit-learn's printed lines
+_NEURONET_VERBOSE = {"progress": ProgressBar, "plot": LiveCurves}
 
 
 def _as_array(curve):
@@ -157,9 +159,10 @@ class _ScikitLearnEpochs(Callback):
 
     def _printing(self):
         """scikit-learn's verbose output: any true ``verbose`` but neuronet's "progress" (a
-        bar); under MPI from rank 0 alone."""
+        bar) and "plot" (live curves); under MPI from rank 0 alone."""
         world = self.trainer.communicator
-        return bool(self.estimator.verbose) and self.estimator.verbose != "progress" and (world is None or world.is_root)
+        return (bool(self.estimator.verbose) and self.estimator.verbose not in _NEURONET_VERBOSE
+                and (world is None or world.is_root))
 
     def _count_no_improvement(self):
         est = self.estimator
@@ -471,8 +474,8 @@ class _BaseMLP(NeuralEstimator):
         callbacks = [bookkeeping]
         if self.learning_rate == "cosine":
             callbacks.append(LearningRateScheduler(CosineDecay(self.learning_rate_init, self.max_iter)))
-        if self.verbose == "progress":
-            callbacks.append(ProgressBar())
+        if self.verbose in _NEURONET_VERBOSE:
+            callbacks.append(_NEURONET_VERBOSE[self.verbose]())
         callbacks = with_checkpoint(callbacks, checkpoint, checkpoint_every, resume)
         epochs = 1 if incremental else self.max_iter
         try:
@@ -628,7 +631,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
     max_fun
         As in scikit-learn (``verbose`` prints each epoch's loss); neuronet also takes
-        ``verbose="progress"``, a progress bar over the minibatches instead.
+        ``verbose="progress"``, a progress bar over the minibatches instead, and
+        ``verbose="plot"``, the learning curves redrawn in a notebook's cell while the
+        stochastic solvers train (:class:`~neuronet.callbacks.LiveCurves`).
     dropout : float, default 0.0
         neuronet's: drop probability of a Dropout layer after each hidden activation.
     dtype : {"float32", "float64"} or None, default None
