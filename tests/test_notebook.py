@@ -1,6 +1,8 @@
 """In a notebook, networks and estimators show themselves as tables of their layers."""
 
 import re
+import sys
+import types
 from html.parser import HTMLParser
 
 import numpy as np
@@ -166,6 +168,17 @@ def test_live_curves_outside_a_notebook_draw_nothing_and_say_so_once(monkeypatch
 
 
 def test_live_curves_find_no_notebook_in_plain_python():
+    assert callbacks._notebook_display() is None
+
+
+def test_live_curves_find_a_notebook_in_a_kernel_whose_shell_derives_from_ipykernels(monkeypatch):
+    kernel_shell = type("HostedShell", (type("ZMQInteractiveShell", (), {}),), {})()
+    ipython = types.SimpleNamespace(get_ipython=lambda: kernel_shell)
+    show = types.SimpleNamespace(display=object())
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", show)
+    assert callbacks._notebook_display() is show.display
+    monkeypatch.setattr(ipython, "get_ipython", lambda: type("TerminalInteractiveShell", (), {})())
     assert callbacks._notebook_display() is None
 
 

@@ -342,10 +342,11 @@ class ProgressBar(EpochLogger):
 
 
 def _notebook_display():
-    """IPython's ``display`` when this runs in a Jupyter kernel, else None (a plain
-    Python, a terminal IPython, no IPython installed)."""
+    """IPython's ``display`` when this runs in a Jupyter kernel (its shell is, or derives
+    from, ipykernel's ZMQInteractiveShell), else None (a plain Python, a terminal
+    IPython, no IPython imported)."""
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+    if not any(kind.__name__ == "ZMQInteractiveShell" for kind in type(shell).__mro__):
         return None
     from IPython.display import display
 
