@@ -172,3 +172,10 @@ def test_history_says_when_its_training_figures_were_measured(cancer):
         assert full_batch.loss_curve_[1] == full_batch.history_.history["loss"][0]  # before step 2 = after step 1
         assert full_batch.loss_curve_[0] != full_batch.history_.history["loss"][0]
         assert MLPClassifier((4,), max_iter=2).fit(X, y).history_.measured == "epoch_mean"
+
+
+def test_a_single_iteration_is_worded_on_the_command_line_with_how_far_it_fell(capsys):
+    code, _, err = run(capsys, "train", "--epochs", "1", "--quiet")
+    assert code == 0
+    assert re.search(r"warning: the cost was still falling at the last iteration \(0\.\d+, down 0\.\d+ in that "
+                     r"iteration\): give --epochs more than 1 or a larger --learning-rate", err), err

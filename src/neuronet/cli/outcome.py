@@ -76,15 +76,18 @@ def _worded(model, warning, kind):
         at, before, after = facts["first_rise"]
         return (f"the cost rose at {facts['rises']} of {facts['iterations']} iterations (first at iteration {at}: "
                 f"{before:.4g} → {after:.4g}): --learning-rate {_rate(model):g} overshoots; {_smaller_rate(model)}")
-    costs = getattr(model, "loss_curve_", None) or []
-    if len(costs) < 2 or len(costs) < model.max_iter:
-        return str(warning)
     step = model.history_.step if hasattr(model, "history_") else "epoch"
-    if costs[-1] < costs[-2]:
-        return (f"the cost was still falling at the last {step} ({costs[-1]:.4g}, down "
-                f"{costs[-2] - costs[-1]:.2g} in that {step}): give --epochs more than {model.max_iter} or a larger "
-                "--learning-rate")
-    return (f"training reached --epochs {model.max_iter} before the cost settled (it ended at {costs[-1]:.4g}): "
+    if kind == "still_falling":  # logistic regression's facts: also after a single iteration
+        cost, fell = warning.facts["last_cost"], warning.facts["last_fall"]
+    else:
+        costs = getattr(model, "loss_curve_", None) or []
+        if len(costs) < max(2, model.max_iter):
+            return str(warning)
+        cost, fell = costs[-1], costs[-2] - costs[-1]
+    if fell > 0:
+        return (f"the cost was still falling at the last {step} ({cost:.4g}, down {fell:.2g} in that {step}): "
+                f"give --epochs more than {model.max_iter} or a larger --learning-rate")
+    return (f"training reached --epochs {model.max_iter} before the cost settled (it ended at {cost:.4g}): "
             f"give --epochs more than {model.max_iter}, or try another --learning-rate")
 
 
