@@ -1,7 +1,9 @@
 """Finite-difference gradient checking: is backpropagation right?
 
-For any scalar function L(θ), the central difference
+For any scalar function L(θ), the central difference::
+
     (L(θ + ε e_i) − L(θ − ε e_i)) / 2ε = ∂L/∂θ_i + O(ε²)
+
 gives each partial derivative independently of the chain rule. Comparing it with the
 analytic gradient by the relative error ‖a − n‖ / (‖a‖ + ‖n‖) catches a wrong backward
 pass at once: in float64, a correct one agrees to about 1e-8, a wrong one to 1e-1.

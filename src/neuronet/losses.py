@@ -78,12 +78,13 @@ class BinaryCrossEntropy(Loss):
     Each sample has k independent outputs (k = 1: one sigmoid neuron; k > 1: a
     multi-label problem, one yes/no per label), logits m × k or, for one output, (m,);
     its cost is the log-likelihood of its whole label vector, and J averages it over
-    the m samples:
+    the m samples::
 
-    ℓ_n = −Σ_k [y log σ(z) + (1 − y) log(1 − σ(z))] = Σ_k [softplus(z) − y z]
-    J = (1/m) Σ_n ℓ_n,    ∂J/∂z = (σ(z) − y) / m
-    softplus(z) = max(z, 0) + log(1 + e^(−|z|)) never takes log(0) and never
-    overflows, even for |z| = 1e4.
+        ℓ_n = −Σ_k [y log σ(z) + (1 − y) log(1 − σ(z))] = Σ_k [softplus(z) − y z]
+        J = (1/m) Σ_n ℓ_n,    ∂J/∂z = (σ(z) − y) / m
+
+    ``softplus(z) = max(z, 0) + log(1 + e^(−|z|))`` never takes log(0) and never
+    overflows, even for ``|z| = 1e4``.
     """
 
     output_activation = Sigmoid

@@ -1,0 +1,88 @@
+"""Sphinx configuration of neuronet's site: the course (chapters executed at build time
+by MyST-NB), the guides and the API reference generated from the docstrings.
+
+Build it offline, warnings as errors, from the repository's root:
+
+    pip install '.[docs]'
+    sphinx-build -W --keep-going -b html docs docs/_build/html
+"""
+
+import os
+import sys
+from importlib.metadata import version as installed_version
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
+
+project = "neuronet"
+author = "the neuronet authors"
+copyright = "neuronet's authors"
+release = installed_version("neuronet")
+version = release
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "sphinx_copybutton",
+    "sphinx-mathjax-offline",  # MathJax 3 shipped in the package: no CDN
+    "course_notebooks",  # each chapter offered as a notebook to download
+]
+
+exclude_patterns = ["_build", "tests", "jupyter_execute", "**.ipynb_checkpoints"]
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+# The chapters run top to bottom in a fresh kernel at every build; a failing cell
+# (an assert whose claim stopped holding) fails the build.
+nb_execution_mode = "force"
+nb_execution_timeout = 120
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# The API reference: numpydoc renders the docstrings' sections; optional extras that
+# the docs do not install are mocked so that every module imports.
+autodoc_mock_imports = ["mpi4py"]
+autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autosummary_generate = False
+numpydoc_show_class_members = False
+numpydoc_validation_checks = set()
+numpydoc_xref_param_type = False
+
+intersphinx_mapping = {}  # offline: no inventory is fetched
+
+html_theme = "pydata_sphinx_theme"
+html_title = "neuronet"
+html_static_path = ["_static"]
+html_css_files = ["course.css"]
+html_show_sourcelink = False
+html_theme_options = {
+    "navbar_end": ["navbar-icon-links"],
+    "secondary_sidebar_items": ["page-toc", "notebook-download"],
+    "footer_start": ["copyright"],
+    "footer_end": [],
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+html_templates_path = ["_templates"]
+templates_path = ["_templates"]
+html_context = {"default_mode": "light"}
+
+
+def skip_metadata_requests(app, what, name, obj, skip, options):
+    """scikit-learn adds ``set_fit_request`` and its kin to every estimator; their
+    documentation is scikit-learn's, with links into its own site."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_metadata_requests)
