@@ -40,6 +40,7 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 # (an assert whose claim stopped holding) fails the build.
 nb_execution_mode = "force"
 nb_execution_timeout = 120
+nb_execution_in_temp = True  # a chapter that runs the command line writes its run folders there
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
