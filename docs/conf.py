@@ -32,7 +32,7 @@ extensions = [
     "course_notebooks",  # each chapter offered as a notebook to download
 ]
 
-exclude_patterns = ["_build", "tests", "jupyter_execute", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "tests", "jupyter_execute", "**.ipynb_checkpoints", "course/*.ipynb"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
@@ -61,6 +61,7 @@ intersphinx_mapping = {}  # offline: no inventory is fetched
 
 html_theme = "pydata_sphinx_theme"
 html_title = "neuronet"
+html_favicon = "_static/favicon.svg"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
 html_show_sourcelink = False

@@ -16,8 +16,9 @@ def add(commands):
         "study", help="experiments that teach: study learning-rate",
         description="study learning-rate: train the same model with several learning rates and draw their cost "
                     "curves on one figure — the slow crawl, the good one, the overshoot, the blow-up. The model "
-                    "is the lecture's logistic regression (full-batch gradient descent), or an mlp or cnn "
-                    "trained by plain minibatch gradient descent. Each study writes a new figure.",
+                    "is one sigmoid neuron, logistic regression by full-batch gradient descent, or an mlp or cnn "
+                    "trained by plain minibatch gradient descent. Each study writes a new figure. Chapter 2 of the "
+                    "course (docs/course/ in neuronet's source) walks through the same lesson.",
         epilog="examples:\n  neuronet study learning-rate\n"
                "  neuronet study learning-rate --rates 0.001,0.1,1,30 --iterations 500 --output lr.png\n"
                "  neuronet study learning-rate --data digits --model cnn --rates 0.01,0.1,1",
