@@ -8,6 +8,7 @@ Build it offline, warnings as errors, from the repository's root:
 """
 
 import os
+import re
 import sys
 from importlib.metadata import version as installed_version
 
@@ -86,5 +87,27 @@ def skip_metadata_requests(app, what, name, obj, skip, options):
     return None
 
 
+FORMULA = re.compile(r"^(\s*)(Forward|Backward)\b[^:]*:\s")
+
+
+def formulas_as_blocks(app, what, name, obj, options, lines):
+    """A layer's docstring writes its forward formula and its gradients one to a line,
+    aligned for ``help()``; on the page they keep that alignment as a formula block."""
+    index = 0
+    while index < len(lines):
+        start = FORMULA.match(lines[index])
+        if not start:
+            index += 1
+            continue
+        end = index + 1
+        while end < len(lines) and (FORMULA.match(lines[end]) or
+                                    lines[end].startswith(start.group(1) + " ") and lines[end].strip()):
+            end += 1
+        block = ["", "::", ""] + ["    " + line for line in lines[index:end]] + [""]
+        lines[index:end] = block
+        index += len(block)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", skip_metadata_requests)
+    app.connect("autodoc-process-docstring", formulas_as_blocks)
