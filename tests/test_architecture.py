@@ -32,7 +32,8 @@ FLOORS: dict[int, tuple[str, ...]] = {
         "neuronet.gradcheck",       # finite-difference checks of layers, losses and networks
         "neuronet.threads"),        # how many BLAS threads the work of a network pays for
     3: ("neuronet.callbacks",),     # History, Callback, EarlyStopping, progress bar, logger
-    4: ("neuronet.training",),      # the loop: gradient_step, Trainer (with its state API), fit
+    4: ("neuronet.training",        # the loop: gradient_step, Trainer (with its state API), fit
+        "neuronet.tracing"),        # one forward and backward pass kept layer by layer, to be read
     5: ("neuronet.network",         # Sequential: layers applied one after another; its logits
         "neuronet.diagnosis"),      # why a network stopped learning: dead units, one class, zero gradients
     6: ("neuronet.files",),         # the file container: arrays + JSON, atomic writes, checksums

@@ -14,6 +14,7 @@ from scipy import sparse
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .threads import blas_threads
+from .tracing import trace
 from .training import fit
 
 OUTPUT_ACTIVATIONS = (Sigmoid, Softmax, Exp)
@@ -213,6 +214,21 @@ class Sequential:
                 return None
             grad_logits = layer.backward(grad_logits)
         return grad_logits
+
+    def trace(self, x, target, loss):
+        """One forward and backward pass over ``x`` (a batch, or one sample) against
+        ``target``, every layer's numbers kept: its input and output, ∂J/∂(output),
+        ∂J/∂(input) and ∂J/∂θ. Returns a :class:`neuronet.tracing.Trace`; the weights
+        do not change.
+
+        >>> from neuronet import nn
+        >>> net = nn.Sequential([nn.Dense(2), nn.Sigmoid(), nn.Dense(1), nn.Sigmoid()],
+        ...                     input_shape=(3,), dtype="float64", random_state=0)
+        >>> steps = net.trace([1.0, 0.5, -1.0], [1.0], nn.BinaryCrossEntropy())
+        >>> [layer.name for layer in steps.layers]
+        ['Dense', 'Sigmoid', 'Dense', 'Sigmoid']
+        """
+        return trace(self, x, target, loss)
 
     def _in_batches(self, compute, x, batch_size):
         x = x.tocsr() if sparse.issparse(x) else np.asarray(x)  # sparse rows reach the first Dense as they are

@@ -1,0 +1,77 @@
+"""Sequential.trace: one pass's numbers, layer by layer, equal to the hand computation,
+to training's own gradients, and to finite differences."""
+
+import numpy as np
+import pytest
+
+from neuronet import nn
+from neuronet.gradcheck import numerical_gradient, relative_error
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+@pytest.fixture
+def two_layers():
+    return nn.Sequential([nn.Dense(3), nn.Sigmoid(), nn.Dense(1), nn.Sigmoid()], input_shape=(2,),
+                         dtype="float64", random_state=1)
+
+
+def test_one_sample_equals_the_chain_rule_by_hand(two_layers):
+    x, y = np.array([0.5, -1.5]), 1.0
+    (W1, b1), (W2, b2) = two_layers.layers[0].params.values(), two_layers.layers[2].params.values()
+    z1 = x @ W1 + b1
+    a1 = sigmoid(z1)
+    z2 = a1 @ W2 + b2
+    y_hat = sigmoid(z2)
+    cost = -(y * np.log(y_hat) + (1 - y) * np.log(1 - y_hat))
+    delta2 = y_hat - y
+    delta1 = (W2 @ delta2) * a1 * (1 - a1)
+
+    steps = two_layers.trace(x, [y], nn.BinaryCrossEntropy())
+
+    assert [layer.name for layer in steps.layers] == ["Dense", "Sigmoid", "Dense", "Sigmoid"]
+    np.testing.assert_allclose(steps.layers[0].output[0], z1, rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[1].output[0], a1, rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[2].output[0], z2, rtol=1e-12)
+    np.testing.assert_allclose(steps.output[0], y_hat, rtol=1e-12)
+    assert steps.cost == pytest.approx(cost.item(), rel=1e-12)
+    np.testing.assert_allclose(steps.layers[3].grad_input[0], delta2, rtol=1e-12)
+    assert steps.layers[3].grad_output is None  # the loss gives ∂J/∂z at once
+    np.testing.assert_allclose(steps.layers[2].gradients["weights"], np.outer(a1, delta2), rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[2].gradients["bias"], delta2, rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[1].grad_input[0], delta1, rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[0].gradients["weights"], np.outer(x, delta1), rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[0].gradients["bias"], delta1, rtol=1e-12)
+    np.testing.assert_allclose(steps.layers[0].parameters["weights"], W1)
+
+
+def test_a_batch_agrees_with_finite_differences_and_changes_nothing():
+    rng = np.random.default_rng(0)
+    net = nn.Sequential([nn.Conv2D(2, 3), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(3), nn.Softmax()],
+                        input_shape=(1, 6, 6), dtype="float64", random_state=0)
+    x, y = rng.normal(size=(4, 1, 6, 6)), np.array([0, 2, 1, 2])
+    before = {key: value.copy() for key, value in net.get_weights().items()}
+
+    steps = net.trace(x, y, nn.CrossEntropy())
+
+    def cost():
+        return nn.CrossEntropy().forward(net.logits(x), y)
+    for layer in steps.layers:
+        for name, gradient in layer.gradients.items():
+            numeric = numerical_gradient(cost, net.layers[layer.index].params[name])
+            assert relative_error(gradient, numeric) < 1e-7, (layer.name, name)
+    assert steps.layers[0].grad_output.shape == (4, 2, 4, 4)
+    assert all(np.array_equal(value, before[key]) for key, value in net.get_weights().items())
+    assert not net.flat_parameters()[1].any(), "the gradients are zeroed after the trace"
+    assert all(not hasattr(layer, name) for layer in net.layers for name in layer.cache)
+
+
+def test_dropout_is_off_and_a_wrong_shape_is_refused():
+    net = nn.Sequential([nn.Dense(4), nn.ReLU(), nn.Dropout(0.5), nn.Dense(2), nn.Softmax()], input_shape=(3,),
+                        dtype="float64", random_state=0)
+    x = np.ones((2, 3))
+    np.testing.assert_array_equal(net.trace(x, [0, 1], nn.CrossEntropy()).output, net.predict(x))
+    with pytest.raises(ValueError, match=r"expects samples shaped \(3,\)"):
+        net.trace(np.ones((2, 5)), [0, 1], nn.CrossEntropy())
