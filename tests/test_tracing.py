@@ -55,6 +55,8 @@ def test_a_batch_agrees_with_finite_differences_and_changes_nothing():
     before = {key: value.copy() for key, value in net.get_weights().items()}
 
     steps = net.trace(x, y, nn.CrossEntropy())
+    assert not net.flat_parameters()[1].any(), "the gradients are zeroed after the trace"
+    assert all(not hasattr(layer, name) for layer in net.layers for name in layer.cache)
 
     def cost():
         return nn.CrossEntropy().forward(net.logits(x), y)
@@ -64,8 +66,6 @@ def test_a_batch_agrees_with_finite_differences_and_changes_nothing():
             assert relative_error(gradient, numeric) < 1e-7, (layer.name, name)
     assert steps.layers[0].grad_output.shape == (4, 2, 4, 4)
     assert all(np.array_equal(value, before[key]) for key, value in net.get_weights().items())
-    assert not net.flat_parameters()[1].any(), "the gradients are zeroed after the trace"
-    assert all(not hasattr(layer, name) for layer in net.layers for name in layer.cache)
 
 
 def test_dropout_is_off_and_a_wrong_shape_is_refused():
