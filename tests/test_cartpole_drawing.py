@@ -55,6 +55,16 @@ def test_an_episode_draws_every_kth_step_and_the_last_with_its_angle():
     assert [ax.get_title() for ax in shown] == [
         f"step {step}: θ = {np.degrees(states[step, 2]):+.1f}°" for step in (0, 5, 10, 15, 20, 22)]
     assert shown[-1].get_title() == "step 22: θ = +12.0°"
+    states[:, 2] = -states[:, 2]
+    titles = [ax.get_title() for ax in plots.cartpole_frames(states, every=22).axes]
+    assert titles == ["step 0: θ = +0.0°", "step 22: θ = \N{MINUS SIGN}12.0°"]  # a minus sign, not a hyphen
+
+
+def test_an_angle_that_rounds_to_zero_is_drawn_as_plus_zero():
+    states = np.zeros((2, 4))
+    states[:, 2] = np.radians([-0.04, 0.04])
+    assert [ax.get_title() for ax in plots.cartpole_frames(states, every=1).axes] == [
+        "step 0: θ = +0.0°", "step 1: θ = +0.0°"]
     assert matplotlib.get_backend().lower() == "agg"
 
 

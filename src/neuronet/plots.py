@@ -367,6 +367,12 @@ def draw_cartpole(ax, state, action=None):
     return artists
 
 
+def _degrees(angle):
+    """An angle in radians as signed degrees, "+1.5°" or "−0.3°" (a minus sign, and no "−0.0°")."""
+    degrees = round(float(np.degrees(angle)), 1) + 0.0
+    return f"{degrees:+.1f}°".replace("-", "\N{MINUS SIGN}")
+
+
 def cartpole_frames(states, actions=None, every=10, per_row=4, title="An episode of CartPole"):
     """An episode as a grid of frames drawn from its states: every ``every``-th step and
     the last one, each titled with its step (from 0) and the pole's angle θ.
@@ -395,7 +401,7 @@ def cartpole_frames(states, actions=None, every=10, per_row=4, title="An episode
     _hide_unused(axes, len(steps))
     for step, ax in zip(steps, axes.ravel()):
         draw_cartpole(ax, states[step], None if actions is None else int(actions[step]))
-        ax.set_title(f"step {step}: θ = {np.degrees(states[step, 2]):+.1f}°", fontsize=9)
+        ax.set_title(f"step {step}: θ = {_degrees(states[step, 2])}", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
