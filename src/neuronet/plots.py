@@ -373,7 +373,7 @@ def _degrees(angle):
     return f"{degrees:+.1f}°".replace("-", "\N{MINUS SIGN}")
 
 
-def cartpole_frames(states, actions=None, every=10, per_row=4, title="An episode of CartPole"):
+def cartpole_frames(states, actions=None, every=10, per_row=3, title="An episode of CartPole"):
     """An episode as a grid of frames drawn from its states: every ``every``-th step and
     the last one, each titled with its step (from 0) and the pole's angle θ.
 
@@ -397,7 +397,7 @@ def cartpole_frames(states, actions=None, every=10, per_row=4, title="An episode
     if steps[-1] != len(states) - 1:
         steps.append(len(states) - 1)  # how the episode ends
     rows, cols = int(np.ceil(len(steps) / per_row)), min(per_row, len(steps))
-    fig, axes = _panels(rows, cols, (3.1 * cols, 1.25 * rows + 0.6))
+    fig, axes = _panels(rows, cols, (2.7 * cols, 1.05 * rows + 0.55))
     _hide_unused(axes, len(steps))
     for step, ax in zip(steps, axes.ravel()):
         draw_cartpole(ax, states[step], None if actions is None else int(actions[step]))
