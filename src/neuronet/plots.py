@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: figures go to files, never to a window
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import patches  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix as _confusion  # noqa: E402
 
@@ -293,5 +294,114 @@ def episode_returns(returns, solved_at=None, window=100, title="Learning from re
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- CartPole drawn from its state ---------------------------------------------------------
+# Gymnasium's CartPole-v1, in its own units: the track ends at x = ±2.4 (the episode ends
+# there), the pole is 2 × 0.5 long (gymnasium's ``length`` is the half-length) and the episode
+# ends once it leans more than 12° from upright; θ > 0 leans right. The cart is 0.4 × 0.24 and
+# the pole 0.08 wide, hinged a quarter of the cart's height above the track (gymnasium's
+# renderer: 50 × 30 and 10 pixels at 125 pixels per unit).
+CARTPOLE_TRACK = 2.4
+CARTPOLE_HALF_POLE = 0.5
+CARTPOLE_ANGLE_LIMIT = np.radians(12)
+CART_WIDTH, CART_HEIGHT, POLE_WIDTH = 0.4, 0.24, 0.08
+
+
+def _cartpole_state(state):
+    state = np.asarray(state, dtype=np.float64)
+    if state.shape != (4,):
+        raise ValueError(f"a CartPole state is 4 numbers (x, ẋ, θ, θ̇); got an array of shape {state.shape}")
+    if not np.all(np.isfinite(state)):
+        raise ValueError(f"a CartPole state must be finite numbers; got {state.tolist()}")
+    return state
+
+
+def cartpole_points(state):
+    """Where CartPole's parts are in state (x, ẋ, θ, θ̇): the cart's centre (x, 0) on the
+    track, the hinge on top of it, and the pole's tip, 2 × 0.5 from the hinge at angle θ
+    from upright: tip = hinge + (sin θ, cos θ)."""
+    x, _, theta, _ = _cartpole_state(state)
+    hinge = np.array([x, CART_HEIGHT / 4])
+    tip = hinge + 2 * CARTPOLE_HALF_POLE * np.array([np.sin(theta), np.cos(theta)])
+    return {"cart": np.array([x, 0.0]), "hinge": hinge, "tip": tip}
+
+
+def draw_cartpole(ax, state, action=None):
+    """Draw CartPole-v1 in ``state`` (x, ẋ, θ, θ̇) on ``ax``: the track with its ends at
+    ±2.4, the cart at x, the pole at angle θ, and dashed the ±12° beyond which the episode
+    ends. ``action`` (0 or 1), if given, draws the push as an arrow beside the cart.
+
+    Returns the artists {"cart", "pole", "hinge"} (and "push"), for a caller that moves them.
+    """
+    points = cartpole_points(state)
+    if action is not None and action not in (0, 1):
+        raise ValueError(f"a CartPole action is 0 (push left) or 1 (push right); got {action!r}")
+    (x, _), hinge, tip = points["cart"], points["hinge"], points["tip"]
+    ax.plot([-CARTPOLE_TRACK, CARTPOLE_TRACK], [0, 0], color="black", linewidth=1, zorder=1)
+    for end in (-CARTPOLE_TRACK, CARTPOLE_TRACK):
+        ax.plot([end, end], [-0.15, 0.15], color="black", linewidth=2, zorder=1)
+    for limit in (-CARTPOLE_ANGLE_LIMIT, CARTPOLE_ANGLE_LIMIT):
+        ax.plot([hinge[0], hinge[0] + np.sin(limit)], [hinge[1], hinge[1] + np.cos(limit)], color="grey",
+                linestyle="--", linewidth=0.8, zorder=1)
+    artists = {"cart": patches.Rectangle((x - CART_WIDTH / 2, -CART_HEIGHT / 2), CART_WIDTH, CART_HEIGHT,
+                                                    facecolor="0.2", zorder=2)}
+    across = POLE_WIDTH / 2 * np.array([tip[1] - hinge[1], hinge[0] - tip[0]]) / (2 * CARTPOLE_HALF_POLE)
+    artists["pole"] = patches.Polygon([hinge + across, tip + across, tip - across, hinge - across],
+                                                 closed=True, facecolor="tab:orange", edgecolor="none", zorder=3)
+    artists["hinge"] = patches.Circle(hinge, POLE_WIDTH / 2, facecolor="tab:blue", zorder=4)
+    for artist in artists.values():
+        ax.add_patch(artist)
+    if action is not None:
+        side = 1 if action == 1 else -1
+        start = x + side * (CART_WIDTH / 2 + 0.05)
+        artists["push"] = ax.annotate("", xy=(start + side * 0.4, 0), xytext=(start, 0), zorder=4,
+                                      arrowprops={"arrowstyle": "-|>", "color": "tab:green", "linewidth": 1.5})
+    ax.set_xlim(-CARTPOLE_TRACK - 0.6, CARTPOLE_TRACK + 0.6)
+    ax.set_ylim(-0.3, 2 * CARTPOLE_HALF_POLE + 0.25)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return artists
+
+
+def _degrees(angle):
+    """An angle in radians as signed degrees, "+1.5°" or "−0.3°" (a minus sign, and no "−0.0°")."""
+    degrees = round(float(np.degrees(angle)), 1) + 0.0
+    return f"{degrees:+.1f}°".replace("-", "\N{MINUS SIGN}")
+
+
+def cartpole_frames(states, actions=None, every=10, per_row=3, title="An episode of CartPole"):
+    """An episode as a grid of frames drawn from its states: every ``every``-th step and
+    the last one, each titled with its step (from 0) and the pole's angle θ.
+
+    ``states`` is (steps, 4), the observations (x, ẋ, θ, θ̇) an episode saw; ``actions``,
+    if given, one per step, draws what the policy did in each frame's state.
+    """
+    states = np.asarray(states, dtype=np.float64)
+    if states.ndim != 2 or states.shape[1] != 4 or len(states) == 0:
+        raise ValueError(f"an episode's states are (steps, 4) numbers (x, ẋ, θ, θ̇); got shape {states.shape}")
+    if not np.all(np.isfinite(states)):
+        raise ValueError("a CartPole state must be finite numbers; the episode's states hold "
+                         f"{np.count_nonzero(~np.isfinite(states))} that are not")
+    if not (isinstance(every, (int, np.integer)) and every >= 1):
+        raise ValueError(f"every must be a whole number of steps ≥ 1; got {every!r}")
+    if actions is not None and len(actions) != len(states):
+        raise ValueError(f"one action per state: {len(actions)} actions for {len(states)} states")
+    if actions is not None and not np.isin(actions, (0, 1)).all():
+        others = sorted(set(np.ravel(actions).tolist()) - {0, 1})
+        raise ValueError(f"a CartPole action is 0 (push left) or 1 (push right); got {others}")
+    steps = list(range(0, len(states), every))
+    if steps[-1] != len(states) - 1:
+        steps.append(len(states) - 1)  # how the episode ends
+    rows, cols = int(np.ceil(len(steps) / per_row)), min(per_row, len(steps))
+    fig, axes = _panels(rows, cols, (2.7 * cols, 1.05 * rows + 0.55))
+    _hide_unused(axes, len(steps))
+    for step, ax in zip(steps, axes.ravel()):
+        draw_cartpole(ax, states[step], None if actions is None else int(actions[step]))
+        ax.set_title(f"step {step}: θ = {_degrees(states[step, 2])}", fontsize=9)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
