@@ -1,6 +1,8 @@
 """Figures that show what a network learned (matplotlib, headless).
 
-Each function returns a matplotlib Figure; ``save(fig, path)`` writes it as PNG.
+Each function returns a matplotlib Figure; ``save(fig, path)`` writes it as PNG. The
+figures are made without pyplot, so nothing here opens a window or changes the
+backend: the command line writes them to files, and a notebook shows them inline.
 """
 
 from __future__ import annotations
@@ -8,19 +10,22 @@ from __future__ import annotations
 import os
 
 import matplotlib
-
-matplotlib.use("Agg")  # headless: figures go to files, never to a window
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import patches  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix as _confusion  # noqa: E402
+import numpy as np
+from matplotlib import patches
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix as _confusion
 
 
 def save(fig, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path
+
+
+def _subplots(rows=1, cols=1, figsize=None, layout=None, **options):
+    """A new Figure and its grid of Axes, as ``pyplot.subplots`` gives, without pyplot."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(rows, cols, **options)
 
 
 SIGNED = "RdBu_r"  # weights: red positive, blue negative, white zero
@@ -47,7 +52,7 @@ def learning_curves(history, title="Learning curves", step="epoch", held_out="va
     suggests: over an epoch's minibatches, or after an iteration's step.
     """
     metrics = [m for m in ("loss", "accuracy") if m in history]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    fig, axes = _subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     measured = measured or ("epoch_mean" if step == "epoch" else "after_step")
     train, tested = CURVE_LABELS[measured]
     for ax, metric in zip(axes[0], metrics):
@@ -75,7 +80,7 @@ def confusion_matrix(y_true, y_pred, class_names, title="Confusion matrix"):
     labels = np.arange(len(class_names))
     counts = _confusion(y_true, y_pred, labels=labels)
     size = max(4.0, 0.5 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = _subplots(figsize=(size + 1, size))
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, label="samples")
     ax.set_xticks(labels, class_names, rotation=45 if len(class_names) > 4 else 0, ha="right" if len(class_names) > 4 else "center")
@@ -109,8 +114,8 @@ CHANNELS = {3: ("R", "G", "B")}
 def _panels(rows, cols, figsize, **options):
     """A grid of panels for pictures: framed, without ticks (hiding whole axes instead
     makes a figure of many panels several times slower to lay out)."""
-    return plt.subplots(rows, cols, figsize=figsize, squeeze=False, subplot_kw={"xticks": [], "yticks": []},
-                        **options)
+    return _subplots(rows, cols, figsize=figsize, squeeze=False, subplot_kw={"xticks": [], "yticks": []},
+                     **options)
 
 
 def _hide_unused(axes, used):
@@ -158,7 +163,7 @@ def feature_weights(weights, feature_names, output_names, title, meaning, most=3
     weights = np.asarray(weights, dtype=np.float64)
     features, outputs = weights.shape
     shown = min(features, most)
-    fig, axes = plt.subplots(1, outputs, figsize=(4.2 * outputs + 2.5, 0.26 * shown + 1.6), squeeze=False)
+    fig, axes = _subplots(1, outputs, figsize=(4.2 * outputs + 2.5, 0.26 * shown + 1.6), squeeze=False)
     for output, ax in enumerate(axes[0]):
         column = weights[:, output]
         order = np.argsort(-np.abs(column))[:shown]
@@ -187,8 +192,8 @@ def decision_boundary(model, train, test, class_names, feature_names=("feature 1
     xx, yy = np.meshgrid(np.linspace(low[0], high[0], 300), np.linspace(low[1], high[1], 300))
     grid = np.column_stack([xx.ravel(), yy.ravel()])
     regions = np.searchsorted(model.classes_, model.predict(grid)).reshape(xx.shape)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    cmap = plt.get_cmap("tab10")
+    fig, ax = _subplots(figsize=(6.5, 5))
+    cmap = matplotlib.colormaps["tab10"]
     ax.contourf(xx, yy, regions, levels=np.arange(len(class_names) + 1) - 0.5,
                 colors=[cmap(k) for k in range(len(class_names))], alpha=0.25)
     for (X_split, y_split), split, marker, size in ((train, "train", "o", 12), (test, "test", "^", 30)):
@@ -265,7 +270,7 @@ def feature_maps(image, maps, title="Feature maps", per_row=8):
 
 def learning_rate_study(curves, title="The step size matters", step="iteration"):
     """Cost per iteration (or epoch: ``step``) for several learning rates on one figure (log scale)."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _subplots(figsize=(7, 4.5))
     for rate, (costs, outcome) in sorted(curves.items()):
         costs = np.asarray(costs, dtype=float)
         ax.plot(np.arange(1, len(costs) + 1), costs, label=f"learning rate {rate:g}: {outcome}")
@@ -283,7 +288,7 @@ def episode_returns(returns, solved_at=None, window=100, title="Learning from re
     """Return of every episode, its running average, and the solved threshold."""
     returns = np.asarray(returns, dtype=float)
     episodes = np.arange(1, len(returns) + 1)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = _subplots(figsize=(7.5, 4.5))
     ax.plot(episodes, returns, color="tab:blue", alpha=0.35, linewidth=0.8, label="episode return")
     running = np.array([returns[max(0, i - window + 1) : i + 1].mean() for i in range(len(returns))])
     ax.plot(episodes, running, color="tab:blue", linewidth=2, label=f"average of the last {window}")
