@@ -194,3 +194,26 @@ def test_an_mlp_with_verbose_plot_draws_its_curves_instead_of_printing(monkeypat
 def test_verbose_takes_no_other_word():
     with pytest.raises(ValueError, match="verbose"):
         MLPClassifier(verbose="plots").fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+FIGURES_IN = """
+import sys, types, matplotlib
+if sys.argv[1] == "kernel":  # ipykernel's shell, as LiveCurves recognise it
+    shell = type("ZMQInteractiveShell", (), {})()
+    sys.modules["IPython"] = types.SimpleNamespace(get_ipython=lambda: shell)
+    sys.modules["IPython.display"] = types.SimpleNamespace(display=print)
+matplotlib.use("svg")  # the backend the session chose
+import neuronet.plots
+print(matplotlib.get_backend())
+"""
+
+
+@pytest.mark.parametrize("where, backend", [("kernel", "svg"), ("script", "agg")])
+def test_figures_keep_a_notebooks_backend_and_are_headless_elsewhere(where, backend):
+    import os
+    import subprocess
+
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", FIGURES_IN, where], capture_output=True, text=True,
+                          env=environment, check=True)
+    assert done.stdout.split()[-1].lower() == backend

@@ -9,7 +9,10 @@ import os
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless: figures go to files, never to a window
+from .callbacks import _notebook_display
+
+if _notebook_display() is None:  # a Jupyter kernel keeps its own backend, which shows figures under the cell
+    matplotlib.use("Agg")  # headless: figures go to files, never to a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix as _confusion  # noqa: E402
