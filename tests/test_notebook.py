@@ -194,3 +194,25 @@ def test_an_mlp_with_verbose_plot_draws_its_curves_instead_of_printing(monkeypat
 def test_verbose_takes_no_other_word():
     with pytest.raises(ValueError, match="verbose"):
         MLPClassifier(verbose="plots").fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+FIGURES_IN = """
+import sys, matplotlib
+matplotlib.use("svg")  # the backend the session chose (a notebook's is the inline one)
+import neuronet.plots as plots
+plots.save(plots.episode_returns([10.0, 20.0, 30.0], window=2), sys.argv[1])
+print(matplotlib.get_backend(), "matplotlib.pyplot" in sys.modules)
+"""
+
+
+def test_figures_leave_the_sessions_backend_alone_and_are_written_headless(tmp_path):
+    import os
+    import subprocess
+
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    environment.pop("DISPLAY", None)
+    path = tmp_path / "returns.png"
+    done = subprocess.run([sys.executable, "-c", FIGURES_IN, str(path)], capture_output=True, text=True,
+                          env=environment, check=True)
+    assert done.stdout.split() == ["svg", "False"]
+    assert path.read_bytes().startswith(b"\x89PNG")

@@ -116,6 +116,20 @@ def test_learning_curves_name_the_step_they_count():
         assert [ax.get_title() for ax in fig.axes] == [f"Cost per {step}", f"Accuracy per {step}"]
 
 
+def test_learning_curves_draw_the_history_that_fit_returns_with_its_own_step():
+    from neuronet import nn
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for batch_size, step in ((8, "epoch"), (40, "iteration")):
+        network = nn.Sequential([nn.Dense(2), nn.Softmax()], input_shape=(3,), random_state=0)
+        history = network.fit(X, y, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.01), epochs=3,
+                              batch_size=batch_size)
+        fig = plots.learning_curves(history)
+        assert [ax.get_xlabel() for ax in fig.axes] == [step, step]
+        assert list(fig.axes[0].lines[0].get_ydata()) == history["loss"]
+
+
 def test_a_cost_that_spans_decades_is_drawn_on_a_log_scale_so_late_rises_show():
     spanning = plots.learning_curves({"loss": [3.2, 0.05, 0.09, 0.04]}, step="iteration").axes[0]
     assert spanning.get_yscale() == "log" and "log scale" in spanning.get_ylabel()

@@ -15,6 +15,8 @@ from matplotlib import patches
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix as _confusion
 
+from .callbacks import History
+
 
 def save(fig, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -41,9 +43,11 @@ CURVE_LABELS = {"after_step": ("", ""),
                 "epoch_mean": (" (mean over the epoch's minibatches)", " (at the epoch's end)")}
 
 
-def learning_curves(history, title="Learning curves", step="epoch", held_out="validation", measured=None):
+def learning_curves(history, title="Learning curves", step=None, held_out="validation", measured=None):
     """Loss and accuracy per ``step``, on the training data and the held-out data, side by side.
 
+    ``history`` is the :class:`~neuronet.callbacks.History` that ``fit`` returns (it
+    knows its step and how it was measured) or its dict of lists, ``history.history``.
     ``step`` names one entry of the history: "epoch" for minibatch training, "iteration"
     for full-batch gradient descent, where each step sees all the data once.
     ``held_out`` names the data of the history's ``val_`` entries: "validation", or
@@ -51,6 +55,10 @@ def learning_curves(history, title="Learning curves", step="epoch", held_out="va
     figures were measured (:class:`neuronet.callbacks.History`); by default, as the step
     suggests: over an epoch's minibatches, or after an iteration's step.
     """
+    if isinstance(history, History):
+        step, measured = step or history.step, measured or history.measured
+        history = history.history
+    step = step or "epoch"
     metrics = [m for m in ("loss", "accuracy") if m in history]
     fig, axes = _subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
     measured = measured or ("epoch_mean" if step == "epoch" else "after_step")
