@@ -9,6 +9,7 @@ notebook shows the same lines as the page.
 """
 
 import re
+import textwrap
 from pathlib import Path
 
 import jupytext
@@ -29,7 +30,11 @@ def included_source(path, options):
     if "pyobject" in settings:
         _kind, start, end = ModuleAnalyzer.for_file(str(path), "").find_tags()[settings["pyobject"]]
         lines = lines[start - 1:end - 1]
-    return "\n".join(lines).rstrip()
+    code = "\n".join(lines).rstrip()
+    if "dedent" in settings:  # as literalinclude: by the given width, or by the common indent
+        width = settings["dedent"].strip()
+        code = ("\n".join(line[int(width):] for line in lines).rstrip() if width else textwrap.dedent(code))
+    return code
 
 
 def with_sources(markdown, folder):

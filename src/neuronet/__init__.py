@@ -23,6 +23,8 @@ _HOMES = {
     "InvalidParameterError": "validation",
     "ModelFileError": "files",
     "nn": "nn",
+    "datasets": "datasets",  # named datasets, all offline
+    "plots": "plots",  # figures of what a network learned
     "save": "persistence",
     "load": "persistence",
     "to_onnx": "export",  # needs the [onnx] extra
