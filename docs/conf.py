@@ -7,6 +7,7 @@ Build it offline, warnings as errors, from the repository's root:
     sphinx-build -W --keep-going -b html docs docs/_build/html
 """
 
+import importlib.util
 import os
 import re
 import sys
@@ -29,7 +30,6 @@ extensions = [
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_copybutton",
-    "sphinx-mathjax-offline",  # MathJax 3 shipped in the package: no CDN
     "course_notebooks",  # each chapter offered as a notebook to download
 ]
 
@@ -63,7 +63,11 @@ intersphinx_mapping = {}  # offline: no inventory is fetched
 html_theme = "pydata_sphinx_theme"
 html_title = "neuronet"
 html_favicon = "_static/favicon.svg"
-html_static_path = ["_static"]
+# MathJax 3 as the package sphinx-mathjax-offline ships it, copied into _static/mathjax:
+# every page typesets its math offline, with no CDN.
+MATHJAX_PACKAGE = os.path.join(os.path.dirname(importlib.util.find_spec("sphinx-mathjax-offline").origin), "static")
+html_static_path = ["_static", MATHJAX_PACKAGE]
+mathjax_path = "mathjax/tex-chtml.js"
 html_css_files = ["course.css"]
 html_show_sourcelink = False
 html_theme_options = {
@@ -96,7 +100,8 @@ def formulas_as_blocks(app, what, name, obj, options, lines):
     index = 0
     while index < len(lines):
         start = FORMULA.match(lines[index])
-        if not start:
+        written_as_block = index > 1 and lines[index - 2].rstrip().endswith("::")
+        if not start or written_as_block:
             index += 1
             continue
         end = index + 1

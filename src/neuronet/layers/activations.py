@@ -144,11 +144,9 @@ class LeakyReLU(Layer):
 class Softmax(Layer):
     """Softmax over the last axis: K scores become K probabilities that sum to 1.
 
-    Forward and backward (a full Jacobian ∂s_k/∂z_j)::
-
-        Forward:   s_k = e^(z_k) / Σ_j e^(z_j)
-        Backward:  ∂s_k/∂z_j = s_k (δ_kj − s_j), so
-                   ∂L/∂z = s ⊙ (∂L/∂s − Σ_k s_k ∂L/∂s_k)
+    Forward:   s_k = e^(z_k) / Σ_j e^(z_j)
+    Backward:  ∂s_k/∂z_j = s_k (δ_kj − s_j), a full Jacobian, so
+               ∂L/∂z = s ⊙ (∂L/∂s − Σ_k s_k ∂L/∂s_k)
 
     Training with ``CrossEntropy`` skips this layer and uses the fused, simpler
     gradient of the loss with respect to the logits, s − onehot(y).

@@ -68,11 +68,9 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """Max pooling: each window is summarised by its largest value.
 
-    Forward and backward (the gradient flows only to the first position that held the max)::
-
-        Forward:   A[n, c, r, q] = max_{i, j} X[n, c, r·s + i, q·s + j]
-        Backward:  ∂L/∂X[n, c, r·s + i*, q·s + j*] += ∂L/∂A[n, c, r, q]
-
+    Forward:   A[n, c, r, q] = max_{i, j} X[n, c, r·s + i, q·s + j]
+    Backward:  the gradient flows only to the (first) position that held the max:
+               ∂L/∂X[n, c, r·s + i*, q·s + j*] += ∂L/∂A[n, c, r, q]
     Padding, if any, is −∞ so it never wins.
     """
 
