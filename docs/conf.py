@@ -78,7 +78,7 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
 }
-html_templates_path = ["_templates"]
+html_sidebars = {"course/[0-9][0-9]-*": []}  # chapters: the article takes the width
 templates_path = ["_templates"]
 html_context = {"default_mode": "light"}
 
