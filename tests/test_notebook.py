@@ -194,3 +194,16 @@ def test_an_mlp_with_verbose_plot_draws_its_curves_instead_of_printing(monkeypat
 def test_verbose_takes_no_other_word():
     with pytest.raises(ValueError, match="verbose"):
         MLPClassifier(verbose="plots").fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("in_a_kernel, backend", [(True, "svg"), (False, "agg")])
+def test_figures_show_in_a_notebook_and_go_to_files_elsewhere(in_a_kernel, backend):
+    """neuronet.plots keeps a Jupyter kernel's backend (its figures drawn into the page);
+    anywhere else it makes matplotlib headless."""
+    import subprocess
+
+    kernel = "import types; sys.modules['ipykernel'] = types.ModuleType('ipykernel'); " if in_a_kernel else ""
+    code = (f"import sys, matplotlib; {kernel}matplotlib.use('svg'); import neuronet.plots; "
+            "print(matplotlib.get_backend().lower())")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == backend

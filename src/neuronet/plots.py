@@ -1,15 +1,18 @@
 """Figures that show what a network learned (matplotlib, headless).
 
-Each function returns a matplotlib Figure; ``save(fig, path)`` writes it as PNG.
+Each function returns a matplotlib Figure; ``save(fig, path)`` writes it as PNG. In a
+Jupyter kernel the notebook's own backend is kept, so the figures show in the page.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless: figures go to files, never to a window
+if "ipykernel" not in sys.modules:  # a notebook keeps its backend (inline): figures drawn into the page
+    matplotlib.use("Agg")  # elsewhere headless: figures go to files, never to a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix as _confusion  # noqa: E402
