@@ -24,5 +24,14 @@ def test_two_weak_features_step_sizes_named_for_what_they_do():
     names = list(data.feature_names)
     X = StandardScaler().fit_transform(data.data[:, [names.index("worst texture"),
                                                       names.index("worst fractal dimension")]])
-    verdicts = {rate: verdict for rate, _, verdict in learning_rate_study(X, data.target, [0.03, 2, 20], 60)}
-    assert verdicts == {0.03: "crawls", 2: "converges", 20: "overshoots and oscillates"}
+    verdicts = {rate: verdict for rate, _, verdict in learning_rate_study(X, data.target, [0.03, 2, 10, 14], 60)}
+    assert verdicts == {0.03: "crawls", 2: "converges", 10: "converges", 14: "overshoots and oscillates"}
+
+
+def test_a_float32_cost_jittering_at_its_minimum_converges():
+    settled = np.float32(0.5114839)
+    jitter = np.spacing(settled) * np.tile([1, -1], 25)  # up and down by one unit in the last place
+    costs = np.concatenate([[0.6, 0.52, 0.512], settled + jitter]).astype(np.float32).tolist()
+    assert outcome(costs, diverged=False) == "converges"
+    bouncing = [0.7, 0.6, 0.65, 0.55, 0.6, 0.5, 0.56, 0.48, 0.53, 0.47]  # rises well above rounding
+    assert outcome(bouncing, diverged=False) == "overshoots and oscillates"

@@ -27,11 +27,12 @@ def outcome(costs, diverged):
     tenth of the steps lowered it by 5 % or more of the run's whole fall) and had not
     fallen to half its first value. A cost that fell and levelled off converges, even
     where its minimum is high (two weak features, or XOR for one neuron: the best a line
-    can do)."""
-    costs = np.asarray(costs)
+    can do). A rise within float32's rounding of the cost (8 units in its last place), the
+    jitter of a float32 run that has reached its minimum, is not counted."""
+    costs = np.asarray(costs, dtype=np.float64)
     if diverged:
         return "diverges"
-    rising = np.diff(costs) > 0
+    rising = np.diff(costs) > 8 * np.finfo(np.float32).eps * np.abs(costs[:-1])
     if rising.size and (rising.mean() > 0.1 or costs[-1] > costs[0]):
         return "overshoots and oscillates"
     last_tenth = max(1, len(costs) // 10)
