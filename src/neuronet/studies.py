@@ -20,14 +20,24 @@ from .training import TrainingDiverged
 
 
 def outcome(costs, diverged):
-    """What a cost curve shows: "diverges", "overshoots and oscillates", "crawls" or "converges"."""
-    costs = np.asarray(costs)
+    """What a cost curve shows: "diverges", "overshoots and oscillates", "crawls" or "converges".
+
+    It overshoots and oscillates when the cost rose at more than a tenth of the steps, or
+    ended above its first value; it crawls when it was still falling at the end (its last
+    tenth of the steps lowered it by 5 % or more of the run's whole fall) and had not
+    fallen to half its first value. A cost that fell and levelled off converges, even
+    where its minimum is high (two weak features, or XOR for one neuron: the best a line
+    can do). A rise within float32's rounding of the cost (8 units in its last place), the
+    jitter of a float32 run that has reached its minimum, is not counted."""
+    costs = np.asarray(costs, dtype=np.float64)
     if diverged:
         return "diverges"
-    rising = np.diff(costs) > 0
-    if rising.size and rising.mean() > 0.1:
+    rising = np.diff(costs) > 8 * np.finfo(np.float32).eps * np.abs(costs[:-1])
+    if rising.size and (rising.mean() > 0.1 or costs[-1] > costs[0]):
         return "overshoots and oscillates"
-    if costs[-1] > 0.5 * costs[0]:
+    last_tenth = max(1, len(costs) // 10)
+    still_falling = len(costs) > last_tenth and costs[-1 - last_tenth] - costs[-1] >= 0.05 * (costs[0] - costs[-1])
+    if still_falling and costs[-1] > 0.5 * costs[0]:
         return "crawls"
     return "converges"
 
