@@ -1,6 +1,10 @@
 """Figures that show what a network learned (matplotlib, headless).
 
 Each function returns a matplotlib Figure; ``save(fig, path)`` writes it as PNG.
+Figures go to files, never to a window: importing this module selects matplotlib's
+Agg backend, unless a notebook's backend is in use (inline, ipympl), which shows
+figures in the page; Agg in its place would keep every later figure of the notebook,
+the reader's own included, from showing.
 """
 
 from __future__ import annotations
@@ -9,7 +13,21 @@ import os
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless: figures go to files, never to a window
+NOTEBOOK_BACKENDS = ("inline", "ipympl", "widget", "nbagg")
+
+
+def chosen_backend():
+    """The backend chosen so far ("" when none is), without making matplotlib choose
+    one (choosing may start a GUI toolkit)."""
+    try:
+        backend = matplotlib.get_backend(auto_select=False)  # matplotlib >= 3.10
+    except TypeError:
+        backend = dict.__getitem__(matplotlib.rcParams, "backend")
+    return backend if isinstance(backend, str) else ""
+
+
+if not any(name in chosen_backend().lower() for name in NOTEBOOK_BACKENDS):
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix as _confusion  # noqa: E402
