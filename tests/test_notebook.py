@@ -216,3 +216,10 @@ def test_figures_leave_the_sessions_backend_alone_and_are_written_headless(tmp_p
                           env=environment, check=True)
     assert done.stdout.split() == ["svg", "False"]
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_figure_of_plots_shows_itself_in_a_notebook_as_a_png():
+    from neuronet import plots
+
+    figure = plots.episode_returns([10.0, 20.0, 30.0], window=2)
+    assert is_png(figure._repr_png_())

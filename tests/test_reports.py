@@ -298,3 +298,22 @@ def test_a_folder_that_holds_other_files_is_not_replaced_by_a_report(tmp_path, c
     with pytest.raises(ValueError, match="holds files other than a report"):
         write_report(tmp_path, model, data, split, RUN)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def _backend_after_importing_plots(backend):
+    """matplotlib's backend once neuronet.plots is imported, in a fresh Python whose
+    MPLBACKEND is ``backend`` (None: unset)."""
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
+    env.update({"MPLBACKEND": backend} if backend else {})
+    script = "import neuronet.plots, matplotlib; print(matplotlib.get_backend())"
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_importing_plots_in_a_notebook_keeps_its_inline_figures_showing():
+    pytest.importorskip("matplotlib_inline")
+    inline = "module://matplotlib_inline.backend_inline"
+    assert _backend_after_importing_plots(inline) == inline

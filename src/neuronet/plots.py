@@ -2,11 +2,13 @@
 
 Each function returns a matplotlib Figure; ``save(fig, path)`` writes it as PNG. The
 figures are made without pyplot, so nothing here opens a window or changes the
-backend: the command line writes them to files, and a notebook shows them inline.
+backend: the command line writes them to files, and a notebook shows a figure that a
+cell returns (or passes to ``display``) as a picture, once, whatever its backend.
 """
 
 from __future__ import annotations
 
+import io
 import os
 
 import matplotlib
@@ -24,9 +26,19 @@ def save(fig, path):
     return path
 
 
+class NotebookFigure(Figure):
+    """A Figure that a notebook shows as a PNG (``_repr_png_``), drawn by Agg, with no
+    pyplot state: it shows where a cell returns it, and nowhere else."""
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
+
 def _subplots(rows=1, cols=1, figsize=None, layout=None, **options):
     """A new Figure and its grid of Axes, as ``pyplot.subplots`` gives, without pyplot."""
-    fig = Figure(figsize=figsize, layout=layout)
+    fig = NotebookFigure(figsize=figsize, layout=layout)
     return fig, fig.subplots(rows, cols, **options)
 
 
