@@ -109,6 +109,7 @@ def test_a_network_learns_the_spiral_live_and_the_downloaded_model_scores_the_sa
     choose(page, "learning-rate", "0.03")
     set_value(page, "batch-size", 10)
     choose(page, "optimizer", "momentum")
+    choose(page, "speed", "")  # as fast as it goes (the 2-D sets default to a pace the eye can follow)
     settled(page)
     assert element(page, "parameter-count").text == "123 parameters"
 
@@ -215,3 +216,117 @@ def test_copy_as_python_shows_the_script_of_the_run(page):
     code = element(page, "python-code").text
     assert "datasets.load('xor'" in code and "epochs=1" in code and "nn.fit(network" in code
     element(page, "python-close").click()
+
+
+# --- lessons, links, pace and a laptop's screen ------------------------------------------------------
+def opened(browser, studio, fragment):
+    """The printed address with a link's fragment, through the token redirect, settled."""
+    browser.get(f"{studio}#{fragment}")
+    wait(browser, lambda b: not element(b, "play").get_attribute("disabled"))
+    settled(browser)
+    return browser
+
+
+def fragment_of(browser):
+    return dict(pair.split("=", 1) for pair in browser.current_url.split("#", 1)[1].split("&"))
+
+
+def test_a_lesson_link_survives_the_token_redirect_and_sets_the_page_up(browser, studio):
+    page = opened(browser, studio, "lesson=neuron&learning_rate=3")
+    assert "?token=" not in page.current_url  # the redirect dropped the token, and kept the fragment
+    link = fragment_of(page)
+    assert (link["lesson"], link["dataset"], link["model"], link["learning_rate"]) == ("neuron", "moons", "neuron", "3")
+    assert Select(element(page, "lesson")).first_selected_option.get_attribute("value") == "neuron"
+    assert element(page, "model-neuron").is_selected() and element(page, "learning-rate").get_attribute("value") == "3"
+    assert element(page, "speed").get_attribute("value") == "20"  # one neuron: at most 20 steps a second
+    assert "w₁x₁ + w₂x₂ + b" in element(page, "lesson-words").text
+    assert element(page, "lesson-seen").text == "not seen yet"
+
+    choose(page, "learning-rate", "1")  # the address follows the page: a teacher copies it
+    settled(page)
+    assert fragment_of(page)["learning_rate"] == "1"
+    element(page, "play").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"), seconds=60)
+    assert number(page, "test-accuracy") >= 0.85
+
+
+def test_a_link_naming_a_dataset_from_data_says_that_it_cannot_travel(browser, studio):
+    page = opened(browser, studio, "dataset=cats-and-dogs&hidden=4")
+    note = element(page, "link-note")
+    assert note.is_displayed() and "“cats-and-dogs”" in note.text and "cannot travel in a link" in note.text
+    assert "--data" in note.text and Select(element(page, "dataset")).first_selected_option.text == "spiral"
+
+
+@pytest.mark.parametrize("speed", ["default", ""])
+def test_the_step_size_verdict_is_judged_on_300_steps_the_same_at_every_speed(browser, studio, speed):
+    page = opened(browser, studio, "lesson=step-size")
+    assert element(page, "learning-rate").get_attribute("value") == "0.01"
+    if speed != "default":
+        choose(page, "speed", speed)
+    assert element(page, "speed").get_attribute("value") == ("20" if speed == "default" else speed)
+    element(page, "play").click()
+    wait(page, lambda b: "After 300 steps" in element(b, "lesson-text").text, seconds=60)
+    assert "After 300 steps: gradient descent crawls." in element(page, "lesson-text").text
+    if speed == "default":
+        assert number(page, "step-count") < 400  # at 20 steps a second
+    else:
+        time.sleep(1)
+        assert number(page, "step-count") > 600 and "After 300 steps: gradient descent crawls." in element(
+            page, "lesson-text").text
+
+
+def test_the_threshold_moves_the_accuracy_and_the_lesson_sees_it(browser, studio):
+    page = opened(browser, studio, "lesson=threshold")
+    assert element(page, "prediction").is_displayed() and element(page, "threshold-value").text == "0.50"
+    for epoch in ("1", "2"):
+        element(page, "step-epoch").click()
+        wait(page, lambda b: element(b, "epoch-count").text == epoch)
+    at_half = element(page, "test-accuracy").text
+    set_value(page, "threshold", 0.95)
+    wait(page, lambda b: element(b, "test-accuracy").text != at_half)
+    assert element(page, "threshold-value").text == "0.95" and fragment_of(page)["threshold"] == "0.95"
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"))
+
+
+def test_the_backpropagation_lesson_sees_a_click_on_step_one_sample(browser, studio):
+    page = opened(browser, studio, "lesson=backprop")
+    page.execute_script("const b = document.createElement('button'); b.id = 'step-sample';"
+                        "document.querySelector('.transport').append(b);")  # the button another change adds
+    element(page, "step-sample").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"))
+
+
+def test_a_size_that_is_not_a_number_is_said_in_the_learners_words(page):
+    set_value(page, "hidden-0", "abc")
+    wait(page, lambda b: b.find_element("css selector", "[data-error-for~=hidden]").text)
+    assert page.find_element("css selector", "[data-error-for~=hidden]").text == (
+        "hidden layer sizes are whole numbers of neurons, like 8: a box is empty or holds something else than a number")
+
+
+TEXT_CLIPPED = """
+return [...document.querySelectorAll("body *")].filter((e) => e.offsetParent !== null
+    && !["CANVAS", "SELECT", "INPUT", "OPTION", "svg"].includes(e.tagName)
+    && [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim())
+    && e.clientWidth > 0 && e.scrollWidth > e.clientWidth).map((e) => `${e.tagName}#${e.id}: ${e.textContent.slice(0, 60)}`);
+"""
+IN_VIEW = """
+const r = arguments[0].getBoundingClientRect();
+return r.width > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+"""
+
+
+def test_on_a_laptops_screen_the_four_views_are_in_view_and_no_text_is_clipped(browser, studio):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        page = opened(browser, studio, "")
+        element(page, "step-epoch").click()
+        wait(page, lambda b: element(b, "epoch-count").text == "1")
+        assert page.execute_script("return [innerWidth, innerHeight]") == [1280, 800]
+        for view in [*page.find_elements("css selector", "#controls > section:not(.hidden)")][:3] + [
+                element(page, name) for name in ("network", "boundary", "curves")]:
+            assert page.execute_script(IN_VIEW, view), view.get_attribute("id") or view.text[:20]
+        assert page.execute_script(TEXT_CLIPPED) == []
+        assert "+ 8 bias" in element(page, "summary").text
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

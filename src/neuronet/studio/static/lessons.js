@@ -38,8 +38,11 @@ const LESSONS = [
       "threshold, 0.5 unless you move it. Train a little, pause, then move the threshold under Prediction: the " +
       "boundary moves and the accuracy changes, though no weight has changed.",
     sees: (run) => run.threshold !== 0.5 && run.atHalf !== null && run.accuracyMoved,
-    seenText: (run) => `at threshold ${run.threshold} the test accuracy is ${fixed(run.testAccuracy, 3)}, ` +
-      `at 0.5 it was ${fixed(run.atHalf.test_accuracy, 3)}`,
+    seenText: (run) => {
+      const [split, now, before] = run.atHalf.test_accuracy !== run.testAccuracy
+        ? ["test", run.testAccuracy, run.atHalf.test_accuracy] : ["training", run.trainAccuracy, run.atHalf.accuracy];
+      return `${split} accuracy ${fixed(now, 3)} at threshold ${run.threshold}, ${fixed(before, 3)} at 0.5`;
+    },
   },
   {
     name: "hidden-layer", title: "A hidden layer and its parameter count",
@@ -282,7 +285,7 @@ function runFacts(message) {
   return {
     dataset: ready.dataset, model: ready.model === "logistic" ? "neuron" : "network", classes: ready.classes.length,
     hidden: chosen.hidden || [], conv: chosen.conv || [], activation: chosen.activation, step: message.step || 0,
-    testAccuracy: metrics.test_accuracy ?? null, threshold: message.threshold ?? 0.5, atHalf,
+    testAccuracy: metrics.test_accuracy ?? null, trainAccuracy: metrics.accuracy ?? null, threshold: message.threshold ?? 0.5, atHalf,
     accuracyMoved: atHalf !== null && (atHalf.test_accuracy !== metrics.test_accuracy || atHalf.accuracy !== metrics.accuracy),
     ratio: alive.length > 1 ? alive[alive.length - 1].size / alive[0].size : null,
     byHand: byHand(ready),

@@ -10,7 +10,7 @@ const CLASS_COLORS = [[245, 147, 34], [8, 119, 189], [42, 157, 74], [155, 89, 18
 const ORANGE = CLASS_COLORS[0], BLUE = CLASS_COLORS[1];
 const MOST_DRAWN_NODES = 32;
 const MOST_HISTORY = 1500;
-const NETWORK_SIZE = [560, 236];  // the network drawing's largest width and height, in pixels
+const NETWORK_SIZE = [540, 236];  // the network drawing's largest width and height, in pixels
 
 const page = {
   socket: null, session: null, kinds: {}, datasets: {}, ready: null, wantPlay: false,
@@ -571,7 +571,7 @@ function drawCurves() {
 function logTicks(low, high) {
   // [position on the axis (0…1), value] at 1, 2 and 5 times the powers of ten between 10^low and 10^high
   const ticks = [];
-  const multiples = high - low > 2 ? [1] : high - low > 0.9 ? [1, 3] : [1, 2, 5];
+  const multiples = high - low > 2 ? [1] : high - low > 0.9 ? [1, 3] : high - low > 0.5 ? [1, 2, 5] : [1, 2, 3, 5, 7];
   for (let decade = Math.floor(low); decade <= Math.ceil(high); decade++) {
     for (const m of multiples) {
       const at = decade + Math.log10(m);
