@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from neuronet import MLPClassifier, datasets  # noqa: E402
 from neuronet.cli import main  # noqa: E402
 from neuronet.validation import InvalidParameterError  # noqa: E402
+from photos import make_photo_folder  # noqa: E402
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 DRIVER = shutil.which("chromedriver") or next(
@@ -250,6 +251,58 @@ def test_a_lesson_link_survives_the_token_redirect_and_sets_the_page_up(browser,
     assert number(page, "test-accuracy") >= 0.85
 
 
+def test_a_link_opens_the_page_it_was_copied_from(browser, studio):
+    page = opened(browser, studio, "dataset=circles&noise=0.15&hidden=6,3&activation=relu&learning_rate=0.05"
+                                   "&batch_size=7&optimizer=adam&l2=0.01&speed=max&threshold=0.3")
+    link = fragment_of(page)
+    assert page.execute_script("return settings()") == {
+        "dataset": "circles", "samples": 400, "noise": 0.15, "test_fraction": 0.2, "seed": 0, "model": "network",
+        "hidden": [6, 3], "activation": "relu", "conv": [], "learning_rate": 0.05, "batch_size": 7,
+        "optimizer": "adam", "l2": 0.01, "dropout": 0}
+    assert (link["speed"], link["threshold"], element(page, "threshold-value").text) == ("max", "0.3", "0.30")
+    copied = page.current_url
+    opened(page, studio, copied.split("#", 1)[1])
+    assert page.current_url == copied
+
+
+def test_the_pace_follows_the_data_the_eye_on_the_plane_images_as_fast_as_they_go(page):
+    assert element(page, "speed").get_attribute("value") == "60"  # the spiral: tens of seconds, not one
+    choose(page, "dataset", "digits")
+    assert element(page, "speed").get_attribute("value") == ""
+    page.find_element("id", "model-neuron").click()
+    choose(page, "dataset", "moons")
+    assert element(page, "speed").get_attribute("value") == "20"
+    choose(page, "speed", "1000")  # the learner's choice stays
+    choose(page, "dataset", "xor")
+    assert element(page, "speed").get_attribute("value") == "1000"
+    page.find_element("id", "model-network").click()
+
+
+@pytest.fixture(scope="module")
+def studio_with_photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos") / "pets"
+    make_photo_folder(folder, per_class=12, extras=False)
+    process = subprocess.Popen([sys.executable, "-m", "neuronet.cli", "studio", "--no-browser", "--data", str(folder),
+                                "--image-size", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().split()[-1]
+    yield url
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=20)
+
+
+def test_the_first_layers_caption_says_what_is_drawn_colour_filters_or_blue_and_orange(browser, studio_with_photos):
+    page = opened(browser, studio_with_photos, "dataset=pets&conv=4&hidden=4")
+    assert element(page, "speed").get_attribute("value") == ""  # images: as fast as they go
+    element(page, "step-epoch").click()
+    wait(page, lambda b: element(b, "epoch-count").text == "1")
+    assert "in colour: each channel's weight as that channel's brightness" in element(page, "units-caption").text
+    choose(page, "dataset", "digits")
+    settled(page)
+    element(page, "step-epoch").click()
+    wait(page, lambda b: element(b, "epoch-count").text == "1")
+    assert element(page, "units-caption").text.endswith("blue positive, orange negative, white zero.")
+
+
 def test_a_link_naming_a_dataset_from_data_says_that_it_cannot_travel(browser, studio):
     page = opened(browser, studio, "dataset=cats-and-dogs&hidden=4")
     note = element(page, "link-note")
@@ -273,6 +326,48 @@ def test_the_step_size_verdict_is_judged_on_300_steps_the_same_at_every_speed(br
         time.sleep(1)
         assert number(page, "step-count") > 600 and "After 300 steps: gradient descent crawls." in element(
             page, "lesson-text").text
+        for rate, verdict in (("1", "converges"), ("30", "overshoots and oscillates")):
+            choose(page, "learning-rate", rate)  # a new run, which plays on
+            wait(page, lambda b: f"After 300 steps: gradient descent {verdict}." in element(b, "lesson-text").text)
+        wait(page, lambda b: element(b, "lesson-seen").text == (
+            "seen it ✓ three verdicts: crawls, converges, overshoots and oscillates"))
+
+
+def see(page, seconds=60):
+    element(page, "play").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"), seconds=seconds)
+    return element(page, "lesson-seen").text
+
+
+def test_the_vanishing_gradient_lesson_sees_a_deep_sigmoid_network_then_relu(browser, studio):
+    page = opened(browser, studio, "lesson=vanishing-gradient&speed=max")
+    element(page, "play").click()
+    wait(page, lambda b: "Now choose ReLU" in element(b, "lesson-progress").text)
+    assert element(page, "lesson-seen").text == "not seen yet"
+    choose(page, "activation", "relu")
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓ sigmoid:"))
+
+
+def test_the_hidden_layer_lesson_counts_the_added_layer_by_hand(browser, studio):
+    page = opened(browser, studio, "lesson=hidden-layer")
+    assert element(page, "parameter-count").text == "3 parameters"
+    element(page, "add-layer").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"))
+    assert element(page, "lesson-progress").text == "By hand: 2·4 + 4, 4·1 + 1 = 12 + 5 = 17 parameters."
+    assert element(page, "parameter-count").text == "17 parameters"
+
+
+def test_the_softmax_lesson_sees_three_spiral_arms_above_0_9(browser, studio):
+    page = opened(browser, studio, "lesson=softmax&speed=max")
+    assert see(page).startswith("seen it ✓ three classes, test accuracy 0.9")
+
+
+def test_the_convolution_lesson_sees_a_block_added_and_0_95_on_digits(browser, studio):
+    page = opened(browser, studio, "lesson=convolution")
+    assert element(page, "speed").get_attribute("value") == "" and not page.find_elements("css selector", "#conv input")
+    element(page, "add-conv").click()
+    settled(page)
+    assert see(page, seconds=120).startswith("seen it ✓ 1 convolution block, test accuracy")
 
 
 def test_the_threshold_moves_the_accuracy_and_the_lesson_sees_it(browser, studio):

@@ -129,7 +129,9 @@ def _with_headers(send, host):
 
 # --- pages and downloads ---------------------------------------------------------------------
 async def index(request):
-    """The page; with a valid ?token=, first the cookie and a redirect that drops it from the URL."""
+    """The page; with a valid ?token=, first the cookie and a redirect that drops it from the URL.
+    The redirect's Location has no #fragment, so the browser keeps the address's own: a
+    link's lesson and settings (#lesson=…&dataset=…) survive it."""
     studio = request.app.state.studio
     if "token" in request.query_params:
         response = RedirectResponse("/", status_code=303)
