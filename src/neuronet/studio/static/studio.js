@@ -572,7 +572,7 @@ function logTicks(low, high) {
   // [position on the axis (0…1), value] at round multiples of the powers of ten between 10^low and 10^high,
   // fewer the more decades the axis spans
   const ticks = [];
-  const multiples = high - low > 2 ? [1] : high - low > 0.9 ? [1, 3] : high - low > 0.5 ? [1, 2, 5] : [1, 2, 3, 5, 7];
+  const multiples = high - low > 2 ? [1] : high - low > 1 ? [1, 2, 5] : [1, 2, 3, 5, 7];
   for (let decade = Math.floor(low); decade <= Math.ceil(high); decade++) {
     for (const m of multiples) {
       const at = decade + Math.log10(m);
