@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from neuronet import MLPClassifier, datasets  # noqa: E402
 from neuronet.cli import main  # noqa: E402
 from neuronet.validation import InvalidParameterError  # noqa: E402
+from photos import make_photo_folder  # noqa: E402
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 DRIVER = shutil.which("chromedriver") or next(
@@ -109,6 +110,7 @@ def test_a_network_learns_the_spiral_live_and_the_downloaded_model_scores_the_sa
     choose(page, "learning-rate", "0.03")
     set_value(page, "batch-size", 10)
     choose(page, "optimizer", "momentum")
+    choose(page, "speed", "")  # as fast as it goes (the 2-D sets default to a pace the eye can follow)
     settled(page)
     assert element(page, "parameter-count").text == "123 parameters"
 
@@ -215,3 +217,211 @@ def test_copy_as_python_shows_the_script_of_the_run(page):
     code = element(page, "python-code").text
     assert "datasets.load('xor'" in code and "epochs=1" in code and "nn.fit(network" in code
     element(page, "python-close").click()
+
+
+# --- lessons, links, pace and a laptop's screen ------------------------------------------------------
+def opened(browser, studio, fragment):
+    """The printed address with a link's fragment, through the token redirect, settled."""
+    browser.get(f"{studio}#{fragment}")
+    wait(browser, lambda b: not element(b, "play").get_attribute("disabled"))
+    settled(browser)
+    return browser
+
+
+def fragment_of(browser):
+    return dict(pair.split("=", 1) for pair in browser.current_url.split("#", 1)[1].split("&"))
+
+
+def test_a_lesson_link_survives_the_token_redirect_and_sets_the_page_up(browser, studio):
+    page = opened(browser, studio, "lesson=neuron&learning_rate=3")
+    assert "?token=" not in page.current_url  # the redirect dropped the token, and kept the fragment
+    link = fragment_of(page)
+    assert (link["lesson"], link["dataset"], link["model"], link["learning_rate"]) == ("neuron", "moons", "neuron", "3")
+    assert Select(element(page, "lesson")).first_selected_option.get_attribute("value") == "neuron"
+    assert element(page, "model-neuron").is_selected() and element(page, "learning-rate").get_attribute("value") == "3"
+    assert element(page, "speed").get_attribute("value") == "20"  # one neuron: at most 20 steps a second
+    assert "w₁x₁ + w₂x₂ + b" in element(page, "lesson-words").text
+    assert element(page, "lesson-seen").text == "not seen yet"
+
+    choose(page, "learning-rate", "1")  # the address follows the page: a teacher copies it
+    settled(page)
+    assert fragment_of(page)["learning_rate"] == "1"
+    element(page, "play").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"), seconds=60)
+    assert number(page, "test-accuracy") >= 0.85
+
+
+def test_a_link_opens_the_page_it_was_copied_from(browser, studio):
+    page = opened(browser, studio, "dataset=circles&noise=0.15&hidden=6,3&activation=relu&learning_rate=0.05"
+                                   "&batch_size=7&optimizer=adam&l2=0.01&speed=max&threshold=0.3")
+    link = fragment_of(page)
+    assert page.execute_script("return settings()") == {
+        "dataset": "circles", "samples": 400, "noise": 0.15, "test_fraction": 0.2, "seed": 0, "model": "network",
+        "hidden": [6, 3], "activation": "relu", "conv": [], "learning_rate": 0.05, "batch_size": 7,
+        "optimizer": "adam", "l2": 0.01, "dropout": 0}
+    assert (link["speed"], link["threshold"], element(page, "threshold-value").text) == ("max", "0.3", "0.30")
+    copied = page.current_url
+    opened(page, studio, copied.split("#", 1)[1])
+    assert page.current_url == copied
+
+
+def test_the_pace_follows_the_data_the_eye_on_the_plane_images_as_fast_as_they_go(page):
+    assert element(page, "speed").get_attribute("value") == "60"  # the spiral: tens of seconds, not one
+    choose(page, "dataset", "digits")
+    assert element(page, "speed").get_attribute("value") == ""
+    page.find_element("id", "model-neuron").click()
+    choose(page, "dataset", "moons")
+    assert element(page, "speed").get_attribute("value") == "20"
+    choose(page, "speed", "1000")  # the learner's choice stays
+    choose(page, "dataset", "xor")
+    assert element(page, "speed").get_attribute("value") == "1000"
+    page.find_element("id", "model-network").click()
+
+
+@pytest.fixture(scope="module")
+def studio_with_photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos") / "pets"
+    make_photo_folder(folder, per_class=12, extras=False)
+    process = subprocess.Popen([sys.executable, "-m", "neuronet.cli", "studio", "--no-browser", "--data", str(folder),
+                                "--image-size", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = process.stdout.readline().split()[-1]
+    yield url
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=20)
+
+
+def test_the_first_layers_caption_says_what_is_drawn_colour_filters_or_blue_and_orange(browser, studio_with_photos):
+    page = opened(browser, studio_with_photos, "dataset=pets&conv=4&hidden=4")
+    assert element(page, "speed").get_attribute("value") == ""  # images: as fast as they go
+    element(page, "step-epoch").click()
+    wait(page, lambda b: element(b, "epoch-count").text == "1")
+    assert "in colour: each channel's weight as that channel's brightness" in element(page, "units-caption").text
+    choose(page, "dataset", "digits")
+    settled(page)
+    element(page, "step-epoch").click()
+    wait(page, lambda b: element(b, "epoch-count").text == "1")
+    assert element(page, "units-caption").text.endswith("blue positive, orange negative, white zero.")
+
+
+def test_a_link_naming_a_dataset_from_data_says_that_it_cannot_travel(browser, studio):
+    page = opened(browser, studio, "dataset=cats-and-dogs&hidden=4")
+    note = element(page, "link-note")
+    assert note.is_displayed() and "“cats-and-dogs”" in note.text and "cannot travel in a link" in note.text
+    assert "--data" in note.text and Select(element(page, "dataset")).first_selected_option.text == "spiral"
+
+
+@pytest.mark.parametrize("speed", ["default", ""])
+def test_the_step_size_verdict_is_judged_on_300_steps_the_same_at_every_speed(browser, studio, speed):
+    page = opened(browser, studio, "lesson=step-size")
+    assert element(page, "learning-rate").get_attribute("value") == "0.01"
+    if speed != "default":
+        choose(page, "speed", speed)
+    assert element(page, "speed").get_attribute("value") == ("20" if speed == "default" else speed)
+    element(page, "play").click()
+    wait(page, lambda b: "After 300 steps" in element(b, "lesson-text").text, seconds=60)
+    assert "After 300 steps: gradient descent crawls." in element(page, "lesson-text").text
+    if speed == "default":
+        assert number(page, "step-count") < 400  # at 20 steps a second
+    else:
+        time.sleep(1)
+        assert number(page, "step-count") > 600 and "After 300 steps: gradient descent crawls." in element(
+            page, "lesson-text").text
+        for rate, verdict in (("1", "converges"), ("30", "overshoots and oscillates")):
+            choose(page, "learning-rate", rate)  # a new run, which plays on
+            wait(page, lambda b: f"After 300 steps: gradient descent {verdict}." in element(b, "lesson-text").text)
+        wait(page, lambda b: element(b, "lesson-seen").text == (
+            "seen it ✓ three verdicts: crawls, converges, overshoots and oscillates"))
+
+
+def see(page, seconds=60):
+    element(page, "play").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"), seconds=seconds)
+    return element(page, "lesson-seen").text
+
+
+def test_the_vanishing_gradient_lesson_sees_a_deep_sigmoid_network_then_relu(browser, studio):
+    page = opened(browser, studio, "lesson=vanishing-gradient&speed=max")
+    element(page, "play").click()
+    wait(page, lambda b: "Now choose ReLU" in element(b, "lesson-progress").text)
+    assert element(page, "lesson-seen").text == "not seen yet"
+    choose(page, "activation", "relu")
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓ sigmoid:"))
+
+
+def test_the_hidden_layer_lesson_counts_the_added_layer_by_hand(browser, studio):
+    page = opened(browser, studio, "lesson=hidden-layer")
+    assert element(page, "parameter-count").text == "3 parameters"
+    element(page, "add-layer").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"))
+    assert element(page, "lesson-progress").text == "By hand: 2·4 + 4, 4·1 + 1 = 12 + 5 = 17 parameters."
+    assert element(page, "parameter-count").text == "17 parameters"
+
+
+def test_the_softmax_lesson_sees_three_spiral_arms_above_0_9(browser, studio):
+    page = opened(browser, studio, "lesson=softmax&speed=max")
+    assert see(page).startswith("seen it ✓ three classes, test accuracy 0.9")
+
+
+def test_the_convolution_lesson_sees_a_block_added_and_0_95_on_digits(browser, studio):
+    page = opened(browser, studio, "lesson=convolution")
+    assert element(page, "speed").get_attribute("value") == "" and not page.find_elements("css selector", "#conv input")
+    element(page, "add-conv").click()
+    settled(page)
+    assert see(page, seconds=120).startswith("seen it ✓ 1 convolution block, test accuracy")
+
+
+def test_the_threshold_moves_the_accuracy_and_the_lesson_sees_it(browser, studio):
+    page = opened(browser, studio, "lesson=threshold")
+    assert element(page, "prediction").is_displayed() and element(page, "threshold-value").text == "0.50"
+    for epoch in ("1", "2"):
+        element(page, "step-epoch").click()
+        wait(page, lambda b: element(b, "epoch-count").text == epoch)
+    at_half = element(page, "test-accuracy").text
+    set_value(page, "threshold", 0.95)
+    wait(page, lambda b: element(b, "test-accuracy").text != at_half)
+    assert element(page, "threshold-value").text == "0.95" and fragment_of(page)["threshold"] == "0.95"
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"))
+
+
+def test_the_backpropagation_lesson_sees_a_click_on_step_one_sample(browser, studio):
+    page = opened(browser, studio, "lesson=backprop")
+    page.execute_script("const b = document.createElement('button'); b.id = 'step-sample';"
+                        "document.querySelector('.transport').append(b);")  # the button another change adds
+    element(page, "step-sample").click()
+    wait(page, lambda b: element(b, "lesson-seen").text.startswith("seen it ✓"))
+
+
+def test_a_size_that_is_not_a_number_is_said_in_the_learners_words(page):
+    set_value(page, "hidden-0", "abc")
+    wait(page, lambda b: b.find_element("css selector", "[data-error-for~=hidden]").text)
+    assert page.find_element("css selector", "[data-error-for~=hidden]").text == (
+        "hidden layer sizes are whole numbers of neurons, like 8: a box is empty or holds something else than a number")
+
+
+TEXT_CLIPPED = """
+return [...document.querySelectorAll("body *")].filter((e) => e.offsetParent !== null
+    && !["CANVAS", "SELECT", "INPUT", "OPTION", "svg"].includes(e.tagName)
+    && [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim())
+    && e.clientWidth > 0 && e.scrollWidth > e.clientWidth).map((e) => `${e.tagName}#${e.id}: ${e.textContent.slice(0, 60)}`);
+"""
+IN_VIEW = """
+const r = arguments[0].getBoundingClientRect();
+return r.width > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+"""
+
+
+def test_on_a_laptops_screen_the_four_views_are_in_view_and_no_text_is_clipped(browser, studio):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        page = opened(browser, studio, "")
+        element(page, "step-epoch").click()
+        wait(page, lambda b: element(b, "epoch-count").text == "1")
+        assert page.execute_script("return [innerWidth, innerHeight]") == [1280, 800]
+        for view in [*page.find_elements("css selector", "#controls > section:not(.hidden)")][:3] + [
+                element(page, name) for name in ("network", "boundary", "curves")]:
+            assert page.execute_script(IN_VIEW, view), view.get_attribute("id") or view.text[:20]
+        assert page.execute_script(TEXT_CLIPPED) == []
+        assert "+ 8 bias" in element(page, "summary").text
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

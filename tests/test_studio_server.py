@@ -27,7 +27,9 @@ import neuronet  # noqa: E402
 from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, datasets  # noqa: E402
 from neuronet.cli import main  # noqa: E402
 from neuronet.extras import install_command  # noqa: E402
+from neuronet.cli.study import STEPS  # noqa: E402
 from neuronet.studio.catalog import Catalog, Recipe  # noqa: E402
+from neuronet.studio.lessons import LESSONS, VERDICT_STEPS, verdict  # noqa: E402
 from neuronet.studio.server import MAX_MESSAGE, STATIC, create_app  # noqa: E402
 from neuronet.studio.settings import read_settings  # noqa: E402
 from neuronet.validation import InvalidParameterError  # noqa: E402
@@ -257,6 +259,19 @@ def test_a_bad_setting_gets_the_message_the_api_gives(client, control, value, es
     assert answer["errors"] == {control: _api_message(estimator, **{parameter: value})}
 
 
+@pytest.mark.parametrize("control, sizes, words", [
+    ("hidden", [8, None], "hidden layer sizes are whole numbers of neurons, like 8: a box is empty or holds "
+                          "something else than a number"),
+    ("hidden", [2.5], "hidden layer sizes are whole numbers of neurons, like 8, not 2.5"),
+    ("conv", [None], "convolution blocks have a whole number of filters, like 8: a box is empty or holds "
+                     "something else than a number"),
+])
+def test_a_size_that_is_not_a_whole_number_is_said_in_the_learners_words(catalog, control, sizes, words):
+    with pytest.raises(ValueError) as error:
+        read_settings({**SPIRAL, "dataset": "digits", control: sizes}, catalog)
+    assert error.value.errors == {control: words}
+
+
 def test_the_single_neuron_ignores_the_networks_controls(catalog):
     chosen = read_settings({"model": "neuron", "dataset": "blobs", "hidden": "whatever", "batch_size": "auto"}, catalog)
     assert (chosen.hidden, chosen.conv, chosen.optimizer, chosen.estimator_class()) == ((), (), "sgd", LogisticRegression)
@@ -363,7 +378,45 @@ def test_the_single_neuron_shows_its_cost_surface_and_path(client):
     assert len(_decoded(surface["log_cost"])) == surface["size"] ** 2
     assert len(surface["path"]) == 1 + 12 and surface["path"][0] == [0, 0]  # from the zero weights, a point a step
     assert surface["path"][-1] == pytest.approx(surface["weights"], abs=1e-4)
-    assert lesson["outcome"] == "converges"
+    assert lesson["outcome"] == {"outcome": "converges", "steps": 12, "window": 300, "final": False}
+
+
+def test_the_step_size_verdict_is_judged_on_the_first_300_steps_as_the_learning_rate_study_judges():
+    assert VERDICT_STEPS == STEPS["logistic"] == 300
+    crawl_then_fall = [1.0 - 0.001 * i for i in range(300)] + [0.7 * 0.99**i for i in range(2000)]
+    assert verdict(crawl_then_fall[:9], False) is None  # too few steps to say anything
+    assert verdict(crawl_then_fall[:120], False) == {"outcome": "crawls", "steps": 120, "window": 300, "final": False}
+    judged = {"outcome": "crawls", "steps": 300, "window": 300, "final": True}
+    assert verdict(crawl_then_fall[:300], False) == judged
+    assert verdict(crawl_then_fall, False) == judged  # all of it converges; its first 300 steps crawl
+    assert verdict(crawl_then_fall, True) == judged  # a blow-up after the window does not change it
+    assert verdict(crawl_then_fall[:50], True)["outcome"] == "diverges"
+    assert verdict(crawl_then_fall[:50], True)["final"]
+
+
+def test_the_single_neurons_verdict_stays_what_its_first_300_steps_said_however_long_it_runs(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "moons", "model": "neuron", "learning_rate": 0.01})
+        snapshot = played(ws, 1.5)
+    assert snapshot["step"] > 3 * VERDICT_STEPS  # as fast as it goes: far past the window
+    assert snapshot["lesson"]["outcome"] == {"outcome": "crawls", "steps": 300, "window": 300, "final": True}
+
+
+def test_the_threshold_decides_two_classes_and_the_accuracies_follow_it(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "moons", "model": "network", "hidden": [4], "optimizer": "sgd"})
+        at_half = paused_after(ws, "step", "epoch")
+        ws.send_json({"type": "threshold", "value": 0.9})
+        at_high = first(ws, lambda m: m["type"] == "snapshot" and m.get("threshold") == 0.9)
+        ws.send_json({"type": "threshold", "value": 1.5})
+        refused = first(ws, lambda m: m["type"] == "error")
+    assert at_half["threshold"] == 0.5 and "at_half" not in at_half and at_high["step"] == at_half["step"]
+    assert at_high["at_half"] == {key: at_half["metrics"][key] for key in ("accuracy", "test_accuracy")}
+    assert at_high["metrics"]["test_accuracy"] != at_half["metrics"]["test_accuracy"]
+    for snapshot in (at_half, at_high):  # the confusion matrix counts at the same threshold
+        confusion = np.array(snapshot["confusion"])
+        assert np.trace(confusion) / confusion.sum() == pytest.approx(snapshot["metrics"]["test_accuracy"], abs=1e-6)
+    assert "threshold" in refused["message"] and "(0.0, 1.0)" in refused["message"]
 
 
 def test_too_large_a_learning_rate_diverges_with_the_apis_advice(client):
@@ -548,6 +601,29 @@ def test_studio_help_teaches(capsys):
         main(["studio", "--help"])
     out = capsys.readouterr().out
     assert "127.0.0.1" in out and "token" in out and install_command("studio") in out and "examples:" in out
+
+
+def test_studio_help_lists_the_lessons_that_the_page_holds(capsys):
+    with pytest.raises(SystemExit):
+        main(["studio", "--help"])
+    out = capsys.readouterr().out
+    with open(os.path.join(STATIC, "lessons.js"), encoding="utf-8") as handle:
+        on_the_page = re.findall(r'^    name: "([\w-]+)"', handle.read(), flags=re.MULTILINE)
+    assert on_the_page == list(LESSONS)
+    assert all(f"  {name}" in out for name in LESSONS) and "--lesson NAME" in out
+
+
+def test_a_lesson_from_the_command_line_is_in_the_printed_address():
+    process, url = _start_studio("--lesson", "step-size")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=20)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+#lesson=step-size", url)
+
+
+def test_the_token_redirect_names_no_fragment_so_the_browser_keeps_the_links(client):
+    """A browser keeps the address's #fragment across a redirect whose Location has none."""
+    answer = client.get(f"/?token={TOKEN}")
+    assert answer.status_code == 303 and "#" not in answer.headers["location"]
 
 
 def test_a_missing_data_path_is_one_line(capsys, tmp_path):

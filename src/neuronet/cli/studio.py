@@ -6,8 +6,10 @@ import os
 import sys
 
 from ..extras import install_command
+from ..studio.lessons import LESSONS
 from .common import RAW, UserError, positive_int
 
+LESSON_LINES = "\n".join(f"  {name:<19} {title}" for name, title in LESSONS.items())
 DESCRIPTION = f"""\
 Start a local web page that trains a network while you watch: the decision boundary
 bending, every hidden neuron's view of the input plane, the loss and accuracy falling
@@ -22,6 +24,12 @@ L2, dropout); play, pause, step one minibatch or one epoch. "Download model" giv
 same kind of file as `neuronet train`, which `neuronet evaluate` and `neuronet predict`
 read; "Copy as Python" gives the script that trains the same network again.
 
+Lessons, chosen on the page or opened with --lesson NAME, set the page up, say what to
+look at and what to try, and mark when you have seen it:
+{LESSON_LINES}
+The page's address holds the lesson and every setting (#lesson=…&dataset=…): share it,
+and it opens the same page in another studio (a --data set needs the same --data there).
+
 The page works offline. The server listens on 127.0.0.1 (this machine only) unless --host
 says otherwise, and the address it prints carries a secret token: open that address (the
 browser keeps the token as a cookie).
@@ -34,7 +42,7 @@ def add(commands):
         description=DESCRIPTION, formatter_class=RAW,
         epilog="examples:\n  neuronet studio\n  neuronet studio --no-browser --port 8765\n"
                "  neuronet studio --data ~/photos/cats-and-dogs --image-size 32\n"
-               "  neuronet studio --data measurements.csv")
+               "  neuronet studio --data measurements.csv\n  neuronet studio --lesson step-size")
     parser.add_argument("--data", action="append", default=[], metavar="PATH",
                         help="a folder of images or a .csv table (last column: the label) to add to the page's "
                              "datasets; repeat for more. The page can choose only these and the built-in ones")
@@ -45,6 +53,8 @@ def add(commands):
     parser.add_argument("--no-browser", action="store_true", help="print the address, do not open a browser")
     parser.add_argument("--max-runs", type=positive_int, default=4, metavar="N",
                         help="the most browser tabs that train at once (default: 4)")
+    parser.add_argument("--lesson", choices=list(LESSONS), metavar="NAME",
+                        help=f"open the page at a lesson: {', '.join(LESSONS)}")
     parser.add_argument("--image-size", type=positive_int, default=32, metavar="PIXELS",
                         help="images from a --data folder are resized to PIXELS×PIXELS (default: 32)")
     parser.add_argument("--grayscale", action="store_true", help="read --data folder images as one grey channel")
@@ -76,7 +86,8 @@ def run(args):
               "the token can use the studio, and the traffic is not encrypted. Use --host 127.0.0.1 unless you "
               "need this.", file=sys.stderr)
     try:
-        serve(catalog, host=args.host, port=args.port, open_browser=not args.no_browser, max_runs=args.max_runs)
+        serve(catalog, host=args.host, port=args.port, open_browser=not args.no_browser, max_runs=args.max_runs,
+              lesson=args.lesson)
     except KeyboardInterrupt:
         pass
     except OSError as error:

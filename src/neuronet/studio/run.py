@@ -30,9 +30,9 @@ from ..callbacks import Callback
 from ..estimators.base import feature_range
 from ..network import Sequential
 from ..preprocessing import with_preprocessing
-from ..studies import outcome
 from ..training import Trainer, TrainingDiverged
 from . import views
+from .lessons import verdict
 from .script import python_script
 
 SNAPSHOT_INTERVAL = 1 / 20   # seconds between snapshots, at least
@@ -85,6 +85,7 @@ class Run:
         self.settings, self.catalog, self.publish = settings, catalog, publish
         self.number = next(_run_numbers)
         self.playing, self.budget, self.speed, self.example = False, 0, None, 0
+        self.threshold = 0.5  # two classes: class 1 is predicted where its probability is above it
         self.steps, self.state, self.message = 0, "preparing", None
         self.trainer = self.data = self.inputs = self.live = self.grid = self.extent = None
         self.path = []
@@ -101,7 +102,8 @@ class Run:
 
     def command(self, name, value=None):
         """Queue one of the page's commands: play, pause, step ("batch" or "epoch"),
-        speed (steps a second, or None), example (an index into the test set)."""
+        speed (steps a second, or None), example (an index into the test set), threshold
+        (two classes: the probability of class 1 above which it is predicted)."""
         self._commands.append((name, value))
         self._wake.set()
 
@@ -281,6 +283,9 @@ class Run:
     def _on_example(self, index):
         self.example, self._dirty = index, True
 
+    def _on_threshold(self, threshold):
+        self.threshold, self._dirty = threshold, True
+
     def _on_model(self, answer):
         self._answer(answer, self._fitted_model)
 
@@ -347,8 +352,14 @@ class Run:
                                "test_accuracy": views.number(test["accuracy"])},
                    "gradients": views.gradient_sizes(network) if self.steps else [],
                    "weights": views.drawn_weights(network), "diagnoses": self.diagnosed}
+        threshold = self.threshold if data.n_classes == 2 else 0.5
+        if threshold != 0.5:  # the accuracies at the page's threshold, and at 0.5 for comparison
+            message["at_half"] = {key: message["metrics"][key] for key in ("accuracy", "test_accuracy")}
+            message["metrics"].update(accuracy=views.accuracy_at(network, *self.live["train"], threshold),
+                                      test_accuracy=views.accuracy_at(network, *self.live["test"], threshold))
+        message["threshold"] = threshold
         message.update(views.evaluation_views(network, *self.live["test"], data.raw_test, data.class_names,
-                                              data.kind == "images"))
+                                              data.kind == "images", threshold))
         if self.grid is not None:
             message["plane"] = views.plane_views(network, self.grid)
         if data.kind == "images":
@@ -363,8 +374,7 @@ class Run:
 
     def _lesson(self):
         """The single neuron's cost surface and path, and what its cost curve shows so far."""
-        costs = self.trainer.history.history.get("loss", [])
-        shows = outcome(costs, self.state == "diverged") if len(costs) >= 10 or self.state == "diverged" else None
+        shows = verdict(self.trainer.history.history.get("loss", []), self.state == "diverged")
         if not self._has_lesson():
             return {"surface": None, "outcome": shows}
         layer = self.trainer.network.layers[0]

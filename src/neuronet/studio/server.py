@@ -54,7 +54,8 @@ WRONG_TOKEN = "Wrong token: open the address that `neuronet studio` printed in i
 COMMANDS = {"play": None, "pause": None, "reset": None,
             "step": [StrOptions({"batch", "epoch"})],
             "speed": [Interval(Real, 0, None, closed="neither"), None],
-            "example": [Interval(Integral, 0, None, closed="left")]}
+            "example": [Interval(Integral, 0, None, closed="left")],
+            "threshold": [Interval(Real, 0, 1, closed="neither")]}
 
 
 class Studio:
@@ -128,7 +129,9 @@ def _with_headers(send, host):
 
 # --- pages and downloads ---------------------------------------------------------------------
 async def index(request):
-    """The page; with a valid ?token=, first the cookie and a redirect that drops it from the URL."""
+    """The page; with a valid ?token=, first the cookie and a redirect that drops it from the URL.
+    The redirect's Location has no #fragment, so the browser keeps the address's own: a
+    link's lesson and settings (#lesson=…&dataset=…) survive it."""
     studio = request.app.state.studio
     if "token" in request.query_params:
         response = RedirectResponse("/", status_code=303)
@@ -354,8 +357,9 @@ def listening_socket(host, port):
     return sock
 
 
-def serve(catalog, host="127.0.0.1", port=0, open_browser=True, max_runs=4, say=print):
-    """Serve the studio until Ctrl-C; ``say`` prints its address (with the token)."""
+def serve(catalog, host="127.0.0.1", port=0, open_browser=True, max_runs=4, say=print, lesson=None):
+    """Serve the studio until Ctrl-C; ``say`` prints its address (with the token), which
+    opens ``lesson`` (a name in :data:`~neuronet.studio.lessons.LESSONS`) when one is given."""
     import threading
     import webbrowser
 
@@ -365,7 +369,7 @@ def serve(catalog, host="127.0.0.1", port=0, open_browser=True, max_runs=4, say=
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(24)
     shown = "127.0.0.1" if host in LOOPBACK else f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/?token={token}"
+    url = f"http://{shown}:{port}/?token={token}" + (f"#lesson={lesson}" if lesson else "")
     app = create_app(token, catalog, hosts=LOOPBACK if host in LOOPBACK else ("*",), max_runs=max_runs)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=MAX_MESSAGE, lifespan="on",
                                            timeout_graceful_shutdown=2, limit_concurrency=64))

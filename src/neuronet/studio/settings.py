@@ -94,6 +94,7 @@ def read_settings(raw, catalog):
         values.update(samples=None, noise=None)
     for field in ("samples", "noise") if plane else ():
         check(field, studio[field])
+    _check_whole_numbers(values, errors, "conv", "convolution blocks have a whole number of filters, like 8")
     for field in ("test_fraction", "seed", "model", "optimizer", "conv"):
         check(field, studio[field])
     if "model" in errors:
@@ -103,6 +104,7 @@ def read_settings(raw, catalog):
     for field, name in (NEURON_PARAMETERS if neuron else NETWORK_PARAMETERS).items():
         check(field, estimator._parameter_constraints[name], estimator.__name__, name)
     if not neuron:
+        _check_whole_numbers(values, errors, "hidden", "hidden layer sizes are whole numbers of neurons, like 8")
         check("hidden", [Sizes()], estimator.__name__, "hidden_layer_sizes")
         check("activation", [StrOptions(set(ACTIVATIONS_DRAWN))])
         check("batch_size", [Interval(Integral, 1, None, closed="left")])  # a number on the page, not "auto"
@@ -122,6 +124,19 @@ def read_settings(raw, catalog):
     return Settings(recipe, values["model"], tuple(int(u) for u in values["hidden"]), values["activation"],
                     tuple(int(f) for f in values["conv"]), float(values["learning_rate"]), int(values["batch_size"]),
                     values["optimizer"], float(values["l2"]), float(values["dropout"]))
+
+
+def _check_whole_numbers(values, errors, field, words):
+    """Sizes that are not whole numbers, in the learner's words rather than as a Python list
+    (the page sends a box left empty, or holding what is not a number, as null)."""
+    sizes = values[field]
+    if field in errors or not isinstance(sizes, (list, tuple)):
+        return
+    others = [size for size in sizes if not isinstance(size, Integral) or isinstance(size, bool)]
+    if None in others:
+        errors[field] = f"{words}: a box is empty or holds something else than a number"
+    elif others:
+        errors[field] = f"{words}, not {', '.join(map(repr, others))}"
 
 
 def _check_sizes(values, errors, field, most_layers, most_units, layers, units):

@@ -198,10 +198,23 @@ def pixels(image):
     return as_bytes(image, 0, 1)
 
 
-def evaluation_views(network, X, y, raw, class_names, images):
-    """The confusion matrix of (X, y) and its most confident mistakes (with their images)."""
+def predicted_classes(p, threshold=0.5):
+    """The class each row of probabilities predicts: the most likely one; for two classes,
+    class 1 where its probability is above ``threshold`` (at 0.5, the most likely one)."""
+    return (p[:, 1] > threshold).astype(int) if p.shape[1] == 2 else p.argmax(axis=1)
+
+
+def accuracy_at(network, X, y, threshold):
+    """The share of (X, y) a two-class network gets right, predicting class 1 where its
+    probability is above ``threshold``."""
+    return number(np.mean(predicted_classes(probabilities(network, network.predict_logits(X)), threshold) == y))
+
+
+def evaluation_views(network, X, y, raw, class_names, images, threshold=0.5):
+    """The confusion matrix of (X, y) and its most confident mistakes (with their images),
+    two classes told apart at ``threshold``."""
     p = probabilities(network, network.predict_logits(X))
-    predicted = p.argmax(axis=1)
+    predicted = predicted_classes(p, threshold)
     wrong = np.flatnonzero(predicted != y)
     wrong = wrong[np.argsort(-p[wrong, predicted[wrong]])][:MOST_MISTAKES]
     mistakes = [{"index": int(i), "true": class_names[y[i]], "predicted": class_names[predicted[i]],

@@ -10,6 +10,7 @@ const CLASS_COLORS = [[245, 147, 34], [8, 119, 189], [42, 157, 74], [155, 89, 18
 const ORANGE = CLASS_COLORS[0], BLUE = CLASS_COLORS[1];
 const MOST_DRAWN_NODES = 32;
 const MOST_HISTORY = 1500;
+const NETWORK_SIZE = [540, 236];  // the network drawing's largest width and height, in pixels
 
 const page = {
   socket: null, session: null, kinds: {}, datasets: {}, ready: null, wantPlay: false,
@@ -44,6 +45,11 @@ function number(text) {
 
 function fixed(value, digits = 4) {
   return value === null || value === undefined ? "–" : value.toFixed(digits);
+}
+
+function significant(value, digits = 3) {
+  // a loss of 0.000312 as 0.000312, not 0.0003: its first digits, wherever they are
+  return value === null || value === undefined ? "–" : String(Number(value.toPrecision(digits)));
 }
 
 function imageCanvas(width, height, colorAt) {
@@ -107,6 +113,7 @@ function send(message) {
 function receive(message) {
   const handlers = { hello, invalid, preparing, ready, snapshot, error: (m) => showBanner(m.message), refused };
   (handlers[message.type] || (() => {}))(message);
+  lessonSees(message);  // lessons.js
 }
 
 function hello(message) {
@@ -117,7 +124,9 @@ function hello(message) {
     select.append(new Option(dataset.key + (dataset.from_command_line ? " (--data)" : ""), dataset.key));
   }
   applyDefaults(message.defaults);
+  openLink(message.defaults);  // lessons.js: the page the address describes
   sendSettings();
+  sendPace();
 }
 
 function refused(message) {
@@ -176,7 +185,7 @@ function snapshot(message) {
   showDiagnoses(message.diagnoses || []);
   $("step-count").textContent = message.step;
   $("epoch-count").textContent = message.epoch;
-  $("train-loss").textContent = fixed(message.metrics.loss);
+  $("train-loss").textContent = significant(message.metrics.loss);
   $("train-accuracy").textContent = fixed(message.metrics.accuracy);
   $("test-accuracy").textContent = fixed(message.metrics.test_accuracy);
   remember(message);
@@ -298,6 +307,7 @@ function settings() {
 
 function sendSettings() {
   send({ type: "settings", settings: settings() });
+  writeLink();
 }
 
 function scheduleSend() {
@@ -365,8 +375,14 @@ function draw(message) {
   if (message.lesson) drawLesson(message);
 }
 
-function planeColor(probabilities, i) {
-  // the most likely class's colour, paler the less sure the network is
+function planeColor(probabilities, i, threshold = 0.5) {
+  // the most likely class's colour, paler the less sure the network is; two classes split at the threshold
+  if (probabilities.length === 2) {
+    const p = probabilities[1][i] / 255;
+    const index = p > threshold ? 1 : 0;
+    const sureness = index ? (p - threshold) / (1 - threshold) : (threshold - p) / threshold;
+    return mix(WHITE, CLASS_COLORS[index], 0.15 + 0.55 * sureness);
+  }
   let best = 0, index = 0;
   for (let k = 0; k < probabilities.length; k++) {
     if (probabilities[k][i] > best) { best = probabilities[k][i]; index = k; }
@@ -381,7 +397,7 @@ function drawBoundary(message) {
   const context = canvas.getContext("2d");
   const plane = message.plane;
   const probabilities = plane.probabilities.map(decode);
-  drawScaled(context, imageCanvas(plane.size, plane.size, (i) => planeColor(probabilities, i)), 0, 0,
+  drawScaled(context, imageCanvas(plane.size, plane.size, (i) => planeColor(probabilities, i, message.threshold)), 0, 0,
     canvas.width, canvas.height);
   const points = page.ready.points;
   const [x0, x1, y0, y1] = points.extent;
@@ -428,12 +444,13 @@ function drawNetwork(message) {
   const canvas = $("network");
   const columns = networkColumns(message);
   const plane = Boolean(message.plane);
-  const node = plane ? 34 : 14;
-  const gap = plane ? 10 : 6;
   const shown = (column) => column.kind !== "conv" && column.units <= MOST_DRAWN_NODES ? column.units : 0;
   const tallest = Math.max(...columns.map((c) => Math.max(shown(c), 1)));
-  canvas.height = Math.max(180, 46 + tallest * (node + gap));
-  canvas.width = Math.max(420, 90 + columns.length * 130);
+  // drawn at the size it is shown, a laptop's screen (NETWORK_SIZE): the tallest column sets the nodes' size
+  const pitch = Math.min(plane ? 44 : 20, Math.floor((NETWORK_SIZE[1] - 46) / tallest));
+  const node = Math.round(pitch * (plane ? 0.77 : 0.7)), gap = pitch - node;
+  canvas.height = Math.max(180, 46 + tallest * pitch);
+  canvas.width = Math.min(NETWORK_SIZE[0], Math.max(420, 90 + columns.length * 130));
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
   const top = 16, bottom = canvas.height - 30;
@@ -544,23 +561,63 @@ function drawCurves() {
   const losses = history.flatMap((h) => [h.loss, h.test_loss]).filter((v) => v !== null && v > 0);
   const low = Math.log10(Math.min(...losses)), high = Math.log10(Math.max(...losses));
   const span = Math.max(high - low, 0.3);
-  plot(context, history, { top: 10, height: half - 30, key: "loss", label: "loss (log scale)",
-    y: (v) => v > 0 ? (Math.log10(v) - low) / span : 0, ticks: [[low, 10 ** low], [low + span, 10 ** (low + span)]] });
-  plot(context, history, { top: half + 6, height: half - 30, key: "accuracy", label: "accuracy",
-    y: (v) => v, ticks: [[0, 0], [1, 1]] });
+  plot(context, history, { top: 6, height: half - 24, key: "loss", label: "loss (log scale)",
+    y: (v) => v > 0 ? (Math.log10(v) - low) / span : 0, ticks: logTicks(low, low + span), show: significant });
+  plot(context, history, { top: half + 4, height: half - 24, key: "accuracy", label: "accuracy",
+    y: (v) => v, ticks: [0, 0.5, 1].map((v) => [v, v]),
+    show: (v) => v === null || v === undefined ? "–" : String(Number(v.toFixed(4))) });
 }
 
-function plot(context, history, { top, height, key, label, y }) {
+function logTicks(low, high) {
+  // [position on the axis (0…1), value] at round multiples of the powers of ten between 10^low and 10^high,
+  // fewer the more decades the axis spans
+  const ticks = [];
+  const multiples = high - low > 2 ? [1] : high - low > 1 ? [1, 2, 5] : [1, 2, 3, 5, 7];
+  for (let decade = Math.floor(low); decade <= Math.ceil(high); decade++) {
+    for (const m of multiples) {
+      const at = decade + Math.log10(m);
+      if (at >= low - 1e-9 && at <= high + 1e-9) ticks.push([(at - low) / (high - low), m * 10 ** decade]);
+    }
+  }
+  return ticks;
+}
+
+function stepTicks(last) {
+  // 0 and the round numbers of steps (1, 2 or 5 times a power of ten) up to the last step, at most 5
+  const raw = last / 4;
+  const power = 10 ** Math.floor(Math.log10(Math.max(raw, 1)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const ticks = [];
+  for (let v = 0; v <= last; v += step) ticks.push(v);
+  return ticks;
+}
+
+function plot(context, history, { top, height, key, label, y, ticks, show }) {
   const left = 46, width = context.canvas.width - left - 10;
   const last = Math.max(1, history[history.length - 1].step);
+  context.font = "10px system-ui, sans-serif";
+  context.lineWidth = 1;
+  for (const [at, value] of ticks) {  // the value axis: a gridline and its value at each tick
+    const py = top + height - at * height;
+    context.strokeStyle = "#eef2f5";
+    context.beginPath(); context.moveTo(left, py); context.lineTo(left + width, py); context.stroke();
+    context.fillStyle = "#5f6b76";
+    context.textAlign = "right";
+    context.fillText(show(value), left - 4, py + 3);
+  }
+  context.textAlign = "center";
+  for (const value of stepTicks(last)) {  // the step axis
+    const px = left + value / last * width;
+    context.strokeStyle = "#d8dee4";
+    context.beginPath(); context.moveTo(px, top + height); context.lineTo(px, top + height + 3); context.stroke();
+    context.fillText(value.toLocaleString("en"), Math.min(px, left + width - 12), top + height + 13);
+  }
   context.strokeStyle = "#d8dee4";
   context.strokeRect(left, top, width, height);
   context.fillStyle = "#5f6b76";
   context.font = "11px system-ui, sans-serif";
   context.textAlign = "left";
-  context.fillText(label, left + 4, top + 12);
-  context.textAlign = "right";
-  context.fillText(`step ${last}`, left + width, top + height + 12);
+  context.fillText(`${label} by step`, left + 4, top + 12);
   for (const [name, dashed, color] of [[key, [], BLUE], [`test_${key}`, [5, 3], ORANGE]]) {
     context.beginPath();
     context.setLineDash(dashed);
@@ -579,9 +636,9 @@ function plot(context, history, { top, height, key, label, y }) {
   const latest = history[history.length - 1];
   context.textAlign = "right";
   context.fillStyle = rgb(BLUE);
-  context.fillText(`train ${fixed(latest[key])}`, left + width - 4, top + 12);
+  context.fillText(`train ${show(latest[key])}`, left + width - 4, top + 12);
   context.fillStyle = rgb(ORANGE);
-  context.fillText(`test ${fixed(latest[`test_${key}`])}`, left + width - 4, top + 26);
+  context.fillText(`test ${show(latest[`test_${key}`])}`, left + width - 4, top + 26);
 }
 
 function drawGradients(message) {
@@ -664,6 +721,10 @@ function drawUnits(message) {
     holder.textContent = "The first layer does not see the pixels directly.";
     return;
   }
+  $("units-caption").textContent = message.units.shape[0] === 3
+    ? "Each unit's (or filter's) weights over the pixels, in colour: each channel's weight as that channel's " +
+      "brightness, mid-grey zero, brighter positive, darker negative."
+    : "Each unit's (or filter's) weights over the pixels: blue positive, orange negative, white zero.";
   const size = message.units.shape[1] <= 5 ? 40 : 56;
   message.units.images.forEach((image, i) => holder.append(
     tile(pictureOf(decode(image), message.units.shape, diverging), String(i), size)));
@@ -757,7 +818,10 @@ function drawLesson(message) {
   const text = $("lesson-text");
   const canvas = $("surface");
   const context = canvas.getContext("2d");
-  const outcome = lesson.outcome ? ` So far gradient descent <b>${lesson.outcome}</b>.` : "";
+  const verdict = lesson.outcome;  // judged on the first steps (300), the same at every speed
+  const outcome = !verdict ? "" : verdict.final
+    ? ` After ${verdict.steps} steps: gradient descent <b>${verdict.outcome}</b>.`
+    : ` So far, after ${verdict.steps} of the ${verdict.window} steps it is judged on: it <b>${verdict.outcome}</b>.`;
   if (!lesson.surface) {
     context.clearRect(0, 0, canvas.width, canvas.height);
     text.innerHTML = `The cost surface is drawn for one sigmoid neuron on two features; this data has ` +
@@ -806,4 +870,4 @@ function drawLesson(message) {
 
 wireControls();
 setEnabled(false);
-connect();
+document.addEventListener("DOMContentLoaded", connect);  // once lessons.js, loaded after this file, is there
