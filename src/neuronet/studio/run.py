@@ -31,8 +31,9 @@ from ..estimators.base import feature_range
 from ..network import Sequential
 from ..preprocessing import with_preprocessing
 from ..studies import outcome
-from ..training import Trainer, TrainingDiverged
+from ..training import Trainer, TrainingDiverged, traced_step
 from . import views
+from .sample import sample_message
 from .script import python_script
 
 SNAPSHOT_INTERVAL = 1 / 20   # seconds between snapshots, at least
@@ -88,8 +89,10 @@ class Run:
         self.steps, self.state, self.message = 0, "preparing", None
         self.trainer = self.data = self.inputs = self.live = self.grid = self.extent = None
         self.path = []
+        self.record = []  # every step taken, in order: ["minibatches", how many] or ["sample", which]
         self.diagnosed, self._one_class_before, self._epoch_losses = [], False, []
         self._commands, self._wake = deque(), threading.Event()
+        self._picker, self.samples_stepped = None, 0
         self._stopping, self._dirty = False, True
         self._next_snapshot = self._next_step = 0.0
         self.thread = threading.Thread(target=self._main, name=f"studio run {self.number}", daemon=True)
@@ -196,6 +199,10 @@ class Run:
     def after_step(self):
         self.steps += 1
         self._dirty = True
+        if self.record and self.record[-1][0] == "minibatches":
+            self.record[-1][1] += 1
+        else:
+            self.record.append(["minibatches", 1])
         if self._has_lesson():
             self._note_path()
 
@@ -286,7 +293,40 @@ class Run:
 
     def _on_python(self, answer):
         self._answer(answer, lambda: python_script(self.settings, self.data, self.trainer.epoch, self.steps,
-                                                   self.file_name()))
+                                                   self.file_name(), self.record))
+
+    def _on_sample(self, index):
+        """One gradient step on one training sample (``index``, or the next of a seeded
+        random draw) with the run's optimizer, published number by number (see :mod:`.sample`)."""
+        if self.state not in ("paused", "playing"):
+            return
+        self.playing, self.budget, self.state, self._dirty = False, 0, "paused", True
+        n = len(self.data.y_train)
+        if index is None:
+            if self._picker is None:
+                self._picker = np.random.default_rng(self.settings.recipe.seed)
+            index = int(self._picker.integers(n))
+        if index >= n:
+            self.publish({"type": "error", "run": self.number,
+                          "message": f"no training sample {index}: this run has {n} (0 to {n - 1})"})
+            return
+        trainer, x, target = self.trainer, self.inputs["train"][index], self.data.y_train[index]
+        with np.errstate(over="ignore", invalid="ignore"):
+            traced = traced_step(trainer.network, trainer.loss, trainer.optimizer, x, target, trainer.penalty)
+            after = trainer.loss.forward(trainer.network.predict_logits(x[None]), np.asarray(target)[None])
+        if np.isfinite(traced.cost):
+            self.record.append(["sample", index])
+            self.samples_stepped += 1
+            self.steps += 1
+            if self._has_lesson():
+                self._note_path()
+        raw = self.data.raw_train[index]
+        shown = ({"image": views.pixels(raw), "shape": list(self.data.image_shape)} if self.data.kind == "images"
+                 else {"values": [views.significant(v) for v in np.ravel(raw)]})
+        self.publish({**sample_message(trainer.network, traced, index=index, target=target,
+                                       class_name=self.data.class_names[int(target)], cost_after=after,
+                                       optimizer=trainer.optimizer, penalty=trainer.penalty, raw=shown),
+                      "run": self.number})
 
     def _answer(self, answer, compute):
         if self.trainer is None:
@@ -321,7 +361,7 @@ class Run:
     def _samples_seen(self):
         n, trainer = len(self.data.y_train), self.trainer
         within = min(trainer.position["batch"] * trainer.batch_size, n) if trainer.position else 0
-        return trainer.epoch * n + within
+        return trainer.epoch * n + within + self.samples_stepped
 
     # --- snapshots -----------------------------------------------------------------------
     def _note_path(self):

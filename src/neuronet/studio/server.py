@@ -54,7 +54,8 @@ WRONG_TOKEN = "Wrong token: open the address that `neuronet studio` printed in i
 COMMANDS = {"play": None, "pause": None, "reset": None,
             "step": [StrOptions({"batch", "epoch"})],
             "speed": [Interval(Real, 0, None, closed="neither"), None],
-            "example": [Interval(Integral, 0, None, closed="left")]}
+            "example": [Interval(Integral, 0, None, closed="left")],
+            "sample": [Interval(Integral, 0, None, closed="left"), None]}
 
 
 class Studio:
