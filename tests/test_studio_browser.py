@@ -215,3 +215,31 @@ def test_copy_as_python_shows_the_script_of_the_run(page):
     code = element(page, "python-code").text
     assert "datasets.load('xor'" in code and "epochs=1" in code and "nn.fit(network" in code
     element(page, "python-close").click()
+
+
+def test_step_one_sample_shows_its_forward_and_backward_pass_number_by_number(page):
+    choose(page, "dataset", "xor")
+    page.find_element("id", "model-network").click()
+    set_hidden_layers(page, [4])
+    settled(page)
+    assert not element(page, "sample-view").is_displayed()
+    element(page, "step-sample").click()
+    wait(page, lambda b: element(b, "sample-view").is_displayed())
+    text = element(page, "sample-view").text
+    assert text.lower().startswith("one sample, by hand: training sample")
+    wait(page, lambda b: element(b, "step-count").text == "1")
+    for formula in ("z[1] = a[0]·W[1] + b[1]", "a[1] = tanh(z[1])", "ŷ = σ(z[2])", "∂J/∂z[2] = ŷ − y",
+                    "∂J/∂W[1] = a[0]ᵀ · ∂J/∂z[1]", "SGD with momentum μ = 0.9"):
+        assert formula in text, formula
+    cells = [cell.text for cell in page.find_elements("css selector", "#sample-view td")]
+    assert len(cells) > 30 and all(re.fullmatch(r"−?\d+(\.\d+)?(e[+−-]\d+)?", cell) for cell in cells), cells[:40]
+
+    page.find_element("id", "model-neuron").click()  # the single neuron, in the lecture's words
+    settled(page)
+    assert not element(page, "sample-view").is_displayed()
+    element(page, "step-sample").click()
+    wait(page, lambda b: element(b, "sample-view").is_displayed())
+    text = element(page, "sample-view").text
+    assert "z = w·x + b = 0·" in text and "ŷ = σ(z) = 1 / (1 + e−z) = 0.5" in text
+    assert re.search(r"∂J/∂w₁ = \(ŷ − y\)·x₁ = \(?−?0\.5\)?·\(?−?\d", text) and "∂J/∂b = ŷ − y = " in text
+    page.find_element("id", "model-network").click()

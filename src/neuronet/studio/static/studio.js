@@ -105,7 +105,8 @@ function send(message) {
 }
 
 function receive(message) {
-  const handlers = { hello, invalid, preparing, ready, snapshot, error: (m) => showBanner(m.message), refused };
+  const handlers = { hello, invalid, preparing, ready, snapshot, error: (m) => showBanner(m.message), refused,
+    sample: (m) => sampleTaken(m) };
   (handlers[message.type] || (() => {}))(message);
 }
 
@@ -149,6 +150,7 @@ function ready(message) {
   page.last = null;
   page.example = 0;
   clearErrors();
+  sampleReset();
   showDiagnoses([]);
   $("summary").textContent = message.summary;
   $("parameter-count").textContent = `${message.parameters.toLocaleString("en")} parameters`;
@@ -213,7 +215,7 @@ function hideBanner() {
 }
 
 function setEnabled(enabled) {
-  for (const id of ["play", "step-batch", "step-epoch", "reset", "copy-python"]) $(id).disabled = !enabled;
+  for (const id of ["play", "step-batch", "step-epoch", "step-sample", "reset", "copy-python"]) $(id).disabled = !enabled;
 }
 
 // --- the controls ------------------------------------------------------------------------------
