@@ -243,3 +243,24 @@ def test_step_one_sample_shows_its_forward_and_backward_pass_number_by_number(pa
     assert "z = w·x + b = 0·" in text and "ŷ = σ(z) = 1 / (1 + e−z) = 0.5" in text
     assert re.search(r"∂J/∂w₁ = \(ŷ − y\)·x₁ = \(?−?0\.5\)?·\(?−?\d", text) and "∂J/∂b = ŷ − y = " in text
     page.find_element("id", "model-network").click()
+
+
+def test_picking_digits_switches_to_settings_that_learn_it_to_095_within_a_minute(page):
+    choose(page, "dataset", "digits")
+    settled(page)
+    chosen = {name: element(page, name).get_attribute("value")
+              for name in ("activation", "learning-rate", "batch-size", "optimizer")}
+    assert chosen == {"activation": "relu", "learning-rate": "0.001", "batch-size": "32", "optimizer": "adam"}
+    assert [field.get_attribute("value") for field in page.find_elements("css selector", "#conv input")] == ["8", "16"]
+    assert element(page, "speed").get_attribute("value") == ""  # as fast as it goes
+    started = time.perf_counter()
+    element(page, "play").click()
+    wait(page, lambda b: number(b, "test-accuracy") >= 0.95, seconds=60)
+    seconds, epochs = time.perf_counter() - started, element(page, "epoch-count").text
+    element(page, "play").click()
+    print(f"digits: test accuracy {element(page, 'test-accuracy').text} after {seconds:.1f} s, {epochs} epochs")
+    assert not element(page, "diagnosis").is_displayed()
+    choose(page, "dataset", "spiral")  # back to points: the settings that learn them
+    settled(page)
+    assert element(page, "activation").get_attribute("value") == "tanh"
+    assert [field.get_attribute("value") for field in page.find_elements("css selector", "#hidden input")] == ["8", "8"]

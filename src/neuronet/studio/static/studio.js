@@ -112,6 +112,7 @@ function receive(message) {
 
 function hello(message) {
   page.session = message.session;
+  page.kindDefaults = message.kind_defaults || {};
   const select = $("dataset");
   for (const dataset of message.datasets) {
     page.datasets[dataset.key] = dataset;
@@ -264,9 +265,22 @@ function datasetChosen() {
     $("samples").value = dataset.samples;
     $("noise").value = dataset.noise;
   }
-  if (dataset && dataset.kind === "images" && sizeInputs("conv").length === 0) setSizes("conv", [8, 16]);
+  if (dataset && dataset.kind !== page.kind) kindChosen(dataset.kind);
   showValues();
   updateLayout();
+}
+
+function kindChosen(kind) {
+  // another kind of data (points, a table, images): the settings that learn it
+  const chosen = page.kindDefaults[kind];
+  page.kind = kind;
+  if (!chosen) return;
+  setSizes("hidden", chosen.hidden);
+  setSizes("conv", chosen.conv);
+  $("activation").value = chosen.activation;
+  $("learning-rate").value = String(chosen.learning_rate);
+  $("batch-size").value = chosen.batch_size;
+  $("optimizer").value = chosen.optimizer;
 }
 
 function showValues() {
