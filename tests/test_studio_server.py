@@ -692,3 +692,23 @@ def test_copy_as_python_after_minibatch_and_one_sample_steps_reproduces_the_page
     for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(),
                                               studio_network.named_parameters()):
         np.testing.assert_array_equal(ours, theirs, err_msg=key)
+
+
+def test_a_run_that_collapses_to_one_class_says_so(client):
+    """Sigmoid units pushed by momentum at a learning rate of 3: the network ends up giving
+    every sample one class, and the snapshots say so for the page's banner."""
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "circles", "hidden": [8, 8], "activation": "sigmoid", "optimizer": "momentum",
+                     "learning_rate": 3.0, "batch_size": 10})
+        found = [epoch_end(ws, epoch)["diagnoses"] for epoch in range(1, 9)]
+    collapsed = [finding for findings in found for finding in findings if finding["kind"] == "one_class"]
+    assert collapsed and collapsed[0]["text"].startswith("The network predicts class ") and "Try " in collapsed[0]["text"]
+
+
+def test_hello_offers_the_settings_that_learn_each_kind_of_data(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        hello = ws.receive_json()
+    images = hello["kind_defaults"]["images"]
+    assert (images["activation"], images["optimizer"], images["learning_rate"], images["batch_size"]) == \
+        ("relu", "adam", 0.001, 32)
+    assert hello["kind_defaults"]["plane"]["hidden"] == hello["defaults"]["hidden"]
