@@ -112,7 +112,7 @@ def _pipeline_by_skl2onnx(model, estimator):
         from skl2onnx.common.data_types import FloatTensorType
     except ImportError:  # the [onnx] extra
         name, step = next((name, step) for name, step in zip(step_names(model), transformers_of(model))
-                          if type(step) not in SCALERS)
+                          if type(step) not in SCALERS and type(step) is not PlaneFeatures)
         raise ValueError(f"cannot export the pipeline step {name!r}, a {type(step).__name__}: neuronet exports "
                          f"{', '.join(cls.__name__ for cls in SCALERS)}, and skl2onnx the other steps: "
                          f"{install_command('onnx')}") from None
