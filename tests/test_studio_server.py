@@ -712,3 +712,43 @@ def test_hello_offers_the_settings_that_learn_each_kind_of_data(client):
     assert (images["activation"], images["optimizer"], images["learning_rate"], images["batch_size"]) == \
         ("relu", "adam", 0.001, 32)
     assert hello["kind_defaults"]["plane"]["hidden"] == hello["defaults"]["hidden"]
+
+
+# --- feature inputs -------------------------------------------------------------------------------------
+CIRCLES_BY_FEATURES = {"dataset": "circles", "model": "network", "hidden": [], "features": ["x1^2", "x2^2"],
+                       "learning_rate": 0.1, "optimizer": "momentum", "batch_size": 10}
+
+
+def test_feature_inputs_are_the_networks_inputs_and_travel_in_the_model_file(client, tmp_path, capsys):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = started(ws, CIRCLES_BY_FEATURES)
+        for _ in range(3):
+            snapshot = paused_after(ws, "step", "epoch")
+        sampled(ws, 2)
+        snapshot = paused_after(ws, "step", "batch")
+        session = next(iter(client.app.state.studio.sessions))
+        saved = client.get(f"/api/runs/{session}/model").content
+        script = client.get(f"/api/runs/{session}/python").text
+    assert ready["features"] == ["x1^2", "x2^2"] and ready["layers"][0]["units"] == 2 and ready["parameters"] == 3
+    assert len(snapshot["plane"]["inputs"]) == 2 and snapshot["metrics"]["test_accuracy"] > 0.9  # a circle, no hidden layer
+    path = tmp_path / "circles.npz"
+    path.write_bytes(saved)
+    model, extra = neuronet.load(path, with_extra=True)
+    assert [type(step).__name__ for step in model[:-1]] == ["StandardScaler", "PlaneFeatures"]
+    data = datasets.load("circles", **extra["dataset_options"])
+    _, X_test, _, y_test = data.split(extra["test_size"], extra["seed"])
+    assert model.score(X_test, y_test) == pytest.approx(snapshot["metrics"]["test_accuracy"], abs=1e-6)
+    assert main(["evaluate", str(path), "circles"]) == 0
+    assert f"accuracy {model.score(X_test, y_test):.4f}" in capsys.readouterr().out
+    namespace = {}
+    exec(compile(script, "studio-run.py", "exec"), namespace)
+    assert "PlaneFeatures(('x1^2', 'x2^2'))" in script and "make_pipeline(scaler, features, model)" in script
+    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(), model[-1].network_.named_parameters()):
+        np.testing.assert_array_equal(ours, theirs, err_msg=key)
+
+
+def test_feature_inputs_are_checked_with_a_message_that_names_them(catalog):
+    with pytest.raises(ValueError) as error:
+        read_settings({**SPIRAL, "features": ["x1", "x1^3"]}, catalog)
+    assert "features" in error.value.errors and "x1^3" in error.value.errors["features"]
+    assert read_settings({"dataset": "digits", "features": ["x1^2"]}, catalog).features is None  # not points

@@ -16,6 +16,7 @@ from outside, such as the model file, is a command answered between two minibatc
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 import threading
@@ -89,6 +90,7 @@ class Run:
         self.steps, self.state, self.message = 0, "preparing", None
         self.trainer = self.data = self.inputs = self.live = self.grid = self.extent = None
         self.path = []
+        self.features = None
         self.record = []  # every step taken, in order: ["minibatches", how many] or ["sample", which]
         self.diagnosed, self._one_class_before, self._epoch_losses = [], False, []
         self._commands, self._wake = deque(), threading.Event()
@@ -143,6 +145,10 @@ class Run:
     def _prepare(self):
         settings = self.settings
         self.data = data = self.catalog.prepare(settings.recipe)
+        self.features = settings.plane_features()  # x₁², sin x₁, …: the network's inputs, made of the points
+        if self.features is not None:
+            self.data = data = dataclasses.replace(data, X_train=self.features.transform(data.X_train),
+                                                   X_test=self.features.transform(data.X_test))
         network = settings.build_network(data.n_classes, data.sample_shape)
         self.inputs = {"train": settings.network_inputs(data.X_train), "test": settings.network_inputs(data.X_test)}
         self.trainer = Trainer(network, settings.build_loss(data.n_classes), settings.build_optimizer(),
@@ -155,7 +161,8 @@ class Run:
         self.grid = None
         if data.kind == "plane":
             self.extent = views.plane_extent(np.vstack([data.raw_train, data.raw_test]))
-            self.grid = data.scaler.transform(views.plane_grid(self.extent)).astype(network.dtype)
+            self.grid = data.scaler.transform(views.plane_grid(self.extent))
+            self.grid = (self.grid if self.features is None else self.features.transform(self.grid)).astype(network.dtype)
         if self._has_lesson():
             self._note_path()  # where gradient descent starts
         self.state = "paused"
@@ -171,7 +178,8 @@ class Run:
                    "batches_per_epoch": -(-len(data.y_train) // self.trainer.batch_size),
                    "batch_size": self.trainer.batch_size, "summary": network.summary(print_fn=None),
                    "parameters": network.count_params(), "layers": views.drawn_columns(network),
-                   "image_shape": list(data.image_shape) if data.image_shape else None}
+                   "image_shape": list(data.image_shape) if data.image_shape else None,
+                   "features": list(self.settings.features) if self.settings.features else None}
         if data.kind == "plane":
             message["points"] = {"extent": self.extent,
                                  "train": np.round(data.raw_train, 4).tolist(), "train_labels": data.y_train.tolist(),
@@ -352,7 +360,7 @@ class Run:
             state.update(label_type="binary" if data.n_classes == 2 else "multiclass",
                          t=self._samples_seen(), loss_curve=losses)
         estimator = settings.estimator(trainer.epoch, data.image_shape).set_fitted_state(state)
-        model = with_preprocessing([data.scaler], estimator)
+        model = with_preprocessing([data.scaler, self.features], estimator)
         return model, data.extra, self.file_name()
 
     def file_name(self):

@@ -56,6 +56,9 @@ def _data_code(settings, data):
     if data.scaler is not None:
         lines += ["scaler = StandardScaler().fit(X_train)",
                   "X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)"]
+    if settings.plane_features() is not None:
+        lines += [f"features = PlaneFeatures({settings.features!r}).fit(X_train)  # the input neurons",
+                  "X_train, X_test = features.transform(X_train), features.transform(X_test)"]
     if len(data.sample_shape) > 1 and not settings.conv:
         lines.append("X_train, X_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)"
                      "  # flat pixels")
@@ -108,10 +111,11 @@ def python_script(settings, data, epochs, steps, file_name, record=None):
     estimator = settings.estimator_class().__name__
     parameters = [f"{name}={value!r}"
                   for name, value in settings.estimator_parameters(epochs, data.image_shape).items()]
-    saved = "make_pipeline(scaler, model)" if data.scaler is not None else "model"
+    saved = _saved(settings, data)
     lines = [f"# neuronet studio: {data.name}, {settings.kind()}, {trained}",
              *(["from sklearn.preprocessing import StandardScaler", ""] if data.scaler is not None else []),
-             "from neuronet import datasets, nn", "",
+             "from neuronet import datasets, nn",
+             *(["from neuronet.preprocessing import PlaneFeatures"] if settings.plane_features() else []), "",
              *_data_code(settings, data), "",
              "network = nn.Sequential([",
              *(f"    {line}," for line in _grouped(layers)),
@@ -128,6 +132,12 @@ def python_script(settings, data, epochs, steps, file_name, record=None):
              "# model.fit(X_train, y_train)",
              f"# neuronet.save({saved}, {file_name!r})"]
     return "\n".join(lines) + "\n"
+
+
+def _saved(settings, data):
+    steps = [*(["scaler"] if data.scaler is not None else []),
+             *(["features"] if settings.plane_features() is not None else [])]
+    return f"make_pipeline({', '.join(steps)}, model)" if steps else "model"
 
 
 # --- every step, as the page took it ---------------------------------------------------------
@@ -180,13 +190,14 @@ def replay_script(settings, data, epochs, file_name, record):
     estimator = settings.estimator_class().__name__
     parameters = [f"{name}={value!r}"
                   for name, value in settings.estimator_parameters(epochs, data.image_shape).items()]
-    saved = "make_pipeline(scaler, model)" if data.scaler is not None else "model"
+    saved = _saved(settings, data)
     order = (["        order = order[shuffling.permutation(len(order))]  # each epoch shuffles them again"]
              if shuffle else [])
     lines = [f"# neuronet studio: {data.name}, {settings.kind()}, {_trained(record, _batches_per_epoch(settings, data))}",
              "import numpy as np",
              *(["from sklearn.preprocessing import StandardScaler"] if data.scaler is not None else []), "",
              "from neuronet import datasets, nn",
+             *(["from neuronet.preprocessing import PlaneFeatures"] if settings.plane_features() else []),
              "from neuronet.training import gradient_step, traced_step", "",
              *_data_code(settings, data), "",
              "network = nn.Sequential([",
