@@ -264,3 +264,40 @@ def test_picking_digits_switches_to_settings_that_learn_it_to_095_within_a_minut
     settled(page)
     assert element(page, "activation").get_attribute("value") == "tanh"
     assert [field.get_attribute("value") for field in page.find_elements("css selector", "#hidden input")] == ["8", "8"]
+
+
+def test_feature_inputs_become_input_neurons_whose_maps_show_large_on_hovering(page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    choose(page, "dataset", "circles")
+    page.find_element("id", "model-network").click()
+    set_hidden_layers(page, [])
+    settled(page)
+    for name in ("x1^2", "x2^2", "x1", "x2"):
+        element(page, f"feature-{name}").click()  # x₁², x₂² on; x₁, x₂ off
+    settled(page)
+    assert page.execute_script("return page.ready.features") == ["x1^2", "x2^2"]
+    assert element(page, "parameter-count").text == "3 parameters"  # one neuron on x₁² and x₂²
+    element(page, "play").click()
+    wait(page, lambda b: number(b, "test-accuracy") > 0.95, seconds=60)  # a circle, drawn by the features
+    element(page, "play").click()
+
+    canvas = element(page, "network")
+    x, y = page.execute_script("const n = page.drawnNodes[0]; return [n.x, n.y];")
+    scale = page.execute_script("return arguments[0].getBoundingClientRect().width / arguments[0].width", canvas)
+    ActionChains(page).move_to_element_with_offset(canvas, int(x * scale - canvas.size["width"] / 2),
+                                                   int(y * scale - canvas.size["height"] / 2)).perform()
+    wait(page, lambda b: element(b, "neuron-zoom").is_displayed())
+    assert element(page, "neuron-zoom").text == "input x₁² over the plane"
+    ActionChains(page).move_by_offset(0, 400).perform()
+    wait(page, lambda b: not element(b, "neuron-zoom").is_displayed())
+
+    points = page.execute_script("return page.ready.points.train[0]")
+    element(page, "new-data").click()
+    settled(page)
+    assert element(page, "seed").get_attribute("value") == "1"
+    assert page.execute_script("return page.ready.points.train[0]") != points
+    for name in ("x1", "x2", "x1^2", "x2^2"):
+        element(page, f"feature-{name}").click()
+    set_value(page, "seed", 0)
+    settled(page)

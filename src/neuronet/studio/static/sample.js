@@ -211,3 +211,70 @@ function sampleReset() {
 }
 
 $("step-sample").addEventListener("click", () => { page.wantPlay = false; send({ type: "sample", value: null }); });
+
+// --- feature inputs on the 2-D sets: x₁, x₂, x₁², x₂², x₁x₂, sin x₁, sin x₂ as input neurons --------
+const FEATURES = [["x1", "x₁"], ["x2", "x₂"], ["x1^2", "x₁²"], ["x2^2", "x₂²"], ["x1*x2", "x₁x₂"],
+  ["sin(x1)", "sin x₁"], ["sin(x2)", "sin x₂"]];
+
+function inputName(unit) {
+  // the input neuron's feature, as the lecture writes it
+  const features = (page.ready && page.ready.features) || ["x1", "x2"];
+  const found = FEATURES.find(([name]) => name === features[unit]);
+  return found ? found[1] : `x${unit + 1}`;
+}
+
+function chosenFeatures() {
+  return FEATURES.map(([name]) => name).filter((name) => $(`feature-${name}`).checked);
+}
+
+function buildFeatures() {
+  const holder = $("features");
+  for (const [name, shown] of FEATURES) {
+    const label = sampleElement("label", "choice feature");
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.id = `feature-${name}`;
+    box.checked = name === "x1" || name === "x2";
+    box.addEventListener("change", () => {
+      if (!chosenFeatures().length) box.checked = true;  // at least one input
+      scheduleSend();
+    });
+    label.append(box, ` ${shown}`);
+    holder.append(label);
+  }
+  $("new-data").addEventListener("click", () => {
+    $("seed").value = number($("seed").value) + 1;
+    scheduleSend();
+  });
+}
+
+// --- hovering a neuron of the drawing shows its map large -----------------------------------------
+function neuronCaption(node) {
+  const column = node.column;
+  if (column.first) return `input ${inputName(node.unit)} over the plane`;
+  if (column.last) return column.units === 1 ? "the output: P(class 1) over the plane" : `output ${node.unit + 1} over the plane`;
+  const xs = [...new Set(page.drawnNodes.map((n) => n.x))].sort((a, b) => a - b);  // a column of the drawing a layer
+  return `neuron ${node.unit + 1} of hidden layer ${xs.indexOf(node.x)}`;
+}
+
+function hoverNeuron(event) {
+  const canvas = $("network"), zoom = $("neuron-zoom");
+  const box = canvas.getBoundingClientRect();
+  const x = (event.clientX - box.left) * canvas.width / box.width;
+  const y = (event.clientY - box.top) * canvas.height / box.height;
+  const node = (page.drawnNodes || []).find((n) => Math.abs(n.x - x) <= n.size / 2 && Math.abs(n.y - y) <= n.size / 2);
+  if (!node) {
+    zoom.classList.add("hidden");
+    return;
+  }
+  const large = zoom.querySelector("canvas");
+  drawScaled(large.getContext("2d"), node.picture, 0, 0, large.width, large.height);
+  zoom.querySelector("span").textContent = neuronCaption(node);
+  zoom.style.left = `${canvas.offsetLeft + node.x + node.size / 2 + 8}px`;
+  zoom.style.top = `${canvas.offsetTop + Math.max(0, node.y - 100)}px`;
+  zoom.classList.remove("hidden");
+}
+
+buildFeatures();
+$("network").addEventListener("mousemove", hoverNeuron);
+$("network").addEventListener("mouseleave", () => $("neuron-zoom").classList.add("hidden"));

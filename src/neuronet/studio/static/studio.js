@@ -308,6 +308,7 @@ function settings() {
   if (kind === "plane") {
     chosen.samples = number($("samples").value);
     chosen.noise = number($("noise").value);
+    chosen.features = chosenFeatures();
   }
   return chosen;
 }
@@ -452,6 +453,7 @@ function drawNetwork(message) {
   canvas.width = Math.max(420, 90 + columns.length * 130);
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
+  page.drawnNodes = [];  // each neuron's picture and place, for hovering (sample.js)
   const top = 16, bottom = canvas.height - 30;
   const xs = columns.map((_, i) => 50 + i * (canvas.width - 100) / Math.max(1, columns.length - 1));
   const ys = columns.map((c) => {
@@ -492,7 +494,11 @@ function drawBox(context, x, top, bottom, label) {
 function drawNode(context, column, unit, x, y, size, message) {
   const half = size / 2;
   let picture = null;
-  if (message.plane && column.first) {
+  if (message.plane && column.first && message.plane.inputs) {
+    // each input neuron's feature (x₁, x₁², sin x₂, …) over the plane
+    const n = message.plane.neuron_size, values = decode(message.plane.inputs[unit]);
+    picture = imageCanvas(n, n, (i) => diverging(values[i]));
+  } else if (message.plane && column.first) {
     // the inputs x₁ and x₂ over the plane: left to right, and bottom to top
     const n = message.plane.neuron_size;
     picture = imageCanvas(n, n, (i) => diverging(unit === 0 ? (i % n) / (n - 1) * 255 : (1 - Math.floor(i / n) / (n - 1)) * 255));
@@ -514,6 +520,7 @@ function drawNode(context, column, unit, x, y, size, message) {
     context.strokeStyle = "#8c959f";
     context.lineWidth = 1;
     context.strokeRect(x - half, y - half, size, size);
+    page.drawnNodes.push({ x, y, size, picture, column, unit });
   } else {
     context.beginPath();
     context.arc(x, y, half, 0, 2 * Math.PI);
@@ -526,7 +533,7 @@ function drawNode(context, column, unit, x, y, size, message) {
     context.fillStyle = "#1f2328";
     context.font = "12px system-ui, sans-serif";
     context.textAlign = "right";
-    context.fillText(unit === 0 ? "x₁" : "x₂", x - half - 4, y + 4);
+    context.fillText(inputName(unit), x - half - 4, y + 4);
   }
 }
 
