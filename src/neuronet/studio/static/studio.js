@@ -829,4 +829,4 @@ function drawLesson(message) {
 
 wireControls();
 setEnabled(false);
-connect();
+document.addEventListener("DOMContentLoaded", connect);  // after every deferred script (sample.js) has run
