@@ -752,3 +752,15 @@ def test_feature_inputs_are_checked_with_a_message_that_names_them(catalog):
         read_settings({**SPIRAL, "features": ["x1", "x1^3"]}, catalog)
     assert "features" in error.value.errors and "x1^3" in error.value.errors["features"]
     assert read_settings({"dataset": "digits", "features": ["x1^2"]}, catalog).features is None  # not points
+
+
+def test_one_sample_of_a_convolution_network_gives_shapes_and_norms(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "digits", "conv": [4], "hidden": [8], "activation": "relu", "optimizer": "adam",
+                     "learning_rate": 0.001, "batch_size": 32})
+        shown, snapshot = sampled(ws, 0)
+    assert not shown["dense"] and snapshot["step"] == 1 and len(base64.b64decode(shown["raw"]["image"])) == 64
+    conv = shown["layers"][0]
+    assert conv["name"] == "Conv2D" and conv["output"]["shape"] == [4, 8, 8] and "values" not in conv["output"]
+    assert conv["gradients"]["weights"]["shape"] == [4, 1, 3, 3] and conv["gradients"]["weights"]["norm"] > 0
+    assert shown["step"]["optimizer"] == "Adam" and shown["step"]["iterations"] == 1

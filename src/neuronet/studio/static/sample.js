@@ -40,7 +40,7 @@ function sampleTable(array, rowName, columnName) {
   head.append(document.createElement("th"));
   for (let j = 0; j < columns; j++) {
     const cell = document.createElement("th");
-    cell.textContent = `${columnName}${j + 1}`;
+    cell.textContent = Array.isArray(columnName) ? columnName[j] : `${columnName}${j + 1}`;
     head.append(cell);
   }
   for (let i = 0; i < rows; i++) {
@@ -121,7 +121,8 @@ function sampleNetwork(holder, message) {
   const layers = message.layers, ls = sampleLayerNames(layers);
   const sup = (l) => `<sup>[${l}]</sup>`;
   const dense = message.dense;
-  holder.append(sampleElement("h3", "", "Forward: z = a·W + b, then a = g(z)"));
+  holder.append(sampleElement("h3", "", dense ? "Forward: z = a·W + b, then a = g(z)"
+    : "Forward: each layer's output (with a convolution, its shapes and norms ‖·‖)"));
   layers.forEach((layer, i) => {
     const l = ls[i];
     if (!dense) {
@@ -135,13 +136,14 @@ function sampleNetwork(holder, message) {
     } else if (layer.kind === "activation") {
       sampleLine(holder, `a${sup(l)} = ${SAMPLE_ACTIVATIONS[layer.activation] || layer.name}(z${sup(l)})`, layer.output);
     } else if (layer.kind === "output") {
-      sampleLine(holder, `ŷ = ${layer.name === "Softmax" ? "softmax" : "σ"}(z${sup(l)})`, layer.output, "", "");
+      sampleLine(holder, `ŷ = ${layer.name === "Softmax" ? "softmax" : "σ"}(z${sup(l)})`, layer.output, "",
+        layer.name === "Softmax" ? page.ready.classes : "");
     }
   });
-  const labels = message.target;
-  holder.append(sampleElement("div", "sample-formula", layers[layers.length - 1].output.values.length > 1
-    ? `J = −log ŷ<sub>y</sub> = −log ŷ<sub>${labels + 1}</sub> = <b>${sampleNumber(message.cost)}</b> (y = ${labels + 1}, the class ${message.label})`
-    : `J = −[y log ŷ + (1 − y) log(1 − ŷ)] = <b>${sampleNumber(message.cost)}</b> (y = ${labels})`));
+  holder.append(sampleElement("div", "sample-formula", message.output.length > 1
+    ? `J = −log ŷ<sub>y</sub> = −log ŷ<sub>${message.label}</sub> = <b>${sampleNumber(message.cost)}</b> ` +
+      `(y: the class ${message.label}; ŷ = (${message.output.map(sampleNumber).join(", ")}))`
+    : `J = −[y log ŷ + (1 − y) log(1 − ŷ)] = <b>${sampleNumber(message.cost)}</b> (y = ${message.target})`));
 
   holder.append(sampleElement("h3", "", "Backward: the chain rule, layer by layer"));
   for (let i = layers.length - 1; i >= 0; i--) {
