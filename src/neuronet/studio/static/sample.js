@@ -131,7 +131,8 @@ function sampleNetwork(holder, message) {
       return;
     }
     if (layer.kind === "dense") {
-      if (l === 1) sampleLine(holder, `a${sup(0)} = x, the sample as the network reads it`, layer.input, "", "x");
+      const inputs = page.ready.features ? page.ready.features.map((_, k) => inputName(k)) : "x";
+      if (l === 1) sampleLine(holder, `a${sup(0)} = x, the sample as the network reads it`, layer.input, "", inputs);
       sampleLine(holder, `z${sup(l)} = a${sup(l - 1)}·W${sup(l)} + b${sup(l)}`, layer.output, "", "");
     } else if (layer.kind === "activation") {
       sampleLine(holder, `a${sup(l)} = ${SAMPLE_ACTIVATIONS[layer.activation] || layer.name}(z${sup(l)})`, layer.output);
@@ -197,7 +198,9 @@ function sampleTaken(message) {
     body.append(tile(picture, "the sample", 56));
   } else if (page.ready.kind === "plane") {
     body.append(sampleElement("p", "hint", `The point (${raw.values.map(sampleNumber).join(", ")}) on the plane, ` +
-      "standardized for the network below."));
+      (page.ready.features && page.ready.features.join() !== "x1,x2"
+        ? `standardized, then its features ${page.ready.features.map((_, k) => inputName(k)).join(", ")} for the network below.`
+        : "standardized for the network below.")));
   }
   if (page.ready.model === "logistic" && message.layers.length === 2) sampleNeuron(body, message);
   else sampleNetwork(body, message);
