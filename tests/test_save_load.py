@@ -222,7 +222,8 @@ def test_preprocessing_other_than_the_supported_kinds_is_refused(breast_cancer_s
     X_train, _, y_train, _ = breast_cancer_split
     model = make_pipeline(PolynomialFeatures(), LogisticRegression(max_iter=5)).fit(X_train, y_train)
     with pytest.raises(ValueError, match="cannot save a PolynomialFeatures step: model files hold StandardScaler, "
-                                         "MinMaxScaler, MaxAbsScaler, ImageScaler preprocessing; save a pipeline "
+                                         "MinMaxScaler, MaxAbsScaler, ImageScaler, PlaneFeatures preprocessing; save a "
+                                         "pipeline "
                                          r"with other steps with skops \(skops.io.dump\)"):
         neuronet.save(model, tmp_path / "pipe.npz")
 

@@ -425,3 +425,89 @@ def test_on_a_laptops_screen_the_four_views_are_in_view_and_no_text_is_clipped(b
         assert "+ 8 bias" in element(page, "summary").text
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_step_one_sample_shows_its_forward_and_backward_pass_number_by_number(page):
+    choose(page, "dataset", "xor")
+    page.find_element("id", "model-network").click()
+    set_hidden_layers(page, [4])
+    settled(page)
+    assert not element(page, "sample-view").is_displayed()
+    element(page, "step-sample").click()
+    wait(page, lambda b: element(b, "sample-view").is_displayed())
+    text = element(page, "sample-view").text
+    assert text.lower().startswith("one sample, by hand: training sample")
+    wait(page, lambda b: element(b, "step-count").text == "1")
+    for formula in ("z[1] = a[0]·W[1] + b[1]", "a[1] = tanh(z[1])", "ŷ = σ(z[2])", "∂J/∂z[2] = ŷ − y",
+                    "∂J/∂W[1] = a[0]ᵀ · ∂J/∂z[1]", "SGD with momentum μ = 0.9"):
+        assert formula in text, formula
+    cells = [cell.text for cell in page.find_elements("css selector", "#sample-view td")]
+    assert len(cells) > 30 and all(re.fullmatch(r"−?\d+(\.\d+)?(e[+−-]\d+)?", cell) for cell in cells), cells[:40]
+
+    page.find_element("id", "model-neuron").click()  # the single neuron, in the lecture's words
+    settled(page)
+    assert not element(page, "sample-view").is_displayed()
+    element(page, "step-sample").click()
+    wait(page, lambda b: element(b, "sample-view").is_displayed())
+    text = element(page, "sample-view").text
+    assert "z = w·x + b = 0·" in text and "ŷ = σ(z) = 1 / (1 + e−z) = 0.5" in text
+    assert re.search(r"∂J/∂w₁ = \(ŷ − y\)·x₁ = \(?−?0\.5\)?·\(?−?\d", text) and "∂J/∂b = ŷ − y = " in text
+    page.find_element("id", "model-network").click()
+
+
+def test_picking_digits_switches_to_settings_that_learn_it_to_095_within_a_minute(page):
+    choose(page, "dataset", "digits")
+    settled(page)
+    chosen = {name: element(page, name).get_attribute("value")
+              for name in ("activation", "learning-rate", "batch-size", "optimizer")}
+    assert chosen == {"activation": "relu", "learning-rate": "0.001", "batch-size": "32", "optimizer": "adam"}
+    assert [field.get_attribute("value") for field in page.find_elements("css selector", "#conv input")] == ["8", "16"]
+    assert element(page, "speed").get_attribute("value") == ""  # as fast as it goes
+    started = time.perf_counter()
+    element(page, "play").click()
+    wait(page, lambda b: number(b, "test-accuracy") >= 0.95, seconds=60)
+    seconds, epochs = time.perf_counter() - started, element(page, "epoch-count").text
+    element(page, "play").click()
+    print(f"digits: test accuracy {element(page, 'test-accuracy').text} after {seconds:.1f} s, {epochs} epochs")
+    assert not element(page, "diagnosis").is_displayed()
+    choose(page, "dataset", "spiral")  # back to points: the settings that learn them
+    settled(page)
+    assert element(page, "activation").get_attribute("value") == "tanh"
+    assert [field.get_attribute("value") for field in page.find_elements("css selector", "#hidden input")] == ["8", "8"]
+
+
+def test_feature_inputs_become_input_neurons_whose_maps_show_large_on_hovering(page):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    choose(page, "dataset", "circles")
+    page.find_element("id", "model-network").click()
+    set_hidden_layers(page, [])
+    settled(page)
+    for name in ("x1^2", "x2^2", "x1", "x2"):
+        element(page, f"feature-{name}").click()  # x₁², x₂² on; x₁, x₂ off
+    settled(page)
+    assert page.execute_script("return page.ready.features") == ["x1^2", "x2^2"]
+    assert element(page, "parameter-count").text == "3 parameters"  # one neuron on x₁² and x₂²
+    element(page, "play").click()
+    wait(page, lambda b: number(b, "test-accuracy") > 0.95, seconds=60)  # a circle, drawn by the features
+    element(page, "play").click()
+
+    canvas = element(page, "network")
+    x, y = page.execute_script("const n = page.drawnNodes[0]; return [n.x, n.y];")
+    scale = page.execute_script("return arguments[0].getBoundingClientRect().width / arguments[0].width", canvas)
+    ActionChains(page).move_to_element_with_offset(canvas, int(x * scale - canvas.size["width"] / 2),
+                                                   int(y * scale - canvas.size["height"] / 2)).perform()
+    wait(page, lambda b: element(b, "neuron-zoom").is_displayed())
+    assert element(page, "neuron-zoom").text == "input x₁² over the plane"
+    ActionChains(page).move_by_offset(0, 400).perform()
+    wait(page, lambda b: not element(b, "neuron-zoom").is_displayed())
+
+    points = page.execute_script("return page.ready.points.train[0]")
+    element(page, "new-data").click()
+    settled(page)
+    assert element(page, "seed").get_attribute("value") == "1"
+    assert page.execute_script("return page.ready.points.train[0]") != points
+    for name in ("x1", "x2", "x1^2", "x2^2"):
+        element(page, f"feature-{name}").click()
+    set_value(page, "seed", 0)
+    settled(page)

@@ -663,3 +663,180 @@ def test_another_host_than_this_machine_gets_a_loud_warning():
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=20)
     assert err.startswith("WARNING: listening on 0.0.0.0, not only on this machine")
+
+
+# --- one sample, by hand ------------------------------------------------------------------------------
+def sampled(ws, index=None):
+    """Step one sample; (the sample message, the snapshot after it)."""
+    ws.send_json({"type": "sample", "value": index})
+    shown = first(ws, lambda m: m["type"] in ("sample", "error"))
+    assert shown["type"] == "sample", shown
+    return shown, first(ws, lambda m: m["type"] == "snapshot" and m["state"] == "paused" and m.get("metrics"))
+
+
+def _values(shown):
+    return np.array(shown["values"], dtype=np.float64).reshape(shown["shape"])
+
+
+def _significant(array):
+    return np.array([float(f"{v:.4g}") for v in np.ravel(array)]).reshape(np.shape(array))
+
+
+def test_one_sample_shows_the_librarys_own_trace_of_that_sample_and_its_sgd_update(client, tmp_path, catalog):
+    settings = {**SPIRAL, "optimizer": "sgd", "learning_rate": 0.1}
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, settings)
+        for _ in range(3):
+            paused_after(ws, "step", "batch")
+        session = next(iter(client.app.state.studio.sessions))
+        (tmp_path / "before.npz").write_bytes(client.get(f"/api/runs/{session}/model").content)
+        shown, snapshot = sampled(ws, 17)
+    assert snapshot["step"] == 4 and shown["index"] == 17 and shown["dense"]
+    network = neuronet.load(tmp_path / "before.npz")[-1].network_
+    data = catalog.prepare(read_settings(settings, catalog).recipe)
+    x, y = data.X_train[17], data.y_train[17]
+    assert shown["label"] == data.class_names[y] and shown["target"] == int(y)
+    assert shown["raw"]["values"] == pytest.approx(data.raw_train[17], rel=1e-3)
+    traced = network.trace(x, y, neuronet.nn.CrossEntropy())
+    assert shown["cost"] == float(f"{traced.cost:.4g}")
+    assert [layer["name"] for layer in shown["layers"]] == [layer.name for layer in traced.layers]
+    assert [layer["kind"] for layer in shown["layers"]] == ["dense", "activation"] * 2 + ["dense", "output"]
+    for ours, theirs in zip(shown["layers"], traced.layers):
+        for key in ("input", "output", "grad_output", "grad_input"):
+            if getattr(theirs, key) is None:
+                assert ours[key] is None
+            else:
+                np.testing.assert_array_equal(_values(ours[key]), _significant(getattr(theirs, key)[0]), err_msg=key)
+        for name, value in theirs.parameters.items():
+            np.testing.assert_array_equal(_values(ours["parameters"][name]), _significant(value))
+            np.testing.assert_array_equal(_values(ours["gradients"][name]), _significant(theirs.gradients[name]))
+            # plain gradient descent on this one sample: θ ← θ − η ∂J/∂θ
+            np.testing.assert_allclose(_values(ours["updated"][name]),
+                                       _significant(value - np.float32(0.1) * theirs.gradients[name]), rtol=1e-3)
+    output = traced.layers[-1]
+    np.testing.assert_allclose(output.grad_input[0], output.output[0] - np.eye(3)[y], atol=1e-6)  # ∂J/∂z = ŷ − y
+    assert shown["step"] == {"optimizer": "SGD", "learning_rate": 0.1, "momentum": 0.0, "iterations": 4, "l2": 0.0}
+    assert shown["cost_after"] < shown["cost"]
+
+
+def test_one_sample_of_the_single_neuron_is_the_lectures_chain_rule(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "blobs", "model": "neuron", "learning_rate": 1.0})
+        shown, _ = sampled(ws)
+        again, _ = sampled(ws)
+    dense, sigmoid = shown["layers"]
+    x, w = np.array(dense["input"]["values"]), np.array(dense["parameters"]["weights"]["values"])
+    y_hat, y = sigmoid["output"]["values"][0], shown["target"]
+    assert w.tolist() == [0, 0] and y_hat == 0.5  # zero weights: ŷ = σ(0)
+    np.testing.assert_allclose(dense["gradients"]["weights"]["values"], (y_hat - y) * x, rtol=1e-3)  # (ŷ − y)·x
+    assert dense["gradients"]["bias"]["values"] == pytest.approx([y_hat - y], rel=1e-3)              # ŷ − y
+    np.testing.assert_allclose(dense["updated"]["weights"]["values"], -(y_hat - y) * x, rtol=1e-3)   # w − η ∂J/∂w
+    assert shown["cost"] == pytest.approx(np.log(2), rel=1e-3) and again["index"] != shown["index"]
+
+
+def test_a_sample_outside_the_training_set_is_one_line(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws)
+        ws.send_json({"type": "sample", "value": 480})
+        answer = first(ws, lambda m: m["type"] == "error")
+    assert answer["message"] == "no training sample 480: this run has 480 (0 to 479)"
+
+
+@pytest.mark.parametrize("settings", [
+    {**SPIRAL, "l2": 0.001, "dropout": 0.1},
+    {**SPIRAL, "optimizer": "adam", "learning_rate": 0.01, "activation": "relu"},
+    {"dataset": "moons", "model": "neuron", "learning_rate": 1.0, "l2": 0.01},
+])
+def test_copy_as_python_after_minibatch_and_one_sample_steps_reproduces_the_pages_weights(client, tmp_path, settings):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, settings)
+        sampled(ws, 3)
+        paused_after(ws, "step", "batch")
+        sampled(ws)
+        paused_after(ws, "step", "epoch")
+        sampled(ws, 11)
+        paused_after(ws, "step", "batch")
+        paused_after(ws, "step", "batch")
+        session = next(iter(client.app.state.studio.sessions))
+        script = client.get(f"/api/runs/{session}/python").text
+        saved = client.get(f"/api/runs/{session}/model").content
+    (tmp_path / "model.npz").write_bytes(saved)
+    studio_network = neuronet.load(tmp_path / "model.npz")[-1].network_
+    namespace = {}
+    exec(compile(script, "studio-run.py", "exec"), namespace)
+    assert "one-sample steps" in script.splitlines()[0] and "traced_step(network" in script
+    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(),
+                                              studio_network.named_parameters()):
+        np.testing.assert_array_equal(ours, theirs, err_msg=key)
+
+
+def test_a_run_that_collapses_to_one_class_says_so(client):
+    """Sigmoid units pushed by momentum at a learning rate of 3: the network ends up giving
+    every sample one class, and the snapshots say so for the page's banner."""
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "circles", "hidden": [8, 8], "activation": "sigmoid", "optimizer": "momentum",
+                     "learning_rate": 3.0, "batch_size": 10})
+        found = [epoch_end(ws, epoch)["diagnoses"] for epoch in range(1, 9)]
+    collapsed = [finding for findings in found for finding in findings if finding["kind"] == "one_class"]
+    assert collapsed and collapsed[0]["text"].startswith("The network predicts class ") and "Try " in collapsed[0]["text"]
+
+
+def test_hello_offers_the_settings_that_learn_each_kind_of_data(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        hello = ws.receive_json()
+    images = hello["kind_defaults"]["images"]
+    assert (images["activation"], images["optimizer"], images["learning_rate"], images["batch_size"]) == \
+        ("relu", "adam", 0.001, 32)
+    assert hello["kind_defaults"]["plane"]["hidden"] == hello["defaults"]["hidden"]
+
+
+# --- feature inputs -------------------------------------------------------------------------------------
+CIRCLES_BY_FEATURES = {"dataset": "circles", "model": "network", "hidden": [], "features": ["x1^2", "x2^2"],
+                       "learning_rate": 0.1, "optimizer": "momentum", "batch_size": 10}
+
+
+def test_feature_inputs_are_the_networks_inputs_and_travel_in_the_model_file(client, tmp_path, capsys):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = started(ws, CIRCLES_BY_FEATURES)
+        for _ in range(3):
+            snapshot = paused_after(ws, "step", "epoch")
+        sampled(ws, 2)
+        snapshot = paused_after(ws, "step", "batch")
+        session = next(iter(client.app.state.studio.sessions))
+        saved = client.get(f"/api/runs/{session}/model").content
+        script = client.get(f"/api/runs/{session}/python").text
+    assert ready["features"] == ["x1^2", "x2^2"] and ready["layers"][0]["units"] == 2 and ready["parameters"] == 3
+    assert len(snapshot["plane"]["inputs"]) == 2 and snapshot["metrics"]["test_accuracy"] > 0.9  # a circle, no hidden layer
+    path = tmp_path / "circles.npz"
+    path.write_bytes(saved)
+    model, extra = neuronet.load(path, with_extra=True)
+    assert [type(step).__name__ for step in model[:-1]] == ["StandardScaler", "PlaneFeatures"]
+    data = datasets.load("circles", **extra["dataset_options"])
+    _, X_test, _, y_test = data.split(extra["test_size"], extra["seed"])
+    assert model.score(X_test, y_test) == pytest.approx(snapshot["metrics"]["test_accuracy"], abs=1e-6)
+    assert main(["evaluate", str(path), "circles"]) == 0
+    assert f"accuracy {model.score(X_test, y_test):.4f}" in capsys.readouterr().out
+    namespace = {}
+    exec(compile(script, "studio-run.py", "exec"), namespace)
+    assert "PlaneFeatures(('x1^2', 'x2^2'))" in script and "make_pipeline(scaler, features, model)" in script
+    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(), model[-1].network_.named_parameters()):
+        np.testing.assert_array_equal(ours, theirs, err_msg=key)
+
+
+def test_feature_inputs_are_checked_with_a_message_that_names_them(catalog):
+    with pytest.raises(ValueError) as error:
+        read_settings({**SPIRAL, "features": ["x1", "x1^3"]}, catalog)
+    assert "features" in error.value.errors and "x1^3" in error.value.errors["features"]
+    assert read_settings({"dataset": "digits", "features": ["x1^2"]}, catalog).features is None  # not points
+
+
+def test_one_sample_of_a_convolution_network_gives_shapes_and_norms(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        started(ws, {"dataset": "digits", "conv": [4], "hidden": [8], "activation": "relu", "optimizer": "adam",
+                     "learning_rate": 0.001, "batch_size": 32})
+        shown, snapshot = sampled(ws, 0)
+    assert not shown["dense"] and snapshot["step"] == 1 and len(base64.b64decode(shown["raw"]["image"])) == 64
+    conv = shown["layers"][0]
+    assert conv["name"] == "Conv2D" and conv["output"]["shape"] == [4, 8, 8] and "values" not in conv["output"]
+    assert conv["gradients"]["weights"]["shape"] == [4, 1, 3, 3] and conv["gradients"]["weights"]["norm"] > 0
+    assert shown["step"]["optimizer"] == "Adam" and shown["step"]["iterations"] == 1

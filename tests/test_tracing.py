@@ -75,3 +75,35 @@ def test_dropout_is_off_and_a_wrong_shape_is_refused():
     np.testing.assert_array_equal(net.trace(x, [0, 1], nn.CrossEntropy()).output, net.predict(x))
     with pytest.raises(ValueError, match=r"expects samples shaped \(3,\)"):
         net.trace(np.ones((2, 5)), [0, 1], nn.CrossEntropy())
+
+
+@pytest.mark.parametrize("optimizer", [lambda: nn.SGD(0.1, momentum=0.9), lambda: nn.Adam(0.01)])
+def test_a_traced_step_is_the_gradient_step_on_that_sample_and_shows_its_gradients(optimizer):
+    from neuronet.training import gradient_step, traced_step
+
+    def network():
+        return nn.Sequential([nn.Dense(3), nn.Tanh(), nn.Dense(2), nn.Softmax()], input_shape=(4,), random_state=0)
+
+    x, y = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32), np.array([0, 1, 1, 0, 1, 0])
+    traced_net, stepped_net = network(), network()
+    traced_opt, stepped_opt = optimizer(), optimizer()
+    for index in (2, 5):
+        traced = traced_step(traced_net, nn.CrossEntropy(), traced_opt, x[index], y[index], nn.L2(0.01))
+        gradient_step(stepped_net, nn.CrossEntropy(), stepped_opt, x[index:index + 1], y[index:index + 1], nn.L2(0.01))
+        for (key, ours, gradient), (_, theirs, _) in zip(traced_net.named_parameters(), stepped_net.named_parameters()):
+            np.testing.assert_array_equal(ours, theirs, err_msg=key)
+            layer, name = key.split("/")  # the step took the traced ∂J/∂θ, plus the penalty's α·W
+            penalty = 0.01 * traced.layers[int(layer)].parameters[name] * (name == "weights")
+            np.testing.assert_allclose(gradient, traced.layers[int(layer)].gradients[name] + penalty, rtol=1e-5)
+
+
+def test_a_traced_step_with_a_non_finite_cost_leaves_the_weights():
+    from neuronet.training import traced_step
+
+    net = nn.Sequential([nn.Dense(1), nn.Sigmoid()], input_shape=(2,), random_state=0)
+    before = net.get_weights()
+    with np.errstate(invalid="ignore"):
+        traced = traced_step(net, nn.BinaryCrossEntropy(), nn.SGD(1.0), np.array([np.inf, 1.0]), 1)
+    assert not np.isfinite(traced.cost)
+    for key, value in net.get_weights().items():
+        np.testing.assert_array_equal(value, before[key])

@@ -28,8 +28,8 @@ from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPReg
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .layers import LAYERS, Conv2D, Dense, Exp, Sigmoid, Softmax, layer_description
 from .network import Sequential
-from .preprocessing import TRANSFORMERS, final_estimator, step_names, transformer_from_state, transformer_state, \
-    transformers_of, with_preprocessing
+from .preprocessing import TRANSFORMERS, PlaneFeatures, final_estimator, step_names, transformer_from_state, \
+    transformer_state, transformers_of, with_preprocessing
 from .validation import validate_params
 
 ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, MLPRegressor, CNNClassifier)}
@@ -121,6 +121,8 @@ def _raw_input_range(model):
     if seen is None:
         return {}
     for step in reversed(transformers_of(model)):
+        if not hasattr(step, "inverse_transform"):  # features of the input (PlaneFeatures): no way back
+            return {}
         seen = step.inverse_transform(seen)
     span = seen.max() - seen.min() or 1.0
 
@@ -352,9 +354,15 @@ def _check_fitted_state(estimator, state):
 
 def _checked_transformer(transformer, n_features):
     """A preprocessing step whose parameters are valid and whose fitted arrays are finite,
-    one number per feature of the network's input, with positive scales."""
+    one number per feature of the network's input, with positive scales; ``n_features``
+    is what the step must give (the next step's, or the network's, input)."""
     transformer._validate_params()  # scikit-learn's own parameter checks, as its fit makes them
     name = type(transformer).__name__
+    if isinstance(transformer, PlaneFeatures):
+        if transformer.n_features_in_ != 2 or len(transformer.features) != n_features:
+            raise ModelFileError(f"its PlaneFeatures makes {len(transformer.features)} features of "
+                                 f"{transformer.n_features_in_!r} columns, not {n_features} of 2")
+        return transformer
     if getattr(transformer, "n_features_in_", None) != n_features:
         raise ModelFileError(f"its {name} reads {getattr(transformer, 'n_features_in_', None)} features, its "
                              f"network {n_features}")
@@ -394,7 +402,8 @@ def _restored_step(state, n_features):
     names, output = state.pop("feature_names_in", None), state.pop("output", None)
     if output is not None and output not in OUTPUTS:
         raise ModelFileError(f"its preprocessing output {str(output)[:20]!r} is not one of {', '.join(OUTPUTS)}")
-    step = _with_feature_names(_checked_transformer(transformer_from_state(state), n_features), names, n_features)
+    step = _checked_transformer(transformer_from_state(state), n_features)
+    step = _with_feature_names(step, names, step.n_features_in_)
     return step if output is None else step.set_output(transform=output)
 
 
@@ -440,7 +449,10 @@ def _rebuild(tree):
     estimator.set_fitted_state({**state, "network": network})
     n_features = math.prod(network.input_shape)
     _with_feature_names(estimator, names, n_features)
-    transformers = [_restored_step(step, n_features) for step in tree.get("preprocessing") or []]
+    transformers = []
+    for step in reversed(tree.get("preprocessing") or []):  # each step gives what the one after it reads
+        transformers.insert(0, _restored_step(step, n_features))
+        n_features = transformers[0].n_features_in_
     _check_recipe(tree.get("extra") or {}, network, getattr(estimator, "classes_", None))
     return with_preprocessing(transformers, estimator, tree.get("steps"))
 

@@ -8,7 +8,8 @@ digits, 255 for MNIST and photos), and flattened. A model with preprocessing is 
 ``Pipeline`` of the transformers and the estimator, so that ``model.predict(raw_X)``
 works the same in Python and in the command line, and :func:`neuronet.save` writes both
 into one file. A model file holds the scalers in :data:`TRANSFORMERS` (StandardScaler,
-MinMaxScaler, MaxAbsScaler, ImageScaler), each as its parameters and fitted arrays.
+MinMaxScaler, MaxAbsScaler, ImageScaler), each as its parameters and fitted arrays, and
+the studio's feature inputs of points on the plane (:class:`PlaneFeatures`).
 """
 
 from __future__ import annotations
@@ -105,6 +106,72 @@ class ImageScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return (rows * self.scale_).astype(rows.dtype, copy=False)
 
 
+# The features PlaneFeatures makes of a point (x₁, x₂), by name.
+PLANE_FEATURES = {
+    "x1": lambda x1, x2: x1, "x2": lambda x1, x2: x2,
+    "x1^2": lambda x1, x2: x1 * x1, "x2^2": lambda x1, x2: x2 * x2, "x1*x2": lambda x1, x2: x1 * x2,
+    "sin(x1)": lambda x1, x2: np.sin(x1), "sin(x2)": lambda x1, x2: np.sin(x2),
+}
+
+
+class PlaneFeatures(TransformerMixin, BaseEstimator):
+    """Features of a point on the plane as the network's inputs: each of x₁, x₂, x₁², x₂²,
+    x₁x₂, sin x₁ and sin x₂ that ``features`` names becomes one input neuron (TensorFlow
+    Playground's feature inputs). A linear model on (x₁², x₂²) draws a circle: features
+    chosen by hand against features learned by hidden layers.
+
+    The rows are points, two columns (x₁, x₂); the output has one column a feature, in
+    the order of ``features``. ``fit`` learns nothing from X but checks its shape. After a
+    ``StandardScaler`` (the studio's pipeline), x₁ and x₂ are the standardized coordinates.
+
+    Parameters
+    ----------
+    features : tuple of str, default ("x1", "x2")
+        Names among "x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)", each at most once.
+
+    Examples
+    --------
+    >>> PlaneFeatures(("x1^2", "x2^2", "x1*x2")).fit_transform([[2.0, 3.0]])
+    array([[4., 9., 6.]])
+    """
+
+    _parameter_constraints = {"features": [tuple, list]}
+
+    def __init__(self, features=("x1", "x2")):
+        self.features = features
+
+    def _validate_params(self):
+        validate_params(self._parameter_constraints, self.get_params(deep=False), type(self).__name__)
+        names = list(self.features)
+        known = all(isinstance(name, str) and name in PLANE_FEATURES for name in names)
+        if not (names and known and len(set(names)) == len(names)):
+            raise ValueError(f"features {self.features!r} are not distinct names among {', '.join(PLANE_FEATURES)} "
+                             "(at least one)")
+
+    def fit(self, X, y=None):
+        """Check the parameters and that X holds points (two columns)."""
+        self._validate_params()
+        self.n_features_in_ = 2
+        self._points(X)
+        return self
+
+    def _points(self, X):
+        X = check_array(X, dtype=FLOAT_DTYPES)
+        if X.shape[1] != 2:
+            raise ValueError(f"X has {X.shape[1]} columns, but PlaneFeatures reads points (x1, x2): 2 columns")
+        return X
+
+    def transform(self, X):
+        """One column a feature (float32 stays float32)."""
+        check_is_fitted(self)
+        X = self._points(X)
+        x1, x2 = X[:, 0], X[:, 1]
+        return np.column_stack([PLANE_FEATURES[name](x1, x2) for name in self.features]).astype(X.dtype, copy=False)
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray(list(self.features), dtype=object)
+
+
 # The transformers a model file can hold, with the fitted attributes that define them:
 # each is an increasing affine map of every feature, stored as arrays (no pickle).
 TRANSFORMERS = {
@@ -113,6 +180,7 @@ TRANSFORMERS = {
                                     "n_features_in_")),
     "MaxAbsScaler": (MaxAbsScaler, ("scale_", "max_abs_", "n_samples_seen_", "n_features_in_")),
     "ImageScaler": (ImageScaler, ("scale_", "n_features_in_")),
+    "PlaneFeatures": (PlaneFeatures, ("n_features_in_",)),  # not a scaler: 2 columns in, one a feature out
 }
 
 

@@ -24,8 +24,8 @@ def outcome(costs, diverged):
 
     It overshoots and oscillates when the cost rose at more than a tenth of the steps, or
     ended above its first value; it crawls when it was still falling at the end (its last
-    tenth of the steps lowered it by 5 % or more of the run's whole fall) and had not
-    fallen to half its first value. A cost that fell and levelled off converges, even
+    tenth of the steps lowered it by 0.5 % of its value or more: a run that has found its
+    minimum moves it by far less) and had not fallen to half its first value. A cost that fell and levelled off converges, even
     where its minimum is high (two weak features, or XOR for one neuron: the best a line
     can do). A rise within float32's rounding of the cost (8 units in its last place), the
     jitter of a float32 run that has reached its minimum, is not counted."""
@@ -36,7 +36,7 @@ def outcome(costs, diverged):
     if rising.size and (rising.mean() > 0.1 or costs[-1] > costs[0]):
         return "overshoots and oscillates"
     last_tenth = max(1, len(costs) // 10)
-    still_falling = len(costs) > last_tenth and costs[-1 - last_tenth] - costs[-1] >= 0.05 * (costs[0] - costs[-1])
+    still_falling = len(costs) > last_tenth and costs[-1 - last_tenth] - costs[-1] >= 0.005 * abs(costs[-1])
     if still_falling and costs[-1] > 0.5 * costs[0]:
         return "crawls"
     return "converges"

@@ -83,6 +83,25 @@ def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weig
     return value, logits
 
 
+def traced_step(network, loss, optimizer, x, target, penalty=None):
+    """One step of gradient descent on ``x`` (often one sample), kept to be read:
+    :meth:`Sequential.trace <neuronet.network.Sequential.trace>` (dropout off), then the
+    optimizer's update with exactly the gradients the trace shows, plus the penalty's.
+    Returns the :class:`~neuronet.tracing.Trace` (the weights before the step); a
+    NaN/inf cost leaves the weights untouched."""
+    traced = network.trace(x, target, loss)
+    parameters, gradients, mask = network.flat_parameters()
+    if not np.isfinite(traced.cost):
+        return traced
+    for record, layer in zip(traced.layers, network.layers):
+        for name, gradient in record.gradients.items():
+            layer.grads[name][...] = gradient
+    if penalty is not None:
+        penalty.add_gradient(parameters, gradients, mask, len(traced.output))
+    optimizer.step(parameters, gradients)
+    return traced
+
+
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..datasets import BUILTIN, TABLE_SUFFIXES, is_table, label_text
 from ..datasets import load as load_dataset
 from ..persistence import load_described
-from ..preprocessing import ImageScaler, final_estimator, transformers_of
+from ..preprocessing import ImageScaler, PlaneFeatures, final_estimator, transformers_of
 from ..validation import Interval, argument_type
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -104,6 +104,10 @@ class SavedModel:
 
     @property
     def n_features(self):
+        """The values of one raw sample (the network's inputs, unless a step makes features of them)."""
+        steps = transformers_of(self.model)
+        if any(isinstance(step, PlaneFeatures) for step in steps):
+            return int(steps[0].n_features_in_)
         return int(self.expected.get("n_features") or self.estimator.n_features_in_)
 
     def classifier(self, command):

@@ -26,7 +26,7 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 from ..extras import install_command
 from ..files import write_atomically
 from ..network import Sequential
-from ..preprocessing import ImageScaler, final_estimator, step_names, transformers_of
+from ..preprocessing import ImageScaler, PlaneFeatures, final_estimator, step_names, transformers_of
 from .estimator import add_estimator, fitted_estimator, public_outputs
 from .graph import BATCH, OPSET, Graph
 from .layers import add_network
@@ -89,15 +89,18 @@ def _network_graph(graph, network, image_shape):
 def _estimator_graph(graph, model, image_shape):
     estimator = fitted_estimator(final_estimator(model))
     transformers = list(zip(step_names(model) or [], transformers_of(model)))
-    if any(type(transformer) not in SCALERS for _, transformer in transformers):
+    if any(type(transformer) not in SCALERS and type(transformer) is not PlaneFeatures
+           for _, transformer in transformers):
         return _pipeline_by_skl2onnx(model, estimator)
     network = estimator.network_
-    sample_shape = _sample_shape(estimator, network, image_shape)
+    sample_shape = input_shape = _sample_shape(estimator, network, image_shape)
     x = INPUT
-    for name, scaler in transformers:
-        x = _add_scaler(graph, name, scaler, x)
+    for name, step in transformers:
+        x = (_add_plane_features if type(step) is PlaneFeatures else _add_scaler)(graph, name, step, x)
+    if any(type(step) is PlaneFeatures for _, step in transformers):  # it reads the points, not the features
+        input_shape = (int(transformers[0][1].n_features_in_),)
     outputs = add_estimator(graph, estimator, x, sample_shape, public_outputs(estimator))
-    return graph.model(type(estimator).__name__, [(INPUT, "float32", (BATCH, *sample_shape))], outputs)
+    return graph.model(type(estimator).__name__, [(INPUT, "float32", (BATCH, *input_shape))], outputs)
 
 
 def _pipeline_by_skl2onnx(model, estimator):
@@ -109,7 +112,7 @@ def _pipeline_by_skl2onnx(model, estimator):
         from skl2onnx.common.data_types import FloatTensorType
     except ImportError:  # the [onnx] extra
         name, step = next((name, step) for name, step in zip(step_names(model), transformers_of(model))
-                          if type(step) not in SCALERS)
+                          if type(step) not in SCALERS and type(step) is not PlaneFeatures)
         raise ValueError(f"cannot export the pipeline step {name!r}, a {type(step).__name__}: neuronet exports "
                          f"{', '.join(cls.__name__ for cls in SCALERS)}, and skl2onnx the other steps: "
                          f"{install_command('onnx')}") from None
@@ -175,6 +178,21 @@ def _max_abs(scaler):
 
 # Each scaler as elementwise steps: (ONNX operator, name, per-feature value or None to skip)
 SCALERS = {StandardScaler: _standard, MinMaxScaler: _min_max, MaxAbsScaler: _max_abs, ImageScaler: _max_abs}
+
+
+def _add_plane_features(graph, name, features, x):
+    """PlaneFeatures: the columns x₁ and x₂ (Gather), each feature from them (Mul, Sin),
+    side by side (Concat)."""
+    columns = [graph.node(f"{name}/x{k + 1}", "Gather", x, graph.constant(f"{name}/column{k + 1}", np.array([k])),
+                          axis=1) for k in range(2)]
+    made = {"x1": columns[0], "x2": columns[1]}
+    recipes = {"x1^2": ("Mul", 0, 0), "x2^2": ("Mul", 1, 1), "x1*x2": ("Mul", 0, 1), "sin(x1)": ("Sin", 0),
+               "sin(x2)": ("Sin", 1)}
+    for feature in features.features:
+        if feature not in made:
+            op, *of = recipes[feature]
+            made[feature] = graph.node(f"{name}/{feature}", op, *(columns[k] for k in of))
+    return graph.node(name, "Concat", *(made[feature] for feature in features.features), axis=1)
 
 
 def _add_scaler(graph, name, scaler, x):

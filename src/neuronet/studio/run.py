@@ -16,6 +16,7 @@ from outside, such as the model file, is a command answered between two minibatc
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 import threading
@@ -30,9 +31,10 @@ from ..callbacks import Callback
 from ..estimators.base import feature_range
 from ..network import Sequential
 from ..preprocessing import with_preprocessing
-from ..training import Trainer, TrainingDiverged
+from ..training import Trainer, TrainingDiverged, traced_step
 from . import views
 from .lessons import verdict
+from .sample import sample_message
 from .script import python_script
 
 SNAPSHOT_INTERVAL = 1 / 20   # seconds between snapshots, at least
@@ -89,8 +91,11 @@ class Run:
         self.steps, self.state, self.message = 0, "preparing", None
         self.trainer = self.data = self.inputs = self.live = self.grid = self.extent = None
         self.path = []
+        self.features = None
+        self.record = []  # every step taken, in order: ["minibatches", how many] or ["sample", which]
         self.diagnosed, self._one_class_before, self._epoch_losses = [], False, []
         self._commands, self._wake = deque(), threading.Event()
+        self._picker, self.samples_stepped = None, 0
         self._stopping, self._dirty = False, True
         self._next_snapshot = self._next_step = 0.0
         self.thread = threading.Thread(target=self._main, name=f"studio run {self.number}", daemon=True)
@@ -142,6 +147,10 @@ class Run:
     def _prepare(self):
         settings = self.settings
         self.data = data = self.catalog.prepare(settings.recipe)
+        self.features = settings.plane_features()  # x₁², sin x₁, …: the network's inputs, made of the points
+        if self.features is not None:
+            self.data = data = dataclasses.replace(data, X_train=self.features.transform(data.X_train),
+                                                   X_test=self.features.transform(data.X_test))
         network = settings.build_network(data.n_classes, data.sample_shape)
         self.inputs = {"train": settings.network_inputs(data.X_train), "test": settings.network_inputs(data.X_test)}
         self.trainer = Trainer(network, settings.build_loss(data.n_classes), settings.build_optimizer(),
@@ -154,7 +163,8 @@ class Run:
         self.grid = None
         if data.kind == "plane":
             self.extent = views.plane_extent(np.vstack([data.raw_train, data.raw_test]))
-            self.grid = data.scaler.transform(views.plane_grid(self.extent)).astype(network.dtype)
+            self.grid = data.scaler.transform(views.plane_grid(self.extent))
+            self.grid = (self.grid if self.features is None else self.features.transform(self.grid)).astype(network.dtype)
         if self._has_lesson():
             self._note_path()  # where gradient descent starts
         self.state = "paused"
@@ -170,7 +180,8 @@ class Run:
                    "batches_per_epoch": -(-len(data.y_train) // self.trainer.batch_size),
                    "batch_size": self.trainer.batch_size, "summary": network.summary(print_fn=None),
                    "parameters": network.count_params(), "layers": views.drawn_columns(network),
-                   "image_shape": list(data.image_shape) if data.image_shape else None}
+                   "image_shape": list(data.image_shape) if data.image_shape else None,
+                   "features": list(self.settings.features) if self.settings.features else None}
         if data.kind == "plane":
             message["points"] = {"extent": self.extent,
                                  "train": np.round(data.raw_train, 4).tolist(), "train_labels": data.y_train.tolist(),
@@ -198,6 +209,10 @@ class Run:
     def after_step(self):
         self.steps += 1
         self._dirty = True
+        if self.record and self.record[-1][0] == "minibatches":
+            self.record[-1][1] += 1
+        else:
+            self.record.append(["minibatches", 1])
         if self._has_lesson():
             self._note_path()
 
@@ -291,7 +306,40 @@ class Run:
 
     def _on_python(self, answer):
         self._answer(answer, lambda: python_script(self.settings, self.data, self.trainer.epoch, self.steps,
-                                                   self.file_name()))
+                                                   self.file_name(), self.record))
+
+    def _on_sample(self, index):
+        """One gradient step on one training sample (``index``, or the next of a seeded
+        random draw) with the run's optimizer, published number by number (see :mod:`.sample`)."""
+        if self.state not in ("paused", "playing"):
+            return
+        self.playing, self.budget, self.state, self._dirty = False, 0, "paused", True
+        n = len(self.data.y_train)
+        if index is None:
+            if self._picker is None:
+                self._picker = np.random.default_rng(self.settings.recipe.seed)
+            index = int(self._picker.integers(n))
+        if index >= n:
+            self.publish({"type": "error", "run": self.number,
+                          "message": f"no training sample {index}: this run has {n} (0 to {n - 1})"})
+            return
+        trainer, x, target = self.trainer, self.inputs["train"][index], self.data.y_train[index]
+        with np.errstate(over="ignore", invalid="ignore"):
+            traced = traced_step(trainer.network, trainer.loss, trainer.optimizer, x, target, trainer.penalty)
+            after = trainer.loss.forward(trainer.network.predict_logits(x[None]), np.asarray(target)[None])
+        if np.isfinite(traced.cost):
+            self.record.append(["sample", index])
+            self.samples_stepped += 1
+            self.steps += 1
+            if self._has_lesson():
+                self._note_path()
+        raw = self.data.raw_train[index]
+        shown = ({"image": views.pixels(raw), "shape": list(self.data.image_shape)} if self.data.kind == "images"
+                 else {"values": [views.significant(v) for v in np.ravel(raw)]})
+        self.publish({**sample_message(trainer.network, traced, index=index, target=target,
+                                       class_name=self.data.class_names[int(target)], cost_after=after,
+                                       optimizer=trainer.optimizer, penalty=trainer.penalty, raw=shown),
+                      "run": self.number})
 
     def _answer(self, answer, compute):
         if self.trainer is None:
@@ -317,7 +365,7 @@ class Run:
             state.update(label_type="binary" if data.n_classes == 2 else "multiclass",
                          t=self._samples_seen(), loss_curve=losses)
         estimator = settings.estimator(trainer.epoch, data.image_shape).set_fitted_state(state)
-        model = with_preprocessing([data.scaler], estimator)
+        model = with_preprocessing([data.scaler, self.features], estimator)
         return model, data.extra, self.file_name()
 
     def file_name(self):
@@ -326,7 +374,7 @@ class Run:
     def _samples_seen(self):
         n, trainer = len(self.data.y_train), self.trainer
         within = min(trainer.position["batch"] * trainer.batch_size, n) if trainer.position else 0
-        return trainer.epoch * n + within
+        return trainer.epoch * n + within + self.samples_stepped
 
     # --- snapshots -----------------------------------------------------------------------
     def _note_path(self):

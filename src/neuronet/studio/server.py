@@ -42,7 +42,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..persistence import save
 from ..validation import InvalidParameterError, Interval, StrOptions, check_parameter
 from .run import Run
-from .settings import DEFAULTS, SettingsError, read_settings
+from .settings import DEFAULTS, KIND_DEFAULTS, SettingsError, read_settings
 
 MAX_MESSAGE = 16 * 1024        # bytes of one message from the page
 MAX_BODY = 16 * 1024           # bytes of a request body (the page sends none)
@@ -55,7 +55,8 @@ COMMANDS = {"play": None, "pause": None, "reset": None,
             "step": [StrOptions({"batch", "epoch"})],
             "speed": [Interval(Real, 0, None, closed="neither"), None],
             "example": [Interval(Integral, 0, None, closed="left")],
-            "threshold": [Interval(Real, 0, 1, closed="neither")]}
+            "threshold": [Interval(Real, 0, 1, closed="neither")],
+            "sample": [Interval(Integral, 0, None, closed="left"), None]}
 
 
 class Studio:
@@ -221,7 +222,7 @@ class Session:
 
     async def serve(self):
         self.send({"type": "hello", "session": self.id, "datasets": self.studio.catalog.describe(),
-                   "defaults": DEFAULTS})
+                   "defaults": DEFAULTS, "kind_defaults": KIND_DEFAULTS})
         sender = asyncio.create_task(self._send_all())
         try:
             while True:

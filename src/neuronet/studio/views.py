@@ -82,6 +82,7 @@ def _neuron_values(layer, outputs):
 def plane_views(network, grid_inputs):
     """The class probabilities over the grid, and each hidden neuron's output over it."""
     x, neurons = grid_inputs, []
+    inputs = grid_inputs.reshape(GRID, GRID, -1)[::NEURON_STRIDE, ::NEURON_STRIDE]  # each input neuron's map
     last = len(network.layers) - 1
     for index, layer in enumerate(network.layers):
         x = layer.forward(x)
@@ -90,7 +91,8 @@ def plane_views(network, grid_inputs):
             neurons.append([as_bytes(values[:, :, unit], -1, 1) for unit in range(values.shape[2])])
     p = x if x.shape[1] > 1 else np.column_stack([1 - x[:, 0], x[:, 0]])
     return {"size": GRID, "neuron_size": -(-GRID // NEURON_STRIDE),
-            "probabilities": [as_bytes(p[:, k], 0, 1) for k in range(p.shape[1])], "neurons": neurons}
+            "probabilities": [as_bytes(p[:, k], 0, 1) for k in range(p.shape[1])], "neurons": neurons,
+            "inputs": [symmetric_bytes(inputs[:, :, unit]) for unit in range(inputs.shape[2])]}
 
 
 def drawn_columns(network):

@@ -111,13 +111,15 @@ function send(message) {
 }
 
 function receive(message) {
-  const handlers = { hello, invalid, preparing, ready, snapshot, error: (m) => showBanner(m.message), refused };
+  const handlers = { hello, invalid, preparing, ready, snapshot, error: (m) => showBanner(m.message), refused,
+    sample: (m) => sampleTaken(m) };
   (handlers[message.type] || (() => {}))(message);
   lessonSees(message);  // lessons.js
 }
 
 function hello(message) {
   page.session = message.session;
+  page.kindDefaults = message.kind_defaults || {};
   const select = $("dataset");
   for (const dataset of message.datasets) {
     page.datasets[dataset.key] = dataset;
@@ -158,6 +160,7 @@ function ready(message) {
   page.last = null;
   page.example = 0;
   clearErrors();
+  sampleReset();
   showDiagnoses([]);
   $("summary").textContent = message.summary;
   $("parameter-count").textContent = `${message.parameters.toLocaleString("en")} parameters`;
@@ -222,7 +225,7 @@ function hideBanner() {
 }
 
 function setEnabled(enabled) {
-  for (const id of ["play", "step-batch", "step-epoch", "reset", "copy-python"]) $(id).disabled = !enabled;
+  for (const id of ["play", "step-batch", "step-epoch", "step-sample", "reset", "copy-python"]) $(id).disabled = !enabled;
 }
 
 // --- the controls ------------------------------------------------------------------------------
@@ -271,9 +274,22 @@ function datasetChosen() {
     $("samples").value = dataset.samples;
     $("noise").value = dataset.noise;
   }
-  if (dataset && dataset.kind === "images" && sizeInputs("conv").length === 0) setSizes("conv", [8, 16]);
+  if (dataset && dataset.kind !== page.kind) kindChosen(dataset.kind);
   showValues();
   updateLayout();
+}
+
+function kindChosen(kind) {
+  // another kind of data (points, a table, images): the settings that learn it
+  const chosen = page.kindDefaults[kind];
+  page.kind = kind;
+  if (!chosen) return;
+  setSizes("hidden", chosen.hidden);
+  setSizes("conv", chosen.conv);
+  $("activation").value = chosen.activation;
+  $("learning-rate").value = String(chosen.learning_rate);
+  $("batch-size").value = chosen.batch_size;
+  $("optimizer").value = chosen.optimizer;
 }
 
 function showValues() {
@@ -301,6 +317,7 @@ function settings() {
   if (kind === "plane") {
     chosen.samples = number($("samples").value);
     chosen.noise = number($("noise").value);
+    chosen.features = chosenFeatures();
   }
   return chosen;
 }
@@ -453,6 +470,7 @@ function drawNetwork(message) {
   canvas.width = Math.min(NETWORK_SIZE[0], Math.max(420, 90 + columns.length * 130));
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
+  page.drawnNodes = [];  // each neuron's picture and place, for hovering (sample.js)
   const top = 16, bottom = canvas.height - 30;
   const xs = columns.map((_, i) => 50 + i * (canvas.width - 100) / Math.max(1, columns.length - 1));
   const ys = columns.map((c) => {
@@ -493,7 +511,11 @@ function drawBox(context, x, top, bottom, label) {
 function drawNode(context, column, unit, x, y, size, message) {
   const half = size / 2;
   let picture = null;
-  if (message.plane && column.first) {
+  if (message.plane && column.first && message.plane.inputs) {
+    // each input neuron's feature (x₁, x₁², sin x₂, …) over the plane
+    const n = message.plane.neuron_size, values = decode(message.plane.inputs[unit]);
+    picture = imageCanvas(n, n, (i) => diverging(values[i]));
+  } else if (message.plane && column.first) {
     // the inputs x₁ and x₂ over the plane: left to right, and bottom to top
     const n = message.plane.neuron_size;
     picture = imageCanvas(n, n, (i) => diverging(unit === 0 ? (i % n) / (n - 1) * 255 : (1 - Math.floor(i / n) / (n - 1)) * 255));
@@ -515,6 +537,7 @@ function drawNode(context, column, unit, x, y, size, message) {
     context.strokeStyle = "#8c959f";
     context.lineWidth = 1;
     context.strokeRect(x - half, y - half, size, size);
+    page.drawnNodes.push({ x, y, size, picture, column, unit });
   } else {
     context.beginPath();
     context.arc(x, y, half, 0, 2 * Math.PI);
@@ -527,7 +550,7 @@ function drawNode(context, column, unit, x, y, size, message) {
     context.fillStyle = "#1f2328";
     context.font = "12px system-ui, sans-serif";
     context.textAlign = "right";
-    context.fillText(unit === 0 ? "x₁" : "x₂", x - half - 4, y + 4);
+    context.fillText(inputName(unit), x - half - 4, y + 4);
   }
 }
 
@@ -870,4 +893,4 @@ function drawLesson(message) {
 
 wireControls();
 setEnabled(false);
-document.addEventListener("DOMContentLoaded", connect);  // once lessons.js, loaded after this file, is there
+document.addEventListener("DOMContentLoaded", connect);  // after every deferred script (lessons.js, sample.js) has run
