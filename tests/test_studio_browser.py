@@ -253,12 +253,12 @@ def test_a_lesson_link_survives_the_token_redirect_and_sets_the_page_up(browser,
 
 def test_a_link_opens_the_page_it_was_copied_from(browser, studio):
     page = opened(browser, studio, "dataset=circles&noise=0.15&hidden=6,3&activation=relu&learning_rate=0.05"
-                                   "&batch_size=7&optimizer=adam&l2=0.01&speed=max&threshold=0.3")
+                                   "&batch_size=7&optimizer=adam&l2=0.01&features=x1,x2,x1*x2,sin(x2)&speed=max&threshold=0.3")
     link = fragment_of(page)
     assert page.execute_script("return settings()") == {
         "dataset": "circles", "samples": 400, "noise": 0.15, "test_fraction": 0.2, "seed": 0, "model": "network",
         "hidden": [6, 3], "activation": "relu", "conv": [], "learning_rate": 0.05, "batch_size": 7,
-        "optimizer": "adam", "l2": 0.01, "dropout": 0}
+        "optimizer": "adam", "l2": 0.01, "dropout": 0, "features": ["x1", "x2", "x1*x2", "sin(x2)"]}
     assert (link["speed"], link["threshold"], element(page, "threshold-value").text) == ("max", "0.3", "0.30")
     copied = page.current_url
     opened(page, studio, copied.split("#", 1)[1])

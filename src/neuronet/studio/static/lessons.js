@@ -7,7 +7,7 @@
 
 const PACE = { plane: 60, neuron: 20 };  // default steps a second: the eye follows the 2-D sets
 const LINK_FIELDS = ["dataset", "samples", "noise", "test_fraction", "seed", "model", "hidden", "activation", "conv",
-  "learning_rate", "batch_size", "optimizer", "l2", "dropout"];
+  "learning_rate", "batch_size", "optimizer", "l2", "dropout", "features"];
 const CONTROL_OF = { test_fraction: "test-fraction", learning_rate: "learning-rate", batch_size: "batch-size" };
 
 const LESSONS = [
@@ -132,6 +132,13 @@ function setControl(field, value) {
   // one control from a link's text; a select gains an option it lacks (a learning rate of 0.05)
   if (field === "hidden" || field === "conv") {
     setSizes(field, value === "" ? [] : value.split(",").map((size) => size.trim()));
+    return;
+  }
+  if (field === "features") {  // the input neurons on the plane: the named ones ticked, the others not
+    const named = value.split(",").map((name) => name.trim());
+    document.querySelectorAll("#features input[type=checkbox]").forEach((box) => {
+      box.checked = named.includes(box.id.replace("feature-", ""));
+    });
     return;
   }
   if (field === "model") {
