@@ -29,7 +29,7 @@ def included_source(path, options):
     lines = path.read_text(encoding="utf-8").splitlines()
     if "pyobject" in settings:
         _kind, start, end = ModuleAnalyzer.for_file(str(path), "").find_tags()[settings["pyobject"]]
-        lines = lines[start - 1:end - 1]
+        lines = lines[start - 1:end]  # as literalinclude: the tag ends on its last line
     code = "\n".join(lines).rstrip()
     if "dedent" in settings:  # as literalinclude: by the given width, or by the common indent
         width = settings["dedent"].strip()
