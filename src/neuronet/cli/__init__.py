@@ -41,7 +41,7 @@ EPILOG = """examples:
   neuronet train                                   logistic regression on breast-cancer, saved in neuronet-runs/run-1/
   neuronet train --data digits --model mlp         a deep network reads 8×8 digits (the next run: run-2/)
   neuronet train --data xor --model mlp --hidden 8 --activation logistic --optimizer gd --learning-rate 1 --epochs 2000
-                                                   the lecture's network: sigmoid neurons, plain gradient descent
+                                                   the course's chapter 4 network: sigmoid neurons, plain gradient descent
   neuronet train --data mnist-5k --model cnn       a convolutional network reads MNIST
   neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000
   neuronet runs                                    every run kept, with its train and test accuracy

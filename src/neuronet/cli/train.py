@@ -96,7 +96,7 @@ def add(commands):
                              f"sgd with Nesterov momentum {MLPClassifier().momentum:g} on minibatches "
                              f"(default: gd logistic, {defaults('solver', ('mlp', 'cnn'))})")
     parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
-                        help="the hidden layers' activation of mlp and cnn: logistic (the sigmoid of the lecture's "
+                        help="the hidden layers' activation of mlp and cnn: logistic (the sigmoid of the course's "
                              f"neurons), tanh, relu, leaky_relu (default: {defaults('activation', ('mlp', 'cnn'))})")
     parser.add_argument("--threshold", type=fraction, default=None, metavar="P",
                         help="logistic regression of two classes says the second where its probability exceeds P; "
