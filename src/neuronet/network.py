@@ -433,7 +433,8 @@ def _weight_sharing(conv, shape_in, shape_out):
     connect the same input to the same output: (C·H·W)·(F·H'·W') of them."""
     dense = int(np.prod(shape_in)) * int(np.prod(shape_out))
     source, target = ("×".join(map(str, shape)) for shape in (shape_in, shape_out))
-    return (f"{conv.params['weights'].size:,} shared weights + {conv.filters:,} biases; a dense layer from "
+    biases = f" + {conv.filters:,} biases" if conv.bias else ""
+    return (f"{conv.params['weights'].size:,} shared weights{biases}; a dense layer from "
             f"{source} to {target} would need {_readable(dense)} weights")
 
 
@@ -461,5 +462,6 @@ def _dense_rows_as_lanes(layer, x):
     Zᵀ = Wᵀ · Xᵀ per block (NumPy loops over the blocks in C)."""
     blocks = x.reshape(-1, ROWS_PER_BLOCK, x.shape[1])
     z = np.matmul(layer.params["weights"].T, blocks.transpose(0, 2, 1))  # blocks × units × rows
-    z += layer.params["bias"][:, None]
+    if layer.bias:
+        z += layer.params["bias"][:, None]
     return np.ascontiguousarray(z.transpose(0, 2, 1)).reshape(x.shape[0], -1)  # C order for any number of blocks

@@ -210,9 +210,10 @@ def _parameter_shapes(layer, sample_shape):
     if type(layer) is Dense:
         if len(sample_shape) != 1:
             raise ModelFileError(f"its Dense layer follows samples shaped {sample_shape}, not flat ones")
-        return {"weights": (sample_shape[0], layer.units), "bias": (layer.units,)}
+        return {"weights": (sample_shape[0], layer.units), **({"bias": (layer.units,)} if layer.bias else {})}
     if type(layer) is Conv2D:
-        return {"weights": (layer.filters, sample_shape[0], *layer.kernel_size), "bias": (layer.filters,)}
+        return {"weights": (layer.filters, sample_shape[0], *layer.kernel_size),
+                **({"bias": (layer.filters,)} if layer.bias else {})}
     return None
 
 

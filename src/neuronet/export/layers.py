@@ -18,14 +18,17 @@ from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Exp, Flatten, Identity,
 
 
 def _dense(graph, scope, layer, x):
-    """Z = X · W + b"""
+    """Z = X · W + b (Z = X · W for a layer without a bias)"""
     z = graph.node(scope, "MatMul", x, graph.constant(f"{scope}/weights", layer.params["weights"]))
+    if not layer.bias:
+        return z
     return graph.node(scope, "Add", z, graph.constant(f"{scope}/bias", layer.params["bias"]))
 
 
 def _conv2d(graph, scope, layer, x):
     weights = graph.constant(f"{scope}/weights", layer.params["weights"])
-    return graph.node(scope, "Conv", x, weights, graph.constant(f"{scope}/bias", layer.params["bias"]),
+    bias = [graph.constant(f"{scope}/bias", layer.params["bias"])] if layer.bias else []  # Conv's bias is optional
+    return graph.node(scope, "Conv", x, weights, *bias,
                       kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
                       pads=[*layer.padding, *layer.padding])
 
