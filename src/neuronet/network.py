@@ -13,6 +13,7 @@ from scipy import sparse
 
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -350,6 +351,9 @@ class Sequential:
                          f"{layer.count_params():,}", formula))
             if isinstance(layer, Conv2D):
                 sharing.append(f"{index}: Conv2D  {_weight_sharing(layer, shape_in, shape)}")
+            if isinstance(layer, Residual):  # its parts, each counted by hand on an indented row under it
+                rows[-1] = (*rows[-1][:3], _block_formula(layer))
+                _block_rows(str(index), layer, shape_in, "  ", rows, sharing)
         return rows, sharing
 
     def _summary_footer(self):
@@ -436,6 +440,32 @@ def _weight_sharing(conv, shape_in, shape_out):
     biases = f" + {conv.filters:,} biases" if conv.bias else ""
     return (f"{conv.params['weights'].size:,} shared weights{biases}; a dense layer from "
             f"{source} to {target} would need {_readable(dense)} weights")
+
+
+def _block_formula(block):
+    """A residual block's "Counted as": what it adds up, its parts' parameters counted below."""
+    return ("x" if block.shortcut is None else "P·x") + " + F(x): the sum of the rows below"
+
+
+def _block_rows(label, block, shape_in, indent, rows, sharing):
+    """A summary row for each part of a residual block (F's layers, then the projection P),
+    indented and numbered "3.0", "3.1", "3.projection"; the parts of a block inside it
+    further in."""
+    shape = shape_in
+    parts = [(str(number), part, True) for number, part in enumerate(block.layers)]
+    parts += [("projection", block.shortcut, False)] if block.shortcut is not None else []
+    for name, part, chained in parts:
+        start = shape if chained else shape_in
+        out = part.output_shape(start)
+        formula = " + ".join(f"{'·'.join(map(str, p.shape))} {key}" for key, p in part.params.items())
+        rows.append((f"{indent}{label}.{name}: {type(part).__name__}", str((None, *out)),
+                     f"{part.count_params():,}", _block_formula(part) if isinstance(part, Residual) else formula))
+        if isinstance(part, Conv2D):
+            sharing.append(f"{label}.{name}: Conv2D  {_weight_sharing(part, start, out)}")
+        if isinstance(part, Residual):
+            _block_rows(f"{label}.{name}", part, start, indent + "  ", rows, sharing)
+        if chained:
+            shape = out
 
 
 def _readable(count):
