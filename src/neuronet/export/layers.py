@@ -75,6 +75,42 @@ CONVERTERS = {
 }
 
 
+# --- issue 26: residual blocks and global average pooling ----------------------------------------
+from ..layers import GlobalAveragePooling2D, Residual  # noqa: E402  (their own block, for a clean merge)
+
+
+def _global_average_pooling(graph, scope, layer, x):
+    """GlobalAveragePool gives N × C × 1 × 1; Flatten makes it the layer's N × C."""
+    return graph.node(scope, "Flatten", graph.node(scope, "GlobalAveragePool", x), axis=1)
+
+
+def _residual(graph, scope, layer, x):
+    """y = x + F(x) (or P·x + F(x)): F's layers in a row, scopes ``residual_3/conv2d_0``,
+    the projection's ``residual_3/projection``, and one Add node."""
+    inner = _add_layers(graph, layer.layers, x, f"{scope}/")
+    shortcut = x
+    if layer.shortcut is not None:
+        shortcut = _add_layers(graph, [layer.shortcut], x, f"{scope}/", names=["projection"])
+    return graph.node(scope, "Add", inner, shortcut)
+
+
+CONVERTERS[GlobalAveragePooling2D] = ("global_average_pooling2d", _global_average_pooling)
+CONVERTERS[Residual] = ("residual", _residual)
+
+
+def _add_layers(graph, layers, x, prefix="", names=None):
+    """``layers`` applied in a row to graph value ``x``, scopes ``<prefix><name>_<place>``
+    (or ``<prefix><names[i]>``)."""
+    for index, layer in enumerate(layers):
+        if type(layer) not in CONVERTERS:
+            known = ", ".join(cls.__name__ for cls in CONVERTERS)
+            raise ValueError(f"cannot export layer {prefix}{index}, {type(layer).__name__}: ONNX export knows {known}")
+        name, convert = CONVERTERS[type(layer)]
+        x = convert(graph, f"{prefix}{name}_{index}" if names is None else f"{prefix}{names[index]}", layer, x)
+    return x
+# --- end of issue 26's block ------------------------------------------------------------------------
+
+
 def add_network(graph, network, x):
     """Every layer of ``network`` applied to graph value ``x``, node scopes named after
     the layer and its place (``dense_0``, ``relu_1``); returns the network's output."""
