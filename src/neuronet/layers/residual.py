@@ -17,10 +17,10 @@ class Residual(Layer):
     """A residual block: its layers F applied to x, and x itself added to what they give.
 
     Forward:   y = x + F(x)            (F's output shaped as x)
-               y = P · x + F(x)        (otherwise: P a projection of x to F's shape)
-    Backward:  ∂L/∂x = ∂L/∂y + ∂L/∂x|_F                 (the two paths' gradients add up)
-               ∂L/∂x = Pᵀ · ∂L/∂y + ∂L/∂x|_F            (with a projection; ∂L/∂P = ∂L/∂y · xᵀ)
-               ∂L/∂θ_F: F's own backward, given ∂L/∂y
+               y = P · x + F(x)        (otherwise: P a linear projection of x to F's shape)
+    Backward:  ∂L/∂x = ∂L/∂y + (∂F/∂x)ᵀ · ∂L/∂y           (the two paths' gradients add up)
+               ∂L/∂x = Pᵀ · ∂L/∂y + (∂F/∂x)ᵀ · ∂L/∂y      (with a projection)
+               ∂L/∂θ for every parameter of F and P: its layer's own backward, given ∂L/∂y
 
     The shortcut carries ∂L/∂y to x unchanged, however deep F is: a stack of blocks
     trains where a plain stack of as many layers stops learning, its gradients fading
