@@ -371,3 +371,19 @@ def test_bad_blocks_and_inputs_are_refused_in_one_line():
         with pytest.raises(ValueError, match=message) as error:
             make()
         assert "\n" not in str(error.value)
+
+
+def test_batch_invariant_prediction_reaches_into_blocks_and_threads_count_their_products():
+    from neuronet.threads import largest_product
+
+    net = nn.Sequential([nn.Flatten(), nn.Residual([nn.Dense(64), nn.ReLU(), nn.Dense(32)]),
+                         nn.Residual([nn.Dense(16)]), nn.Dense(3)], input_shape=(1, 4, 4), random_state=0)
+    assert largest_product(net, 10) == 2 * 10 * 64 * 32  # the block's second Dense: 64 → 32
+    X = images(37, 1, 4, 4).astype(np.float32)
+    whole = net.predict_batch_invariant(X)
+    np.testing.assert_array_equal(whole, np.concatenate([net.predict_batch_invariant(X[i:i + 5])
+                                                         for i in range(0, 37, 5)]))
+    np.testing.assert_allclose(whole, net.predict(X), rtol=1e-5, atol=1e-6)
+    conv = resnet()
+    X = images(11, 1, 8, 8).astype(np.float32)
+    np.testing.assert_array_equal(conv.predict_batch_invariant(X)[3:4], conv.predict_batch_invariant(X[3:4]))

@@ -283,13 +283,7 @@ class Sequential:
         self.ensure_built(x)
         rows = x.shape[0]
         with blas_threads(self, ROWS_PER_BLOCK):  # one count for every batch
-            for layer in self.layers:
-                if isinstance(layer, Dense):
-                    x = _dense_rows_as_lanes(layer, _whole_blocks(x))
-                elif isinstance(layer, Conv2D):
-                    x = layer.forward_image_by_image(x)
-                else:
-                    x = layer.forward(x)
+            x = _batch_invariant(self.layers, x)
         self.clear_cache()
         return x[:rows]
 
@@ -475,6 +469,22 @@ def _readable(count):
             value = count / size
             return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
     return str(count)
+
+
+def _batch_invariant(layers, x):
+    """``layers`` applied in a row to a dense batch the way :meth:`Sequential.predict_batch_invariant`
+    applies them (a residual block's parts too), each sample's numbers whatever the batch."""
+    for layer in layers:
+        if isinstance(layer, Dense):
+            x = _dense_rows_as_lanes(layer, _whole_blocks(x))
+        elif isinstance(layer, Conv2D):
+            x = layer.forward_image_by_image(x)
+        elif isinstance(layer, Residual):  # issue 26: y = x + F(x), or P·x + F(x)
+            x = _batch_invariant(layer.layers, x) + (x if layer.shortcut is None else
+                                                     _batch_invariant([layer.shortcut], x))
+        else:
+            x = layer.forward(x)
+    return x
 
 
 def _whole_blocks(x):
