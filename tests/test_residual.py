@@ -387,3 +387,18 @@ def test_batch_invariant_prediction_reaches_into_blocks_and_threads_count_their_
     conv = resnet()
     X = images(11, 1, 8, 8).astype(np.float32)
     np.testing.assert_array_equal(conv.predict_batch_invariant(X)[3:4], conv.predict_batch_invariant(X[3:4]))
+
+
+def test_a_residual_network_round_trips_through_skops_trusting_neuronet_types_alone(digits, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    X, y = digits
+    net = resnet()
+    path = str(tmp_path / "resnet.skops")
+    sio.dump(net, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert all(name.startswith("neuronet.") for name in untrusted) and "neuronet.layers.residual.Residual" in untrusted
+    loaded = sio.load(path, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    loaded.fit(X[:32], y[:32], loss=nn.CrossEntropy(), optimizer=nn.SGD(0.1), epochs=1, batch_size=32, verbose=0)
+    flat, _, _ = loaded.flat_parameters()
+    assert all(param.base is flat for param in loaded.layers[4].params.values())
