@@ -53,11 +53,17 @@ def digits():
     (nn.Residual([nn.Conv2D(3, 3, padding=1), nn.Tanh(), nn.Conv2D(2, 3, padding=1)]), (2, 5, 5)),
     (nn.Residual([nn.Conv2D(4, 3, stride=2, padding=1, bias=False), nn.ReLU()]), (2, 6, 6)),  # 1 × 1 stride 2
     (nn.Residual([nn.Residual([nn.Dense(4), nn.Tanh()]), nn.Dense(3)], projection=nn.Dense(3)), (4,)),
-], ids=["identity", "dense-projection", "conv-identity", "conv-projection", "nested-explicit"])
+    (nn.Residual([nn.Conv2D(5, 3, padding=1)]), (2, 5, 5)),  # more channels alone: a 1 × 1 projection, stride 1
+    (nn.Residual([nn.Conv2D(3, 3, stride=2, padding=1), nn.ReLU()]), (2, 7, 7)),  # 7 → 4: stride 2 fits odd sizes
+], ids=["identity", "dense-projection", "conv-identity", "conv-projection", "nested-explicit", "conv-channels",
+        "conv-odd"])
 def test_a_residual_block_passes_the_gradient_check_for_its_input_and_every_parameter(block, shape):
     block = built(block, shape)
     errors = check_layer(block, images(4, *shape))
     assert set(errors) == {"input", *block.params} and len(block.params) >= 2
+    if block.shortcut is not None and isinstance(block.shortcut, nn.Conv2D) and block.projection is None:
+        assert block.shortcut.kernel_size == (1, 1) and not block.shortcut.bias
+        assert block.shortcut.output_shape(shape) == block.inner_shape(shape)
     assert max(errors.values()) < 1e-7, errors
 
 

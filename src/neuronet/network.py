@@ -355,7 +355,8 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """Each layer, its output shape and its parameters, counted the way one counts
-        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases);
+        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases; a
+        residual block, the sum of its layers' rows, indented under it as "3.0", "3.1");
         then, for each convolution, its shared weights beside the weights a dense layer
         from the same input to the same output would need."""
         body, sharing = self._summary_rows()
