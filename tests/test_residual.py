@@ -408,3 +408,28 @@ def test_a_residual_network_round_trips_through_skops_trusting_neuronet_types_al
     loaded.fit(X[:32], y[:32], loss=nn.CrossEntropy(), optimizer=nn.SGD(0.1), epochs=1, batch_size=32, verbose=0)
     flat, _, _ = loaded.flat_parameters()
     assert all(param.base is flat for param in loaded.layers[4].params.values())
+
+
+def test_a_network_of_layers_without_a_bias_is_counted_saved_and_exported_without_one(tmp_path):
+    net = nn.Sequential([nn.Dense(20, bias=False), nn.ReLU(), nn.Dense(20, bias=False), nn.Tanh(), nn.Dense(3),
+                         nn.Softmax()],
+                        input_shape=(20,), random_state=0)
+    assert net.count_params() == 20 * 20 + 20 * 20 + (20 * 3 + 3)
+    text = net.summary(print_fn=None)
+    rows = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines()]
+    assert ["0: Dense", "(None, 20)", "400", "20·20 weights"] in rows and ["4: Dense", "(None, 3)", "63",
+                                                                          "20·3 weights + 3 bias"] in rows
+    assert [key for key, _, _ in net.named_parameters()] == ["0/weights", "2/weights", "4/weights", "4/bias"]
+    neuronet.save(net, tmp_path / "no-bias.nn")
+    loaded = neuronet.load(tmp_path / "no-bias.nn")
+    assert loaded.layers[0].bias is False and loaded.layers[4].bias is True
+    X = images(9, 20).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from neuronet.export import to_onnx
+
+    model = to_onnx(net)
+    assert [node.name for node in model.graph.node][:2] == ["dense_0/MatMul", "relu_1/Relu"]
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: X})[0], net.predict(X), atol=1e-5)
