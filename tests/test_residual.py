@@ -433,3 +433,15 @@ def test_a_network_of_layers_without_a_bias_is_counted_saved_and_exported_withou
     assert [node.name for node in model.graph.node][:2] == ["dense_0/MatMul", "relu_1/Relu"]
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: X})[0], net.predict(X), atol=1e-5)
+
+
+def test_a_block_holding_an_unregistered_layer_trains_but_is_refused_at_save_naming_the_part(tmp_path):
+    class Unlisted(nn.Layer):
+        """y = x"""
+
+    net = nn.Sequential([nn.Dense(3), nn.Residual([nn.Dense(3), Unlisted()])], input_shape=(3,), random_state=0)
+    assert net.get_config()["layers"][1]["config"]["layers"][1] == {"class": "Unlisted", "config": {}}
+    net.fit(images(8, 3), images(8, 3), loss=nn.MeanSquaredError(), optimizer=nn.SGD(0.1), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"layer 1.1, Unlisted, is not a registered layer: .*register_layer") as error:
+        neuronet.save(net, tmp_path / "unlisted.nn")
+    assert "\n" not in str(error.value) and not (tmp_path / "unlisted.nn").exists()

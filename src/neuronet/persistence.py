@@ -45,8 +45,20 @@ def _network_tree(network):
 def _saved_config(network):
     """The network's config, each layer by its registered name (an unregistered layer, or
     one whose config is not JSON-safe, is refused in one line: a file holds no code)."""
+    for index, layer in enumerate(network.layers):
+        _check_parts(layer, str(index))
     return {**network.get_config(), "layers": [layer_description(index, layer)
                                                for index, layer in enumerate(network.layers)]}
+
+
+def _check_parts(layer, where):
+    """A residual block's parts, each registered with a JSON-safe config, as a network's
+    layers must be (ValueError in one line naming the part, "2.0", otherwise)."""
+    if type(layer) is Residual:
+        parts = [(str(number), part) for number, part in enumerate(layer.layers)]
+        for name, part in parts + ([("projection", layer.projection)] if layer.projection is not None else []):
+            layer_description(f"{where}.{name}", part)
+            _check_parts(part, f"{where}.{name}")
 
 
 def _saved_arrays(network):

@@ -10,7 +10,7 @@ from .base import Layer
 from .conv import Conv2D
 from .dense import Dense
 from .pooling import MaxPool2D
-from .registry import LAYERS, layer_description
+from .registry import LAYERS, registered_name
 
 
 class Residual(Layer):
@@ -84,8 +84,11 @@ class Residual(Layer):
 
     # --- construction ----------------------------------------------------------
     def get_config(self):
-        return {"layers": [layer_description(index, layer) for index, layer in enumerate(self.layers)],
-                "projection": None if self.projection is None else layer_description("projection", self.projection)}
+        """Its layers (and the projection given, or None) as a file describes layers:
+        ``{"class": registered name, "config": {...}}``; ``neuronet.save`` refuses a part
+        that is not registered, as it refuses such a layer of a network."""
+        return {"layers": [_description(layer) for layer in self.layers],
+                "projection": None if self.projection is None else _description(self.projection)}
 
     def inner_shape(self, input_shape):
         """The shape of F(x) for one sample x of ``input_shape``."""
@@ -216,6 +219,10 @@ class _Nested(MutableMapping):
 
     def __repr__(self):
         return repr(dict(self))
+
+
+def _description(layer):
+    return {"class": registered_name(type(layer)) or type(layer).__name__, "config": layer.get_config()}
 
 
 def _layer(item, what):
