@@ -13,6 +13,7 @@ from scipy import sparse
 
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -282,13 +283,7 @@ class Sequential:
         self.ensure_built(x)
         rows = x.shape[0]
         with blas_threads(self, ROWS_PER_BLOCK):  # one count for every batch
-            for layer in self.layers:
-                if isinstance(layer, Dense):
-                    x = _dense_rows_as_lanes(layer, _whole_blocks(x))
-                elif isinstance(layer, Conv2D):
-                    x = layer.forward_image_by_image(x)
-                else:
-                    x = layer.forward(x)
+            x = _batch_invariant(self.layers, x)
         self.clear_cache()
         return x[:rows]
 
@@ -350,6 +345,9 @@ class Sequential:
                          f"{layer.count_params():,}", formula))
             if isinstance(layer, Conv2D):
                 sharing.append(f"{index}: Conv2D  {_weight_sharing(layer, shape_in, shape)}")
+            if isinstance(layer, Residual):  # its parts, each counted by hand on an indented row under it
+                rows[-1] = (*rows[-1][:3], _block_formula(layer))
+                _block_rows(str(index), layer, shape_in, "  ", rows, sharing)
         return rows, sharing
 
     def _summary_footer(self):
@@ -357,7 +355,8 @@ class Sequential:
 
     def summary(self, print_fn=print):
         """Each layer, its output shape and its parameters, counted the way one counts
-        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases);
+        them by hand (a Dense layer from n inputs to k units: n·k weights + k biases; a
+        residual block, the sum of its layers' rows, indented under it as "3.0", "3.1");
         then, for each convolution, its shared weights beside the weights a dense layer
         from the same input to the same output would need."""
         body, sharing = self._summary_rows()
@@ -433,8 +432,35 @@ def _weight_sharing(conv, shape_in, shape_out):
     connect the same input to the same output: (C·H·W)·(F·H'·W') of them."""
     dense = int(np.prod(shape_in)) * int(np.prod(shape_out))
     source, target = ("×".join(map(str, shape)) for shape in (shape_in, shape_out))
-    return (f"{conv.params['weights'].size:,} shared weights + {conv.filters:,} biases; a dense layer from "
+    biases = f" + {conv.filters:,} biases" if conv.bias else ""
+    return (f"{conv.params['weights'].size:,} shared weights{biases}; a dense layer from "
             f"{source} to {target} would need {_readable(dense)} weights")
+
+
+def _block_formula(block):
+    """A residual block's "Counted as": what it adds up, its parts' parameters counted below."""
+    return ("x" if block.shortcut is None else "P·x") + " + F(x): the sum of the rows below"
+
+
+def _block_rows(label, block, shape_in, indent, rows, sharing):
+    """A summary row for each part of a residual block (F's layers, then the projection P),
+    indented and numbered "3.0", "3.1", "3.projection"; the parts of a block inside it
+    further in."""
+    shape = shape_in
+    parts = [(str(number), part, True) for number, part in enumerate(block.layers)]
+    parts += [("projection", block.shortcut, False)] if block.shortcut is not None else []
+    for name, part, chained in parts:
+        start = shape if chained else shape_in
+        out = part.output_shape(start)
+        formula = " + ".join(f"{'·'.join(map(str, p.shape))} {key}" for key, p in part.params.items())
+        rows.append((f"{indent}{label}.{name}: {type(part).__name__}", str((None, *out)),
+                     f"{part.count_params():,}", _block_formula(part) if isinstance(part, Residual) else formula))
+        if isinstance(part, Conv2D):
+            sharing.append(f"{label}.{name}: Conv2D  {_weight_sharing(part, start, out)}")
+        if isinstance(part, Residual):
+            _block_rows(f"{label}.{name}", part, start, indent + "  ", rows, sharing)
+        if chained:
+            shape = out
 
 
 def _readable(count):
@@ -444,6 +470,22 @@ def _readable(count):
             value = count / size
             return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
     return str(count)
+
+
+def _batch_invariant(layers, x):
+    """``layers`` applied in a row to a dense batch the way :meth:`Sequential.predict_batch_invariant`
+    applies them (a residual block's parts too), each sample's numbers whatever the batch."""
+    for layer in layers:
+        if isinstance(layer, Dense):
+            x = _dense_rows_as_lanes(layer, _whole_blocks(x))
+        elif isinstance(layer, Conv2D):
+            x = layer.forward_image_by_image(x)
+        elif isinstance(layer, Residual):  # issue 26: y = x + F(x), or P·x + F(x)
+            x = _batch_invariant(layer.layers, x) + (x if layer.shortcut is None else
+                                                     _batch_invariant([layer.shortcut], x))
+        else:
+            x = layer.forward(x)
+    return x
 
 
 def _whole_blocks(x):
@@ -461,5 +503,6 @@ def _dense_rows_as_lanes(layer, x):
     Zᵀ = Wᵀ · Xᵀ per block (NumPy loops over the blocks in C)."""
     blocks = x.reshape(-1, ROWS_PER_BLOCK, x.shape[1])
     z = np.matmul(layer.params["weights"].T, blocks.transpose(0, 2, 1))  # blocks × units × rows
-    z += layer.params["bias"][:, None]
+    if layer.bias:
+        z += layer.params["bias"][:, None]
     return np.ascontiguousarray(z.transpose(0, 2, 1)).reshape(x.shape[0], -1)  # C order for any number of blocks

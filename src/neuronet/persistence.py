@@ -27,6 +27,7 @@ from sklearn.base import is_classifier
 from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, NeuralEstimator
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .layers import LAYERS, Conv2D, Dense, Exp, Sigmoid, Softmax, layer_description
+from .layers import Residual  # issue 26: a block's arrays, known without allocating them
 from .network import Sequential
 from .preprocessing import TRANSFORMERS, PlaneFeatures, final_estimator, step_names, transformer_from_state, \
     transformer_state, transformers_of, with_preprocessing
@@ -44,8 +45,20 @@ def _network_tree(network):
 def _saved_config(network):
     """The network's config, each layer by its registered name (an unregistered layer, or
     one whose config is not JSON-safe, is refused in one line: a file holds no code)."""
+    for index, layer in enumerate(network.layers):
+        _check_parts(layer, str(index))
     return {**network.get_config(), "layers": [layer_description(index, layer)
                                                for index, layer in enumerate(network.layers)]}
+
+
+def _check_parts(layer, where):
+    """A residual block's parts, each registered with a JSON-safe config, as a network's
+    layers must be (ValueError in one line naming the part, "2.0", otherwise)."""
+    if type(layer) is Residual:
+        parts = [(str(number), part) for number, part in enumerate(layer.layers)]
+        for name, part in parts + ([("projection", layer.projection)] if layer.projection is not None else []):
+            layer_description(f"{where}.{name}", part)
+            _check_parts(part, f"{where}.{name}")
 
 
 def _saved_arrays(network):
@@ -210,9 +223,10 @@ def _parameter_shapes(layer, sample_shape):
     if type(layer) is Dense:
         if len(sample_shape) != 1:
             raise ModelFileError(f"its Dense layer follows samples shaped {sample_shape}, not flat ones")
-        return {"weights": (sample_shape[0], layer.units), "bias": (layer.units,)}
+        return {"weights": (sample_shape[0], layer.units), **({"bias": (layer.units,)} if layer.bias else {})}
     if type(layer) is Conv2D:
-        return {"weights": (layer.filters, sample_shape[0], *layer.kernel_size), "bias": (layer.filters,)}
+        return {"weights": (layer.filters, sample_shape[0], *layer.kernel_size),
+                **({"bias": (layer.filters,)} if layer.bias else {})}
     return None
 
 
@@ -223,9 +237,34 @@ def _array_shapes(layer, sample_shape, dtype):
     known = _parameter_shapes(layer, sample_shape)
     if known is not None:
         return known, {}
+    if type(layer) is Residual:
+        return _block_shapes(layer, sample_shape, dtype)
     layer.build(sample_shape, None, np.dtype(dtype))
     return ({name: param.shape for name, param in layer.params.items()},
             {name: buffer.shape for name, buffer in layer.buffers.items()})
+
+
+def _block_shapes(block, sample_shape, dtype):
+    """The arrays of a residual block's parts ("0/weights", "projection/weights"), each
+    part's output checked against the limits as a network's layers are: a block in a file
+    allocates no more than the same layers in a row would."""
+    params, buffers, shape = {}, {}, tuple(sample_shape)
+    parts = [(str(index), layer, True) for index, layer in enumerate(block.layers)]
+    shortcut = block.shortcut_for(sample_shape)
+    parts += [("projection", shortcut, False)] if shortcut is not None else []
+    for name, part, chained in parts:
+        start = shape if chained else tuple(sample_shape)
+        part_params, part_buffers = _array_shapes(part, start, dtype)
+        params.update({f"{name}/{key}": size for key, size in part_params.items()})
+        buffers.update({f"{name}/{key}": size for key, size in part_buffers.items()})
+        padding = getattr(part, "padding", (0, 0))
+        padded = (start[0], start[1] + 2 * padding[0], start[2] + 2 * padding[1]) if len(start) == 3 else start
+        out = tuple(part.output_shape(start))
+        for size, what in ((padded, "padded input"), (out, "output")):
+            _sample_shape(list(size), f"residual block's part {name} ({type(part).__name__}) {what}")
+        if chained:
+            shape = out
+    return params, buffers
 
 
 def _layers_and_parameters(config):

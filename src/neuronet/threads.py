@@ -60,6 +60,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from .layers import Conv2D, Dense
+from .layers import Residual  # issue 26: a residual block's products count as its parts'
 
 ENVIRONMENT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FLOPS_PER_THREAD = 2e9  # a second thread from 4 GFLOP: measured above
@@ -80,8 +81,18 @@ def largest_product(network, rows):
         elif isinstance(layer, Conv2D):
             columns = shape[0] * math.prod(layer.kernel_size)
             largest = max(largest, 2 * layer.filters * columns * math.prod(output[1:]) * rows)
+        elif isinstance(layer, Residual):  # issue 26: the products of its parts, each a network of its own
+            parts = [layer.layers] + ([[layer.shortcut]] if layer.shortcut is not None else [])
+            largest = max(largest, *(largest_product(_Part(shape, part), rows) for part in parts))
         shape = output
     return largest
+
+
+class _Part:
+    """A residual block's layers (or projection) as :func:`largest_product` reads a network."""
+
+    def __init__(self, input_shape, layers):
+        self.input_shape, self.layers = input_shape, layers
 
 
 def threads_for(network, rows, cores):

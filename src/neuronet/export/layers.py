@@ -18,14 +18,17 @@ from ..layers import (AvgPool2D, Conv2D, Dense, Dropout, Exp, Flatten, Identity,
 
 
 def _dense(graph, scope, layer, x):
-    """Z = X · W + b"""
+    """Z = X · W + b (Z = X · W for a layer without a bias)"""
     z = graph.node(scope, "MatMul", x, graph.constant(f"{scope}/weights", layer.params["weights"]))
+    if not layer.bias:
+        return z
     return graph.node(scope, "Add", z, graph.constant(f"{scope}/bias", layer.params["bias"]))
 
 
 def _conv2d(graph, scope, layer, x):
     weights = graph.constant(f"{scope}/weights", layer.params["weights"])
-    return graph.node(scope, "Conv", x, weights, graph.constant(f"{scope}/bias", layer.params["bias"]),
+    bias = [graph.constant(f"{scope}/bias", layer.params["bias"])] if layer.bias else []  # Conv's bias is optional
+    return graph.node(scope, "Conv", x, weights, *bias,
                       kernel_shape=list(layer.kernel_size), strides=list(layer.stride),
                       pads=[*layer.padding, *layer.padding])
 
@@ -70,6 +73,42 @@ CONVERTERS = {
     Softmax: ("softmax", _elementwise("Softmax", axis=-1)),
     Exp: ("exp", _elementwise("Exp")),
 }
+
+
+# --- issue 26: residual blocks and global average pooling ----------------------------------------
+from ..layers import GlobalAveragePooling2D, Residual  # noqa: E402  (their own block, for a clean merge)
+
+
+def _global_average_pooling(graph, scope, layer, x):
+    """GlobalAveragePool gives N × C × 1 × 1; Flatten makes it the layer's N × C."""
+    return graph.node(scope, "Flatten", graph.node(scope, "GlobalAveragePool", x), axis=1)
+
+
+def _residual(graph, scope, layer, x):
+    """y = x + F(x) (or P·x + F(x)): F's layers in a row, scopes ``residual_3/conv2d_0``,
+    the projection's ``residual_3/projection``, and one Add node."""
+    inner = _add_layers(graph, layer.layers, x, f"{scope}/")
+    shortcut = x
+    if layer.shortcut is not None:
+        shortcut = _add_layers(graph, [layer.shortcut], x, f"{scope}/", names=["projection"])
+    return graph.node(scope, "Add", inner, shortcut)
+
+
+CONVERTERS[GlobalAveragePooling2D] = ("global_average_pooling2d", _global_average_pooling)
+CONVERTERS[Residual] = ("residual", _residual)
+
+
+def _add_layers(graph, layers, x, prefix="", names=None):
+    """``layers`` applied in a row to graph value ``x``, scopes ``<prefix><name>_<place>``
+    (or ``<prefix><names[i]>``)."""
+    for index, layer in enumerate(layers):
+        if type(layer) not in CONVERTERS:
+            known = ", ".join(cls.__name__ for cls in CONVERTERS)
+            raise ValueError(f"cannot export layer {prefix}{index}, {type(layer).__name__}: ONNX export knows {known}")
+        name, convert = CONVERTERS[type(layer)]
+        x = convert(graph, f"{prefix}{name}_{index}" if names is None else f"{prefix}{names[index]}", layer, x)
+    return x
+# --- end of issue 26's block ------------------------------------------------------------------------
 
 
 def add_network(graph, network, x):

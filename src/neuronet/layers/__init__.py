@@ -8,8 +8,11 @@ from .dropout import Dropout
 from .flatten import Flatten
 from .pooling import AvgPool2D, MaxPool2D
 from .registry import LAYERS, layer_description, register_layer, registered_name, registered_types
+from .pooling import GlobalAveragePooling2D  # issue 26: residual connections and their companions
+from .residual import Residual
 
 BUILT_IN = (Dense, Identity, Exp, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Dropout, Flatten, Conv2D, MaxPool2D, AvgPool2D)
+BUILT_IN += (Residual, GlobalAveragePooling2D)  # issue 26: residual connections and their companions
 for _cls in BUILT_IN:
     register_layer(_cls)
 

@@ -6,7 +6,7 @@ from numbers import Integral
 
 import numpy as np
 
-from ..initializers import initialize
+from ..initializers import check_initializer, initialize, initializer_name
 from ..validation import Interval, check_parameter
 from .base import Layer
 from .geometry import check_images, in_memory_order, output_size, pad, pair, window_slices
@@ -65,27 +65,35 @@ class Conv2D(Layer):
     stride : int or (int, int), default 1
     padding : int or (int, int), default 0
         Zeros added on each side of the height and width.
-    initializer : str or None
-        As for ``Dense``; the fan-in is C·kh·kw.
+    initializer : str, callable or None
+        As for ``Dense``; the fan-in is C·kh·kw and the fan-out F·kh·kw.
+    bias : bool, default True
+        Whether the layer has the biases b (F·C·kh·kw parameters alone without them).
     """
 
     cache = ("_xp", "_chunks")
 
     regularized = ("weights",)
 
-    def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None):
+    bias = True  # a layer pickled before layers could go without a bias has one
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None, bias=True):
         super().__init__()
         check_parameter("filters", filters, [Interval(Integral, 1, None, closed="left")], "Conv2D")
         self.filters = int(filters)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
-        self.initializer = initializer
+        self.initializer = check_initializer(initializer, "Conv2D")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ValueError(f"Conv2D's bias is True or False, not {bias!r}")
+        self.bias = bool(bias)
 
     def get_config(self):
-        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
-                "stride": list(self.stride), "padding": list(self.padding),
-                "initializer": self.initializer}
+        config = {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                  "stride": list(self.stride), "padding": list(self.padding),
+                  "initializer": initializer_name(self.initializer)}
+        return config if self.bias else {**config, "bias": False}  # files of layers with a bias stay as they were
 
     def build(self, input_shape, rng, dtype):
         check_images(input_shape, "Conv2D")
@@ -97,7 +105,8 @@ class Conv2D(Layer):
             self.initializer or "glorot_uniform", (self.filters, channels, kh, kw),
             fan_in, fan_out, rng, dtype,
         )
-        self.params["bias"] = initialize("zeros", (self.filters,), fan_in, fan_out, rng, dtype)
+        if self.bias:
+            self.params["bias"] = initialize("zeros", (self.filters,), fan_in, fan_out, rng, dtype)
 
     def output_shape(self, input_shape):
         check_images(input_shape, "Conv2D")
@@ -118,7 +127,8 @@ class Conv2D(Layer):
             cols = self._im2col(rows, wo)
             z_rows = z[:, rows].reshape(self.filters, -1)  # a view: (F, positions of these rows × n)
             np.matmul(weights, cols, out=z_rows)  # one product per chunk, while its columns are in the cache
-            z_rows += self.params["bias"][:, None]
+            if self.bias:
+                z_rows += self.params["bias"][:, None]
             self._chunks.append((rows, cols))
         return z.transpose(3, 0, 1, 2)
 
@@ -156,14 +166,16 @@ class Conv2D(Layer):
         for i, j, (rows, columns) in window_slices(self.kernel_size, self.stride, (ho, wo)):
             cols[:, :, i, j] = xp[:, :, rows, columns]
         z = np.matmul(self.params["weights"].reshape(self.filters, -1), cols.reshape(n, channels * kh * kw, ho * wo))
-        z += self.params["bias"][:, None]
+        if self.bias:
+            z += self.params["bias"][:, None]
         return z.reshape(n, self.filters, ho, wo)
 
     def backward(self, grad_z, input_grad=True):
         weights = self.params["weights"].reshape(self.filters, -1)
         grad = in_memory_order(grad_z)  # F × ho × wo × N
         wo = grad.shape[2]
-        np.sum(grad.reshape(self.filters, -1), axis=1, out=self._grad("bias"))
+        if self.bias:
+            np.sum(grad.reshape(self.filters, -1), axis=1, out=self._grad("bias"))
         grad_weights = self._grad("weights").reshape(self.filters, -1)
         grad_weights.fill(0)
         grad_padded = np.zeros(self._xp.shape, dtype=grad_z.dtype) if input_grad else None  # batch-last

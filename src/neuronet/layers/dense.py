@@ -7,7 +7,7 @@ from numbers import Integral
 import numpy as np
 from scipy import sparse
 
-from ..initializers import initialize
+from ..initializers import check_initializer, initialize, initializer_name
 from ..validation import Interval, check_parameter
 from .base import Layer
 
@@ -21,7 +21,9 @@ class Dense(Layer):
     Backward:  ∂L/∂W = Xᵀ · ∂L/∂Z      ∂L/∂b = Σ_rows ∂L/∂Z      ∂L/∂X = ∂L/∂Z · Wᵀ
 
     A unit followed by a sigmoid is exactly a logistic regression over the layer's
-    inputs; the layer has n·k weights and k biases.
+    inputs; the layer has n·k weights and k biases (n·k weights alone with
+    ``bias=False``: Z = X · W, for a layer whose output is shifted by the next layer
+    anyway, or a residual block's projection).
 
     An input that is zero in every row of a training batch (a border pixel of MNIST, a
     word no document of the batch uses) adds nothing to Z, and its row of ∂L/∂W is
@@ -32,20 +34,31 @@ class Dense(Layer):
     ----------
     units : int
         Number of output units k.
-    initializer : str or None
-        "glorot_uniform", "he_normal" or "zeros"; None lets ``Sequential`` choose
-        (He before a rectifier, Glorot otherwise). The bias starts at zero.
+    initializer : str, callable or None
+        The weights' initialiser: a name from :mod:`neuronet.initializers`
+        ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+        "lecun_normal", "orthogonal", "zeros") or a function
+        ``(shape, fan_in, fan_out, rng, dtype) -> array``, recorded by its name; None
+        lets ``Sequential`` choose (He before a rectifier, Glorot otherwise). The bias
+        starts at zero.
+    bias : bool, default True
+        Whether the layer has the bias b.
     """
 
     cache = ("_x", "_present")
 
     regularized = ("weights",)
 
-    def __init__(self, units, initializer=None):
+    bias = True  # a layer pickled before layers could go without a bias has one
+
+    def __init__(self, units, initializer=None, bias=True):
         super().__init__()
         check_parameter("units", units, [Interval(Integral, 1, None, closed="left")], "Dense")
         self.units = int(units)
-        self.initializer = initializer
+        self.initializer = check_initializer(initializer, "Dense")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ValueError(f"Dense's bias is True or False, not {bias!r}")
+        self.bias = bool(bias)
 
     def build(self, input_shape, rng, dtype):
         if len(input_shape) != 1:
@@ -59,13 +72,15 @@ class Dense(Layer):
             self.initializer or "glorot_uniform", (n_inputs, self.units),
             n_inputs, self.units, rng, dtype,
         )
-        self.params["bias"] = initialize("zeros", (self.units,), n_inputs, self.units, rng, dtype)
+        if self.bias:
+            self.params["bias"] = initialize("zeros", (self.units,), n_inputs, self.units, rng, dtype)
 
     def output_shape(self, input_shape):
         return (self.units,)
 
     def get_config(self):
-        return {"units": self.units, "initializer": self.initializer}
+        config = {"units": self.units, "initializer": initializer_name(self.initializer)}
+        return config if self.bias else {**config, "bias": False}  # files of layers with a bias stay as they were
 
     def forward(self, x, training=False):
         weights, self._present = self.params["weights"], None
@@ -74,7 +89,8 @@ class Dense(Layer):
             x, weights = x[:, self._present], np.take(weights, self._present, axis=0)  # x[:, …] beats take on axis 1
         self._x = x
         z = x @ weights
-        z += self.params["bias"]
+        if self.bias:
+            z += self.params["bias"]
         return z
 
     def _skips_zero_inputs(self, x):
@@ -94,5 +110,6 @@ class Dense(Layer):
             grad_weights[self._present] = self._x.T @ grad_z
         else:
             np.matmul(self._x.T, grad_z, out=grad_weights)
-        np.sum(grad_z, axis=0, out=self._grad("bias"))
+        if self.bias:
+            np.sum(grad_z, axis=0, out=self._grad("bias"))
         return grad_z @ self.params["weights"].T if input_grad else None

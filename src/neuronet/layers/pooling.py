@@ -117,3 +117,35 @@ class AvgPool2D(_Pool2D):
     def backward(self, grad_a):
         share = grad_a / grad_a.dtype.type(self.pool_size[0] * self.pool_size[1])
         return self._scatter(lambda k, out=None: share if out is None else np.copyto(out, share), grad_a.dtype)
+
+
+class GlobalAveragePooling2D(Layer):
+    """Global average pooling: each channel's whole map summarised by its mean, an
+    N × C × H × W batch becoming N × C (no parameters; a classifier's head after the
+    last convolution, in place of Flatten and a large Dense layer).
+
+    Forward:   A[n, c] = (1 / H·W) Σ_{r, q} X[n, c, r, q]
+    Backward:  ∂L/∂X[n, c, r, q] = ∂L/∂A[n, c] / (H·W)   (every pixel had the same share)
+    """
+
+    cache = ("_input_shape",)
+
+    def build(self, input_shape, rng, dtype):
+        self.output_shape(input_shape)
+        super().build(input_shape, rng, dtype)
+
+    def output_shape(self, input_shape):
+        check_images(input_shape, "GlobalAveragePooling2D")
+        return (int(input_shape[0]),)
+
+    def forward(self, x, training=False):
+        if x.ndim != 4:
+            raise ValueError(f"GlobalAveragePooling2D takes image batches N × C × H × W, got shape {x.shape}")
+        self._input_shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, grad_a):
+        n, channels, height, width = self._input_shape
+        grad_x = batch_last(n, channels, height, width, grad_a.dtype, fill=None)  # the layout convolutions make
+        grad_x[...] = (grad_a / grad_a.dtype.type(height * width))[:, :, None, None]
+        return grad_x
