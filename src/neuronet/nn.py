@@ -21,3 +21,8 @@ __all__ = [
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
     "EarlyStopping", "LearningRateScheduler", "LiveCurves", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]
+
+# Normalisation: batch normalisation (per channel, over the batch) and layer normalisation (per sample)
+from .layers import BatchNorm, LayerNorm  # noqa: E402
+
+__all__ += ["BatchNorm", "LayerNorm"]
