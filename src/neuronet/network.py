@@ -374,6 +374,9 @@ class Sequential:
             formula = " + ".join(
                 f"{'·'.join(map(str, p.shape))} {name}" for name, p in layer.params.items()
             )
+            if layer.buffers:  # the state that is not trained (BatchNorm's running statistics)
+                formula += " (not trained: " + " + ".join(
+                    f"{'·'.join(map(str, b.shape))} {name}" for name, b in layer.buffers.items()) + ")"
             rows.append((f"{index}: {type(layer).__name__}", str((None, *shape)),
                          f"{layer.count_params():,}", formula))
             if isinstance(layer, Conv2D):
@@ -381,7 +384,9 @@ class Sequential:
         return rows, sharing
 
     def _summary_footer(self):
-        return [f"Total params: {self.count_params():,}", f"Input shape: {(None, *self.input_shape)}"]
+        buffers = sum(buffer.size for _, buffer in self.named_buffers())
+        kept = [f"Buffers, not trained: {buffers:,}"] if buffers else []
+        return [f"Total params: {self.count_params():,}", *kept, f"Input shape: {(None, *self.input_shape)}"]
 
     def summary(self, print_fn=print):
         """Each layer, its output shape and its parameters, counted the way one counts
