@@ -26,8 +26,10 @@ class BatchNorm(Layer):
     channel is the first axis of a sample; each channel c has its statistics over the m
     values it takes in the batch (m = N for vectors, N·H·W for images):
 
-    Forward:   μ_c = (1/m) Σ x      σ²_c = (1/m) Σ (x − μ_c)²      x̂ = (x − μ_c) / √(σ²_c + ε)      y = γ_c x̂ + β_c
-    Backward:  ∂L/∂β_c = Σ g      ∂L/∂γ_c = Σ g ⊙ x̂      ∂L/∂x = (γ_c / σ_c) (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂))
+    Forward:   μ_c = (1/m) Σ x        σ²_c = (1/m) Σ (x − μ_c)²
+               x̂ = (x − μ_c) / √(σ²_c + ε)        y = γ_c x̂ + β_c
+    Backward:  ∂L/∂β_c = Σ g        ∂L/∂γ_c = Σ g ⊙ x̂
+               ∂L/∂x = (γ_c / σ_c) (g − mean(g) − x̂ ⊙ mean(g ⊙ x̂))
 
     with g = ∂L/∂y, σ_c = √(σ²_c + ε), and the sums and means over the m values of the
     channel. The input gradient, by hand: x̂_j depends on x_i directly and through μ and
@@ -35,25 +37,31 @@ class BatchNorm(Layer):
     vanishes, as Σ_j (x_j − μ) = 0),
 
     Backward:  ∂x̂_j/∂x_i = (δ_ij − 1/m) / σ − x̂_j x̂_i / (m σ)
-               ∂L/∂x_i = Σ_j γ g_j ∂x̂_j/∂x_i = (γ/σ) (g_i − (1/m) Σ_j g_j − x̂_i (1/m) Σ_j g_j x̂_j)
+               ∂L/∂x_i = Σ_j γ g_j ∂x̂_j/∂x_i
+                       = (γ/σ) (g_i − Σ_j g_j / m − x̂_i Σ_j g_j x̂_j / m)
 
     Training and evaluation (``forward(x, training)``; a network passes its mode, see
     :meth:`Sequential.train <neuronet.network.Sequential.train>`): in training the batch's
     μ and σ² normalise it, and the running statistics (buffers, not trained) move towards
     them, as PyTorch's do:
 
-    Training:  μ_run ← (1 − momentum) μ_run + momentum μ      σ²_run ← (1 − momentum) σ²_run + momentum · m/(m − 1) σ²
-    Inference: y = γ (x − μ_run) / √(σ²_run + ε) + β
+    Forward (training):    μ_run ← (1 − momentum) μ_run + momentum μ
+                           σ²_run ← (1 − momentum) σ²_run
+                                    + momentum · m/(m − 1) · σ²
+    Forward (evaluation):  y = γ (x − μ_run) / √(σ²_run + ε) + β
+    Backward (evaluation): ∂L/∂x = γ g / √(σ²_run + ε)
 
     the running variance taking the unbiased batch variance, the normalisation the biased
     one. In evaluation the layer is an affine map of each value, the same for every
     sample of the batch: a prediction does not depend on the other samples (float32
-    predictions stay bitwise batch-invariant), and ∂L/∂x = γ g / √(σ²_run + ε).
+    predictions stay bitwise batch-invariant).
 
     γ starts at 1 and β at 0 (the layer starts as a plain standardisation); they are
     named ``gamma`` and ``beta`` (PyTorch's ``weight`` and ``bias``), 2C parameters. No L2
-    penalty applies to γ (``regularized`` is empty), as is usual: the scale that follows
-    a normalisation is not what a weight penalty means to keep small. The running mean
+    penalty applies to γ (nor to β: ``regularized`` is empty), as is usual: the scale
+    that follows a normalisation is not what a weight penalty means to keep small. A
+    bias added just before the layer (a Dense or Conv2D's) is taken away with the
+    batch's mean: in training its gradient is 0, and β does its work. The running mean
     and variance, ``running_mean`` and ``running_var`` (starting at 0 and 1), are buffers:
     saved, checkpointed and loaded with the weights, never updated by an optimizer.
 
@@ -163,10 +171,12 @@ class LayerNorm(Layer):
     For one sample, over its D values x_1 … x_D (its features; with ``dims=3``, a whole
     C × H × W image), and a γ and a β per value (shaped as those dimensions):
 
-    Forward:   μ = (1/D) Σ_j x_j      σ² = (1/D) Σ_j (x_j − μ)²      x̂ = (x − μ) / √(σ² + ε)      y = γ ⊙ x̂ + β
-    Backward:  ∂L/∂β = Σ_samples g      ∂L/∂γ = Σ_samples g ⊙ x̂      ∂L/∂x = (1/σ) (h − mean(h) − x̂ ⊙ mean(h ⊙ x̂)),  h = γ ⊙ g
+    Forward:   μ = (1/D) Σ_j x_j        σ² = (1/D) Σ_j (x_j − μ)²
+               x̂ = (x − μ) / √(σ² + ε)        y = γ ⊙ x̂ + β
+    Backward:  ∂L/∂β = Σ_samples g        ∂L/∂γ = Σ_samples g ⊙ x̂
+               ∂L/∂x = (1/σ) (h − mean(h) − x̂ ⊙ mean(h ⊙ x̂))
 
-    with g = ∂L/∂y, σ = √(σ² + ε) and the means over the sample's D values: batch
+    with g = ∂L/∂y, h = γ ⊙ g, σ = √(σ² + ε) and the means over the sample's D values: batch
     normalisation's derivation with the roles of samples and features swapped, γ
     inside the sums since it differs from value to value. No statistic crosses samples,
     so training and evaluation compute the same thing, and a prediction does not depend
