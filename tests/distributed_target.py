@@ -93,6 +93,23 @@ def dying_run(checkpoint=None, resume=False, communicator=None, slow=False):
     return network
 
 
+# --- batch normalisation: statistics of the whole minibatch, summed over the ranks ---------------
+def batch_norm_run(communicator=None):
+    """3 epochs of 10 weighted minibatches (13 + 12 samples a rank) of a CNN with BatchNorm after
+    its convolution and its hidden Dense layer; returns its weights and buffers, and its history."""
+    digits = datasets.load("digits")
+    network = nn.Sequential([nn.Conv2D(4, 3), nn.BatchNorm(), nn.ReLU(), nn.Flatten(), nn.Dense(16), nn.BatchNorm(),
+                             nn.ReLU(), nn.Dense(10), nn.Softmax()], input_shape=(1, 8, 8), dtype="float64",
+                            random_state=0)
+    with training():
+        history = nn.fit(network, digits.X[:250], digits.y[:250], loss=nn.CrossEntropy(),
+                         optimizer=nn.SGD(0.05, momentum=0.9), epochs=3, batch_size=25, random_state=0,
+                         sample_weight=SAMPLE_WEIGHT, validation_data=(digits.X[250:400], digits.y[250:400]),
+                         communicator=communicator)
+    return {**{f"array.{key}": array for key, array in network.get_weights().items()},
+            **{f"history.{key}": np.array(values) for key, values in history.history.items()}}
+
+
 # --- ranks that disagree -------------------------------------------------------------------
 class Nudge(Callback):
     """After the first epoch, moves one weight of rank 1: a fault that makes the ranks' weights drift apart."""
@@ -142,6 +159,15 @@ def main(mode, *paths):
         results["resumed"] = outcome(resume(checkpoint, 5, distributed=True))
         if rank == 0:
             np.savez(out, **{f"{name}.{part}": array for name, parts in results.items() for part, array in parts.items()})
+    elif mode == "batchnorm":
+        results = batch_norm_run(world)
+        try:  # minibatches of one sample leave a rank without any
+            nn.fit(nn.Sequential([nn.Dense(4), nn.BatchNorm()]), np.ones((4, 3)), np.ones((4, 4)),
+                   loss=nn.MeanSquaredError(), optimizer=nn.SGD(0.1), batch_size=1, communicator=world)
+        except ValueError as error:
+            results[f"error.{rank}"] = np.array(str(error))
+        if rank == 0:
+            np.savez(paths[0], **results)
     elif mode == "die":
         checkpoint, pids = paths
         with open(f"{pids}.{rank}", "w") as file:

@@ -202,6 +202,20 @@ def test_train_distributed_without_a_launcher_is_one_line(tmp_path):
     assert "needs several processes started by an MPI launcher, e.g. mpiexec -n 4" in done.stderr
 
 
+@needs_mpi
+def test_batch_norm_on_two_ranks_normalises_with_the_whole_minibatch_and_trains_as_one_process(tmp_path):
+    out = tmp_path / "batchnorm.npz"
+    done = mpiexec(sys.executable, str(HERE / "distributed_target.py"), "batchnorm", str(out))
+    assert done.returncode == 0, done.stderr
+    two_ranks, alone = dict(np.load(out)), target.batch_norm_run()
+    # minibatches of one sample: each rank stops with the same error rather than wait for the other
+    assert str(two_ranks.pop("error.0")).startswith("a minibatch left 1 of the 2 processes without samples")
+    assert set(two_ranks) == set(alone) and "array.1/running_var" in alone
+    for key, array in alone.items():  # weights, running statistics, every epoch's metrics
+        # (the biases before a BatchNorm have a zero gradient: they stay at 0, to rounding)
+        np.testing.assert_allclose(two_ranks[key], array, rtol=1e-10, atol=1e-14, err_msg=key)
+
+
 # --- a grid search across a Dask cluster ------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=20 is reached on purpose
 def test_grid_search_on_a_dask_cluster_finds_what_one_process_finds():

@@ -279,7 +279,7 @@ def _without_data_gradient(network, loss, X, target, numbers):
     weighted = [layer for layer in network.layers if isinstance(layer, (Dense, Conv2D))]
     left = set(numbers)
     for start in range(0, X.shape[0], CHUNK_ROWS):
-        logits = network.logits(X[start : start + CHUNK_ROWS])
+        logits = network.logits(X[start : start + CHUNK_ROWS], training=False)
         loss.forward(logits, target[start : start + CHUNK_ROWS])
         network.backward(loss.backward(), input_grad=False)
         left = {number for number in left if not any(np.any(grad) for grad in weighted[number - 1].grads.values())}

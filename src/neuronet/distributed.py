@@ -161,6 +161,11 @@ class World:
         self.comm.Allreduce(self._in_place, totals)
         return totals
 
+    def sum(self, values):
+        """Σ over the ranks of an array of numbers, as float64, the same on every rank:
+        what a layer with batch statistics (BatchNorm) sums with its ``communicator``."""
+        return self._sum(values)
+
     def train_step(self, trainer, x, y, sample_weight=None, interrupted=False):
         """One step of data-parallel gradient descent; (x, y) is this rank's part of the
         global minibatch. ``interrupted``: Ctrl-C was pressed on this rank.
@@ -169,6 +174,8 @@ class World:
         cost with the penalty, its right predictions (None for a regression loss), and
         whether Ctrl-C was pressed on any rank. A NaN/inf J leaves the weights untouched."""
         network, loss = trainer.network, trainer.loss
+        if any(getattr(layer, "communicator", None) is self for layer in getattr(network, "layers", ())):
+            return self._synchronized_step(trainer, x, y, sample_weight, interrupted)
         parameters, gradients, mask = network.flat_parameters()
         weight = len(x) if sample_weight is None else float(np.sum(sample_weight))
         value, correct = 0.0, 0
@@ -184,6 +191,42 @@ class World:
         value = loss_sum / total + trainer.penalty_value(total)
         if np.isfinite(value):
             gradients *= gradients.dtype.type(weight / total)
+            self.comm.Allreduce(self._in_place, gradients)
+            if trainer.penalty is not None:
+                trainer.penalty.add_gradient(parameters, gradients, mask, total)
+            trainer.optimizer.step(parameters, gradients)
+        return value, None if np.isnan(correct) else int(correct), bool(interrupted)
+
+    def _synchronized_step(self, trainer, x, y, sample_weight=None, interrupted=False):
+        """:meth:`train_step` for a network whose layers sum batch statistics over the
+        ranks (BatchNorm): each of them takes part in those sums in the forward and the
+        backward pass, so every rank runs both, in the same order, or none does.
+
+        The batch's weight W = Σ_r W_r is summed first (with a check that every rank has
+        samples); the loss's gradient is scaled by W_r / W before the backward pass,
+        which then carries the whole batch's gradient ∂J/∂z (the sums inside BatchNorm
+        are those of one process), and the Allreduce adds the ranks' parameter gradients
+        as they are. A NaN/inf J, known to every rank, skips both the backward pass and
+        the step on all of them."""
+        network, loss = trainer.network, trainer.loss
+        parameters, gradients, mask = network.flat_parameters()
+        weight = len(x) if sample_weight is None else float(np.sum(sample_weight))
+        total, empty = self._sum([weight, not len(x)])
+        if empty:
+            raise ValueError(f"a minibatch left {int(empty)} of the {self.size} processes without samples, and "
+                             "BatchNorm sums its statistics over all of them: give every process a sample of "
+                             "every minibatch (batch_size, and the last minibatch, at least the number of processes)")
+        if not total:
+            raise ValueError("Weights sum to zero, can't be normalized (a minibatch whose samples all weigh 0)")
+        logits = network.logits(x, training=True)  # the layers' forward sums over the ranks
+        value = loss.forward(logits, y, sample_weight if weight else None)  # a rank of weight 0 counts for nothing
+        correct = loss.correct(logits, y)
+        loss_sum, correct, interrupted = self._sum(
+            [value * weight if weight else 0.0, np.nan if correct is None else correct, interrupted])
+        value = loss_sum / total + trainer.penalty_value(total)
+        if np.isfinite(value):
+            grad_logits = loss.backward()
+            network.backward(grad_logits * grad_logits.dtype.type(weight / total), input_grad=False)
             self.comm.Allreduce(self._in_place, gradients)
             if trainer.penalty is not None:
                 trainer.penalty.add_gradient(parameters, gradients, mask, total)

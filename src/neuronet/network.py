@@ -51,6 +51,16 @@ class Sequential:
     random_state : int or None
         Seeds the initial weights and dropout masks.
 
+    Attributes
+    ----------
+    training : bool
+        The network's mode: False (evaluation, where a network starts, unlike a PyTorch
+        module) or True (training: Dropout drops, BatchNorm normalises with the batch's
+        statistics and updates its running ones). :meth:`train` and :meth:`eval` set it;
+        ``forward(x)`` and ``logits(x)`` follow it unless given ``training=``; ``fit``
+        trains in training mode and leaves the network in evaluation mode; every
+        ``predict*`` evaluates, whatever the mode.
+
     Examples
     --------
     >>> from neuronet import nn
@@ -71,6 +81,7 @@ class Sequential:
         self.random_state = random_state
         self.rng = np.random.default_rng(random_state)
         self.input_shape = None
+        self.training = False
         if input_shape is not None:
             self.build(input_shape)
 
@@ -150,6 +161,7 @@ class Sequential:
         if "dtype" in state:  # pickled before the dtype was kept by name
             state["dtype_name"] = np.dtype(state.pop("dtype")).name
         self.__dict__.update(state)
+        self.__dict__.setdefault("training", False)  # pickled before networks had a mode
         if self.built:
             self._pack_parameters()
 
@@ -173,6 +185,19 @@ class Sequential:
             )
 
     # --- computation --------------------------------------------------------
+    def train(self, mode=True):
+        """Put the network in training mode (``mode=False``: evaluation); returns it.
+
+        The mode is what ``forward(x)`` and ``logits(x)`` do without ``training=``:
+        in training Dropout drops units and BatchNorm uses the batch's statistics,
+        updating its running ones; in evaluation both are fixed maps of each sample."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Put the network in evaluation mode (``train(False)``); returns it."""
+        return self.train(False)
+
     @property
     def output_activation(self):
         """The final Sigmoid, Softmax or Exp: the link from the logits to probabilities
@@ -184,17 +209,20 @@ class Sequential:
         """The layers up to the logits: all but the output activation."""
         return self.layers[:-1] if self.output_activation is not None else self.layers
 
-    def logits(self, x, training=False):
+    def logits(self, x, training=None):
         """Activate layer by layer up to the output activation: the scores z that the
-        losses take (for a network without one, its output)."""
+        losses take (for a network without one, its output). ``training`` (True or
+        False) overrides the network's mode, :attr:`training`, for this pass."""
+        training = self.training if training is None else bool(training)
         self.ensure_built(x)
         for layer in self._body:
             x = layer.forward(x, training=training)
         return x
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=None):
         """Activate layer by layer: the network's output (probabilities, for a
-        network that ends in Sigmoid or Softmax)."""
+        network that ends in Sigmoid or Softmax), in the network's mode unless
+        ``training`` (True or False) says otherwise."""
         z = self.logits(x, training)
         return z if self.output_activation is None else self.output_activation.forward(z)
 
@@ -247,11 +275,11 @@ class Sequential:
 
         Float input keeps its precision (float64 input gives float64 outputs); other
         input is converted to the network's dtype."""
-        return self._in_batches(self.forward, x, batch_size)
+        return self._in_batches(lambda batch: self.forward(batch, training=False), x, batch_size)
 
     def predict_logits(self, x, batch_size=1024):
         """The logits for ``x`` in inference mode, in batches, as :meth:`predict`."""
-        return self._in_batches(self.logits, x, batch_size)
+        return self._in_batches(lambda batch: self.logits(batch, training=False), x, batch_size)
 
     def convolution_maps(self, image):
         """What each convolution makes of one ``image`` (C × H × W): a list of (index of
@@ -341,6 +369,9 @@ class Sequential:
             formula = " + ".join(
                 f"{'·'.join(map(str, p.shape))} {name}" for name, p in layer.params.items()
             )
+            if layer.buffers:  # the state that is not trained (BatchNorm's running statistics)
+                formula += " (not trained: " + " + ".join(
+                    f"{'·'.join(map(str, b.shape))} {name}" for name, b in layer.buffers.items()) + ")"
             rows.append((f"{index}: {type(layer).__name__}", str((None, *shape)),
                          f"{layer.count_params():,}", formula))
             if isinstance(layer, Conv2D):
@@ -351,7 +382,9 @@ class Sequential:
         return rows, sharing
 
     def _summary_footer(self):
-        return [f"Total params: {self.count_params():,}", f"Input shape: {(None, *self.input_shape)}"]
+        buffers = sum(buffer.size for _, buffer in self.named_buffers())
+        kept = [f"Buffers, not trained: {buffers:,}"] if buffers else []
+        return [f"Total params: {self.count_params():,}", *kept, f"Input shape: {(None, *self.input_shape)}"]
 
     def summary(self, print_fn=print):
         """Each layer, its output shape and its parameters, counted the way one counts

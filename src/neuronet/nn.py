@@ -22,4 +22,9 @@ __all__ = [
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
     "EarlyStopping", "LearningRateScheduler", "LiveCurves", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]
-__all__ += ["Residual", "GlobalAveragePooling2D"]  # issue 26: residual connections and their companions
+__all__ += ["Residual", "GlobalAveragePooling2D"]  # residual connections and their companions
+
+# Normalisation: batch normalisation (per channel, over the batch) and layer normalisation (per sample)
+from .layers import BatchNorm, LayerNorm  # noqa: E402
+
+__all__ += ["BatchNorm", "LayerNorm"]

@@ -11,7 +11,10 @@ which every loss takes), ``backward(grad_logits, input_grad)``, ``flat_parameter
 (parameters, gradients and the L2 mask as three flat vectors), ``predict_logits(x)``,
 ``ensure_built(x)``, ``get_weights()`` / ``set_weights()``, ``output_activation``
 (the final Sigmoid/Softmax layer, or None), ``get_config()``, ``dtype``, ``rng`` and
-``clear_cache()`` (forget the last batch's forward pass: called when the run ends).
+``clear_cache()`` (forget the last batch's forward pass: called when the run ends);
+and, where the network has them, ``train()`` / ``eval()`` (its mode: training while the
+run lasts, evaluation after it) and ``layers`` (a layer with a ``communicator``
+attribute, such as BatchNorm, is given the run's communicator while it lasts).
 :class:`neuronet.network.Sequential` keeps it.
 """
 
@@ -408,6 +411,7 @@ class Trainer:
         else:  # every rank checks that it runs the same run, then takes rank 0's state
             self.communicator.begin(self, self._begin_callbacks)
         catching, self.completed = self._catch_ctrl_c(), False
+        self._enter_training(True)
         # overflow is caught as divergence; BLAS runs on the threads that this work pays for
         with np.errstate(over="ignore", invalid="ignore"), blas_threads(self.network, min(self.batch_size, X.shape[0])):
             try:
@@ -416,11 +420,23 @@ class Trainer:
                 self.completed = True  # neither interrupted nor diverged
             finally:
                 self.network.clear_cache()  # nothing of the last batch's inputs stays in the network
+                self._enter_training(False)  # fit leaves the network in evaluation mode
                 if catching:
                     signal.signal(signal.SIGINT, self._previous_handler)
                 for callback in self.callbacks:
                     callback.on_train_end()
         return self.history
+
+    def _enter_training(self, training):
+        """The network's mode for the run (training) or after it (evaluation), and the
+        run's communicator on the layers that take one (their batch statistics summed
+        over the ranks under MPI), removed after it."""
+        mode = getattr(self.network, "train" if training else "eval", None)
+        if mode is not None:
+            mode()
+        for layer in getattr(self.network, "layers", ()):
+            if hasattr(layer, "communicator"):
+                layer.communicator = self.communicator if training else None
 
     def _begin_callbacks(self):
         for callback in self.callbacks:  # a Checkpoint callback, last, may put back a saved run here

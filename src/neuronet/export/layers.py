@@ -121,3 +121,30 @@ def add_network(graph, network, x):
         name, convert = CONVERTERS[type(layer)]
         x = convert(graph, f"{name}_{index}", layer, x)
     return x
+
+
+# --- normalisation: BatchNorm (in evaluation, its running statistics) and LayerNorm ---------
+from ..layers import BatchNorm, LayerNorm  # noqa: E402
+
+
+def _batch_norm(graph, scope, layer, x):
+    """y = γ (x − μ_run) / √(σ²_run + ε) + β, per channel (axis 1): BatchNormalization in
+    inference mode, for N × C, N × C × L and N × C × H × W alike."""
+    arrays = [graph.constant(f"{scope}/{name}", array) for name, array in (
+        ("gamma", layer.params["gamma"]), ("beta", layer.params["beta"]),
+        ("running_mean", layer.buffers["running_mean"]), ("running_var", layer.buffers["running_var"]))]
+    return graph.node(scope, "BatchNormalization", x, *arrays, epsilon=layer.epsilon)
+
+
+def _layer_norm(graph, scope, layer, x):
+    """y = γ ⊙ (x − μ) / √(σ² + ε) + β over each sample's last ``dims`` dimensions:
+    LayerNormalization (operator set 17 and later)."""
+    return graph.node(scope, "LayerNormalization", x, graph.constant(f"{scope}/gamma", layer.params["gamma"]),
+                      graph.constant(f"{scope}/beta", layer.params["beta"]), axis=-layer.dims,
+                      epsilon=layer.epsilon)
+
+
+CONVERTERS.update({
+    BatchNorm: ("batch_norm", _batch_norm),
+    LayerNorm: ("layer_norm", _layer_norm),
+})

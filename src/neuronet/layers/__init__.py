@@ -18,3 +18,11 @@ for _cls in BUILT_IN:
 
 __all__ = ["Layer", *(cls.__name__ for cls in BUILT_IN), "LAYERS", "register_layer", "registered_name",
            "registered_types", "layer_description"]
+
+# Normalisation (batch and layer), registered as the built-in layers are
+from .normalization import BatchNorm, LayerNorm  # noqa: E402
+
+NORMALIZATION = (BatchNorm, LayerNorm)
+for _cls in NORMALIZATION:
+    register_layer(_cls)
+__all__ += [cls.__name__ for cls in NORMALIZATION]
