@@ -873,7 +873,7 @@ def test_cartpole_sends_every_episodes_return_and_the_librarys_running_average(c
         snapshot = episodes_stepped(ws, 4)
     agent = rl.PolicyGradientAgent(4, 2, hidden=(16,), learning_rate=0.01, random_state=3)
     returns = agent.train(rl.make_env(), episodes=4, seed=3)  # the same agent, the library's own loop
-    assert snapshot["returns"] == returns
+    assert snapshot["returns"] == returns and snapshot["episodes"] == [1, 2, 3, 4]
     assert snapshot["averages"] == pytest.approx([np.mean(returns[:k + 1]) for k in range(4)], abs=0.01)
     assert ready["parameters"] == (4 * 16 + 16) + (16 * 2 + 2) and ready["solved_at"] == 475
     assert ready["value_parameters"] == (4 * 16 + 16) + (16 + 1) and snapshot["solved"] is None
@@ -949,3 +949,12 @@ def test_cartpoles_policy_is_a_network_and_only_cartpole_plays_episodes(client, 
         started(ws, greeted=True)
         ws.send_json({"type": "episode"})
         assert first(ws, lambda m: m["type"] == "error")["message"] == "episode: only CartPole plays episodes"
+
+
+def test_a_long_cartpole_run_sends_at_most_2000_points_of_its_curve_the_last_episode_kept():
+    from neuronet.studio.cartpole import curve
+    returns = [float(k % 500) for k in range(4999)]
+    sent = curve(returns, returns, most=2000)
+    assert len(sent["episodes"]) <= 2000 and sent["episodes"][-1] == 4999 and sent["episodes"][:2] == [1, 4]
+    assert sent["returns"] == [returns[episode - 1] for episode in sent["episodes"]]
+    assert curve(returns[:7], returns[:7])["episodes"] == list(range(1, 8)) and curve([], [])["episodes"] == []

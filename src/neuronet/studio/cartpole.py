@@ -35,6 +35,7 @@ ENVIRONMENT = "CartPole-v1"
 WINDOW = 100                 # the returns' running average, over this many episodes (solved: ≥ 475 over 100)
 WATCH_SEED = 10_000          # the watched episodes start where `neuronet rl`'s evaluation starts: seed + 10 000
 EPISODES_PER_EPOCH_STEP = 10  # the page's "step epoch": ten episodes
+MOST_SENT = 2000             # a snapshot carries at most this many episodes' returns (evenly spaced, the last one kept)
 DESCRIPTION = ("CartPole-v1 (gymnasium): push the cart left or right to keep the pole upright; +1 for every "
                "step it stays up, at most 500 steps. Solved: an average return of 475 over 100 episodes.")
 
@@ -60,6 +61,16 @@ def episode_message(env, policy, seed):
              else f"{len(actions)} steps, the most an episode lasts")
     return {"type": "episode", "return": float(np.sum(rewards)), "steps": len(actions), "ended": ended,
             "frames": frames, "seed": seed}
+
+
+def curve(returns, averages, most=MOST_SENT):
+    """The returns curve as a snapshot carries it: every episode's return and running average,
+    or, past ``most`` episodes, those of every k-th episode counted back from the last, with
+    the episodes' numbers (from 1)."""
+    every = -(-len(returns) // most) if returns else 1
+    kept = range(len(returns) - 1, -1, -every)[::-1]
+    return {"episodes": [i + 1 for i in kept], "returns": [round(returns[i], 1) for i in kept],
+            "averages": [round(averages[i], 2) for i in kept]}
 
 
 def geometry():
@@ -143,8 +154,7 @@ class CartPoleRun(Run):
     def _snapshot(self):
         from .. import rl
 
-        return {**self._bare_snapshot(), "episode": len(self.returns),
-                "returns": [round(r, 1) for r in self.returns], "averages": [round(a, 2) for a in self.averages],
+        return {**self._bare_snapshot(), "episode": len(self.returns), **curve(self.returns, self.averages),
                 "solved": rl.first_solved(self.returns, self._solved_at(), WINDOW)}
 
     def _solved_at(self):

@@ -8,7 +8,6 @@
 
 const FRAMES_PER_SECOND = 50;  // CartPole's own clock: one step is 0.02 s
 const HOLD_LAST_MS = 900;      // the last frame (where it fell) stays a moment before the next episode
-const RL_PACE = 20;            // default episodes a second: the curve grows at a pace the eye follows
 
 const rl = { ready: null, preparing: null, snapshot: null, episode: null, frame: 0, timer: null, animating: false,
   asked: false, labels: null };
@@ -25,6 +24,7 @@ function rlSees(message) {
 
 function rlPreparing(message) {
   rl.preparing = message.run;
+  $("size-view").classList.remove("hidden");  // hidden while CartPole lacks gymnasium
   rl.ready = null;
   rlStop();
   rlLayout();
@@ -48,14 +48,10 @@ function rlLayout() {
 }
 
 function rlChosen() {
-  // CartPole picked: its policy is a network, paced so the curve can be followed
+  // CartPole picked: its policy is a network (lessons.js paces it: 20 episodes a second)
   if (page.datasets[$("dataset").value]?.kind !== "rl") return rlLayout();
   $("model-network").checked = true;
   updateLayout();
-  if (!lessons.paceChosen) {
-    $("speed").value = String(RL_PACE);
-    sendPace();
-  }
   rlLayout();
 }
 
@@ -112,6 +108,8 @@ function rlMissing(message) {
   note.replaceChildren("CartPole needs gymnasium, which is not installed here. Install it with ", command,
     ", then start neuronet studio again.");
   note.classList.remove("hidden");
+  $("data-description").textContent = "";
+  $("size-view").classList.add("hidden");
   $("cartpole-view").classList.add("missing");
   $("returns-view").classList.add("hidden");
 }
@@ -255,10 +253,11 @@ function drawReturns() {
     text.textContent = "";
     return;
   }
-  const returns = snapshot.returns, averages = snapshot.averages, solved = rl.ready.solved_at;
+  const returns = snapshot.returns, averages = snapshot.averages, episodes = snapshot.episodes;
+  const solved = rl.ready.solved_at;
   const left = 46, top = 24, width = canvas.width - left - 12, height = canvas.height - top - 26;
   const highest = Math.max(500, ...returns);
-  const last = Math.max(1, returns.length);
+  const last = Math.max(1, snapshot.episode);
   const px = (episode) => left + (episode / last) * width;
   const py = (value) => top + height - (value / highest) * height;
   context.font = "10px system-ui, sans-serif";
@@ -285,7 +284,7 @@ function drawReturns() {
   context.setLineDash([]);
   for (const [values, color, lineWidth] of [[returns, rgb(BLUE, 0.45), 1], [averages, rgb(ORANGE), 2]]) {
     context.beginPath();
-    values.forEach((value, i) => (i ? context.lineTo(px(i + 1), py(value)) : context.moveTo(px(i + 1), py(value))));
+    values.forEach((value, i) => (i ? context.lineTo(px(episodes[i]), py(value)) : context.moveTo(px(episodes[i]), py(value))));
     context.strokeStyle = color;
     context.lineWidth = lineWidth;
     context.stroke();
@@ -298,9 +297,9 @@ function drawReturns() {
   context.fillText(`— each episode's return: ${returns[returns.length - 1].toFixed(0)}`, left, 12);
   context.fillStyle = rgb(ORANGE);
   context.textAlign = "right";
-  context.fillText(`— average of the last ${Math.min(rl.ready.window, returns.length)}: ` +
+  context.fillText(`— average of the last ${Math.min(rl.ready.window, snapshot.episode)}: ` +
     `${averages[averages.length - 1].toFixed(1)}`, left + width, 12);
-  const count = `${returns.length.toLocaleString("en")} episode${returns.length === 1 ? "" : "s"} trained.`;
+  const count = `${snapshot.episode.toLocaleString("en")} episode${snapshot.episode === 1 ? "" : "s"} trained.`;
   text.textContent = snapshot.solved
     ? `${count} Solved at episode ${snapshot.solved.toLocaleString("en")}: the average of 100 episodes reached ${solved}.`
     : `${count} Solved is an average return of ${solved} over ${rl.ready.window} episodes.`;
