@@ -174,8 +174,9 @@ class CartPoleRun(Run):
         self._dirty = True
 
     def _on_episode(self, _):
-        """Play one greedy episode of the policy as it is now, and send its frames."""
-        if self.agent is None:
+        """Play one greedy episode of the policy as it is now, and send its frames (once for
+        requests that arrived together)."""
+        if self.agent is None or any(name == "episode" for name, _ in self._commands):
             return
         message = episode_message(self.watch_env, self.agent.policy, self._watch_seed())
         self.publish({**message, "run": self.number, "after": len(self.returns)})
