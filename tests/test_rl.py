@@ -1,5 +1,7 @@
 """The same networks, trained from rewards: a policy gradient on CartPole."""
 
+import re
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -75,6 +77,9 @@ def test_cli_trains_saves_plots_and_plays(tmp_path, monkeypatch, capsys):
     assert "30 episodes; not solved" in out and "greedy policy: average return" in out
     assert "next: neuronet rl cartpole --play neuronet-runs/run-1/model.npz" in out
     assert (tmp_path / "neuronet-runs" / "run-1" / "model_returns.png").stat().st_size > 10_000
+    assert (tmp_path / "neuronet-runs" / "run-1" / "model_episode.png").stat().st_size > 10_000
+    assert re.search(r"one greedy episode \(return \d+\), drawn frame by frame from its states, in "
+                     r"neuronet-runs/run-1/model_episode.png", out)
     policy = neuronet.load(tmp_path / "neuronet-runs" / "run-1" / "model.npz")
     assert isinstance(policy.layers[-1], nn.Softmax) and policy.input_shape == (4,)
     assert main(["rl", "cartpole", "--play", "neuronet-runs/run-1/model.npz"]) == 0
@@ -90,3 +95,29 @@ def test_playing_a_model_that_is_not_a_policy_is_a_clear_error(tmp_path, monkeyp
     capsys.readouterr()
     assert main(["rl", "cartpole", "--play", "neuronet-runs/run-1/model.npz"]) == 2
     assert "not a CartPole policy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("steps", "every"), [(9, 1), (12, 1), (13, 2), (60, 10), (200, 20), (500, 50)])
+def test_the_reports_episode_is_drawn_in_at_most_twelve_frames_at_round_steps(steps, every):
+    """Frames at steps 0, every, 2·every, … and the last; the next smaller round step would draw more than 12."""
+    from neuronet.cli.rl import ROUND_STEPS, frame_every
+
+    def frames(k):
+        return len(range(0, steps, k)) + ((steps - 1) % k != 0)
+
+    assert frame_every(steps) == every and frames(every) <= 12
+    smaller = [k for k in ROUND_STEPS if k < every]
+    assert not smaller or frames(smaller[-1]) > 12
+
+
+def test_the_reports_episode_is_the_trained_policy_played_greedily(tmp_path):
+    from neuronet.cli.rl import watched_episode
+    with threadpool_limits(1):
+        env = rl.make_env()
+        agent = rl.PolicyGradientAgent(4, 2, random_state=0)
+        agent.train(env, episodes=20, seed=0)
+        line = watched_episode(agent, env, 10_000, str(tmp_path / "episode.png"))
+        _, _, rewards = agent.run_episode(env, greedy=True, seed=10_000)
+    assert line == (f"one greedy episode (return {sum(rewards):.0f}), drawn frame by frame from its states, "
+                    f"in {tmp_path / 'episode.png'}")
+    assert (tmp_path / "episode.png").stat().st_size > 10_000

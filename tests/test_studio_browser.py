@@ -511,3 +511,63 @@ def test_feature_inputs_become_input_neurons_whose_maps_show_large_on_hovering(p
         element(page, f"feature-{name}").click()
     set_value(page, "seed", 0)
     settled(page)
+
+
+# --- CartPole: the policy plays, beside its returns -------------------------------------------------------
+FRAMES_SEEN = """
+const [canvas, milliseconds, done] = arguments;
+const seen = new Set();
+const timer = setInterval(() => seen.add(canvas.toDataURL()), 25);
+setTimeout(() => { clearInterval(timer); done(seen.size); }, milliseconds);
+"""
+
+
+def test_cartpole_is_watched_frame_by_frame_beside_its_returns_on_a_laptops_screen(browser, studio):
+    pytest.importorskip("gymnasium")
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        page = browser
+        page.get(f"{studio}#dataset=cartpole&hidden=16&seed=3")
+        wait(page, lambda b: "after 0 training episodes" in element(b, "cartpole-text").text)
+        assert element(page, "step-batch").text == "Step episode" and element(page, "speed").get_attribute("value") == "20"
+        assert not element(page, "step-epoch").is_displayed() and not element(page, "boundary").is_displayed()
+        assert "CartPole-v1" in element(page, "data-description").text
+        assert element(page, "parameter-count").text == "114 parameters (and 97 in the value network)"
+        element(page, "play").click()
+        wait(page, lambda b: re.match(r"([5-9]|\d\d+) episodes trained", element(b, "returns-text").text))
+        element(page, "play").click()  # pause
+        wait(page, lambda b: element(b, "play").text == "Play")
+        returns = element(page, "returns")
+        assert page.execute_script("return arguments[0].toDataURL()", returns) != page.execute_script(
+            "const c = document.createElement('canvas'); c.width = 440; c.height = 236; return c.toDataURL()")
+        # once the untrained policy's episode has been watched, the trained one's follows
+        wait(page, lambda b: re.search(r"after [1-9]\d* training episodes: return \d+ \(",
+                                       element(b, "cartpole-text").text))
+        element(page, "cartpole-replay").click()
+        assert page.execute_async_script(FRAMES_SEEN, element(page, "cartpole"), 200) >= 4  # it moves: 50 frames/s
+        for view in [element(page, name) for name in ("cartpole", "returns")] + page.find_elements(
+                "css selector", "#controls > section:not(.hidden)")[:3]:
+            assert page.execute_script(IN_VIEW, view), view.get_attribute("id") or view.text[:20]
+        assert page.execute_script(TEXT_CLIPPED) == []
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_without_gymnasium_the_cartpole_view_says_how_to_install_it(browser, tmp_path):
+    from neuronet.extras import install_command
+    fake = tmp_path / "gymnasium"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('gymnasium is hidden from this studio')\n")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    process = subprocess.Popen([sys.executable, "-m", "neuronet.cli", "studio", "--no-browser"], env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        browser.get(process.stdout.readline().split()[-1] + "#dataset=cartpole")
+        wait(browser, lambda b: element(b, "rl-missing").is_displayed())
+        assert element(browser, "rl-missing").text == (f"CartPole needs gymnasium, which is not installed here. Install "
+                                                       f"it with {install_command('rl')}, then start neuronet studio again.")
+        assert not element(browser, "cartpole").is_displayed() and not element(browser, "returns").is_displayed()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)

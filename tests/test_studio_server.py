@@ -31,7 +31,7 @@ from neuronet.cli.study import STEPS  # noqa: E402
 from neuronet.studio.catalog import Catalog, Recipe  # noqa: E402
 from neuronet.studio.lessons import LESSONS, VERDICT_STEPS, verdict  # noqa: E402
 from neuronet.studio.server import MAX_MESSAGE, STATIC, create_app  # noqa: E402
-from neuronet.studio.settings import read_settings  # noqa: E402
+from neuronet.studio.settings import SettingsError, read_settings  # noqa: E402
 from neuronet.validation import InvalidParameterError  # noqa: E402
 from photos import make_photo_folder  # noqa: E402
 
@@ -840,3 +840,121 @@ def test_one_sample_of_a_convolution_network_gives_shapes_and_norms(client):
     assert conv["name"] == "Conv2D" and conv["output"]["shape"] == [4, 8, 8] and "values" not in conv["output"]
     assert conv["gradients"]["weights"]["shape"] == [4, 1, 3, 3] and conv["gradients"]["weights"]["norm"] > 0
     assert shown["step"]["optimizer"] == "Adam" and shown["step"]["iterations"] == 1
+
+
+# --- CartPole: a policy network learns from rewards -----------------------------------------------------
+CARTPOLE = {"dataset": "cartpole", "model": "network", "hidden": [16], "learning_rate": 0.01, "seed": 3}
+
+
+def cartpole_started(ws):
+    """Send CartPole's settings; (rl_ready, the first snapshot: paused, no episode yet)."""
+    first(ws, lambda m: m["type"] == "hello")
+    ws.send_json({"type": "settings", "settings": CARTPOLE})
+    ready = first(ws, lambda m: m["type"] in ("rl_ready", "invalid", "snapshot"))
+    assert ready["type"] == "rl_ready", ready
+    return ready, first(ws, lambda m: m["type"] == "snapshot" and m["run"] == ready["run"])
+
+
+def episodes_stepped(ws, count):
+    """Step ``count`` episodes, one at a time (as the button does); the snapshot after the last."""
+    for episode in range(1, count + 1):
+        ws.send_json({"type": "step", "value": "batch"})
+        snapshot = first(ws, lambda m: m["type"] == "snapshot" and m.get("episode") == episode)
+    assert snapshot["state"] == "paused"
+    return snapshot
+
+
+def test_cartpole_sends_every_episodes_return_and_the_librarys_running_average(client):
+    pytest.importorskip("gymnasium")
+    from neuronet import rl
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, snapshot = cartpole_started(ws)
+        assert snapshot["state"] == "paused" and snapshot["returns"] == []
+        snapshot = episodes_stepped(ws, 4)
+    agent = rl.PolicyGradientAgent(4, 2, hidden=(16,), learning_rate=0.01, random_state=3)
+    returns = agent.train(rl.make_env(), episodes=4, seed=3)  # the same agent, the library's own loop
+    assert snapshot["returns"] == returns and snapshot["episodes"] == [1, 2, 3, 4]
+    assert snapshot["averages"] == pytest.approx([np.mean(returns[:k + 1]) for k in range(4)], abs=0.01)
+    assert ready["parameters"] == (4 * 16 + 16) + (16 * 2 + 2) and ready["solved_at"] == 475
+    assert ready["value_parameters"] == (4 * 16 + 16) + (16 + 1) and snapshot["solved"] is None
+
+
+def test_a_watched_cartpole_episode_is_the_greedy_policy_drawn_with_the_librarys_geometry(client):
+    pytest.importorskip("gymnasium")
+    from neuronet import plots, rl
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = cartpole_started(ws)
+        ws.send_json({"type": "episode"})
+        episode = first(ws, lambda m: m["type"] == "episode")
+    assert ready["geometry"] == {"track": plots.CARTPOLE_TRACK, "half_pole": plots.CARTPOLE_HALF_POLE,
+                                 "angle_limit": plots.CARTPOLE_ANGLE_LIMIT, "cart_width": plots.CART_WIDTH,
+                                 "cart_height": plots.CART_HEIGHT, "pole_width": plots.POLE_WIDTH}
+    frames = episode["frames"]
+    for frame in frames:
+        points = plots.cartpole_points(frame["state"])
+        for part in ("cart", "hinge", "tip"):
+            np.testing.assert_allclose(frame[part], points[part], atol=3e-5, err_msg=part)  # both rounded to 1e-5
+    # the untrained policy, greedily, from the start of `neuronet rl`'s evaluation (seed + 10 000)
+    agent = rl.PolicyGradientAgent(4, 2, hidden=(16,), learning_rate=0.01, random_state=3)
+    env = rl.make_env()
+    states, actions, rewards = agent.run_episode(env, greedy=True, seed=10_003)
+    assert episode["after"] == 0 and episode["seed"] == 10_003 and episode["return"] == sum(rewards)
+    assert [frame["action"] for frame in frames] == [*actions, None]  # the last frame: where it ended
+    np.testing.assert_allclose([frame["state"] for frame in frames[:-1]], states, atol=1e-5)
+    np.testing.assert_allclose(frames[-1]["state"], env.unwrapped.state, atol=1e-5)
+    assert episode["steps"] == len(actions) and episode["ended"] == "the pole leaned past 12°"
+    assert abs(frames[-1]["state"][2]) > plots.CARTPOLE_ANGLE_LIMIT
+
+
+def test_cartpoles_downloads_are_the_policy_and_the_script_that_trains_it_again(client, tmp_path, monkeypatch):
+    pytest.importorskip("gymnasium")
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        cartpole_started(ws)
+        snapshot = episodes_stepped(ws, 3)
+        session = next(iter(client.app.state.studio.sessions))
+        script = client.get(f"/api/runs/{session}/python").text
+        answer = client.get(f"/api/runs/{session}/model")
+    assert answer.headers["content-disposition"] == 'attachment; filename="cartpole-policy.npz"'
+    (tmp_path / "downloaded.npz").write_bytes(answer.content)
+    policy, extra = neuronet.load(tmp_path / "downloaded.npz", with_extra=True)
+    assert extra["environment"] == "CartPole-v1" and extra["returns"] == snapshot["returns"]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "__main__"}
+    exec(compile(script, "cartpole.py", "exec"), namespace)
+    assert "episodes=3" in script and namespace["returns"] == snapshot["returns"]
+    for (key, ours, _), (_, theirs, _) in zip(namespace["agent"].policy.named_parameters(), policy.named_parameters()):
+        np.testing.assert_array_equal(ours, theirs, err_msg=key)
+    assert main(["rl", "cartpole", "--play", "downloaded.npz"]) == 0  # the command line plays it
+
+
+def test_without_gymnasium_cartpole_says_how_to_install_it(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gymnasium", None)  # import gymnasium fails, as where it is not installed
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        ws.send_json({"type": "settings", "settings": CARTPOLE})
+        ended = first(ws, lambda m: m["type"] == "snapshot")
+    assert ended["state"] == "error" and ended["install"] == install_command("rl")
+    assert ended["message"] == (f"CartPole needs gymnasium, which is not installed: {install_command('rl')}, "
+                                "then start neuronet studio again")
+
+
+def test_cartpoles_policy_is_a_network_and_only_cartpole_plays_episodes(client, catalog):
+    with pytest.raises(SettingsError) as caught:
+        read_settings({**CARTPOLE, "model": "neuron"}, catalog)
+    assert "CartPole's policy is a network" in caught.value.errors["model"]
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        hello = ws.receive_json()
+        assert {"key": "cartpole", "kind": "rl", "from_command_line": False} in hello["datasets"]
+        assert hello["kind_defaults"]["rl"]["hidden"] == [64] and hello["kind_defaults"]["rl"]["learning_rate"] == 0.01
+        started(ws, greeted=True)
+        ws.send_json({"type": "episode"})
+        assert first(ws, lambda m: m["type"] == "error")["message"] == "episode: only CartPole plays episodes"
+
+
+def test_a_long_cartpole_run_sends_at_most_2000_points_of_its_curve_the_last_episode_kept():
+    from neuronet.studio.cartpole import curve
+    returns = [float(k % 500) for k in range(4999)]
+    sent = curve(returns, returns, most=2000)
+    assert len(sent["episodes"]) <= 2000 and sent["episodes"][-1] == 4999 and sent["episodes"][:2] == [1, 4]
+    assert sent["returns"] == [returns[episode - 1] for episode in sent["episodes"]]
+    assert curve(returns[:7], returns[:7])["episodes"] == list(range(1, 8)) and curve([], [])["episodes"] == []

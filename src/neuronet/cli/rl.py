@@ -16,6 +16,8 @@ from .common import RAW, UserError, load_model, positive_float, positive_int, si
 from .runs import MODEL, ROOT, new_run
 
 EVERY = 50  # episodes between two progress lines in a pipe or a file (a terminal gets a bar)
+MOST_FRAMES = 12  # the report's episode: at most this many frames, at round steps apart
+ROUND_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000)
 
 
 def add(commands):
@@ -23,7 +25,7 @@ def add(commands):
         "rl", help="deep reinforcement learning: a policy network learns CartPole from rewards",
         description="Train a policy-gradient agent (REINFORCE with a learned value baseline; both networks are "
                     "neuronet networks) on gymnasium's CartPole-v1 until the average return of 100 episodes reaches "
-                    "475, save the policy and draw its learning curve; or, with --play, run a saved policy greedily "
+                    "475, save the policy, draw its learning curve and one episode of the trained policy frame by frame; or, with --play, run a saved policy greedily "
                     "for 100 episodes. Each run without --output gets a folder of its own, neuronet-runs/run-N/ "
                     f"(neuronet runs lists them). Needs: {install_command('rl')}.",
         epilog="examples:\n  neuronet rl cartpole\n  neuronet rl cartpole --seed 3 --episodes 1500\n"
@@ -36,10 +38,31 @@ def add(commands):
     parser.add_argument("--seed", type=int, default=0, help="seed of networks, actions and environment (default: 0)")
     parser.add_argument("--output", default=None, metavar="FILE",
                         help=f"where to save the policy (default: {MODEL} in a new run folder, {ROOT}/run-N/); "
-                             "its learning curve goes beside it")
+                             "its learning curve (_returns.png) and one greedy episode (_episode.png) go beside it")
     parser.add_argument("--play", metavar="MODEL", help="run a saved policy greedily instead of training")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
+
+
+def frame_every(steps, most=MOST_FRAMES):
+    """Steps between two drawn frames: the smallest round number that draws at most ``most``
+    frames of an episode of ``steps`` steps, as :func:`plots.cartpole_frames` draws them
+    (every ``every``-th step, and the last)."""
+    for every in ROUND_STEPS:
+        if len(range(0, steps, every)) + ((steps - 1) % every != 0) <= most:
+            return every
+    return max(1, steps - 1)
+
+
+def watched_episode(agent, env, seed, path):
+    """One greedy episode of the trained policy from ``reset(seed=seed)``, drawn frame by frame
+    from its states (:func:`plots.cartpole_frames`) into ``path``; the line that says so."""
+    from .. import plots
+
+    states, actions, rewards = agent.run_episode(env, greedy=True, seed=seed)
+    title = f"The trained policy, greedily: one episode, return {sum(rewards):.0f}"
+    plots.save(plots.cartpole_frames(states, actions, every=frame_every(len(states)), per_row=4, title=title), path)
+    return f"one greedy episode (return {sum(rewards):.0f}), drawn frame by frame from its states, in {path}"
 
 
 def run(args):
@@ -84,6 +107,8 @@ def run(args):
                                       "started": started.isoformat(timespec="seconds")})
     curve = plots.save(plots.episode_returns(returns, rl.SOLVED["CartPole-v1"], title="REINFORCE on CartPole-v1"),
                        os.path.splitext(output)[0] + "_returns.png")
+    episode = watched_episode(agent, env, 10_000 + args.seed, os.path.splitext(output)[0] + "_episode.png")
     print(f"policy saved to {output}; learning curve in {curve}")
+    print(episode)
     print(f"next: neuronet rl cartpole --play {shlex.quote(output)}")
     return 0

@@ -24,6 +24,12 @@ L2, dropout); play, pause, step one minibatch or one epoch. "Download model" giv
 same kind of file as `neuronet train`, which `neuronet evaluate` and `neuronet predict`
 read; "Copy as Python" gives the script that trains the same network again.
 
+"CartPole (learn from rewards)" trains the policy network of `neuronet rl cartpole` episode
+by episode: its returns and their 100-episode average drawn as it learns, and the policy
+playing an episode, drawn frame by frame from the environment's state; "Download model"
+gives the policy, which `neuronet rl cartpole --play FILE` plays. Needs the rl extra:
+{install_command('rl')}.
+
 Lessons, chosen on the page or opened with --lesson NAME, set the page up, say what to
 look at and what to try, and mark when you have seen it:
 {LESSON_LINES}

@@ -22,6 +22,7 @@ from ..preprocessing import default_preprocessing
 
 PLANE = ("moons", "circles", "xor", "spiral", "blobs")  # the 2-D sets: points on a plane
 BUILT_IN = {"breast-cancer": "table", "digits": "images", "mnist-5k": "images"}
+REINFORCEMENT = {"cartpole": "CartPole-v1"}  # no data: an environment, learned from rewards (studio.cartpole)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Catalog:
 
     def __init__(self, paths=(), image_size=32, grayscale=False):
         self.image_size, self.grayscale = image_size, grayscale
-        self.kinds = {name: "plane" for name in PLANE} | dict(BUILT_IN)
+        self.kinds = {name: "plane" for name in PLANE} | dict(BUILT_IN) | {name: "rl" for name in REINFORCEMENT}
         self.paths = {}
         for path in paths:
             key = os.path.basename(os.path.normpath(path)) or path

@@ -41,6 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..persistence import save
 from ..validation import InvalidParameterError, Interval, StrOptions, check_parameter
+from .cartpole import CartPoleRun
 from .run import Run
 from .settings import DEFAULTS, KIND_DEFAULTS, SettingsError, read_settings
 
@@ -56,7 +57,8 @@ COMMANDS = {"play": None, "pause": None, "reset": None,
             "speed": [Interval(Real, 0, None, closed="neither"), None],
             "example": [Interval(Integral, 0, None, closed="left")],
             "threshold": [Interval(Real, 0, 1, closed="neither")],
-            "sample": [Interval(Integral, 0, None, closed="left"), None]}
+            "sample": [Interval(Integral, 0, None, closed="left"), None],
+            "episode": None}  # CartPole: play one greedy episode of the policy now
 
 
 class Studio:
@@ -266,6 +268,8 @@ class Session:
             return self.send({"type": "error", "message": f"{kind}: no run yet; send the settings first"})
         if kind == "reset":
             return self._start(self.settings)
+        if kind == "episode" and not self.settings.reinforcement:
+            return self.send({"type": "error", "message": "episode: only CartPole plays episodes"})
         if kind == "speed":
             self.speed = value
         self.run.command(kind, value)
@@ -281,7 +285,7 @@ class Session:
         if self.run is not None:
             self.run.stop()
         self.settings = settings
-        self.run = Run(settings, self.studio.catalog, self.publish)
+        self.run = (CartPoleRun if settings.reinforcement else Run)(settings, self.studio.catalog, self.publish)
         self.run.command("speed", self.speed)
         self.send({"type": "preparing", "run": self.run.number, "dataset": settings.recipe.dataset})
         self.run.start()

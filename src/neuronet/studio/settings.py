@@ -26,7 +26,7 @@ from ..optimizers import SGD, Adam
 from ..preprocessing import PlaneFeatures
 from ..regularizers import L2
 from ..validation import InvalidParameterError, Interval, Sizes, StrOptions, check_parameter
-from .catalog import PLANE, Recipe, generator_defaults
+from .catalog import PLANE, REINFORCEMENT, Recipe, generator_defaults
 
 STUDIO = "the studio"
 MOMENTUM = 0.9
@@ -47,6 +47,10 @@ KIND_DEFAULTS = {
     "table": {key: DEFAULTS[key] for key in ("hidden", "activation", "conv", "learning_rate", "batch_size", "optimizer")},
     "images": {"hidden": [32], "activation": "relu", "conv": [8, 16], "learning_rate": 0.001, "batch_size": 32,
                "optimizer": "adam"},
+    # CartPole: the policy network of `neuronet rl cartpole` (64 tanh units, Adam at 0.01); only
+    # the hidden sizes, the learning rate and the seed count there
+    "rl": {"hidden": [64], "activation": "tanh", "conv": [], "learning_rate": 0.01, "batch_size": 10,
+           "optimizer": "adam"},
 }
 
 # The page's controls that are estimator parameters, by the estimator's names.
@@ -109,6 +113,8 @@ def read_settings(raw, catalog):
         _check_features(values, errors)
     for field in ("test_fraction", "seed", "model", "optimizer", "conv"):
         check(field, studio[field])
+    if values["dataset"] in REINFORCEMENT and values["model"] == "neuron" and "model" not in errors:
+        errors["model"] = "CartPole's policy is a network (a softmax over the two pushes): choose a network"
     if "model" in errors:
         raise SettingsError(errors)
     neuron = values["model"] == "neuron"
@@ -189,6 +195,11 @@ class Settings:
     @property
     def neuron(self):
         return self.model == "neuron"
+
+    @property
+    def reinforcement(self):
+        """CartPole: a policy network learns from rewards (:mod:`.cartpole`), not from data."""
+        return self.recipe.dataset in REINFORCEMENT
 
     def kind(self):
         """The model's name in the command line's words: logistic, mlp or cnn."""

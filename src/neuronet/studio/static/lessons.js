@@ -5,7 +5,7 @@
 // the learner has seen it. The page's address holds the lesson and every setting
 // (#lesson=…&dataset=…&hidden=8,8…), so that a link opens the same page in another studio.
 
-const PACE = { plane: 60, neuron: 20 };  // default steps a second: the eye follows the 2-D sets
+const PACE = { plane: 60, neuron: 20, rl: 20 };  // default steps a second: the eye follows the 2-D sets (CartPole: episodes)
 const LINK_FIELDS = ["dataset", "samples", "noise", "test_fraction", "seed", "model", "hidden", "activation", "conv",
   "learning_rate", "batch_size", "optimizer", "l2", "dropout", "features"];
 const CONTROL_OF = { test_fraction: "test-fraction", learning_rate: "learning-rate", batch_size: "batch-size" };
@@ -214,6 +214,7 @@ function showNote() {
 function defaultPace() {
   // steps a second the eye can follow on the 2-D sets (the single neuron slower); images and tables as fast as they go
   const dataset = page.datasets[$("dataset").value];
+  if (dataset && dataset.kind === "rl") return PACE.rl;
   if (!dataset || dataset.kind !== "plane") return "";
   return chosenModel() === "neuron" ? PACE.neuron : PACE.plane;
 }

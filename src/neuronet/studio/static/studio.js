@@ -115,6 +115,7 @@ function receive(message) {
     sample: (m) => sampleTaken(m) };
   (handlers[message.type] || (() => {}))(message);
   lessonSees(message);  // lessons.js
+  rlSees(message);  // rl.js: CartPole
 }
 
 function hello(message) {
