@@ -14,6 +14,9 @@ from .network import Sequential
 from .optimizers import SGD, Adam, CosineDecay, Newton, Optimizer
 from .regularizers import L2
 from .training import TrainingDiverged, TrainingInterrupted, fit
+# optimisation beyond SGD and Adam: AdamW, RMSprop, gradient clipping (their clip_norm / clip_value), schedules
+from .callbacks import ReduceLROnPlateau
+from .optimizers import AdamW, ExponentialDecay, OneCycle, RMSprop, StepDecay, WarmUp
 
 __all__ = [
     "Layer", "register_layer", "registered_types", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
@@ -21,3 +24,4 @@ __all__ = [
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
     "EarlyStopping", "LearningRateScheduler", "LiveCurves", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]
+__all__ += ["AdamW", "RMSprop", "StepDecay", "ExponentialDecay", "WarmUp", "OneCycle", "ReduceLROnPlateau"]
