@@ -375,3 +375,21 @@ def test_reduce_lr_on_plateau_says_what_it_misses(digits):
 def test_the_new_optimizers_have_names():
     assert isinstance(make_optimizer("adamw", learning_rate=0.01), nn.AdamW)
     assert isinstance(make_optimizer("RMSprop"), nn.RMSprop)
+
+
+def test_a_dense_layer_computes_a_batch_the_same_whatever_batch_it_saw_first():
+    """Leaving out the inputs that are zero in a whole batch is decided batch by batch: a
+    resumed run, whose first batch is another, computes each batch as the uninterrupted run."""
+    rng = np.random.default_rng(0)
+    sparse_batch = rng.normal(size=(16, 40))
+    sparse_batch[:, :20] = 0.0  # half of the inputs silent: worth leaving out
+    dense_batch = rng.normal(size=(16, 40))
+    outputs = []
+    for first in (sparse_batch, dense_batch):
+        layer = nn.Dense(7)
+        layer.build((40,), np.random.default_rng(1), np.float64)
+        layer.forward(first, training=True)
+        outputs.append([layer.forward(batch, training=True) for batch in (sparse_batch, dense_batch)])
+        assert layer._present is None  # the dense batch, last, multiplied whole
+    for seen_sparse_first, seen_dense_first in zip(*outputs):
+        np.testing.assert_array_equal(seen_sparse_first, seen_dense_first)
