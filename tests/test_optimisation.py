@@ -234,12 +234,13 @@ def mlp(seed=0, dtype="float32"):
                          random_state=seed, dtype=dtype)
 
 
-@pytest.mark.parametrize("optimizer, bar", [
-    (lambda: nn.AdamW(0.01, weight_decay=0.01), 0.95),
+@pytest.mark.parametrize("optimizer, bar", [  # reached: 0.980, 0.964, 0.971
+    (lambda: nn.AdamW(0.01, weight_decay=0.01), 0.97),
     (lambda: nn.RMSprop(0.003), 0.95),
-    (lambda: nn.RMSprop(0.001, momentum=0.9, centered=True, clip_norm=1.0), 0.95),
-])
+    (lambda: nn.RMSprop(0.001, momentum=0.9, centered=True, clip_norm=1.0), 0.96),
+], ids=["AdamW", "RMSprop", "RMSprop centered with momentum and clipping"])
 def test_an_mlp_learns_digits_with_adamw_and_rmsprop(digits, optimizer, bar):
+    """32 ReLU units, 15 epochs of minibatches of 32, on 1347 digits; accuracy on the other 450."""
     X_train, X_test, y_train, y_test = digits
     net = mlp()
     net.fit(X_train, y_train, loss=nn.CrossEntropy(), optimizer=optimizer(), epochs=15, batch_size=32,
@@ -305,34 +306,40 @@ RUNS = {
     "RMSprop, one cycle per step": (
         lambda: nn.RMSprop(0.01, momentum=0.5, centered=True, clip_value=0.1),
         lambda: [nn.LearningRateScheduler(nn.OneCycle(0.01, total_steps=30), per="step")]),
-    "SGD, step decay per epoch, reduce on plateau": (
+    "SGD, step decay per epoch": (
+        lambda: nn.SGD(0.5, momentum=0.9, nesterov=True),
+        lambda: [nn.LearningRateScheduler(nn.StepDecay(0.5, 2, 0.5))]),
+    "SGD, reduce on plateau": (
         lambda: nn.SGD(0.5, momentum=0.9),
-        lambda: [nn.LearningRateScheduler(nn.StepDecay(0.5, 4, 0.5)),
-                 nn.ReduceLROnPlateau("val_loss", patience=0, factor=0.5, threshold=0.05, cooldown=1)]),
+        lambda: [nn.ReduceLROnPlateau("val_loss", patience=0, factor=0.5, threshold=0.05, cooldown=1)]),
 }
 
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_an_interrupted_run_resumes_to_the_bits_of_an_uninterrupted_one(digits, tmp_path, name):
-    optimizer, steering = RUNS[name]
-    straight, straight_history = steered_run(digits, steering, optimizer())
+    make_optimizer, steering = RUNS[name]
+    straight_optimizer = make_optimizer()
+    straight, straight_history = steered_run(digits, steering, straight_optimizer)
     path = tmp_path / "run.ckpt"
     with pytest.raises(TrainingInterrupted):
-        steered_run(digits, steering, optimizer(), extra=[CtrlC(2, 1), nn.Checkpoint(path)])
-    resumed, history = steered_run(digits, steering, optimizer(), extra=[nn.Checkpoint(path, resume=True)])
+        steered_run(digits, steering, make_optimizer(), extra=[CtrlC(2, 1), nn.Checkpoint(path)])
+    optimizer = make_optimizer()
+    resumed, history = steered_run(digits, steering, optimizer, extra=[nn.Checkpoint(path, resume=True)])
     np.testing.assert_array_equal(resumed.flat_parameters()[0], straight.flat_parameters()[0])
     assert history.history == straight_history.history
+    assert optimizer.learning_rate == straight_optimizer.learning_rate < make_optimizer().learning_rate
 
 
-def test_reduce_lr_on_plateau_state_is_saved_and_put_back(digits, tmp_path):
-    _, steering = RUNS["SGD, step decay per epoch, reduce on plateau"]
-    plateau = nn.ReduceLROnPlateau("val_loss", patience=0, factor=0.5, threshold=0.05, cooldown=1)
-    net, _ = steered_run(digits, lambda: [plateau], nn.SGD(0.5, momentum=0.9), epochs=6)
-    state = plateau.state_dict()
-    assert state["best"] < np.inf
-    fresh = nn.ReduceLROnPlateau("val_loss")
-    fresh.load_state_dict(state)
-    assert fresh.state_dict() == state
+def test_reduce_lr_on_plateau_keeps_its_best_value_bad_epochs_and_cooldown_in_the_checkpoint(digits, tmp_path):
+    plateau = nn.ReduceLROnPlateau("val_loss", patience=5, threshold=0.9)
+    steered_run(digits, lambda: [plateau], nn.SGD(0.5, momentum=0.9), epochs=3,
+                extra=[nn.Checkpoint(tmp_path / "run.ckpt")])
+    saved = nn.ReduceLROnPlateau("val_loss", patience=5, threshold=0.9)
+    with pytest.raises(TrainingInterrupted):  # put back, then stopped at once
+        steered_run(digits, lambda: [saved], nn.SGD(0.5, momentum=0.9), epochs=4,
+                    extra=[CtrlC(3, 0), nn.Checkpoint(tmp_path / "run.ckpt", resume=True)])
+    assert plateau.state_dict()["best"] < np.inf and (plateau.bad_epochs or plateau.cooldown_left)
+    assert saved.state_dict() == plateau.state_dict()
 
 
 # --- arguments --------------------------------------------------------------------------
