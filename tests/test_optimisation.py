@@ -400,3 +400,32 @@ def test_a_dense_layer_computes_a_batch_the_same_whatever_batch_it_saw_first():
         assert layer._present is None  # the dense batch, last, multiplied whole
     for seen_sparse_first, seen_dense_first in zip(*outputs):
         np.testing.assert_array_equal(seen_sparse_first, seen_dense_first)
+
+
+def test_two_mpi_ranks_clip_the_summed_gradient_and_reach_the_weights_of_one_process(tmp_path):
+    """Clipping by global norm is not linear: each rank clipping its own part would take another
+    step. The optimizer clips the gradient that the all-reduce has summed, the same on every rank."""
+    import importlib.util
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    mpiexec = next((str(folder / "mpiexec") for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin")
+                    if (folder / "mpiexec").is_file()), shutil.which("mpiexec"))
+    if importlib.util.find_spec("mpi4py") is None or mpiexec is None:
+        pytest.skip("MPI is missing (mpi4py, or an mpiexec beside python or on PATH): pip install 'neuronet[mpi]'")
+    sys.path.insert(0, str(here))
+    try:
+        from optimisation_mpi_target import run
+    finally:
+        sys.path.remove(str(here))
+    out = tmp_path / "two-ranks.npy"
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run([mpiexec, "-n", "2", sys.executable, str(here / "optimisation_mpi_target.py"), str(out)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    alone, together = run(), np.load(out)
+    assert np.linalg.norm(together - alone) / np.linalg.norm(alone) <= 1e-10
