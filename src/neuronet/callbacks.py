@@ -276,7 +276,7 @@ class ReduceLROnPlateau(Callback):
     After each epoch: the monitored value is better than the best so far when it is below
     best · (1 − τ) (``mode="min"``; above best · (1 + τ) for "max"; best ∓ τ with
     ``threshold_mode="abs"``), τ = ``threshold``. After more than ``patience`` epochs in a
-    row that are not better, the rate becomes
+    row that are not better, the rate becomes::
 
         η ← max(η · factor, min_lr)       (unless that changes η by less than ``eps``)
 

@@ -20,7 +20,7 @@ class Optimizer:
     """Base class: a learning rate, a step count, and per-parameter state ("slots").
 
     Every optimizer can clip the gradient g before its step, as ``clip_value`` and
-    ``clip_norm`` say (both None: no clipping; both given: by value, then by norm):
+    ``clip_norm`` say (both None: no clipping; both given: by value, then by norm)::
 
         by value:        g ← min(max(g, −c), c)                      (each entry)
         by global norm:  g ← g · min(1, c / (‖g‖ + 10⁻⁶))            (‖g‖ over all parameters)
@@ -107,9 +107,12 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum μ.
 
-    Plain:     θ ← θ − α g
-    Momentum:  v ← μ v + g,   θ ← θ − α v
-    Nesterov:  v ← μ v + g,   θ ← θ − α (g + μ v)
+    One step, with α the learning rate and g the gradient::
+
+        Plain:     θ ← θ − α g
+        Momentum:  v ← μ v + g,   θ ← θ − α v
+        Nesterov:  v ← μ v + g,   θ ← θ − α (g + μ v)
+
     With the whole training set as one batch this is the lecture's gradient descent.
 
     While α is constant this is also v' ← μ v' − α g, θ ← θ + v' (v' = −α v, the
@@ -159,9 +162,11 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam: momentum on the gradient and on its square, with bias correction.
 
-    m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
-    m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)          (t: step count)
-    θ ← θ − α m̂ / (√v̂ + ε)
+    One step, with α the learning rate and g the gradient::
+
+        m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
+        m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)          (t: step count)
+        θ ← θ − α m̂ / (√v̂ + ε)
 
     ``corrected_epsilon=False`` is the paper's faster variant (scikit-learn's and
     TensorFlow's): θ ← θ − α_t m / (√v + ε) with α_t = α √(1 − β₂ᵗ) / (1 − β₁ᵗ), the
@@ -211,10 +216,12 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """AdamW: Adam with decoupled weight decay (Loshchilov and Hutter), as PyTorch's ``AdamW``.
 
-    θ ← θ − η λ θ                                    (the weights only: see below)
-    m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
-    m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)          (t: step count)
-    θ ← θ − η m̂ / (√v̂ + ε)
+    One step, with η the learning rate, λ the weight decay and g the gradient::
+
+        θ ← θ − η λ θ                                    (the weights only: see below)
+        m ← β₁ m + (1 − β₁) g            v ← β₂ v + (1 − β₂) g²
+        m̂ = m / (1 − β₁ᵗ)                v̂ = v / (1 − β₂ᵗ)          (t: step count)
+        θ ← θ − η m̂ / (√v̂ + ε)
 
     The decay shrinks θ by the factor 1 − ηλ at each step, apart from the gradient:
     unlike an L2 penalty (α/2)‖W‖² added to J, whose gradient α W Adam would divide by
@@ -266,11 +273,13 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """RMSprop: each step divided by a running root mean square of its gradients, as PyTorch's.
 
-    v ← ρ v + (1 − ρ) g²                          (a running mean of g², per parameter)
-    d = √v + ε                                    plain
-    ḡ ← ρ ḡ + (1 − ρ) g,   d = √(v − ḡ²) + ε      ``centered=True``: the variance of g
-    θ ← θ − η g / d                               without momentum
-    b ← μ b + g / d,   θ ← θ − η b                with momentum μ
+    One step, with η the learning rate and g the gradient::
+
+        v ← ρ v + (1 − ρ) g²                          (a running mean of g², per parameter)
+        d = √v + ε                                    plain
+        ḡ ← ρ ḡ + (1 − ρ) g,   d = √(v − ḡ²) + ε      centered=True: the variance of g
+        θ ← θ − η g / d                               without momentum
+        b ← μ b + g / d,   θ ← θ − η b                with momentum μ
 
     A parameter whose gradients are large takes smaller steps, one whose gradients are
     small larger ones. ρ is PyTorch's ``alpha`` (Keras's ``rho``); the defaults are
@@ -449,8 +458,10 @@ class ExponentialDecay:
 class WarmUp:
     """A linear warm-up of w steps, then another schedule (or a constant rate η).
 
-    η_k = η_after(0) · (s + (1 − s) · k / w)     for k < w
-    η_k = η_after(k − w)                         for k ≥ w
+    The rate of step k::
+
+        η_k = η_after(0) · (s + (1 − s) · k / w)     for k < w
+        η_k = η_after(k − w)                         for k ≥ w
 
     from a fraction s (``start_factor``) of the first rate up to it, as PyTorch's
     ``LinearLR(start_factor=s, total_iters=w)`` followed by the other schedule in a
@@ -488,9 +499,9 @@ class OneCycle:
     """The one-cycle policy (Smith), as PyTorch's ``OneCycleLR``: up, then far down, in T steps.
 
     η rises from η_max / d to η_max over the first ``pct_start`` of the T steps, then falls to
-    η_max / (d · d_f), each phase along a half cosine (or a line, ``anneal="linear"``):
+    η_max / (d · d_f), each phase along a half cosine (or a line, ``anneal="linear"``)::
 
-    η = η_end + (η_start − η_end) · ½ (1 + cos(π p))     p: the fraction of the phase done
+        η = η_end + (η_start − η_end) · ½ (1 + cos(π p))     p: the fraction of the phase done
 
     with d = ``div_factor`` and d_f = ``final_div_factor``; phase one ends at step
     pct_start · T − 1 (a fraction of a step, as in PyTorch), phase two at T − 1.
