@@ -429,3 +429,14 @@ def test_two_mpi_ranks_clip_the_summed_gradient_and_reach_the_weights_of_one_pro
     assert done.returncode == 0, done.stderr
     alone, together = run(), np.load(out)
     assert np.linalg.norm(together - alone) / np.linalg.norm(alone) <= 1e-10
+
+
+def test_the_readmes_one_cycle_example_runs_and_reaches_its_accuracy(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example, = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "nn.OneCycle" in block]
+    namespace = {}
+    exec(example, namespace)
+    assert namespace["history"]["val_accuracy"][-1] >= 0.975  # "≈ 0.98"
