@@ -12,8 +12,8 @@ so each rank scales its gradient by W_r / W and one ``Allreduce`` (a sum), in pl
 the network's flat gradient buffer, leaves Σ_r (W_r / W) g_r on every rank. The
 penalty P is added once, for the whole batch, and every rank takes the same optimizer
 step (an optimizer that clips the gradient clips this sum, the same on every rank: a norm
-of each rank's part would clip another gradient): the weights stay identical on all ranks, and equal a single process's up to the
-order of the sums. Before it, an ``Allreduce`` of four numbers gives every rank the
+of each rank's part would clip another gradient): the weights stay identical on all
+ranks, and equal a single process's up to the order of the sums. Before it, an ``Allreduce`` of four numbers gives every rank the
 batch's loss, weight and correct count, and whether Ctrl-C was pressed on any rank
 (then every rank stops after the same minibatch).
 
