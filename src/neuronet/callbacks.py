@@ -1,7 +1,7 @@
 """What the training loop records and who it tells: the history, and callbacks.
 
 The loop (:mod:`neuronet.training`) calls every callback at fixed moments of a run:
-``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end``,
+``on_train_begin``, ``on_epoch_begin``, ``on_batch_begin``, ``on_batch_end``, ``on_epoch_end``,
 ``on_interrupt`` (Ctrl-C) and ``on_train_end``. A callback reads the run through
 ``self.trainer`` (its network, optimizer, ``state_dict()`` and ``stop_training``
 flag) and never the other way round, so the loop knows nothing of progress bars,
@@ -15,8 +15,11 @@ import time
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
+from numbers import Integral, Real
 
 import numpy as np
+
+from .validation import Interval, StrOptions, validate_params
 
 _HELD_OUT = ContextVar("held_out", default="val")
 
@@ -128,6 +131,7 @@ class Callback:
 
     def on_train_begin(self): ...
     def on_epoch_begin(self, epoch): ...
+    def on_batch_begin(self, batch): ...       # before the minibatch's step (batch: its index in the epoch)
     def on_batch_end(self, batch, logs): ...
     def on_epoch_end(self, epoch, logs): ...  # trainer.epoch already counts this epoch as done
     def on_interrupt(self): ...                # Ctrl-C: training stops after this minibatch
@@ -227,20 +231,127 @@ class StopWhenSettled(Callback):
 
 
 class LearningRateScheduler(Callback):
-    """Set the learning rate at each epoch's start to ``schedule(epoch, learning_rate)``
-    (a function, or a schedule from :mod:`neuronet.optimizers` such as ``CosineDecay``)."""
+    """Set the learning rate from a schedule: ``schedule(k, learning_rate)`` (a function, or
+    a schedule from :mod:`neuronet.optimizers`: ``CosineDecay``, ``StepDecay``,
+    ``ExponentialDecay``, ``WarmUp``, ``OneCycle``).
 
-    def __init__(self, schedule):
-        self.schedule = schedule
+    ``per="epoch"`` (the default): k is the epoch, and the rate is set at each epoch's
+    start, as Keras's callback does. ``per="step"``: k is the number of optimizer steps
+    taken so far in the run (epochs done × minibatches an epoch + the minibatch), and the
+    rate is set before every minibatch, as PyTorch's ``scheduler.step()`` after each
+    ``optimizer.step()`` does. Either way a schedule of k alone gives a resumed run the
+    rates of an uninterrupted one.
+    """
+
+    _parameter_constraints = {"per": [StrOptions({"epoch", "step"})]}
+
+    def __init__(self, schedule, per="epoch"):
+        validate_params(self._parameter_constraints, {"per": per}, "LearningRateScheduler")
+        if not callable(schedule):
+            raise ValueError(f"LearningRateScheduler takes a schedule, a function of (step, rate), got {schedule!r}")
+        self.schedule, self.per = schedule, per
 
     def get_config(self):
         config = getattr(self.schedule, "get_config", None)
         name = type(self.schedule).__name__ if config else getattr(self.schedule, "__name__", "custom")
-        return {"schedule": name, **(config() if config else {})}
+        return {"schedule": name, **(config() if config else {}), **({"per": "step"} if self.per == "step" else {})}
+
+    def _set(self, step):
+        optimizer = self.trainer.optimizer
+        optimizer.learning_rate = float(self.schedule(step, optimizer.learning_rate))
 
     def on_epoch_begin(self, epoch):
-        optimizer = self.trainer.optimizer
-        optimizer.learning_rate = float(self.schedule(epoch, optimizer.learning_rate))
+        if self.per == "epoch":
+            self._set(epoch)
+
+    def on_batch_begin(self, batch):
+        if self.per == "step":
+            self._set(self.trainer.epoch * self.trainer.batches_per_epoch + batch)
+
+
+class ReduceLROnPlateau(Callback):
+    """Divide the learning rate when ``monitor`` stops improving, as PyTorch's and Keras's
+    ``ReduceLROnPlateau``.
+
+    After each epoch: the monitored value is better than the best so far when it is below
+    best · (1 − τ) (``mode="min"``; above best · (1 + τ) for "max"; best ∓ τ with
+    ``threshold_mode="abs"``), τ = ``threshold``. After more than ``patience`` epochs in a
+    row that are not better, the rate becomes::
+
+        η ← max(η · factor, min_lr)       (unless that changes η by less than ``eps``)
+
+    and the next ``cooldown`` epochs count no bad epochs. ``mode="auto"`` maximises a
+    monitored accuracy and minimises anything else. The best value, the bad epochs and
+    the cooldown are saved in a checkpoint (the rate is the optimizer's), so a resumed run
+    reduces the rate at the same epochs as an uninterrupted one.
+    """
+
+    _parameter_constraints = {
+        "monitor": [str], "factor": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 0, None, closed="left")], "mode": [StrOptions({"auto", "min", "max"})],
+        "threshold": [Interval(Real, 0, None, closed="left")], "threshold_mode": [StrOptions({"rel", "abs"})],
+        "cooldown": [Interval(Integral, 0, None, closed="left")], "min_lr": [Interval(Real, 0, None, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto", threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+        validate_params(self._parameter_constraints,
+                        {"monitor": monitor, "factor": factor, "patience": patience, "mode": mode,
+                         "threshold": threshold, "threshold_mode": threshold_mode, "cooldown": cooldown,
+                         "min_lr": min_lr, "eps": eps}, "ReduceLROnPlateau")
+        self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.threshold, self.threshold_mode = float(threshold), threshold_mode
+        self.cooldown, self.min_lr, self.eps = int(cooldown), float(min_lr), float(eps)
+        self.on_train_begin()
+
+    def get_config(self):
+        return {"monitor": self.monitor, "factor": self.factor, "patience": self.patience, "mode": self.mode,
+                "threshold": self.threshold, "threshold_mode": self.threshold_mode, "cooldown": self.cooldown,
+                "min_lr": self.min_lr, "eps": self.eps}
+
+    def on_train_begin(self):
+        self.best = np.inf if self.mode == "min" else -np.inf
+        self.bad_epochs, self.cooldown_left = 0, 0
+
+    def _better(self, value):
+        sign = 1.0 if self.mode == "max" else -1.0
+        if self.threshold_mode == "rel":  # PyTorch's bound best · (1 ∓ τ)
+            bound = self.best * (1.0 + sign * self.threshold)
+        else:
+            bound = self.best + sign * self.threshold
+        return value > bound if self.mode == "max" else value < bound
+
+    def step(self, value):
+        """Take one epoch's monitored ``value``; the new learning rate is the optimizer's."""
+        value = float(value)
+        if self._better(value):
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.bad_epochs = 0
+        if self.bad_epochs > self.patience:
+            optimizer = self.trainer.optimizer
+            rate = max(optimizer.learning_rate * self.factor, self.min_lr)
+            if optimizer.learning_rate - rate > self.eps:
+                optimizer.learning_rate = rate
+            self.cooldown_left, self.bad_epochs = self.cooldown, 0
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"ReduceLROnPlateau monitors {self.monitor!r}, but the logs have {sorted(logs)}; "
+                             "give validation data or monitor 'loss'")
+        self.step(logs[self.monitor])
+
+    def state_dict(self):
+        return {"best": float(self.best), "bad_epochs": self.bad_epochs, "cooldown_left": self.cooldown_left}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
+        self.cooldown_left = int(state["cooldown_left"])
 
 
 def redraws_in_place(stream):

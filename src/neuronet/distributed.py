@@ -11,8 +11,9 @@ the sum of their ``sample_weight``) and W = Σ_r W_r the weight of the batch,
 so each rank scales its gradient by W_r / W and one ``Allreduce`` (a sum), in place on
 the network's flat gradient buffer, leaves Σ_r (W_r / W) g_r on every rank. The
 penalty P is added once, for the whole batch, and every rank takes the same optimizer
-step: the weights stay identical on all ranks, and equal a single process's up to the
-order of the sums. Before it, an ``Allreduce`` of four numbers gives every rank the
+step (an optimizer that clips the gradient clips this sum, the same on every rank: a norm
+of each rank's part would clip another gradient): the weights stay identical on all
+ranks, and equal a single process's up to the order of the sums. Before it, an ``Allreduce`` of four numbers gives every rank the
 batch's loss, weight and correct count, and whether Ctrl-C was pressed on any rank
 (then every rank stops after the same minibatch).
 
@@ -194,7 +195,7 @@ class World:
             self.comm.Allreduce(self._in_place, gradients)
             if trainer.penalty is not None:
                 trainer.penalty.add_gradient(parameters, gradients, mask, total)
-            trainer.optimizer.step(parameters, gradients)
+            trainer.optimizer.step(parameters, gradients, mask)  # clipping, if any, after the all-reduce
         return value, None if np.isnan(correct) else int(correct), bool(interrupted)
 
     def _synchronized_step(self, trainer, x, y, sample_weight=None, interrupted=False):

@@ -15,6 +15,9 @@ from .network import Sequential
 from .optimizers import SGD, Adam, CosineDecay, Newton, Optimizer
 from .regularizers import L2
 from .training import TrainingDiverged, TrainingInterrupted, fit
+# optimisation beyond SGD and Adam: AdamW, RMSprop, gradient clipping (their clip_norm / clip_value), schedules
+from .callbacks import ReduceLROnPlateau
+from .optimizers import AdamW, ExponentialDecay, OneCycle, RMSprop, StepDecay, WarmUp
 
 __all__ = [
     "Layer", "register_layer", "registered_types", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
@@ -28,3 +31,4 @@ __all__ += ["Residual", "GlobalAveragePooling2D"]  # residual connections and th
 from .layers import BatchNorm, LayerNorm  # noqa: E402
 
 __all__ += ["BatchNorm", "LayerNorm"]
+__all__ += ["AdamW", "RMSprop", "StepDecay", "ExponentialDecay", "WarmUp", "OneCycle", "ReduceLROnPlateau"]

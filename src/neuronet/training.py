@@ -82,7 +82,7 @@ def gradient_step(network, loss, optimizer, x, target, penalty=None, sample_weig
     flat = network.flat_parameters()
     value, logits = loss_and_gradient(network, loss, x, target, penalty, sample_weight, flat)
     if np.isfinite(value):
-        optimizer.step(*flat[:2])
+        optimizer.step(*flat)  # parameters, gradients and the mask of the weights (AdamW decays those)
     return value, logits
 
 
@@ -101,7 +101,7 @@ def traced_step(network, loss, optimizer, x, target, penalty=None):
             layer.grads[name][...] = gradient
     if penalty is not None:
         penalty.add_gradient(parameters, gradients, mask, len(traced.output))
-    optimizer.step(parameters, gradients)
+    optimizer.step(parameters, gradients, mask)
     return traced
 
 
@@ -239,6 +239,8 @@ class Trainer:
             if self.communicator is not None:
                 index = self.communicator.share(index, n)  # this rank's part of the minibatch
             weights = None if sample_weight is None else sample_weight[index]
+            for callback in self.callbacks:
+                callback.on_batch_begin(position["batch"])  # a per-step schedule sets the rate here
             value, correct = self.train_step(X[index], y[index], weights)
             position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct

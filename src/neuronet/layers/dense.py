@@ -84,22 +84,28 @@ class Dense(Layer):
 
     def forward(self, x, training=False):
         weights, self._present = self.params["weights"], None
-        if training and self._skips_zero_inputs(x):
-            self._present = np.flatnonzero(x.any(axis=0))
-            x, weights = x[:, self._present], np.take(weights, self._present, axis=0)  # x[:, …] beats take on axis 1
+        present = self._inputs_present(x) if training else None
+        if present is not None:
+            self._present = present
+            x, weights = x[:, present], np.take(weights, present, axis=0)  # x[:, …] beats take on axis 1
         self._x = x
         z = x @ weights
         if self.bias:
             z += self.params["bias"]
         return z
 
-    def _skips_zero_inputs(self, x):
-        """Whether leaving out the inputs that are zero in the whole batch pays: decided on
-        the first dense training batch this layer sees (a quarter of its inputs or more)."""
-        if getattr(self, "_skipping", None) is None:
-            self._skipping = (isinstance(x, np.ndarray) and x.ndim == 2
-                              and np.count_nonzero(~x.any(axis=0)) >= x.shape[1] / 4)
-        return self._skipping and isinstance(x, np.ndarray)
+    @staticmethod
+    def _inputs_present(x):
+        """The inputs not zero in the whole batch, where leaving out the others pays (a
+        quarter of the inputs or more are zero); else None. Decided batch by batch, so
+        that a batch is computed the same way whatever batches came before it: a run
+        resumed from a checkpoint takes the same steps as the run that wrote it."""
+        if not (isinstance(x, np.ndarray) and x.ndim == 2):
+            return None
+        any_nonzero = x.any(axis=0)
+        if np.count_nonzero(any_nonzero) > x.shape[1] * 3 / 4:
+            return None
+        return np.flatnonzero(any_nonzero)
 
     def backward(self, grad_z, input_grad=True):
         grad_weights = self._grad("weights")
