@@ -7,6 +7,7 @@
 
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh, register_layer, registered_types)
+from .layers import GRU, LSTM, RNN, Embedding  # sequences
 from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler, LiveCurves
 from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
@@ -21,3 +22,4 @@ __all__ = [
     "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
     "EarlyStopping", "LearningRateScheduler", "LiveCurves", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]
+__all__ += ["Embedding", "RNN", "LSTM", "GRU"]  # sequences

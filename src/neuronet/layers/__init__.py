@@ -5,11 +5,15 @@ from .base import Layer
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten
 from .pooling import AvgPool2D, MaxPool2D
+from .recurrent import GRU, LSTM, RNN
 from .registry import LAYERS, layer_description, register_layer, registered_name, registered_types
 
 BUILT_IN = (Dense, Identity, Exp, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Dropout, Flatten, Conv2D, MaxPool2D, AvgPool2D)
+# sequences: embeddings and recurrent layers
+BUILT_IN += (Embedding, RNN, LSTM, GRU)
 for _cls in BUILT_IN:
     register_layer(_cls)
 
