@@ -155,7 +155,8 @@ class Recurrent(Layer):
         flat_a = grad_a.reshape(steps * n, -1)
         flat_u = flat_a if grad_u is None else grad_u.reshape(steps * n, -1)
         np.matmul(xs.reshape(steps * n, features).T, flat_a, out=self._grad("weights"))
-        np.matmul(hs[:-1].reshape(steps * n, self.units).T, flat_u, out=self._grad("recurrent_weights"))
+        # h_0 = 0: the first step adds nothing to ∂L/∂U
+        np.matmul(hs[1:-1].reshape((steps - 1) * n, self.units).T, flat_u[n:], out=self._grad("recurrent_weights"))
         np.sum(flat_a, axis=0, out=self._grad("bias"))
         if not input_grad:
             return None
@@ -235,8 +236,7 @@ class LSTM(Recurrent):
                g_t = tanh(x_t·W_g + h_{t−1}·U_g + b_g)   (candidate)
                o_t = σ(x_t·W_o + h_{t−1}·U_o + b_o)      (output gate)
                c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t        h_t = o_t ⊙ tanh(c_t)        h_0 = c_0 = 0
-
-    Backward (with ∂L/∂h_t = ∂L/∂out_t + ∂L/∂z_{t+1} · Uᵀ, z_t the four gates' sums):
+    Backward:  ∂L/∂h_t = ∂L/∂out_t + ∂L/∂z_{t+1} · Uᵀ        (z_t: the four gates' sums)
                ∂L/∂c_t = ∂L/∂c_{t+1} ⊙ f_{t+1} + ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh²(c_t))
                ∂L/∂z_o = ∂L/∂h_t ⊙ tanh(c_t) ⊙ o_t(1 − o_t)
                ∂L/∂z_i = ∂L/∂c_t ⊙ g_t ⊙ i_t(1 − i_t)
@@ -370,8 +370,7 @@ class GRU(Recurrent):
                z_t = σ(x_t·W_z + u_z + b_z)                       (update gate)
                n_t = tanh(x_t·W_n + b_n + r_t ⊙ (u_n + b_hn))      (candidate)
                h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}        h_0 = 0
-
-    Backward (with ∂L/∂h_t = ∂L/∂out_t + ∂L/∂h_{t+1} ⊙ z_{t+1} + ∂L/∂u_{t+1} · Uᵀ):
+    Backward:  ∂L/∂h_t = ∂L/∂out_t + ∂L/∂h_{t+1} ⊙ z_{t+1} + ∂L/∂u_{t+1} · Uᵀ
                ∂L/∂a_n = ∂L/∂h_t ⊙ (1 − z_t) ⊙ (1 − n_t²)
                ∂L/∂a_z = ∂L/∂h_t ⊙ (h_{t−1} − n_t) ⊙ z_t(1 − z_t)
                ∂L/∂a_r = ∂L/∂a_n ⊙ (u_n + b_hn) ⊙ r_t(1 − r_t)
