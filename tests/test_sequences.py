@@ -62,6 +62,15 @@ def test_a_network_of_embedding_and_recurrent_layers_has_every_gradient_right():
     assert max(errors.values()) < 1e-7, errors
 
 
+def test_a_trace_of_a_network_that_starts_with_an_embedding_shows_zeros_for_the_ids():
+    network = nn.Sequential([nn.Embedding(10, 4), nn.LSTM(5), nn.Dense(3), nn.Softmax()], input_shape=(6,),
+                            dtype="float64", random_state=0)
+    steps = network.trace(np.array([1, 2, 3, 4, 5, 6]), [1], nn.CrossEntropy())
+    assert [layer.name for layer in steps.layers] == ["Embedding", "LSTM", "Dense", "Softmax"]
+    assert not np.any(steps.layers[0].grad_input)
+    assert np.any(steps.layers[0].gradients["weights"][1:7]) and not np.any(steps.layers[0].gradients["weights"][[0, 7]])
+
+
 # --- PyTorch parity ---------------------------------------------------------------------------
 def _torch_and_ours(cls, return_sequences, seed=0):
     """A PyTorch layer with random weights and biases, and ours with the same numbers:
