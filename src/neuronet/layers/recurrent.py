@@ -185,7 +185,8 @@ class RNN(Recurrent):
     ∂L/∂out_t is the gradient the layer's output sends to h_t: every step's with
     ``return_sequences=True``, the last step's alone otherwise. The layer has
     H·(F + H + 1) parameters (PyTorch's ``nn.RNN`` keeps two biases, b_ih + b_hh, whose
-    sum is b). W starts Glorot-uniform, U orthogonal, b at zero.
+    sum is b). W starts Glorot-uniform, U orthogonal, b at zero. After a forward pass,
+    ``final_state`` is (h_T,).
 
     Parameters
     ----------
@@ -253,7 +254,8 @@ class LSTM(Recurrent):
     (PyTorch's ``nn.LSTM`` keeps two, b_ih + b_hh, whose sum is b). W starts
     Glorot-uniform, each gate's block of U orthogonal, b at zero but for the forget gate's,
     at ``forget_bias`` (1 by default, Jozefowicz et al. 2015: the cell starts by
-    remembering; PyTorch starts it at 0).
+    remembering; PyTorch starts it at 0). After a forward pass, ``final_state`` is
+    (h_T, c_T).
 
     Parameters
     ----------
@@ -384,7 +386,8 @@ class GRU(Recurrent):
     b_n; the other two pairs of PyTorch's biases do (b_r = b_ir + b_hr, b_z = b_iz + b_hz).
     The layer has 3·H·(F + H + 1) + H parameters: W (F × 3H), U (H × 3H), b (3H) and
     b_hn (H), PyTorch's 3·H·(F + H) + 6·H less the 2·H that are sums of others. W starts
-    Glorot-uniform, each gate's block of U orthogonal, the biases at zero.
+    Glorot-uniform, each gate's block of U orthogonal, the biases at zero. After a forward
+    pass, ``final_state`` is (h_T,).
 
     Parameters
     ----------
