@@ -27,6 +27,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.linalg import get_blas_funcs
 
 from ..initializers import initialize
 from ..validation import Interval, check_parameter
@@ -43,6 +44,21 @@ def orthogonal(size, rng, dtype):
         return np.zeros((size, size), dtype=dtype)
     q, r = np.linalg.qr(rng.normal(size=(size, size)))
     return (q * np.sign(np.diag(r))).astype(dtype)
+
+
+def add_product(a, b, out):
+    """out += a · b, in place: BLAS's gemm (C ← A·B + C) adds the product into ``out``
+    without a temporary, given C-ordered arrays of one float type (a C-ordered matrix is
+    its transpose in Fortran's order, so it computes outᵀ += bᵀ · aᵀ); otherwise NumPy's
+    product and a sum."""
+    if (a.dtype == b.dtype == out.dtype and out.dtype in (np.float32, np.float64)
+            and a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        result = get_blas_funcs("gemm", (out,))(1.0, b.T, a.T, beta=1.0, c=out.T, overwrite_c=True)
+        if not np.may_share_memory(result, out):  # BLAS's wrapper worked on a copy
+            out[...] = result.T
+    else:
+        out += a @ b
+    return out
 
 
 def sigmoid_in_place(z):
@@ -103,9 +119,9 @@ class Recurrent(Layer):
             array = work[name] = np.empty(shape, dtype=dtype)
         return array
 
-    def _input_part(self, x):
+    def _input_part(self, x, scale=None):
         """The sequence step-major (T × N × F), and A = X · W + b for every step at once
-        (T × N × gates·H)."""
+        (T × N × gates·H); with ``scale`` (gates·H), A ⊙ scale, from W and b scaled."""
         if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{type(self).__name__} expects a batch of sequences shaped (samples, "
                              f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
@@ -114,8 +130,11 @@ class Recurrent(Layer):
         xs = self._buffer("x", (steps, n, features), dtype)
         xs[...] = x.transpose(1, 0, 2)
         a = self._buffer("a", (steps, n, self.gates * self.units), dtype)
-        np.matmul(xs.reshape(steps * n, features), self.params["weights"], out=a.reshape(steps * n, -1))
-        a += self.params["bias"]
+        weights, bias = self.params["weights"], self.params["bias"]
+        if scale is not None:
+            weights, bias = weights * scale, bias * scale
+        np.matmul(xs.reshape(steps * n, features), weights, out=a.reshape(steps * n, -1))
+        a += bias
         return xs, a
 
     def _states(self, steps, n, dtype):
@@ -203,7 +222,7 @@ class RNN(Recurrent):
         recurrent = self.params["recurrent_weights"]
         for t in range(steps):
             if t:
-                z[t] += hs[t] @ recurrent
+                add_product(hs[t], recurrent, z[t])
             np.tanh(z[t], out=hs[t + 1])
         return self._output(hs)
 
@@ -284,28 +303,28 @@ class LSTM(Recurrent):
             self.params["bias"][self.units : 2 * self.units] = self.forget_bias
 
     def forward(self, x, training=False):
-        xs, gates = self._input_part(x)  # the gates' sums, made their values in place
+        size = self.units
+        # σ(z) = ½·tanh(½·z) + ½ for i, f, o, and tanh(z) for g: one tanh over each step's
+        # four gates at once, of ½·z for the sigmoids, made by halving their columns of W,
+        # U and b (exactly: a product by ½ rounds as the product it halves)
+        scale = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=self.params["weights"].dtype), size)
+        xs, gates = self._input_part(x, scale)  # the gates' (scaled) sums, made their values in place
         steps, n, _ = xs.shape
-        size, dtype = self.units, gates.dtype
+        dtype = gates.dtype
         hs = self._states(steps, n, dtype)
         cs = self._buffer("c", (steps + 1, n, size), dtype)
         tanh_c = self._buffer("tanh_c", (steps, n, size), dtype)
         product = self._buffer("product", (n, 4 * size), dtype)
         cs[0] = 0
-        recurrent = self.params["recurrent_weights"]
-        # σ(z) = ½·tanh(½·z) + ½ for i, f, o and tanh(z) for g: one tanh over each step's
-        # four gates at once, between a scaling and a shift of each gate's columns
-        scale = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dtype), size)
-        shift = np.repeat(np.array([0.5, 0.5, 0.0, 0.5], dtype=dtype), size)
+        recurrent = self.params["recurrent_weights"] * scale
         for t in range(steps):
             z = gates[t]
             if t:
-                np.matmul(hs[t], recurrent, out=product)
-                z += product
-            z *= scale
+                add_product(hs[t], recurrent, z)
             np.tanh(z, out=z)
-            z *= scale
-            z += shift
+            for sigmoid in (z[:, : 2 * size], z[:, 3 * size :]):  # i, f and o: ½·tanh(½·z) + ½
+                sigmoid *= 0.5
+                sigmoid += 0.5
             i, f, g, o = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size], z[:, 3 * size :]
             c, ig = cs[t + 1], product[:, :size]
             np.multiply(f, cs[t], out=c)
