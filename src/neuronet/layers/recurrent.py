@@ -348,32 +348,33 @@ class LSTM(Recurrent):
         recurrent_t = np.ascontiguousarray(self.params["recurrent_weights"].T)  # BLAS reads it faster so
         grad_h = np.zeros((n, size), dtype=dtype)
         grad_c = np.zeros((n, size), dtype=dtype)
-        # each gate's derivative a'(z) from its value a, over the four gates at once:
-        # a·(1 − a) for the sigmoids i, f, o and 1 − a² for the tanh g, i.e. a·(k − a) + m
-        # with k = 1, 1, 0, 1 and m = 0, 0, 1, 0 on the four blocks of columns
+        # what does not wait for the steps before it, for every step at once: each gate's
+        # derivative a'(z) from its value a, a·(1 − a) for the sigmoids i, f, o and 1 − a²
+        # for the tanh g, i.e. a·(k − a) + m with k = 1, 1, 0, 1 and m = 0, 0, 1, 0 on the
+        # four blocks of columns (into ∂L/∂z's buffer, multiplied by ∂L/∂a step by step);
+        # and o_t ⊙ (1 − tanh²(c_t)), the path from h_t to c_t
         k = np.repeat(np.array([1, 1, 0, 1], dtype=dtype), size)
         m = np.repeat(np.array([0, 0, 1, 0], dtype=dtype), size)
+        np.subtract(k, gates, out=grad_z)
+        grad_z *= gates
+        grad_z += m
+        h_to_c = self._buffer("h_to_c", tanh_c.shape, dtype)
+        np.multiply(tanh_c, tanh_c, out=h_to_c)
+        np.subtract(1, h_to_c, out=h_to_c)
+        h_to_c *= gates[:, :, 3 * size :]
         for t in range(steps - 1, -1, -1):
             self._receive(grad_h, from_output, t, steps)
             z, dz = gates[t], grad_z[t]
-            i, f, g, o = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size], z[:, 3 * size :]
-            tc = tanh_c[t]
+            i, f, g = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size]
             # ∂L/∂c_t = ∂L/∂c_{t+1} ⊙ f_{t+1} + ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh²(c_t))
-            np.multiply(tc, tc, out=scratch)
-            np.subtract(1, scratch, out=scratch)
-            scratch *= o
-            scratch *= grad_h
+            np.multiply(grad_h, h_to_c[t], out=scratch)
             grad_c += scratch
             # ∂L/∂a for a = i, f, g, o: ∂L/∂c_t ⊙ g, ∂L/∂c_t ⊙ c_{t−1}, ∂L/∂c_t ⊙ i, ∂L/∂h_t ⊙ tanh(c_t)
-            np.multiply(grad_c, g, out=dz[:, :size])
-            np.multiply(grad_c, cs[t], out=dz[:, size : 2 * size])
-            np.multiply(grad_c, i, out=dz[:, 2 * size : 3 * size])
-            np.multiply(grad_h, tc, out=dz[:, 3 * size :])
-            # ∂L/∂z = ∂L/∂a ⊙ a'(z)
-            np.subtract(k, z, out=scratch4)
-            scratch4 *= z
-            scratch4 += m
-            dz *= scratch4
+            np.multiply(grad_c, g, out=scratch4[:, :size])
+            np.multiply(grad_c, cs[t], out=scratch4[:, size : 2 * size])
+            np.multiply(grad_c, i, out=scratch4[:, 2 * size : 3 * size])
+            np.multiply(grad_h, tanh_c[t], out=scratch4[:, 3 * size :])
+            dz *= scratch4  # ∂L/∂z = ∂L/∂a ⊙ a'(z)
             grad_c *= f  # the cell's own path back to ∂L/∂c_{t−1}
             if t:
                 np.matmul(dz, recurrent_t, out=grad_h)  # ∂L/∂h_{t−1}
