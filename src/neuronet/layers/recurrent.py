@@ -78,7 +78,7 @@ class Recurrent(Layer):
 
     gates = 1
     regularized = ("weights", "recurrent_weights")
-    cache = ("_x", "_work", "_final")
+    cache = ("_work", "_final")  # the step-major input, states and gates; the last states
 
     def __init__(self, units, return_sequences=False):
         super().__init__()
@@ -287,7 +287,6 @@ class LSTM(Recurrent):
     """
 
     gates = 4
-    cache = ("_x", "_work", "_final")
 
     def __init__(self, units, return_sequences=False, forget_bias=1.0):
         super().__init__(units, return_sequences)
