@@ -34,7 +34,7 @@ from ..validation import Interval, check_parameter
 from .base import Layer
 
 
-def orthogonal(size, rng, dtype):
+def _orthogonal(size, rng, dtype):
     """A random size × size orthogonal matrix (Qᵀ Q = I): the Q of the QR decomposition of
     a matrix of standard normal draws, its columns' signs set by R's diagonal so that Q is
     uniformly distributed (Saxe et al. 2014). Multiplying by it keeps a vector's length,
@@ -107,7 +107,7 @@ class Recurrent(Layer):
         self.params["weights"] = initialize("glorot_uniform", (features, width), features, width, rng, dtype)
         # one orthogonal H × H block per gate
         self.params["recurrent_weights"] = np.concatenate(
-            [orthogonal(hidden, rng, dtype) for _ in range(self.gates)], axis=1)
+            [_orthogonal(hidden, rng, dtype) for _ in range(self.gates)], axis=1)
         self.params["bias"] = initialize("zeros", (width,), features, width, rng, dtype)
 
     # --- shared steps -----------------------------------------------------------
