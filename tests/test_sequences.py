@@ -13,7 +13,6 @@ from sklearn.model_selection import train_test_split
 import neuronet
 from neuronet import datasets, nn
 from neuronet.gradcheck import check_layer, check_network, numerical_gradient, relative_error
-from neuronet.layers.recurrent import add_product
 
 RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
 STEPS, FEATURES, UNITS = 5, 3, 4
@@ -150,15 +149,6 @@ def test_recurrent_weights_start_orthogonal_gate_by_gate_and_the_lstm_remembers_
     np.testing.assert_array_equal(layer.params["bias"], np.repeat([0.0, 1.0, 0.0, 0.0], 6))  # forget gate at 1
     limit = np.sqrt(6 / (3 + 24))
     assert np.abs(layer.params["weights"]).max() <= limit
-
-
-@pytest.mark.parametrize("dtypes", [("float32",) * 3, ("float64",) * 3, ("float32", "float64", "float64")])
-def test_add_product_adds_a_matrix_product_into_its_output_in_place(dtypes):
-    rng = np.random.default_rng(0)
-    a, b, out = (rng.normal(size=shape).astype(dtype) for shape, dtype in zip(((3, 4), (4, 5), (3, 5)), dtypes))
-    expected = out + a.astype(np.float64) @ b.astype(np.float64)
-    assert add_product(a, b, out) is out
-    np.testing.assert_allclose(out, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cls", RECURRENT)

@@ -27,7 +27,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.linalg import get_blas_funcs
 
 from ..initializers import initialize
 from ..validation import Interval, check_parameter
@@ -44,21 +43,6 @@ def _orthogonal(size, rng, dtype):
         return np.zeros((size, size), dtype=dtype)
     q, r = np.linalg.qr(rng.normal(size=(size, size)))
     return (q * np.sign(np.diag(r))).astype(dtype)
-
-
-def add_product(a, b, out):
-    """out += a · b, in place: BLAS's gemm (C ← A·B + C) adds the product into ``out``
-    without a temporary, given C-ordered arrays of one float type (a C-ordered matrix is
-    its transpose in Fortran's order, so it computes outᵀ += bᵀ · aᵀ); otherwise NumPy's
-    product and a sum."""
-    if (a.dtype == b.dtype == out.dtype and out.dtype in (np.float32, np.float64)
-            and a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
-        result = get_blas_funcs("gemm", (out,))(1.0, b.T, a.T, beta=1.0, c=out.T, overwrite_c=True)
-        if not np.may_share_memory(result, out):  # BLAS's wrapper worked on a copy
-            out[...] = result.T
-    else:
-        out += a @ b
-    return out
 
 
 def sigmoid_in_place(z):
@@ -222,7 +206,7 @@ class RNN(Recurrent):
         recurrent = self.params["recurrent_weights"]
         for t in range(steps):
             if t:
-                add_product(hs[t], recurrent, z[t])
+                z[t] += hs[t] @ recurrent
             np.tanh(z[t], out=hs[t + 1])
         return self._output(hs)
 
@@ -319,7 +303,8 @@ class LSTM(Recurrent):
         for t in range(steps):
             z = gates[t]
             if t:
-                add_product(hs[t], recurrent, z)
+                np.matmul(hs[t], recurrent, out=product)
+                z += product
             np.tanh(z, out=z)
             for sigmoid in (z[:, : 2 * size], z[:, 3 * size :]):  # i, f and o: ½·tanh(½·z) + ½
                 sigmoid *= 0.5
