@@ -312,3 +312,14 @@ def test_embedding_and_a_recurrent_layer_remember_the_first_id_to_the_last_step(
                 batch_size=32, random_state=0)
     accuracy = np.mean(network.predict(ids[1000:]).argmax(axis=1) == labels[1000:])
     assert accuracy >= 0.95, accuracy
+
+
+def test_the_readmes_sequence_example_runs_and_counts_as_it_says(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example, = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "nn.LSTM(64)" in block]
+    exec(example, {})
+    assert "0: LSTM       (None, 64)    23,808" in capsys.readouterr().out
+    assert "= 23,808" in example and 4 * 64 * (28 + 64 + 1) == 23_808
