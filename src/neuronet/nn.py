@@ -8,6 +8,7 @@
 from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
                      Softmax, Tanh, register_layer, registered_types)
 from .layers import GlobalAveragePooling2D, Residual  # issue 26: residual connections and their companions
+from .layers import GRU, LSTM, RNN, Embedding  # sequences
 from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler, LiveCurves
 from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
@@ -32,3 +33,4 @@ from .layers import BatchNorm, LayerNorm  # noqa: E402
 
 __all__ += ["BatchNorm", "LayerNorm"]
 __all__ += ["AdamW", "RMSprop", "StepDecay", "ExponentialDecay", "WarmUp", "OneCycle", "ReduceLROnPlateau"]
+__all__ += ["Embedding", "RNN", "LSTM", "GRU"]  # sequences

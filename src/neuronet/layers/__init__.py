@@ -5,14 +5,18 @@ from .base import Layer
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten
 from .pooling import AvgPool2D, MaxPool2D
+from .recurrent import GRU, LSTM, RNN
 from .registry import LAYERS, layer_description, register_layer, registered_name, registered_types
 from .pooling import GlobalAveragePooling2D  # issue 26: residual connections and their companions
 from .residual import Residual
 
 BUILT_IN = (Dense, Identity, Exp, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax, Dropout, Flatten, Conv2D, MaxPool2D, AvgPool2D)
 BUILT_IN += (Residual, GlobalAveragePooling2D)  # issue 26: residual connections and their companions
+# sequences: embeddings and recurrent layers
+BUILT_IN += (Embedding, RNN, LSTM, GRU)
 for _cls in BUILT_IN:
     register_layer(_cls)
 

@@ -1,0 +1,464 @@
+"""Recurrent layers: one set of weights applied at every step of a sequence.
+
+A recurrent layer reads a batch of sequences X (N samples × T steps × F features) one
+step at a time, carrying a hidden state h (H numbers a sample) from step to step:
+h_t depends on the input x_t and on h_{t−1}, through the same weights at every step,
+as a convolution applies the same kernel at every position. The state starts at
+h_0 = 0. With ``return_sequences=False`` the layer's output is the last state h_T
+(N × H), what a Dense layer after it classifies; with ``return_sequences=True`` it is
+every state (N × T × H), what another recurrent layer reads.
+
+Backpropagation through time (BPTT) is the chain rule over the unrolled steps: the
+backward pass walks the steps in reverse, and at each step the gradient reaching h_t is
+what the output sends it plus what h_{t+1} sends back through the recurrent weights.
+Shared weights collect the gradient of every step, as a convolution's kernel collects
+every position's.
+
+The batch is vectorised (one matrix product per step for all samples and all gates);
+the loop over the T steps is the algorithm. The input's part of every step's gates,
+X · W + b, is one product for all steps at once before the loop; the recurrent part,
+h_{t−1} · U, is one product per step; ∂L/∂W, ∂L/∂U and ∂L/∂X are one product each
+after the backward loop. Row-vector convention, as :class:`~neuronet.layers.Dense`:
+x_t is a row of F numbers, W is F × (gates·H), U is H × (gates·H).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from ..initializers import initialize
+from ..validation import Interval, check_parameter
+from .base import Layer
+
+
+def sigmoid_in_place(z):
+    """σ(z) = ½·tanh(½·z) + ½, written over z: the same function as 1 / (1 + e^(−z)), from
+    NumPy's vectorised tanh, which is several times faster than an exponential and a
+    division (and overflows for no z)."""
+    z *= 0.5
+    np.tanh(z, out=z)
+    z *= 0.5
+    z += 0.5
+    return z
+
+
+class Recurrent(Layer):
+    """What RNN, LSTM and GRU share: the shapes, the parameters' layout, the input's
+    product for all steps, and the workspace reused from batch to batch."""
+
+    gates = 1
+    regularized = ("weights", "recurrent_weights")
+    cache = ("_work", "_final")  # the step-major input, states and gates; the last states
+
+    def __init__(self, units, return_sequences=False):
+        super().__init__()
+        name = type(self).__name__
+        check_parameter("units", units, [Interval(Integral, 1, None, closed="left")], name)
+        check_parameter("return_sequences", return_sequences, ["boolean"], name)
+        self.units = int(units)
+        self.return_sequences = bool(return_sequences)
+
+    def get_config(self):
+        return {"units": self.units, "return_sequences": self.return_sequences}
+
+    def _check_shape(self, input_shape):
+        if len(input_shape) != 2:
+            raise ValueError(f"{type(self).__name__} expects sequences shaped (steps, features) a sample, got sample "
+                             f"shape {tuple(input_shape)}; give input_shape=(steps, features)")
+
+    def output_shape(self, input_shape):
+        self._check_shape(input_shape)
+        return (int(input_shape[0]), self.units) if self.return_sequences else (self.units,)
+
+    def build(self, input_shape, rng, dtype):
+        self._check_shape(input_shape)
+        super().build(input_shape, rng, dtype)
+        features, hidden, width = self.input_shape[1], self.units, self.gates * self.units
+        self.params["weights"] = initialize("glorot_uniform", (features, width), features, width, rng, dtype)
+        # one orthogonal H × H block per gate: multiplying by it keeps a state's length, so a
+        # state carried through many steps neither dies out nor blows up at the start
+        self.params["recurrent_weights"] = np.concatenate(
+            [initialize("orthogonal", (hidden, hidden), hidden, hidden, rng, dtype) for _ in range(self.gates)], axis=1)
+        self.params["bias"] = initialize("zeros", (width,), features, width, rng, dtype)
+
+    # --- shared steps -----------------------------------------------------------
+    def _buffer(self, name, shape, dtype):
+        """An array of ``shape`` kept between batches (contents left as they were)."""
+        work = self.__dict__.setdefault("_work", {})
+        array = work.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = work[name] = np.empty(shape, dtype=dtype)
+        return array
+
+    def _input_part(self, x, scale=None):
+        """The sequence step-major (T × N × F), and A = X · W + b for every step at once
+        (T × N × gates·H); with ``scale`` (gates·H), A ⊙ scale, from W and b scaled."""
+        if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{type(self).__name__} expects a batch of sequences shaped (samples, "
+                             f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+        n, steps, features = x.shape
+        dtype = np.result_type(x.dtype, self.params["weights"].dtype)
+        xs = self._buffer("x", (steps, n, features), dtype)
+        xs[...] = x.transpose(1, 0, 2)
+        a = self._buffer("a", (steps, n, self.gates * self.units), dtype)
+        weights, bias = self.params["weights"], self.params["bias"]
+        if scale is not None:
+            weights, bias = weights * scale, bias * scale
+        np.matmul(xs.reshape(steps * n, features), weights, out=a.reshape(steps * n, -1))
+        a += bias
+        return xs, a
+
+    def _states(self, steps, n, dtype):
+        """h_0 … h_T (T + 1 × N × H), h_0 = 0."""
+        hs = self._buffer("h", (steps + 1, n, self.units), dtype)
+        hs[0] = 0
+        return hs
+
+    def _output(self, hs):
+        """The layer's output from the states h_1 … h_T: fresh arrays (the next layer keeps them)."""
+        self._final = (hs[-1].copy(),)
+        if self.return_sequences:
+            return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
+        return hs[-1].copy()
+
+    def _output_gradients(self, grad_out, steps):
+        """∂L/∂out_t, step-major (T × N × H), or for the last step alone (N × H) without
+        ``return_sequences``."""
+        expected = (steps, self.units) if self.return_sequences else (self.units,)
+        if tuple(grad_out.shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__}.backward expects gradients shaped (samples, "
+                             f"{', '.join(map(str, expected))}), got {tuple(grad_out.shape)}")
+        return grad_out.transpose(1, 0, 2) if self.return_sequences else grad_out
+
+    def _receive(self, grad_h, from_output, t, steps):
+        """Add to ∂L/∂h_t what the layer's output sends it: at every step with
+        ``return_sequences``, at the last step alone otherwise."""
+        if self.return_sequences:
+            grad_h += from_output[t]
+        elif t == steps - 1:
+            grad_h += from_output
+
+    def _parameter_gradients(self, xs, hs, grad_a, grad_u=None, input_grad=True):
+        """∂L/∂W = Σ_t x_tᵀ · ∂L/∂a_t, ∂L/∂U = Σ_t h_{t−1}ᵀ · ∂L/∂u_t, ∂L/∂b = Σ_t Σ_rows ∂L/∂a_t
+        (each one product over all steps), and ∂L/∂X = ∂L/∂A · Wᵀ (sample-major)."""
+        steps, n, features = xs.shape
+        flat_a = grad_a.reshape(steps * n, -1)
+        flat_u = flat_a if grad_u is None else grad_u.reshape(steps * n, -1)
+        np.matmul(xs.reshape(steps * n, features).T, flat_a, out=self._grad("weights"))
+        # h_0 = 0: the first step adds nothing to ∂L/∂U
+        np.matmul(hs[1:-1].reshape((steps - 1) * n, self.units).T, flat_u[n:], out=self._grad("recurrent_weights"))
+        np.sum(flat_a, axis=0, out=self._grad("bias"))
+        if not input_grad:
+            return None
+        grad_x = flat_a @ self.params["weights"].T
+        return np.ascontiguousarray(grad_x.reshape(steps, n, features).transpose(1, 0, 2))
+
+    @property
+    def final_state(self):
+        """The states after the last step of the last forward pass: (h_T,) for RNN and
+        GRU, (h_T, c_T) for LSTM; each N × H."""
+        if "_final" not in self.__dict__:
+            raise ValueError(f"{type(self).__name__} has no final state: run a forward pass first")
+        return self._final
+
+
+class RNN(Recurrent):
+    """The simple (Elman) recurrent layer: one tanh neuron layer fed its own last output.
+
+    With x_t the inputs at step t (a row of F numbers), W (F × H), U (H × H), b (H):
+
+    Forward:   z_t = x_t · W + h_{t−1} · U + b        h_t = tanh(z_t)        h_0 = 0
+    Backward:  ∂L/∂h_t = ∂L/∂out_t + ∂L/∂z_{t+1} · Uᵀ        ∂L/∂z_t = ∂L/∂h_t ⊙ (1 − h_t²)
+               ∂L/∂W = Σ_t x_tᵀ · ∂L/∂z_t      ∂L/∂U = Σ_t h_{t−1}ᵀ · ∂L/∂z_t
+               ∂L/∂b = Σ_t Σ_rows ∂L/∂z_t      ∂L/∂x_t = ∂L/∂z_t · Wᵀ
+
+    ∂L/∂out_t is the gradient the layer's output sends to h_t: every step's with
+    ``return_sequences=True``, the last step's alone otherwise. The layer has
+    H·(F + H + 1) parameters (PyTorch's ``nn.RNN`` keeps two biases, b_ih + b_hh, whose
+    sum is b). W starts Glorot-uniform, U orthogonal, b at zero. After a forward pass,
+    ``final_state`` is (h_T,).
+
+    Parameters
+    ----------
+    units : int
+        The size H of the hidden state.
+    return_sequences : bool, default False
+        Output every state h_1 … h_T (N × T × H) rather than the last one (N × H).
+    """
+
+    def forward(self, x, training=False):
+        xs, z = self._input_part(x)
+        steps, n, _ = xs.shape
+        hs = self._states(steps, n, z.dtype)
+        recurrent = self.params["recurrent_weights"]
+        for t in range(steps):
+            if t:
+                z[t] += hs[t] @ recurrent
+            np.tanh(z[t], out=hs[t + 1])
+        return self._output(hs)
+
+    def backward(self, grad_out, input_grad=True):
+        work = self._work
+        xs, hs = work["x"], work["h"]
+        steps, n, _ = xs.shape
+        grad_z = self._buffer("grad_a", (steps, n, self.units), hs.dtype)
+        from_output = self._output_gradients(grad_out, steps)
+        recurrent_t = np.ascontiguousarray(self.params["recurrent_weights"].T)  # BLAS reads it faster so
+        grad_h = np.zeros((n, self.units), dtype=hs.dtype)
+        for t in range(steps - 1, -1, -1):
+            self._receive(grad_h, from_output, t, steps)
+            h = hs[t + 1]
+            np.multiply(h, h, out=grad_z[t])
+            np.subtract(1, grad_z[t], out=grad_z[t])
+            grad_z[t] *= grad_h  # ∂L/∂z_t = ∂L/∂h_t ⊙ (1 − h_t²)
+            if t:
+                np.matmul(grad_z[t], recurrent_t, out=grad_h)
+        return self._parameter_gradients(xs, hs, grad_z, input_grad=input_grad)
+
+
+class LSTM(Recurrent):
+    """Long short-term memory: a cell state c carried by gates that learn what to keep.
+
+    Four gates, each a layer of neurons over [x_t, h_{t−1}], in PyTorch's order i, f, g, o
+    (the columns of W, U and b are four blocks of H):
+
+    Forward:   i_t = σ(x_t·W_i + h_{t−1}·U_i + b_i)      (input gate)
+               f_t = σ(x_t·W_f + h_{t−1}·U_f + b_f)      (forget gate)
+               g_t = tanh(x_t·W_g + h_{t−1}·U_g + b_g)   (candidate)
+               o_t = σ(x_t·W_o + h_{t−1}·U_o + b_o)      (output gate)
+               c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t        h_t = o_t ⊙ tanh(c_t)        h_0 = c_0 = 0
+    Backward:  ∂L/∂h_t = ∂L/∂out_t + ∂L/∂z_{t+1} · Uᵀ        (z_t: the four gates' sums)
+               ∂L/∂c_t = ∂L/∂c_{t+1} ⊙ f_{t+1} + ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh²(c_t))
+               ∂L/∂z_o = ∂L/∂h_t ⊙ tanh(c_t) ⊙ o_t(1 − o_t)
+               ∂L/∂z_i = ∂L/∂c_t ⊙ g_t ⊙ i_t(1 − i_t)
+               ∂L/∂z_f = ∂L/∂c_t ⊙ c_{t−1} ⊙ f_t(1 − f_t)
+               ∂L/∂z_g = ∂L/∂c_t ⊙ i_t ⊙ (1 − g_t²)
+               ∂L/∂W = Σ_t x_tᵀ · ∂L/∂z_t      ∂L/∂U = Σ_t h_{t−1}ᵀ · ∂L/∂z_t
+               ∂L/∂b = Σ_t Σ_rows ∂L/∂z_t      ∂L/∂x_t = ∂L/∂z_t · Wᵀ
+
+    The cell's own path, c_{t−1} → c_t, is a product by f_t and no squashing: a gradient
+    passes many steps back as long as the forget gates stay open, where a simple RNN's
+    shrinks by U and tanh' at every step.
+
+    One bias per gate, as the lecture's neurons have: 4·H·(F + H + 1) parameters
+    (PyTorch's ``nn.LSTM`` keeps two, b_ih + b_hh, whose sum is b). W starts
+    Glorot-uniform, each gate's block of U orthogonal, b at zero but for the forget gate's,
+    at ``forget_bias`` (1 by default, Jozefowicz et al. 2015: the cell starts by
+    remembering; PyTorch starts it at 0). After a forward pass, ``final_state`` is
+    (h_T, c_T).
+
+    Parameters
+    ----------
+    units : int
+        The size H of the hidden state and of the cell state.
+    return_sequences : bool, default False
+        Output every state h_1 … h_T (N × T × H) rather than the last one (N × H).
+    forget_bias : float, default 1.0
+        The forget gate's initial bias b_f.
+    """
+
+    gates = 4
+
+    def __init__(self, units, return_sequences=False, forget_bias=1.0):
+        super().__init__(units, return_sequences)
+        check_parameter("forget_bias", forget_bias, [Interval(Real, None, None, closed="neither")], "LSTM")
+        self.forget_bias = float(forget_bias)
+
+    def get_config(self):
+        return {**super().get_config(), "forget_bias": self.forget_bias}
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        if rng is not None:
+            self.params["bias"][self.units : 2 * self.units] = self.forget_bias
+
+    def forward(self, x, training=False):
+        size = self.units
+        # σ(z) = ½·tanh(½·z) + ½ for i, f, o, and tanh(z) for g: one tanh over each step's
+        # four gates at once, of ½·z for the sigmoids, made by halving their columns of W,
+        # U and b (exactly: a product by ½ rounds as the product it halves)
+        scale = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=self.params["weights"].dtype), size)
+        xs, gates = self._input_part(x, scale)  # the gates' (scaled) sums, made their values in place
+        steps, n, _ = xs.shape
+        dtype = gates.dtype
+        hs = self._states(steps, n, dtype)
+        cs = self._buffer("c", (steps + 1, n, size), dtype)
+        tanh_c = self._buffer("tanh_c", (steps, n, size), dtype)
+        product = self._buffer("product", (n, 4 * size), dtype)
+        cs[0] = 0
+        recurrent = self.params["recurrent_weights"] * scale
+        for t in range(steps):
+            z = gates[t]
+            if t:
+                np.matmul(hs[t], recurrent, out=product)
+                z += product
+            np.tanh(z, out=z)
+            for sigmoid in (z[:, : 2 * size], z[:, 3 * size :]):  # i, f and o: ½·tanh(½·z) + ½
+                sigmoid *= 0.5
+                sigmoid += 0.5
+            i, f, g, o = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size], z[:, 3 * size :]
+            c, ig = cs[t + 1], product[:, :size]
+            np.multiply(f, cs[t], out=c)
+            np.multiply(i, g, out=ig)
+            c += ig
+            np.tanh(c, out=tanh_c[t])
+            np.multiply(o, tanh_c[t], out=hs[t + 1])
+        output = self._output(hs)
+        self._final = (self._final[0], cs[-1].copy())
+        return output
+
+    def backward(self, grad_out, input_grad=True):
+        work = self._work
+        xs, hs, cs, gates, tanh_c = work["x"], work["h"], work["c"], work["a"], work["tanh_c"]
+        steps, n, _ = xs.shape
+        size, dtype = self.units, hs.dtype
+        grad_z = self._buffer("grad_a", (steps, n, 4 * size), dtype)
+        scratch = self._buffer("scratch", (n, size), dtype)
+        scratch4 = self._buffer("product", (n, 4 * size), dtype)
+        from_output = self._output_gradients(grad_out, steps)
+        recurrent_t = np.ascontiguousarray(self.params["recurrent_weights"].T)  # BLAS reads it faster so
+        grad_h = np.zeros((n, size), dtype=dtype)
+        grad_c = np.zeros((n, size), dtype=dtype)
+        # what does not wait for the steps before it, for every step at once: each gate's
+        # derivative a'(z) from its value a, a·(1 − a) for the sigmoids i, f, o and 1 − a²
+        # for the tanh g, i.e. a·(k − a) + m with k = 1, 1, 0, 1 and m = 0, 0, 1, 0 on the
+        # four blocks of columns (into ∂L/∂z's buffer, multiplied by ∂L/∂a step by step);
+        # and o_t ⊙ (1 − tanh²(c_t)), the path from h_t to c_t
+        k = np.repeat(np.array([1, 1, 0, 1], dtype=dtype), size)
+        m = np.repeat(np.array([0, 0, 1, 0], dtype=dtype), size)
+        np.subtract(k, gates, out=grad_z)
+        grad_z *= gates
+        grad_z += m
+        h_to_c = self._buffer("h_to_c", tanh_c.shape, dtype)
+        np.multiply(tanh_c, tanh_c, out=h_to_c)
+        np.subtract(1, h_to_c, out=h_to_c)
+        h_to_c *= gates[:, :, 3 * size :]
+        for t in range(steps - 1, -1, -1):
+            self._receive(grad_h, from_output, t, steps)
+            z, dz = gates[t], grad_z[t]
+            i, f, g = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size]
+            # ∂L/∂c_t = ∂L/∂c_{t+1} ⊙ f_{t+1} + ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh²(c_t))
+            np.multiply(grad_h, h_to_c[t], out=scratch)
+            grad_c += scratch
+            # ∂L/∂a for a = i, f, g, o: ∂L/∂c_t ⊙ g, ∂L/∂c_t ⊙ c_{t−1}, ∂L/∂c_t ⊙ i, ∂L/∂h_t ⊙ tanh(c_t)
+            np.multiply(grad_c, g, out=scratch4[:, :size])
+            np.multiply(grad_c, cs[t], out=scratch4[:, size : 2 * size])
+            np.multiply(grad_c, i, out=scratch4[:, 2 * size : 3 * size])
+            np.multiply(grad_h, tanh_c[t], out=scratch4[:, 3 * size :])
+            dz *= scratch4  # ∂L/∂z = ∂L/∂a ⊙ a'(z)
+            grad_c *= f  # the cell's own path back to ∂L/∂c_{t−1}
+            if t:
+                np.matmul(dz, recurrent_t, out=grad_h)  # ∂L/∂h_{t−1}
+        return self._parameter_gradients(xs, hs, grad_z, input_grad=input_grad)
+
+
+class GRU(Recurrent):
+    """Gated recurrent unit (Cho et al. 2014), PyTorch's variant: a reset gate r and an
+    update gate z, and no cell state apart from h.
+
+    Gates in PyTorch's order r, z, n (the columns of W, U and b are three blocks of H);
+    u_t = h_{t−1} · U, split the same way:
+
+    Forward:   r_t = σ(x_t·W_r + u_r + b_r)                       (reset gate)
+               z_t = σ(x_t·W_z + u_z + b_z)                       (update gate)
+               n_t = tanh(x_t·W_n + b_n + r_t ⊙ (u_n + b_hn))      (candidate)
+               h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}        h_0 = 0
+    Backward:  ∂L/∂h_t = ∂L/∂out_t + ∂L/∂h_{t+1} ⊙ z_{t+1} + ∂L/∂u_{t+1} · Uᵀ
+               ∂L/∂a_n = ∂L/∂h_t ⊙ (1 − z_t) ⊙ (1 − n_t²)
+               ∂L/∂a_z = ∂L/∂h_t ⊙ (h_{t−1} − n_t) ⊙ z_t(1 − z_t)
+               ∂L/∂a_r = ∂L/∂a_n ⊙ (u_n + b_hn) ⊙ r_t(1 − r_t)
+               ∂L/∂u_r = ∂L/∂a_r      ∂L/∂u_z = ∂L/∂a_z      ∂L/∂u_n = ∂L/∂a_n ⊙ r_t
+               ∂L/∂W = Σ_t x_tᵀ · ∂L/∂a_t      ∂L/∂b = Σ_t Σ_rows ∂L/∂a_t
+               ∂L/∂U = Σ_t h_{t−1}ᵀ · ∂L/∂u_t      ∂L/∂b_hn = Σ_t Σ_rows ∂L/∂u_n
+               ∂L/∂x_t = ∂L/∂a_t · Wᵀ
+
+    where a_t = x_t·W + b is the input's part of the three sums. The candidate's
+    recurrent bias b_hn sits inside the reset gate's product, so it cannot merge with
+    b_n; the other two pairs of PyTorch's biases do (b_r = b_ir + b_hr, b_z = b_iz + b_hz).
+    The layer has 3·H·(F + H + 1) + H parameters: W (F × 3H), U (H × 3H), b (3H) and
+    b_hn (H), PyTorch's 3·H·(F + H) + 6·H less the 2·H that are sums of others. W starts
+    Glorot-uniform, each gate's block of U orthogonal, the biases at zero. After a forward
+    pass, ``final_state`` is (h_T,).
+
+    Parameters
+    ----------
+    units : int
+        The size H of the hidden state.
+    return_sequences : bool, default False
+        Output every state h_1 … h_T (N × T × H) rather than the last one (N × H).
+    """
+
+    gates = 3
+
+    def build(self, input_shape, rng, dtype):
+        super().build(input_shape, rng, dtype)
+        self.params["recurrent_bias"] = initialize("zeros", (self.units,), self.units, self.units, rng, dtype)
+
+    def forward(self, x, training=False):
+        xs, a = self._input_part(x)
+        steps, n, _ = xs.shape
+        size, dtype = self.units, a.dtype
+        hs = self._states(steps, n, dtype)
+        u = self._buffer("u", (steps, n, 3 * size), dtype)  # h_{t−1}·U (+ b_hn on the n block)
+        gates = self._buffer("gates", (steps, n, 3 * size), dtype)  # r, z, n
+        scratch = self._buffer("scratch", (n, size), dtype)
+        recurrent, recurrent_bias = self.params["recurrent_weights"], self.params["recurrent_bias"]
+        for t in range(steps):
+            ut, gt = u[t], gates[t]
+            np.matmul(hs[t], recurrent, out=ut)
+            ut[:, 2 * size :] += recurrent_bias
+            np.add(a[t, :, : 2 * size], ut[:, : 2 * size], out=gt[:, : 2 * size])
+            sigmoid_in_place(gt[:, : 2 * size])  # r, z
+            r, z, cand = gt[:, :size], gt[:, size : 2 * size], gt[:, 2 * size :]
+            np.multiply(r, ut[:, 2 * size :], out=cand)
+            cand += a[t, :, 2 * size :]
+            np.tanh(cand, out=cand)  # n
+            # h_t = n + z ⊙ (h_{t−1} − n)
+            np.subtract(hs[t], cand, out=scratch)
+            scratch *= z
+            np.add(cand, scratch, out=hs[t + 1])
+        return self._output(hs)
+
+    def backward(self, grad_out, input_grad=True):
+        work = self._work
+        xs, hs, u, gates = work["x"], work["h"], work["u"], work["gates"]
+        steps, n, _ = xs.shape
+        size, dtype = self.units, hs.dtype
+        grad_a = self._buffer("grad_a", (steps, n, 3 * size), dtype)
+        grad_u = self._buffer("grad_u", (steps, n, 3 * size), dtype)
+        scratch = self._buffer("scratch", (n, size), dtype)
+        from_output = self._output_gradients(grad_out, steps)
+        recurrent_t = np.ascontiguousarray(self.params["recurrent_weights"].T)  # BLAS reads it faster so
+        grad_h = np.zeros((n, size), dtype=dtype)
+        for t in range(steps - 1, -1, -1):
+            self._receive(grad_h, from_output, t, steps)
+            gt, da, du = gates[t], grad_a[t], grad_u[t]
+            r, z, cand = gt[:, :size], gt[:, size : 2 * size], gt[:, 2 * size :]
+            da_r, da_z, da_n = da[:, :size], da[:, size : 2 * size], da[:, 2 * size :]
+            # ∂L/∂a_n = ∂L/∂h ⊙ (1 − z) ⊙ (1 − n²)
+            np.multiply(cand, cand, out=da_n)
+            np.subtract(1, da_n, out=da_n)
+            np.subtract(1, z, out=scratch)
+            da_n *= scratch
+            da_n *= grad_h
+            # ∂L/∂a_z = ∂L/∂h ⊙ (h_{t−1} − n) ⊙ z(1 − z)
+            np.subtract(hs[t], cand, out=da_z)
+            da_z *= grad_h
+            np.subtract(1, z, out=scratch)
+            scratch *= z
+            da_z *= scratch
+            # ∂L/∂a_r = ∂L/∂a_n ⊙ (u_n + b_hn) ⊙ r(1 − r)
+            np.subtract(1, r, out=da_r)
+            da_r *= r
+            da_r *= u[t, :, 2 * size :]
+            da_r *= da_n
+            du[:, : 2 * size] = da[:, : 2 * size]
+            np.multiply(da_n, r, out=du[:, 2 * size :])
+            if t:  # ∂L/∂h_{t−1} = ∂L/∂h ⊙ z + ∂L/∂u · Uᵀ
+                grad_h *= z
+                np.matmul(du, recurrent_t, out=scratch)
+                grad_h += scratch
+        np.sum(grad_u[:, :, 2 * size :], axis=(0, 1), out=self._grad("recurrent_bias"))
+        return self._parameter_gradients(xs, hs, grad_a, grad_u, input_grad=input_grad)
