@@ -28,3 +28,10 @@ __all__ += ["Residual", "GlobalAveragePooling2D"]  # residual connections and th
 from .layers import BatchNorm, LayerNorm  # noqa: E402
 
 __all__ += ["BatchNorm", "LayerNorm"]
+
+# Attention: multi-head self-attention, positions, the transformer's encoder block, layers over sequences
+from .layers import (GlobalAveragePooling1D, MultiHeadSelfAttention, PositionalEncoding,  # noqa: E402
+                     TimeDistributed, TransformerEncoderBlock)
+
+__all__ += ["MultiHeadSelfAttention", "PositionalEncoding", "TransformerEncoderBlock", "TimeDistributed",
+            "GlobalAveragePooling1D"]

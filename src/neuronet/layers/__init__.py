@@ -26,3 +26,14 @@ NORMALIZATION = (BatchNorm, LayerNorm)
 for _cls in NORMALIZATION:
     register_layer(_cls)
 __all__ += [cls.__name__ for cls in NORMALIZATION]
+
+# Attention and the transformer's encoder block, with the layers over sequences they need
+from .attention import MultiHeadSelfAttention, PositionalEncoding  # noqa: E402
+from .steps import GlobalAveragePooling1D, TimeDistributed  # noqa: E402
+from .transformer import TransformerEncoderBlock  # noqa: E402
+
+ATTENTION = (MultiHeadSelfAttention, PositionalEncoding, TimeDistributed, GlobalAveragePooling1D,
+             TransformerEncoderBlock)
+for _cls in ATTENTION:
+    register_layer(_cls)
+__all__ += [cls.__name__ for cls in ATTENTION]
