@@ -224,8 +224,8 @@ def test_the_parameters_are_counted_by_hand_in_the_summary():
     attention = 4 * (width * width + width)
     block = 2 * (2 * width) + attention + (width * hidden + hidden) + (hidden * width + width)
     counts = {0: 5 * width + width, 1: 0, 2: block, 3: 2 * width, 4: 0, 5: width * 3 + 3}
-    assert attention == 288 and block == 576
-    assert net.count_params() == sum(counts.values()) == 48 + 576 + 16 + 27
+    assert attention == 288 and block == 600
+    assert net.count_params() == sum(counts.values()) == 48 + 600 + 16 + 27
     text = net.summary(print_fn=None)
     rows = {row[0].split(":")[0].strip(): row for row in
             (re.split(r"\s{2,}", line.strip()) for line in text.splitlines()) if ": " in row[0]}
@@ -352,7 +352,8 @@ def test_onnx_runtime_predicts_what_a_transformer_predicts(norm_first):
     assert {"MatMul", "Softmax", "Transpose", "Reshape", "ReduceMean"} <= ops
     names = {node.name for node in model.graph.node}
     assert {"multi_head_self_attention_2/scores/MatMul", "multi_head_self_attention_2/Softmax",
-            "transformer_encoder_block_3/attention/residual/Add"} <= names
+            "transformer_encoder_block_3/attention/Add",
+            f"transformer_encoder_block_3/feedforward/time_distributed_{int(norm_first)}/dense_0/MatMul"} <= names
     session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (output,) = session.run(None, {session.get_inputs()[0].name: X})
     np.testing.assert_allclose(output, net.predict(X), atol=1e-5)

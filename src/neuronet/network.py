@@ -14,6 +14,7 @@ from scipy import sparse
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
+from .layers.transformer import TransformerEncoderBlock  # issue 26: attention, its parts shown in the summary
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -379,6 +380,9 @@ class Sequential:
             if isinstance(layer, Residual):  # its parts, each counted by hand on an indented row under it
                 rows[-1] = (*rows[-1][:3], _block_formula(layer))
                 _block_rows(str(index), layer, shape_in, "  ", rows, sharing)
+            if isinstance(layer, TransformerEncoderBlock):  # issue 26: its parts, one after another, under it
+                rows[-1] = (*rows[-1][:3], "its parts in a row: the sum of the rows below")
+                _encoder_rows(str(index), layer, shape_in, rows, sharing)
         return rows, sharing
 
     def _summary_footer(self):
@@ -494,6 +498,17 @@ def _block_rows(label, block, shape_in, indent, rows, sharing):
             _block_rows(f"{label}.{name}", part, start, indent + "  ", rows, sharing)
         if chained:
             shape = out
+
+
+def _encoder_rows(label, block, shape_in, rows, sharing):
+    """A summary row for each part of a transformer encoder block ("2.attention", "2.norm1"),
+    and the rows of the residual blocks among them under theirs."""
+    for name, part in block.parts:
+        formula = " + ".join(f"{'·'.join(map(str, p.shape))} {key}" for key, p in part.params.items())
+        rows.append((f"  {label}.{name}: {type(part).__name__}", str((None, *shape_in)), f"{part.count_params():,}",
+                     _block_formula(part) if isinstance(part, Residual) else formula))
+        if isinstance(part, Residual):
+            _block_rows(f"{label}.{name}", part, shape_in, "    ", rows, sharing)
 
 
 def _readable(count):
