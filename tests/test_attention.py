@@ -254,7 +254,8 @@ def test_a_blocks_parameters_are_views_of_the_networks_flat_vector_and_only_weig
 def rows_of_digits():
     """MNIST-5k digits as sequences: 28 steps (rows) of 28 pixels, in [0, 1]."""
     data = neuronet.datasets.load("mnist-5k")
-    return data.X.reshape(-1, 28, 28).astype(np.float32) / np.float32(data.raw_scale or 1), data.y
+    order = np.random.default_rng(0).permutation(len(data.y))  # the file is sorted by digit
+    return data.X.reshape(-1, 28, 28)[order], data.y[order]
 
 
 def test_a_small_transformer_reads_digits_row_by_row(rows_of_digits):
@@ -269,7 +270,7 @@ def test_a_small_transformer_reads_digits_row_by_row(rows_of_digits):
             random_state=0, verbose=0)
     seconds = time.perf_counter() - start
     accuracy = (net.predict(X[test]).argmax(axis=1) == y[test]).mean()
-    assert accuracy > 0.9, accuracy
+    assert accuracy > 0.92, accuracy  # 0.931 measured
     assert seconds < 60, seconds
 
 
