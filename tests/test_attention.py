@@ -333,6 +333,22 @@ def test_a_run_of_a_transformer_with_dropout_resumes_from_its_checkpoint_exactly
                               transformer(dropout=0.2).get_weights()["2/attention/1/query_weights"])
 
 
+def test_batch_invariant_prediction_gives_each_sample_the_same_numbers_in_any_batch():
+    from threadpoolctl import threadpool_limits
+
+    net = nn.Sequential([nn.TimeDistributed(nn.Dense(16)), nn.PositionalEncoding(), nn.MultiHeadSelfAttention(4),
+                         nn.TransformerEncoderBlock(4, 32), nn.GlobalAveragePooling1D(), nn.Dense(3), nn.Softmax()],
+                        input_shape=(6, 5), random_state=0)
+    X = sequences(29, 6, 5).astype(np.float32)
+    with threadpool_limits(1):
+        whole = net.predict_batch_invariant(X)
+        for size in (1, 4, 9):
+            pieces = [net.predict_batch_invariant(X[start : start + size]) for start in range(0, len(X), size)]
+            assert np.array_equal(np.concatenate(pieces), whole)
+    assert whole.shape == (29, 3) and whole.dtype == np.float32
+    np.testing.assert_allclose(whole, net.predict(X), rtol=1e-5, atol=1e-6)
+
+
 # --- ONNX -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_onnx_runtime_predicts_what_a_transformer_predicts(norm_first):

@@ -14,7 +14,9 @@ from scipy import sparse
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
-from .layers.transformer import TransformerEncoderBlock  # issue 26: attention, its parts shown in the summary
+from .layers.attention import MultiHeadSelfAttention  # issue 26: attention, its parts shown in the summary
+from .layers.steps import TimeDistributed
+from .layers.transformer import TransformerEncoderBlock
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -531,6 +533,14 @@ def _batch_invariant(layers, x):
         elif isinstance(layer, Residual):  # issue 26: y = x + F(x), or P·x + F(x)
             x = _batch_invariant(layer.layers, x) + (x if layer.shortcut is None else
                                                      _batch_invariant([layer.shortcut], x))
+        elif isinstance(layer, TimeDistributed):  # issue 26: the steps as rows of the layer's batch
+            n, steps = x.shape[:2]
+            y = _batch_invariant([layer.layer], x.reshape(n * steps, *x.shape[2:]))
+            x = y[: n * steps].reshape(n, steps, *y.shape[1:])
+        elif isinstance(layer, TransformerEncoderBlock):
+            x = _batch_invariant([part for _, part in layer.parts], x)
+        elif isinstance(layer, MultiHeadSelfAttention):  # each sample alone, as a Conv2D's images
+            x = np.concatenate([layer.forward(x[start : start + 1]) for start in range(x.shape[0])])
         else:
             x = layer.forward(x)
     return x
