@@ -299,6 +299,21 @@ def test_a_transformer_saves_and_loads_identical(tmp_path):
     assert all(param.base is again.flat_parameters()[0] for param in again.layers[3].params.values())
 
 
+def test_a_transformer_round_trips_through_skops_trusting_neuronet_types_alone(tmp_path):
+    sio = pytest.importorskip("skops.io")
+    net = transformer(dropout=0.1)
+    X = sequences(20, 6, 5).astype(np.float32)
+    sio.dump(net, str(tmp_path / "transformer.skops"))
+    untrusted = sio.get_untrusted_types(file=str(tmp_path / "transformer.skops"))
+    assert all(name.startswith("neuronet.") for name in untrusted)
+    loaded = sio.load(str(tmp_path / "transformer.skops"), trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    loaded.fit(X, np.arange(20) % 3, loss=nn.CrossEntropy(), optimizer=nn.SGD(0.1), epochs=1, verbose=0)
+    flat = loaded.flat_parameters()[0]
+    assert all(param.base is flat for layer in loaded.layers for param in layer.params.values())
+    assert loaded.layers[0].layer.params["weights"] is loaded.layers[0].params["weights"]
+
+
 def test_a_forged_file_whose_block_claims_a_huge_layer_is_refused_before_allocating(tmp_path):
     path = tmp_path / "transformer.nn"
     neuronet.save(transformer(), path)
