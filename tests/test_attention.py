@@ -111,7 +111,8 @@ def _copy_attention(torch, layer, module, prefix=""):
     transposed); returns {our name: the torch gradient in our layout}."""
     p, width = layer.params, layer.input_shape[1]
     with torch.no_grad():
-        module.in_proj_weight.copy_(torch.tensor(np.concatenate([p[f"{n}_weights"].T for n in ("query", "key", "value")])))
+        packed = np.concatenate([p[f"{name}_weights"].T for name in ("query", "key", "value")])
+        module.in_proj_weight.copy_(torch.tensor(packed))
         module.in_proj_bias.copy_(torch.tensor(np.concatenate([p[f"{n}_bias"] for n in ("query", "key", "value")])))
         module.out_proj.weight.copy_(torch.tensor(p["output_weights"].T))
         module.out_proj.bias.copy_(torch.tensor(p["output_bias"]))

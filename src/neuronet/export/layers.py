@@ -166,7 +166,8 @@ def _self_attention(graph, scope, layer, x):
     def linear(name, z):
         z = graph.node(f"{scope}/{name}", "MatMul", z, graph.constant(f"{scope}/{name}_weights",
                                                                         layer.params[f"{name}_weights"]))
-        return graph.node(f"{scope}/{name}", "Add", z, graph.constant(f"{scope}/{name}_bias", layer.params[f"{name}_bias"]))
+        bias = graph.constant(f"{scope}/{name}_bias", layer.params[f"{name}_bias"])
+        return graph.node(f"{scope}/{name}", "Add", z, bias)
 
     def heads(name, perm):
         z = graph.node(f"{scope}/{name}", "Reshape", linear(name, x), heads_shape)
@@ -183,7 +184,8 @@ def _self_attention(graph, scope, layer, x):
     weights = graph.node(scope, "Softmax", scores, axis=-1)
     o = graph.node(f"{scope}/heads", "MatMul", weights, v)
     o = graph.node(f"{scope}/heads", "Transpose", o, perm=[0, 2, 1, 3])
-    o = graph.node(f"{scope}/heads", "Reshape", o, graph.constant(f"{scope}/merged_shape", np.array([0, steps, features])))
+    merged_shape = graph.constant(f"{scope}/merged_shape", np.array([0, steps, features]))
+    o = graph.node(f"{scope}/heads", "Reshape", o, merged_shape)
     return linear("output", o)
 
 
@@ -210,7 +212,8 @@ def _global_average_pooling1d(graph, scope, layer, x):
 def _encoder_block(graph, scope, layer, x):
     """The parts in a row, scopes ``transformer_encoder_block_3/attention`` (a residual block:
     ``…/attention/multi_head_self_attention_1``, its Add ``…/attention/Add``), ``…/feedforward``."""
-    return _add_layers(graph, [part for _, part in layer.parts], x, f"{scope}/", names=[name for name, _ in layer.parts])
+    names, parts = zip(*layer.parts)
+    return _add_layers(graph, list(parts), x, f"{scope}/", names=list(names))
 
 
 CONVERTERS.update({

@@ -16,7 +16,8 @@ class TimeDistributed(Layer):
     N·T steps as one batch of samples:
 
     Forward:   Y[n, t] = f(X[n, t])        (N × T × F  →  N·T × F  →  f  →  N × T × F')
-    Backward:  ∂L/∂X[n, t] = f's backward of ∂L/∂Y[n, t]        ∂L/∂θ = Σ_n Σ_t (f's ∂L/∂θ for step n, t)
+    Backward:  ∂L/∂X[n, t] = f's backward of ∂L/∂Y[n, t]
+               ∂L/∂θ = Σ_n Σ_t (f's ∂L/∂θ for step t of sample n)
 
     ``TimeDistributed(Dense(64))`` projects each step's F features to 64 with one weight
     matrix (F·64 weights + 64 biases, however long the sequence): the per-step linear map of
