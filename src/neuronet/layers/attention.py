@@ -33,31 +33,38 @@ class MultiHeadSelfAttention(Layer):
     For one sample X (T steps × D features), h heads of width d = D/h, weights W_q, W_k,
     W_v, W_o (D × D) and biases b_q, b_k, b_v, b_o (D):
 
-    Forward:   Q = X · W_q + b_q        K = X · W_k + b_k        V = X · W_v + b_v
-               Q_i, K_i, V_i = columns i·d … (i+1)·d − 1 of Q, K, V   (head i, T × d)
-               S_i = Q_i · K_iᵀ / √d + M        A_i = softmax(S_i), row by row
-               O_i = A_i · V_i        O = [O_1 … O_h]        Y = O · W_o + b_o
+    Forward:   Q = X · W_q + b_q     K = X · W_k + b_k
+               V = X · W_v + b_v
+               Q_i, K_i, V_i = columns i·d … (i+1)·d − 1 of Q, K, V
+               S_i = Q_i · K_iᵀ / √d + M
+               A_i = softmax(S_i), row by row
+               O_i = A_i · V_i       O = [O_1 … O_h]
+               Y = O · W_o + b_o
 
-    M is the mask: 0 everywhere, or with ``causal=True``, −∞ above the diagonal (step t
-    attends to steps 1 … t alone, A_i's entries there are exactly 0). Row t of A_i sums
-    to 1: how much step t takes from each step's value.
+    Q_i, K_i, V_i are head i's queries, keys and values (T × d). M is the mask: 0
+    everywhere, or with ``causal=True``, −∞ above the diagonal (step t attends to itself
+    and the steps before it alone: A_i is exactly 0 above its diagonal). Row t of A_i
+    sums to 1: how much step t takes from each step's value.
 
-    Backward, from G = ∂L/∂Y down to X (each head on its own until O is split):
+    From G = ∂L/∂Y down to X, each head on its own until O is split:
 
-    Backward:  ∂L/∂W_o = Oᵀ · G        ∂L/∂b_o = Σ_steps G        ∂L/∂O = G · W_oᵀ
-               ∂L/∂A_i = ∂L/∂O_i · V_iᵀ        ∂L/∂V_i = A_iᵀ · ∂L/∂O_i
+    Backward:  ∂L/∂W_o = Oᵀ · G     ∂L/∂b_o = Σ_steps G
+               ∂L/∂O = G · W_oᵀ
+               ∂L/∂A_i = ∂L/∂O_i · V_iᵀ     ∂L/∂V_i = A_iᵀ · ∂L/∂O_i
                ∂L/∂S_i = A_i ⊙ (∂L/∂A_i − rowsum(∂L/∂A_i ⊙ A_i))
-               ∂L/∂Q_i = ∂L/∂S_i · K_i / √d        ∂L/∂K_i = ∂L/∂S_iᵀ · Q_i / √d
-               ∂L/∂W_q = Xᵀ · ∂L/∂Q        ∂L/∂b_q = Σ_steps ∂L/∂Q     (and K, V alike)
+               ∂L/∂Q_i = ∂L/∂S_i · K_i / √d
+               ∂L/∂K_i = ∂L/∂S_iᵀ · Q_i / √d
+               ∂L/∂W_q = Xᵀ · ∂L/∂Q     ∂L/∂b_q = Σ_steps ∂L/∂Q
                ∂L/∂X = ∂L/∂Q · W_qᵀ + ∂L/∂K · W_kᵀ + ∂L/∂V · W_vᵀ
 
-    (the sums also over the batch's samples). The third line is the softmax's Jacobian,
-    row by row: a = softmax(s) has ∂a_j/∂s_k = a_j (δ_jk − a_k), so
-    ∂L/∂s_k = Σ_j ∂L/∂a_j · a_j (δ_jk − a_k) = a_k (∂L/∂a_k − Σ_j ∂L/∂a_j a_j). Where the
-    mask put −∞, a_k = 0 and no gradient flows. X appears three times (as queries, keys
-    and values), so its gradient is the sum of three products. The key's bias b_k adds
-    Q_i's row t times b_k to every score of row t alike, which the softmax ignores: its
-    gradient is 0 (to rounding), as it is in PyTorch, and only the other seven arrays learn.
+    with W_k, b_k, W_v, b_v as W_q and b_q, and the sums also over the batch's samples.
+    The fourth line is the softmax's Jacobian, row by row: a = softmax(s) has
+    ∂a_j/∂s_k = a_j (δ_jk − a_k), so ∂L/∂s_k = Σ_j ∂L/∂a_j · a_j (δ_jk − a_k) =
+    a_k (∂L/∂a_k − Σ_j ∂L/∂a_j a_j). Where the mask put −∞, a_k = 0 and no gradient
+    flows. X appears three times (as queries, keys and values), so its gradient is the
+    sum of three products. The key's bias b_k adds Q_i[t] · b_k (head i's part of b_k)
+    to every score of row t alike, which the softmax ignores: its gradient is 0 (to
+    rounding), as in PyTorch; the other seven arrays learn.
 
     The layer has 4 (D·D + D) parameters (``query_weights``, ``query_bias``, ``key_…``,
     ``value_…``, ``output_…``), whatever h is: the heads split the D columns among
@@ -72,8 +79,9 @@ class MultiHeadSelfAttention(Layer):
         Mask the future: step t attends to steps up to t alone (a decoder's, or a
         language model's, self-attention).
     initializer : str, callable or None
-        The four weight matrices' initialiser (names as Dense's); None: Glorot uniform
-        (PyTorch's choice for W_q, W_k, W_v). The biases start at zero.
+        The four weight matrices' initialiser (names as Dense's); None lets
+        ``Sequential`` choose, as for Dense (Glorot uniform, PyTorch's choice for W_q, W_k,
+        W_v, unless a rectifier follows). The biases start at zero.
     """
 
     cache = ("_x", "_q", "_k", "_v", "_a", "_o")
@@ -187,13 +195,15 @@ class PositionalEncoding(Layer):
     come in with the input.
 
     Forward:   Y = X + P        (P: T × D, one row per step)
-    Backward:  ∂L/∂X = ∂L/∂Y        ∂L/∂P = Σ_samples ∂L/∂Y      (learned P only)
+    Backward:  ∂L/∂X = ∂L/∂Y
+               ∂L/∂P = Σ_samples ∂L/∂Y     (a learned P only)
 
     ``kind="sinusoidal"`` (Vaswani et al., 2017): no parameters, the row of step t made of
     sines and cosines of t at D/2 frequencies, from one turn every 2π steps down to one
     every 2π·10000 steps,
 
-    Forward:   P[t, 2i] = sin(t / 10000^(2i/D))        P[t, 2i+1] = cos(t / 10000^(2i/D))
+    Forward:   P[t, 2i] = sin(t / 10000^(2i/D))
+               P[t, 2i+1] = cos(t / 10000^(2i/D))
 
     for t = 0 … T − 1; each step gets a different row, and P[t + k] is a fixed rotation
     of P[t] for each offset k, which attention can learn to read. ``kind="learned"``: P

@@ -15,7 +15,8 @@ class TimeDistributed(Layer):
     For a batch N × T × F (F: the features of a step, or any shape), the layer f sees the
     N·T steps as one batch of samples:
 
-    Forward:   Y[n, t] = f(X[n, t])        (N × T × F  →  N·T × F  →  f  →  N × T × F')
+    Forward:   Y[n, t] = f(X[n, t])
+               (N × T × F  →  N·T × F  →  f  →  N × T × F')
     Backward:  ∂L/∂X[n, t] = f's backward of ∂L/∂Y[n, t]
                ∂L/∂θ = Σ_n Σ_t (f's ∂L/∂θ for step t of sample n)
 
@@ -44,6 +45,7 @@ class TimeDistributed(Layer):
 
     @property
     def regularized(self):
+        """The layer's penalised parameters (a Dense's "weights")."""
         return self.layer.regularized
 
     @property
@@ -117,7 +119,7 @@ class GlobalAveragePooling1D(Layer):
     classifier after attention or a recurrent layer.
 
     Forward:   y_n = (1/T) Σ_t X[n, t]        (N × T × D  →  N × D)
-    Backward:  ∂L/∂X[n, t] = ∂L/∂y_n / T      (every step the same share)
+    Backward:  ∂L/∂X[n, t] = ∂L/∂y_n / T     (each step a 1/T share)
 
     No parameters. PyTorch: ``x.mean(dim=1)``.
     """

@@ -29,27 +29,32 @@ class TransformerEncoderBlock(Layer):
 
     Forward:   H = X + Dropout(MHSA(LN₁(X)))
                Y = H + Dropout(FFN(LN₂(H)))
-               FFN(Z) = Dropout(ReLU(Z · W₁ + b₁)) · W₂ + b₂      (each step: D → hidden → D)
+               FFN(Z) = Dropout(ReLU(Z · W₁ + b₁)) · W₂ + b₂
+
+    the feed-forward network FFN taking each step from D to ``hidden`` features and back.
 
     Post-norm (``norm_first=False``, the original transformer's and PyTorch's default), the
     sums normalised instead:
 
-    Forward:   H = LN₁(X + Dropout(MHSA(X)))        Y = LN₂(H + Dropout(FFN(H)))
+    Forward:   H = LN₁(X + Dropout(MHSA(X)))
+               Y = LN₂(H + Dropout(FFN(H)))
 
-    Backward:  the chain rule through the parts, each with its own backward: a residual
-               connection adds ∂L/∂(its output) to what its branch returns
-               (∂L/∂X = ∂L/∂H + (∂F/∂X)ᵀ ∂L/∂H), see :class:`Residual`,
-               :class:`MultiHeadSelfAttention`, :class:`LayerNorm`, :class:`TimeDistributed`.
+    Backward is the chain rule through the parts, each with its own backward
+    (:class:`MultiHeadSelfAttention`, :class:`LayerNorm`, :class:`TimeDistributed`); a
+    residual connection H = X + F(X) adds the gradient that reaches it to what its
+    branch returns (see :class:`Residual`):
+
+    Backward:  ∂L/∂X = ∂L/∂H + (∂F/∂X)ᵀ · ∂L/∂H
 
     Pre-norm is the default: the shortcut then carries the input unchanged from block to
     block (no normalisation on the main path), and a stack of blocks trains without the
     learning-rate warm-up that post-norm needs (Xiong et al., 2020); GPT-2 and most later
     models use it.
 
-    Its parts are ``attention`` (the residual block [LN₁, MHSA, Dropout], or [MHSA,
-    Dropout] with post-norm) and ``feedforward`` ([LN₂, TimeDistributed(Dense(hidden)),
-    ReLU, Dropout, TimeDistributed(Dense(D)), Dropout]), and with post-norm ``norm1`` and
-    ``norm2`` after them; parameters are named by part ("attention/1/query_weights",
+    Its parts, with pre-norm: ``attention``, the residual block [LN₁, MHSA, Dropout], and
+    ``feedforward``, [LN₂, TimeDistributed(Dense(hidden)), ReLU, Dropout,
+    TimeDistributed(Dense(D)), Dropout]; with post-norm: ``attention`` [MHSA, Dropout],
+    ``norm1``, ``feedforward`` (the same without LN₂) and ``norm2``; parameters are named by part ("attention/1/query_weights",
     "feedforward/1/weights"). It has 4(D·D + D) + (D·hidden + hidden) + (hidden·D + D) +
     2·2D parameters. PyTorch's block also drops attention weights at random (its
     ``dropout`` inside ``MultiheadAttention``); this one drops the sub-layers' outputs and
@@ -104,6 +109,8 @@ class TransformerEncoderBlock(Layer):
 
     @property
     def regularized(self):
+        """The parts' weights, by their names here ("attention/1/query_weights"), not the
+        biases nor LayerNorm's γ and β."""
         return tuple(f"{prefix}/{name}" for prefix, layer in self.parts for name in layer.regularized)
 
     @property
