@@ -218,6 +218,34 @@ def test_the_sinusoidal_encoding_is_the_pytorch_tutorials_and_the_layers_over_se
     _parity(torch, linear, each_step, sequences(3, steps, width), _copy_linear(torch, each_step.layer, linear))
 
 
+def test_a_whole_transformer_classifier_has_the_logits_and_gradients_of_its_pytorch_twin():
+    torch = pytest.importorskip("torch", reason=torch_required)
+    net = nn.Sequential([nn.TimeDistributed(nn.Dense(8)), nn.PositionalEncoding(),
+                         nn.TransformerEncoderBlock(2, 12, causal=True), nn.GlobalAveragePooling1D(), nn.Dense(3),
+                         nn.Softmax()], input_shape=(6, 5), dtype="float64", random_state=0)
+    rng = np.random.default_rng(3)
+    for _, param, _ in net.named_parameters():  # biases, γ and β away from 0 and 1
+        param += rng.normal(0.0, 0.3, size=param.shape)
+    embed, head = torch.nn.Linear(5, 8, dtype=torch.float64), torch.nn.Linear(8, 3, dtype=torch.float64)
+    block = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=12, dropout=0.0, batch_first=True,
+                                             norm_first=True, dtype=torch.float64)
+    pairs = {**_prefixed("0", _copy_linear(torch, net.layers[0].layer, embed)),
+             **_prefixed("2", _copy_block(torch, net.layers[2], block)),
+             **_prefixed("4", _copy_linear(torch, net.layers[4], head))}
+    table, mask = torch.tensor(net.layers[1].table), torch.triu(torch.ones(6, 6, dtype=torch.bool), diagonal=1)
+    x, target = sequences(7, 6, 5), np.array([0, 1, 2, 1, 0, 2, 2])
+    theirs = head(block(embed(torch.tensor(x)) + table, src_mask=mask).mean(dim=1))
+    torch.nn.functional.cross_entropy(theirs, torch.tensor(target)).backward()
+    loss = nn.CrossEntropy()
+    close(net.logits(x), theirs.detach().numpy())
+    loss.forward(net.logits(x), target)
+    net.backward(loss.backward(), input_grad=False)
+    grads = {key: grad for key, _, grad in net.named_parameters()}
+    assert set(grads) == set(pairs)
+    for key, to_ours in pairs.items():
+        close(grads[key], to_ours())
+
+
 # --- in a network ---------------------------------------------------------------------------------------
 def test_the_parameters_are_counted_by_hand_in_the_summary():
     net = transformer()
