@@ -439,3 +439,16 @@ def test_bad_arguments_and_shapes_are_one_line_value_errors(make, message):
     with pytest.raises(ValueError, match=message) as error:
         make()
     assert "\n" not in str(error.value)
+
+
+def test_a_time_distributed_unregistered_layer_trains_but_is_refused_at_save_naming_it(tmp_path):
+    class Unlisted(nn.Layer):
+        """y = x"""
+
+    net = nn.Sequential([nn.TimeDistributed(Unlisted()), nn.GlobalAveragePooling1D(), nn.Dense(2)],
+                        input_shape=(3, 4), random_state=0)
+    net.fit(sequences(8, 3, 4), sequences(8, 2), loss=nn.MeanSquaredError(), optimizer=nn.SGD(0.1), epochs=1,
+            verbose=0)
+    with pytest.raises(ValueError, match=r"layer 0.layer, Unlisted, is not a registered layer") as error:
+        neuronet.save(net, tmp_path / "unlisted.nn")
+    assert "\n" not in str(error.value) and not (tmp_path / "unlisted.nn").exists()
