@@ -14,6 +14,9 @@ from scipy import sparse
 from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
+from .layers.attention import MultiHeadSelfAttention  # issue 26: attention, its parts shown in the summary
+from .layers.steps import TimeDistributed
+from .layers.transformer import TransformerEncoderBlock
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -379,6 +382,9 @@ class Sequential:
             if isinstance(layer, Residual):  # its parts, each counted by hand on an indented row under it
                 rows[-1] = (*rows[-1][:3], _block_formula(layer))
                 _block_rows(str(index), layer, shape_in, "  ", rows, sharing)
+            if isinstance(layer, TransformerEncoderBlock):  # issue 26: its parts, one after another, under it
+                rows[-1] = (*rows[-1][:3], "its parts in a row: the sum of the rows below")
+                _encoder_rows(str(index), layer, shape_in, rows, sharing)
         return rows, sharing
 
     def _summary_footer(self):
@@ -496,6 +502,17 @@ def _block_rows(label, block, shape_in, indent, rows, sharing):
             shape = out
 
 
+def _encoder_rows(label, block, shape_in, rows, sharing):
+    """A summary row for each part of a transformer encoder block ("2.attention", "2.norm1"),
+    and the rows of the residual blocks among them under theirs."""
+    for name, part in block.parts:
+        formula = " + ".join(f"{'·'.join(map(str, p.shape))} {key}" for key, p in part.params.items())
+        rows.append((f"  {label}.{name}: {type(part).__name__}", str((None, *shape_in)), f"{part.count_params():,}",
+                     _block_formula(part) if isinstance(part, Residual) else formula))
+        if isinstance(part, Residual):
+            _block_rows(f"{label}.{name}", part, shape_in, "    ", rows, sharing)
+
+
 def _readable(count):
     """A count as people say it: 4,917,248 → "4.9 M" (k, M, G, T; exact below a thousand)."""
     for size, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
@@ -516,6 +533,14 @@ def _batch_invariant(layers, x):
         elif isinstance(layer, Residual):  # issue 26: y = x + F(x), or P·x + F(x)
             x = _batch_invariant(layer.layers, x) + (x if layer.shortcut is None else
                                                      _batch_invariant([layer.shortcut], x))
+        elif isinstance(layer, TimeDistributed):  # issue 26: the steps as rows of the layer's batch
+            n, steps = x.shape[:2]
+            y = _batch_invariant([layer.layer], x.reshape(n * steps, *x.shape[2:]))
+            x = y[: n * steps].reshape(n, steps, *y.shape[1:])
+        elif isinstance(layer, TransformerEncoderBlock):
+            x = _batch_invariant([part for _, part in layer.parts], x)
+        elif isinstance(layer, MultiHeadSelfAttention):  # each sample alone, as a Conv2D's images
+            x = np.concatenate([layer.forward(x[start : start + 1]) for start in range(x.shape[0])])
         else:
             x = layer.forward(x)
     return x

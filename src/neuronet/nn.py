@@ -5,32 +5,31 @@
 >>> history = net.fit(X, y, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.01), epochs=5)  # doctest: +SKIP
 """
 
-from .layers import (AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid,
-                     Softmax, Tanh, register_layer, registered_types)
-from .layers import GlobalAveragePooling2D, Residual  # issue 26: residual connections and their companions
-from .layers import GRU, LSTM, RNN, Embedding  # sequences
-from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler, LiveCurves
+from .layers import (GRU, LSTM, RNN, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Embedding, Flatten,
+                     GlobalAveragePooling1D, GlobalAveragePooling2D, Layer, LayerNorm, LeakyReLU, MaxPool2D,
+                     MultiHeadSelfAttention, PositionalEncoding, ReLU, Residual, Sigmoid, Softmax, Tanh,
+                     TimeDistributed, TransformerEncoderBlock, register_layer, registered_types)
+from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler, LiveCurves, ReduceLROnPlateau
 from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
 from .network import Sequential
-from .optimizers import SGD, Adam, CosineDecay, Newton, Optimizer
+from .optimizers import (SGD, Adam, AdamW, CosineDecay, ExponentialDecay, Newton, OneCycle, Optimizer, RMSprop,
+                         StepDecay, WarmUp)
 from .regularizers import L2
 from .training import TrainingDiverged, TrainingInterrupted, fit
-# optimisation beyond SGD and Adam: AdamW, RMSprop, gradient clipping (their clip_norm / clip_value), schedules
-from .callbacks import ReduceLROnPlateau
-from .optimizers import AdamW, ExponentialDecay, OneCycle, RMSprop, StepDecay, WarmUp
 
 __all__ = [
-    "Layer", "register_layer", "registered_types", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout", "Flatten",
-    "Conv2D", "MaxPool2D", "AvgPool2D", "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy",
-    "MeanSquaredError", "PolicyGradient", "L2", "Optimizer", "SGD", "Adam", "Newton", "CosineDecay", "Callback",
-    "EarlyStopping", "LearningRateScheduler", "LiveCurves", "Checkpoint", "History", "TrainingDiverged", "TrainingInterrupted", "fit",
+    # layers: the lecture's, then normalisation, residual blocks, sequences and attention
+    "Layer", "register_layer", "registered_types", "Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
+    "Dropout", "Flatten", "Conv2D", "MaxPool2D", "AvgPool2D",
+    "BatchNorm", "LayerNorm", "Residual", "GlobalAveragePooling2D",
+    "Embedding", "RNN", "LSTM", "GRU",
+    "MultiHeadSelfAttention", "PositionalEncoding", "TransformerEncoderBlock", "TimeDistributed",
+    "GlobalAveragePooling1D",
+    # networks, losses, training
+    "Sequential", "Loss", "BinaryCrossEntropy", "CrossEntropy", "MeanSquaredError", "PolicyGradient", "L2",
+    "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Newton",
+    "CosineDecay", "StepDecay", "ExponentialDecay", "WarmUp", "OneCycle",
+    "Callback", "EarlyStopping", "LearningRateScheduler", "ReduceLROnPlateau", "LiveCurves", "Checkpoint",
+    "History", "TrainingDiverged", "TrainingInterrupted", "fit",
 ]
-__all__ += ["Residual", "GlobalAveragePooling2D"]  # residual connections and their companions
-
-# Normalisation: batch normalisation (per channel, over the batch) and layer normalisation (per sample)
-from .layers import BatchNorm, LayerNorm  # noqa: E402
-
-__all__ += ["BatchNorm", "LayerNorm"]
-__all__ += ["AdamW", "RMSprop", "StepDecay", "ExponentialDecay", "WarmUp", "OneCycle", "ReduceLROnPlateau"]
-__all__ += ["Embedding", "RNN", "LSTM", "GRU"]  # sequences

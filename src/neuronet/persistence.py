@@ -59,6 +59,9 @@ def _check_parts(layer, where):
         for name, part in parts + ([("projection", layer.projection)] if layer.projection is not None else []):
             layer_description(f"{where}.{name}", part)
             _check_parts(part, f"{where}.{name}")
+    if type(layer) is TimeDistributed:  # issue 26: the layer it applies to every step
+        layer_description(f"{where}.layer", layer.layer)
+        _check_parts(layer.layer, f"{where}.layer")
 
 
 def _saved_arrays(network):
@@ -239,6 +242,8 @@ def _array_shapes(layer, sample_shape, dtype):
         return known, {}
     if type(layer) is Residual:
         return _block_shapes(layer, sample_shape, dtype)
+    if type(layer) in SEQUENCE_LAYERS:  # issue 26: attention's layers and blocks
+        return _sequence_shapes(layer, sample_shape, dtype)
     layer.build(sample_shape, None, np.dtype(dtype))
     return ({name: param.shape for name, param in layer.params.items()},
             {name: buffer.shape for name, buffer in layer.buffers.items()})
@@ -264,6 +269,39 @@ def _block_shapes(block, sample_shape, dtype):
             _sample_shape(list(size), f"residual block's part {name} ({type(part).__name__}) {what}")
         if chained:
             shape = out
+    return params, buffers
+
+
+# --- issue 26: attention, the layers over sequences and the encoder block -----------------------------
+from .layers import MultiHeadSelfAttention, TimeDistributed, TransformerEncoderBlock  # noqa: E402
+
+SEQUENCE_LAYERS = (MultiHeadSelfAttention, TimeDistributed, TransformerEncoderBlock)
+
+
+def _sequence_shapes(layer, sample_shape, dtype):
+    """({parameter: shape}, {buffer: shape}) of attention (4 (D × D and D)), of a
+    TimeDistributed layer (its layer's, for one step) and of an encoder block (its parts'),
+    known without allocating anything; each hidden output checked against the limits."""
+    if len(sample_shape) < 2 or (len(sample_shape) != 2 and type(layer) is not TimeDistributed):
+        raise ModelFileError(f"its {type(layer).__name__} follows samples shaped {sample_shape}, not sequences")
+    if type(layer) is TimeDistributed:
+        step = tuple(sample_shape[1:])
+        shapes = _array_shapes(layer.layer, step, dtype)
+        _sample_shape([sample_shape[0], *layer.layer.output_shape(step)],
+                      f"TimeDistributed's layer ({type(layer.layer).__name__}) output")
+        return shapes
+    features = sample_shape[1]
+    if type(layer) is MultiHeadSelfAttention:
+        if features % layer.heads:
+            raise ModelFileError(f"its attention's {layer.heads} heads do not split {features} features")
+        return {f"{name}_{kind}": (features, features) if kind == "weights" else (features,)
+                for name in layer.PROJECTIONS for kind in ("weights", "bias")}, {}
+    _sample_shape([sample_shape[0], layer.hidden], "encoder block's hidden layer output")
+    params, buffers = {}, {}
+    for name, part in layer.make_parts(features):
+        part_params, part_buffers = _array_shapes(part, tuple(sample_shape), dtype)
+        params.update({f"{name}/{key}": size for key, size in part_params.items()})
+        buffers.update({f"{name}/{key}": size for key, size in part_buffers.items()})
     return params, buffers
 
 

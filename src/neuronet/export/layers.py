@@ -196,3 +196,78 @@ CONVERTERS.update({
     BatchNorm: ("batch_norm", _batch_norm),
     LayerNorm: ("layer_norm", _layer_norm),
 })
+
+
+# --- issue 26: attention, positions, the encoder block and the layers over sequences -----------------
+from ..layers import (GlobalAveragePooling1D, MultiHeadSelfAttention, PositionalEncoding,  # noqa: E402
+                      TimeDistributed, TransformerEncoderBlock)
+
+
+def _self_attention(graph, scope, layer, x):
+    """Q, K, V as MatMul and Add, split into h heads by Reshape (N × T × h × d) and Transpose
+    (N × h × T × d, the keys N × h × d × T); S = Q · Kᵀ / √d (+ M, −∞ above the diagonal when
+    causal); A = Softmax(S) on the last axis; the heads' A · V side by side again by Transpose
+    and Reshape; then · W_o + b_o."""
+    steps, features = layer.input_shape
+    heads_shape = graph.constant(f"{scope}/heads_shape", np.array([0, steps, layer.heads, layer.head_width]))
+
+    def linear(name, z):
+        z = graph.node(f"{scope}/{name}", "MatMul", z, graph.constant(f"{scope}/{name}_weights",
+                                                                        layer.params[f"{name}_weights"]))
+        bias = graph.constant(f"{scope}/{name}_bias", layer.params[f"{name}_bias"])
+        return graph.node(f"{scope}/{name}", "Add", z, bias)
+
+    def heads(name, perm):
+        z = graph.node(f"{scope}/{name}", "Reshape", linear(name, x), heads_shape)
+        return graph.node(f"{scope}/{name}", "Transpose", z, perm=perm)
+
+    q, k, v = heads("query", [0, 2, 1, 3]), heads("key", [0, 2, 3, 1]), heads("value", [0, 2, 1, 3])
+    scores = graph.node(f"{scope}/scores", "MatMul", q, k)
+    scores = graph.node(f"{scope}/scores", "Mul", scores,
+                        graph.constant(f"{scope}/scale", np.float32(1 / np.sqrt(layer.head_width))))
+    mask = layer.mask(steps)
+    if mask is not None:
+        scores = graph.node(f"{scope}/scores", "Add", scores,
+                            graph.constant(f"{scope}/mask", np.where(mask, -np.inf, 0.0).astype(np.float32)))
+    weights = graph.node(scope, "Softmax", scores, axis=-1)
+    o = graph.node(f"{scope}/heads", "MatMul", weights, v)
+    o = graph.node(f"{scope}/heads", "Transpose", o, perm=[0, 2, 1, 3])
+    merged_shape = graph.constant(f"{scope}/merged_shape", np.array([0, steps, features]))
+    o = graph.node(f"{scope}/heads", "Reshape", o, merged_shape)
+    return linear("output", o)
+
+
+def _positional_encoding(graph, scope, layer, x):
+    """Y = X + P, P a constant (T × D) broadcast over the batch."""
+    return graph.node(scope, "Add", x, graph.constant(f"{scope}/positions", layer.table))
+
+
+def _time_distributed(graph, scope, layer, x):
+    """The steps as one batch (Reshape to N·T × …), the layer, and back (N × T × …)."""
+    steps, step_shape = layer.input_shape[0], layer.input_shape[1:]
+    out = layer.layer.output_shape(step_shape)
+    x = graph.node(scope, "Reshape", x, graph.constant(f"{scope}/steps_as_samples", np.array([-1, *step_shape])))
+    x = _add_layers(graph, [layer.layer], x, f"{scope}/")
+    return graph.node(f"{scope}/back", "Reshape", x, graph.constant(f"{scope}/samples_as_steps",
+                                                                       np.array([-1, steps, *out])))
+
+
+def _global_average_pooling1d(graph, scope, layer, x):
+    """The mean over the steps (axis 1), that axis dropped."""
+    return graph.node(scope, "ReduceMean", x, graph.constant(f"{scope}/axes", np.array([1])), keepdims=0)
+
+
+def _encoder_block(graph, scope, layer, x):
+    """The parts in a row, scopes ``transformer_encoder_block_3/attention`` (a residual block:
+    ``…/attention/multi_head_self_attention_1``, its Add ``…/attention/Add``), ``…/feedforward``."""
+    names, parts = zip(*layer.parts)
+    return _add_layers(graph, list(parts), x, f"{scope}/", names=list(names))
+
+
+CONVERTERS.update({
+    MultiHeadSelfAttention: ("multi_head_self_attention", _self_attention),
+    PositionalEncoding: ("positional_encoding", _positional_encoding),
+    TimeDistributed: ("time_distributed", _time_distributed),
+    GlobalAveragePooling1D: ("global_average_pooling1d", _global_average_pooling1d),
+    TransformerEncoderBlock: ("transformer_encoder_block", _encoder_block),
+})
