@@ -48,7 +48,7 @@ RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\(frac|sum|partial|sigma|hat|mathbf|left|
 def test_the_site_was_built():
     assert (SITE / "index.html").is_file(), (
         f"no site in {SITE}: build it first with `sphinx-build -W --keep-going -b html docs docs/_build/html`")
-    assert len(CHAPTERS) == 10, [page.name for page in CHAPTERS]
+    assert len(CHAPTERS) == 11, [page.name for page in CHAPTERS]
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
