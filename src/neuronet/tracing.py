@@ -51,8 +51,10 @@ def trace(network, x, target, loss):
     backpropagate, keeping every layer's numbers (see :class:`LayerTrace`).
 
     ``x`` is a batch, or one sample without the batch axis (then ``target`` is that
-    sample's target). Dropout is off (as in prediction), so the pass is the network's
-    function itself. The weights are left as they were; the gradients are zeroed and
+    sample's target). The pass runs in evaluation mode, as prediction does: Dropout is
+    off and BatchNorm normalises with its running statistics (its training-mode
+    backward, through the batch's own mean and variance, is not what a trace shows), so
+    the pass is the network's function itself. The weights are left as they were; the gradients are zeroed and
     the cache cleared afterwards, so nothing of ``x`` stays in the network.
     """
     x = np.asarray(x, dtype=network.dtype)
