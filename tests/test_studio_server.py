@@ -444,7 +444,7 @@ def test_the_downloaded_model_is_a_file_evaluate_and_predict_read(client, tmp_pa
         session = next(iter(client.app.state.studio.sessions))
         answer = client.get(f"/api/runs/{session}/model")
     assert answer.status_code == 200
-    assert answer.headers["content-disposition"] == 'attachment; filename="spiral-mlp.npz"'
+    assert answer.headers["content-disposition"] == "attachment; filename=\"spiral-mlp.npz\"; filename*=UTF-8''spiral-mlp.npz"
     path = tmp_path / "spiral-mlp.npz"
     path.write_bytes(answer.content)
     model, extra = neuronet.load(path, with_extra=True)
