@@ -91,6 +91,13 @@ def _call(head, arguments, width=100):
     return lines
 
 
+def in_comment(text):
+    """``text`` for a comment line: escaped as in a string literal, so that no newline,
+    carriage return or other control character in a file's name ends the comment (a name
+    in the script is never code)."""
+    return repr(str(text))[1:-1]
+
+
 def python_script(settings, data, epochs, steps, file_name):
     """The script that trains the run's network again, to the weights it has after ``epochs``."""
     layers = settings.layers(data.n_classes, data.sample_shape)
@@ -103,7 +110,7 @@ def python_script(settings, data, epochs, steps, file_name):
     parameters = [f"{name}={value!r}"
                   for name, value in settings.estimator_parameters(epochs, data.image_shape).items()]
     saved = "make_pipeline(scaler, model)" if data.scaler is not None else "model"
-    lines = [f"# neuronet studio: {data.name}, {settings.kind()}, {trained}",
+    lines = [f"# neuronet studio: {in_comment(data.name)}, {settings.kind()}, {trained}",
              *(["from sklearn.preprocessing import StandardScaler", ""] if data.scaler is not None else []),
              "from neuronet import datasets, nn", "",
              *_data_code(settings, data), "",

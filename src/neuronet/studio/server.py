@@ -29,6 +29,7 @@ A server that listens on a port guards what reaches it:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import html
@@ -234,7 +235,8 @@ class Session:
     A tab has one run thread at most. New settings (or a reset) become the pending ones,
     replacing any that wait; the session checks their memory, stops the current run,
     waits for its thread to end and for room among the server's ``max_runs`` threads,
-    and only then starts the run of the newest settings.
+    and only then starts the run of the newest settings, handing it the commands (play,
+    step…) sent after them.
     """
 
     def __init__(self, studio, websocket):
@@ -242,6 +244,7 @@ class Session:
         self.id = secrets.token_urlsafe(12)
         self.run = self.settings = self.pending = self.starting = None
         self.speed = None
+        self.waiting = collections.deque(maxlen=OUTBOX)  # commands sent for the pending settings' run
         self.loop = asyncio.get_running_loop()
         self.outbox = asyncio.Queue()
         self.closed = False
@@ -313,7 +316,9 @@ class Session:
             return self._replace(self.pending or self.settings)
         if kind == "speed":
             self.speed = value
-        if self.run is not None:
+        if self.pending is not None:  # for the run of the pending settings
+            self.waiting.append((kind, value))
+        elif self.run is not None:
             self.run.command(kind, value)
 
     def _new_settings(self, raw):
@@ -325,8 +330,10 @@ class Session:
         self._replace(settings)
 
     def _replace(self, settings):
-        """Make ``settings`` the next run's, in place of any that wait."""
+        """Make ``settings`` the next run's, in place of any that wait (and of the commands
+        sent for them: the commands sent from now on are for the run of ``settings``)."""
         self.pending = settings
+        self.waiting.clear()
         if self.starting is None or self.starting.done():
             self.starting = asyncio.ensure_future(self._start_pending())
 
@@ -338,6 +345,7 @@ class Session:
                 continue  # newer settings came meanwhile: they go instead
             if needed > self.studio.max_memory:
                 self.pending = None
+                self.waiting.clear()
                 return self.send({"type": "invalid", "errors": {"batch_size": too_large(needed, self.studio)}})
             if self.run is not None:
                 self.run.stop()
@@ -352,6 +360,8 @@ class Session:
         self.settings = settings
         self.run = Run(settings, self.studio.catalog, self.publish)
         self.run.command("speed", self.speed)
+        while self.waiting:
+            self.run.command(*self.waiting.popleft())
         self.send({"type": "preparing", "run": self.run.number, "dataset": settings.recipe.dataset})
         self.studio.runs.add(self.run.start())
 

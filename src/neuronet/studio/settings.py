@@ -37,7 +37,7 @@ ACTIVATIONS_DRAWN = ("sigmoid", "tanh", "relu", "leaky_relu")  # the hidden acti
 FLOAT_BYTES = 4            # the networks compute in float32
 EVALUATED_AT_ONCE = 2048   # the most samples one inference pass takes (Trainer.evaluate's batches)
 LIVE_SAMPLES = 1000        # the page's measurements take at most this many samples of each split
-UNCOUNTED = 1.5            # what the memory count leaves out (temporaries, BLAS's buffers): half as much again
+UNCOUNTED = 1.25           # what the memory count leaves out (temporaries, BLAS buffers): a quarter more
 
 DEFAULTS = {"dataset": "spiral", "test_fraction": 0.2, "seed": 0, "model": "network", "hidden": [8, 8],
             "activation": "tanh", "conv": [], "learning_rate": 0.03, "batch_size": 10, "optimizer": "momentum",
@@ -260,7 +260,7 @@ class Settings:
           ``EVALUATED_AT_ONCE`` samples, one layer at a time: its input, its output and,
           for a convolution, its padded input and columns;
 
-        and half as much again (``UNCOUNTED``) for the temporaries this count leaves out.
+        and a quarter more (``UNCOUNTED``) for the temporaries this count leaves out.
         """
         batch = self.batch_size_for(n_train)
         evaluated = min(EVALUATED_AT_ONCE, max(n_samples - n_train, min(LIVE_SAMPLES, n_train)))
