@@ -455,7 +455,8 @@ def test_the_downloaded_model_is_a_file_evaluate_and_predict_read(client, tmp_pa
         session = next(iter(client.app.state.studio.sessions))
         answer = client.get(f"/api/runs/{session}/model")
     assert answer.status_code == 200
-    assert answer.headers["content-disposition"] == "attachment; filename=\"spiral-mlp.npz\"; filename*=UTF-8''spiral-mlp.npz"
+    assert answer.headers["content-disposition"] == ("attachment; filename=\"spiral-mlp.npz\"; "
+                                                     "filename*=UTF-8''spiral-mlp.npz")
     path = tmp_path / "spiral-mlp.npz"
     path.write_bytes(answer.content)
     model, extra = neuronet.load(path, with_extra=True)
@@ -937,7 +938,8 @@ def test_any_data_name_downloads_and_is_copied_as_python_only_as_a_string(tmp_pa
         script = browser.get(f"/api/runs/{session}/python?token={TOKEN}").text
     assert download.status_code == 200
     disposition = download.headers["content-disposition"]
-    fallback, encoded = re.fullmatch(r'attachment; filename="([ -~]*)"; filename\*=UTF-8\'\'([!-~]+)', disposition).groups()
+    fallback, encoded = re.fullmatch(r'attachment; filename="([ -~]*)"; filename\*=UTF-8\'\'([!-~]+)',
+                                     disposition).groups()
     assert unquote(encoded) == f"{name}-{kind}.npz" and '"' not in fallback and "\\" not in fallback
     (tmp_path / "model.npz").write_bytes(download.content)
     assert neuronet.load(tmp_path / "model.npz", with_extra=True)[1]["data"] == str(path)

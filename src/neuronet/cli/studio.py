@@ -25,7 +25,8 @@ read; "Copy as Python" gives the script that trains the same network again.
 
 The page works offline. The server listens on 127.0.0.1 (this machine only) unless --host
 says otherwise, and the address it prints carries a secret token: open that address (the
-browser keeps the token as a cookie).
+browser keeps the token as a cookie). Each tab trains in one thread, at most --max-runs of
+them, and settings whose training would take more memory than --max-memory are refused.
 Needs the studio extra: {install_command('studio')}."""
 
 

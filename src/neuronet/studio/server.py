@@ -588,7 +588,7 @@ def serve(catalog, host="127.0.0.1", port=0, open_browser=True, max_runs=4, max_
                 return
             threading.Event().wait(0.05)
 
-    with redirect_file(url) as path:
+    with redirect_file(url) if open_browser else contextlib.nullcontext() as path:
         if open_browser:
             threading.Thread(target=open_when_started, args=(path,), daemon=True).start()
         server.run(sockets=[sock])
