@@ -950,3 +950,16 @@ def test_any_data_name_downloads_and_is_copied_as_python_only_as_a_string(tmp_pa
     assert [ast.literal_eval(call.args[0]) for call in ast.walk(tree) if isinstance(call, ast.Call)
             and ast.unparse(call.func) == "datasets.load"] == [str(path)]
     assert script.splitlines()[0] == f"# neuronet studio: {repr(name)[1:-1]}, {kind}, 1 epoch"
+
+
+def test_max_memory_takes_a_size_with_its_unit_and_its_help_says_what_is_counted(capsys):
+    from neuronet.cli.studio import memory_size
+
+    assert (memory_size("500MB"), memory_size("1.5 GB"), memory_size("2gb")) == (5 * 10**8, 15 * 10**8, 2 * 10**9)
+    with pytest.raises(SystemExit):
+        main(["studio", "--max-memory", "2"])
+    assert "--max-memory: a size with its unit, such as 500MB or 2GB; got '2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["studio", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1GB)" in out and "im2col columns" in out and "optimizer's state" in out
