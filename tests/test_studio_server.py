@@ -1,16 +1,25 @@
 """neuronet studio's server, through Starlette's test client: every endpoint, every check of
 the settings, the token and Origin guards, bounded runs, and the files it hands out."""
 
+import ast
+import asyncio
 import base64
+import html
+import inspect
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import tracemalloc
 import warnings
+import webbrowser
 from html.parser import HTMLParser
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -30,7 +39,9 @@ from neuronet.extras import install_command  # noqa: E402
 from neuronet.cli.study import STEPS  # noqa: E402
 from neuronet.studio.catalog import Catalog, Recipe  # noqa: E402
 from neuronet.studio.lessons import LESSONS, VERDICT_STEPS, verdict  # noqa: E402
-from neuronet.studio.server import MAX_MESSAGE, STATIC, create_app  # noqa: E402
+from neuronet.studio.run import Run  # noqa: E402
+from neuronet.studio.server import (HEAD_TIMEOUT, MAX_HEAD, MAX_MESSAGE, OUTBOX, STATIC, Session, Studio,  # noqa: E402
+                                    create_app, listening_socket, serve, server_config)
 from neuronet.studio.settings import SettingsError, read_settings  # noqa: E402
 from neuronet.validation import InvalidParameterError  # noqa: E402
 from photos import make_photo_folder  # noqa: E402
@@ -497,7 +508,8 @@ def test_the_downloaded_model_is_a_file_evaluate_and_predict_read(client, tmp_pa
         session = next(iter(client.app.state.studio.sessions))
         answer = client.get(f"/api/runs/{session}/model")
     assert answer.status_code == 200
-    assert answer.headers["content-disposition"] == 'attachment; filename="spiral-mlp.npz"'
+    assert answer.headers["content-disposition"] == ("attachment; filename=\"spiral-mlp.npz\"; "
+                                                     "filename*=UTF-8''spiral-mlp.npz")
     path = tmp_path / "spiral-mlp.npz"
     path.write_bytes(answer.content)
     model, extra = neuronet.load(path, with_extra=True)
@@ -958,3 +970,367 @@ def test_a_long_cartpole_run_sends_at_most_2000_points_of_its_curve_the_last_epi
     assert len(sent["episodes"]) <= 2000 and sent["episodes"][-1] == 4999 and sent["episodes"][:2] == [1, 4]
     assert sent["returns"] == [returns[episode - 1] for episode in sent["episodes"]]
     assert curve(returns[:7], returns[:7])["episodes"] == list(range(1, 8)) and curve([], [])["episodes"] == []
+
+
+# --- memory: one run thread per tab, at most --max-runs, each within --max-memory -----------------
+def _rss_mb(pid="self"):
+    with open(f"/proc/{pid}/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS")) / 1024
+
+
+def _run_threads():
+    return [thread for thread in threading.enumerate() if thread.name.startswith("studio run")]
+
+
+HEAVY = {"dataset": "mnist-5k", "conv": [32, 32, 32], "hidden": [64] * 6, "batch_size": 10**9}
+
+
+def one_step(ws):
+    ws.send_json({"type": "step", "value": "batch"})
+    return first(ws, lambda m: m["type"] == "snapshot" and m.get("step") == 1)
+
+
+def test_settings_needing_more_memory_than_a_run_may_take_are_refused_and_the_last_run_goes_on(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = started(ws)
+        ws.send_json({"type": "settings", "settings": HEAVY})
+        refusal = first(ws, lambda m: m["type"] in ("invalid", "preparing"))
+        after = one_step(ws)
+    assert refusal["type"] == "invalid" and list(refusal["errors"]) == ["batch_size"]
+    words = refusal["errors"]["batch_size"]
+    assert re.fullmatch(r"Training these settings would take about \d+\.\d GB of memory, more than the 1\.0 GB this "
+                        r"studio gives one run \(neuronet studio --max-memory\)\. A smaller batch size takes less, "
+                        r"and so do fewer or smaller layers\.", words), words
+    assert after["run"] == ready["run"] and after["step"] == 1  # the last run trains on
+
+
+@pytest.mark.parametrize("settings", [
+    {"dataset": "digits", "conv": [16], "hidden": [32], "batch_size": 500},
+    {"dataset": "digits", "conv": [32, 32], "hidden": [64], "batch_size": 1000, "optimizer": "adam"},
+    {"dataset": "digits", "hidden": [64, 64], "batch_size": 1000, "dropout": 0.5},
+])
+def test_the_memory_estimate_covers_what_a_run_takes_and_not_twice_over(catalog, settings):
+    """Measured with tracemalloc (NumPy reports its arrays to it): preparing the data,
+    building the network, an epoch's steps, the test loss and the snapshots."""
+    chosen = read_settings(settings, catalog)
+    estimate = chosen.memory_needed(*catalog.sizes(chosen.recipe))  # loads the data: not counted below
+    stepped = threading.Event()
+    tracemalloc.start()
+    try:
+        run = Run(chosen, catalog, lambda m: m.get("epoch") == 1 and stepped.set()).start()
+        run.command("step", "epoch")
+        assert stepped.wait(60)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        run.stop(wait=10)
+    assert peak <= estimate <= 2 * peak
+
+
+def test_the_estimate_counts_a_convolutions_im2col_columns(catalog):
+    """mnist-5k through [Conv2D(32) → pool → activation] × 3, 4,000 images a minibatch: the
+    second convolution alone keeps 4000 × (32·3·3) × 14 × 14 columns, 0.9 GB of float32."""
+    chosen = read_settings(HEAVY, catalog)
+    assert chosen.memory_needed(5000, 4000, (1, 28, 28), 10) > 4 * 4000 * (32 * 9) * 14 * 14
+
+
+def test_a_flood_of_settings_keeps_one_run_thread_per_tab_and_the_memory_bounded(catalog):
+    """150 settings (each with play) as fast as a tab can send them, then a tab closed and
+    another one flooding at once: never more run threads than --max-runs (1), and the
+    memory of one run's, not of 150."""
+    app = create_app(TOKEN, catalog, hosts=["testserver"], max_runs=1)
+    settings = {"dataset": "digits", "conv": [32, 32], "hidden": [64], "batch_size": 1000}
+    chosen = read_settings(settings, catalog)
+    one_run_mb = chosen.memory_needed(*catalog.sizes(chosen.recipe)) / 1e6
+    threads, rss, flooding = [], [], threading.Event()
+
+    def sample():
+        while flooding.is_set():
+            threads.append(len(_run_threads()))
+            rss.append(_rss_mb())
+            time.sleep(0.005)
+
+    before = _rss_mb()
+    flooding.set()
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with TestClient(app) as browser:
+            for _ in range(2):
+                with browser.websocket_connect(f"/ws?token={TOKEN}", headers=ORIGIN) as ws:
+                    first(ws, lambda m: m["type"] == "hello")
+                    for seed in range(75):
+                        ws.send_json({"type": "settings", "settings": {**settings, "seed": seed}})
+                        ws.send_json({"type": "play"})
+                    ready = first(ws, lambda m: m["type"] == "ready")
+                    last = first(ws, lambda m: m["type"] == "snapshot" and m["run"] >= ready["run"]
+                                 and m.get("step", 0) > 0)
+    finally:
+        flooding.clear()
+        sampler.join()
+    assert max(threads) == 1 and len(threads) > 100
+    assert max(rss) - before < 3 * one_run_mb, (before, max(rss), one_run_mb)
+    assert last["state"] == "playing"
+
+
+def test_settings_sent_while_a_run_stops_replace_each_other_and_the_newest_runs(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        for seed in range(30):
+            ws.send_json({"type": "settings", "settings": {**SPIRAL, "seed": seed}})
+        ws.send_json({"type": "settings", "settings": {**SPIRAL, "hidden": [5]}})
+        seen = messages(ws, lambda m: m["type"] == "ready" and m["layers"][1]["units"] == 5)
+    assert sum(m["type"] == "ready" for m in seen) < 10  # not one run each, one after the other
+
+
+# --- messages that cannot be read, numbers that do not fit, an unread page --------------------------
+@pytest.mark.parametrize("text, words", [
+    ("[" * 8000, "nested a few levels deep"),
+    ("1" * 5000, "too many digits"),
+    ('{"type": "speed", "value": 1e-300}', "The 'value' parameter of the speed command must be a float in the range"),
+    ('{"type": "speed", "value": ' + "9" * 400 + "}", "The 'value' parameter of the speed command"),
+    (json.dumps({"type": "x" * 10000}), "unknown message type 'xxxxx"),
+], ids=["deep-nesting", "5000-digits", "tiny-speed", "huge-speed", "long-type"])
+def test_a_message_that_cannot_be_read_gets_one_short_error_and_the_stream_goes_on(client, text, words):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        ready, _ = started(ws)
+        ws.send_text(text)
+        answer = first(ws, lambda m: m["type"] != "snapshot")
+        after = one_step(ws)
+    assert answer["type"] == "error" and words in answer["message"] and len(answer["message"]) < 400, answer
+    assert after["run"] == ready["run"] and after["step"] == 1
+
+
+@pytest.mark.parametrize("control", ["learning_rate", "l2"])
+def test_a_number_too_large_for_a_float_is_an_invalid_setting(client, control):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        ws.send_text(json.dumps({"type": "settings", "settings": {**SPIRAL, control: 10**400}}))
+        answer = ws.receive_json()
+    assert answer == {"type": "invalid", "errors": {control: f"{control} holds a number too large for a float "
+                                                             "(the largest is 1.798e+308)"}}
+
+
+def test_echoed_values_are_cut_short(client):
+    with client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        first(ws, lambda m: m["type"] == "hello")
+        ws.send_json({"type": "settings", "settings": {"x" * 10000: 1}})
+        invalid = ws.receive_json()
+        ws.send_json({"type": "step", "value": "y" * 10000})
+        error = ws.receive_json()
+    assert len(invalid["errors"]["settings"]) <= 240 and invalid["errors"]["settings"].endswith("…")
+    assert len(error["message"]) <= 240 and error["message"].endswith("…")
+
+
+def test_a_page_that_reads_nothing_is_closed_once_its_outbox_is_full(catalog):
+    class Unread:
+        """A WebSocket whose page never reads: a send never finishes."""
+
+        async def send_text(self, text):
+            await asyncio.Event().wait()
+
+    async def flood():
+        session = Session(Studio(TOKEN, catalog, 1), Unread())
+        sender = asyncio.create_task(session._send_all())
+        for _ in range(1000):
+            session.handle(json.dumps({"type": "explode" * 100}))
+        await asyncio.sleep(0)
+        sender.cancel()
+        return session
+
+    session = asyncio.run(flood())
+    assert session.closed and session.outbox.qsize() <= OUTBOX
+
+
+# --- the HTTP server: idle connections, endless heads ----------------------------------------------
+@pytest.fixture(scope="module")
+def served():
+    """`neuronet studio` in a process of its own: (host, port, token, pid)."""
+    process, url = _start_studio()
+    host, port = url.split("/")[2].split(":")
+    yield host, int(port), url.split("token=")[1], process.pid
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=20)
+
+
+def _get(host, port, path):
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return int(answer.split()[1])
+
+
+def _closed_within(connection, seconds):
+    """Whether the server closes ``connection`` within ``seconds`` (what it sent before: ignored)."""
+    connection.settimeout(seconds)
+    try:
+        while connection.recv(65536):
+            pass
+    except (TimeoutError, socket.timeout):
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def test_a_hundred_idle_connections_block_no_request_and_close_after_ten_seconds(served):
+    host, port, token, _ = served
+    opened = time.monotonic()
+    idle = [socket.create_connection((host, port)) for _ in range(100)]
+    try:
+        assert _get(host, port, f"/static/studio.js?token={token}") == 200
+        assert all(_closed_within(connection, HEAD_TIMEOUT + 5) for connection in idle)
+        waited = time.monotonic() - opened
+    finally:
+        for connection in idle:
+            connection.close()
+    assert HEAD_TIMEOUT - 1 <= waited <= HEAD_TIMEOUT + 5
+
+
+def test_an_endless_request_line_is_refused_with_400_and_costs_the_server_no_memory(served):
+    host, port, _, pid = served
+    before = _rss_mb(pid)
+    chunk, sent = b"a" * 65536, 0
+    with socket.create_connection((host, port), timeout=10) as connection:
+        connection.sendall(b"GET /")
+        try:
+            while sent < 64 * 2**20:
+                connection.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            answer = connection.recv(65536)
+        except ConnectionResetError:
+            answer = b""
+    assert sent < 8 * 2**20  # cut off long before 64 MB
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400")
+    assert _rss_mb(pid) - before < 8
+    assert _get(host, port, "/") == 401  # and the server goes on
+
+
+def _serving(app, **options):
+    """A studio served by uvicorn in a thread of this process; (server, port)."""
+    import uvicorn
+
+    sock = listening_socket("127.0.0.1", 0)
+    server = uvicorn.Server(server_config(app, **options))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    while not server.started:
+        time.sleep(0.01)
+    return server, sock.getsockname()[1]
+
+
+def test_a_connection_without_a_whole_request_head_is_closed_after_the_head_timeout(app):
+    server, port = _serving(app, head_timeout=0.5)
+    try:
+        silent = socket.create_connection(("127.0.0.1", port))
+        trickling = socket.create_connection(("127.0.0.1", port))
+        trickling.sendall(b"GET / HTTP/1.1\r\n")
+        answered = socket.create_connection(("127.0.0.1", port))
+        answered.sendall(b"GET / HTTP/1.1\r\nHost: testserver\r\n\r\n")
+        assert answered.recv(65536).startswith(b"HTTP/1.1 401")
+        started_at = time.monotonic()
+        answered.sendall(b"GET / HTTP/1.1\r\n")  # the next request's head, never finished
+        assert all(_closed_within(connection, 3) for connection in (silent, trickling, answered))
+        assert time.monotonic() - started_at < 2
+    finally:
+        server.should_exit = True
+
+
+def test_the_server_parses_with_h11_refuses_heads_over_64_kb_and_times_heads_out_after_10_seconds(app):
+    config = server_config(app)
+    assert HEAD_TIMEOUT == 10 and config.http.head_timeout == 10
+    assert inspect.signature(serve).parameters["head_timeout"].default == HEAD_TIMEOUT
+    assert config.h11_max_incomplete_event_size == MAX_HEAD == 65536
+    assert config.limit_concurrency is None  # it would count idle connections
+
+
+# --- the browser opens a private file, not the address with the token -----------------------------
+def test_the_browser_opens_a_private_redirect_file_and_never_sees_the_token(monkeypatch, capsys):
+    import uvicorn
+
+    opened = []
+
+    def browser(address):
+        path = address.removeprefix("file://")
+        with open(path, encoding="utf-8") as handle:
+            opened.append((address, os.stat(path).st_mode & 0o777, os.stat(os.path.dirname(path)).st_mode & 0o777,
+                           handle.read()))
+
+    def run(self, sockets):
+        self.started = True
+        for _ in range(200):
+            if opened:
+                break
+            time.sleep(0.01)
+        sockets[0].close()
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    serve(Catalog(), open_browser=True)
+    url = capsys.readouterr().out.split()[2]
+    [(address, mode, folder_mode, page)] = opened
+    token = url.split("token=")[1]
+    assert address.startswith("file:///") and token not in address
+    assert (mode, folder_mode) == (0o600, 0o700)
+    assert f'url={html.escape(url)}"' in page
+    assert not os.path.exists(address.removeprefix("file://"))  # removed when the server stopped
+
+
+# --- any name of a file or folder given to --data ----------------------------------------------------
+HOSTILE_NAMES = ["mesures-€.csv", "猫と犬", 'say "cheese".csv', 'evil\nprint("INJECTED")\n#.csv',
+                 "back\\slash\r\x1b[31m\x07.csv", "it's; rm -rf ~.csv"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=["euro", "japanese-folder", "quotes", "newlines", "controls",
+                                                    "shell"])
+def test_any_data_name_downloads_and_is_copied_as_python_only_as_a_string(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        rows = np.random.default_rng(0).normal(size=(60, 3))
+        np.savetxt(path, np.column_stack([rows, rows[:, 0] > 0]), delimiter=",", header="a,b,c,label", comments="")
+        settings, kind = {"dataset": name, "hidden": [4]}, "mlp"
+    else:
+        make_photo_folder(path, per_class=12, extras=False)
+        settings, kind = {"dataset": name, "hidden": [4], "conv": [2]}, "cnn"
+    app = create_app(TOKEN, Catalog([str(path) + ("/" if path.is_dir() else "")], image_size=8),
+                     hosts=["testserver"])
+    with TestClient(app) as browser, browser.websocket_connect(f"/ws?token={TOKEN}", headers=ORIGIN) as ws:
+        hello = ws.receive_json()
+        assert name in [d["key"] for d in hello["datasets"]]
+        started(ws, settings, greeted=True)
+        paused_after(ws, "step", "epoch")
+        session = next(iter(app.state.studio.sessions))
+        download = browser.get(f"/api/runs/{session}/model?token={TOKEN}")
+        script = browser.get(f"/api/runs/{session}/python?token={TOKEN}").text
+    assert download.status_code == 200
+    disposition = download.headers["content-disposition"]
+    fallback, encoded = re.fullmatch(r'attachment; filename="([ -~]*)"; filename\*=UTF-8\'\'([!-~]+)',
+                                     disposition).groups()
+    assert unquote(encoded) == f"{name}-{kind}.npz" and '"' not in fallback and "\\" not in fallback
+    (tmp_path / "model.npz").write_bytes(download.content)
+    assert neuronet.load(tmp_path / "model.npz", with_extra=True)[1]["data"] == str(path)
+
+    tree = ast.parse(script)
+    plain = ast.parse(script.replace(repr(str(path)), "'plain'").replace(repr(f"{name}-{kind}.npz"), "'plain'"))
+    assert ast.dump(tree) != ast.dump(plain) and "INJECTED" not in ast.dump(plain)  # the name: only in literals
+    assert [ast.literal_eval(call.args[0]) for call in ast.walk(tree) if isinstance(call, ast.Call)
+            and ast.unparse(call.func) == "datasets.load"] == [str(path)]
+    assert script.splitlines()[0] == f"# neuronet studio: {repr(name)[1:-1]}, {kind}, 1 epoch"
+
+
+def test_max_memory_takes_a_size_with_its_unit_and_its_help_says_what_is_counted(capsys):
+    from neuronet.cli.studio import memory_size
+
+    assert (memory_size("500MB"), memory_size("1.5 GB"), memory_size("2gb")) == (5 * 10**8, 15 * 10**8, 2 * 10**9)
+    with pytest.raises(SystemExit):
+        main(["studio", "--max-memory", "2"])
+    assert "--max-memory: a size with its unit, such as 500MB or 2GB; got '2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["studio", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 1GB)" in out and "im2col columns" in out and "optimizer's state" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -38,7 +39,8 @@ and it opens the same page in another studio (a --data set needs the same --data
 
 The page works offline. The server listens on 127.0.0.1 (this machine only) unless --host
 says otherwise, and the address it prints carries a secret token: open that address (the
-browser keeps the token as a cookie).
+browser keeps the token as a cookie). Each tab trains in one thread, at most --max-runs of
+them, and settings whose training would take more memory than --max-memory are refused.
 Needs the studio extra: {install_command('studio')}."""
 
 
@@ -61,10 +63,32 @@ def add(commands):
                         help="the most browser tabs that train at once (default: 4)")
     parser.add_argument("--lesson", choices=list(LESSONS), metavar="NAME",
                         help=f"open the page at a lesson: {', '.join(LESSONS)}")
+    parser.add_argument("--max-memory", type=memory_size, default="1GB", metavar="SIZE",
+                        help="the most memory one run may take, such as 500MB or 2GB (default: 1GB). Before a run "
+                             "starts, the studio counts what its training holds at once: the minibatch through every "
+                             "layer (each layer's outputs, kept for the backward pass; for a convolution also its "
+                             "im2col columns, C·k·k numbers per output position), the parameters with their "
+                             "gradients and the optimizer's state, and the data. The page refuses settings that need "
+                             "more, and says so. All the runs together take at most SIZE times N (from --max-runs N)")
     parser.add_argument("--image-size", type=positive_int, default=32, metavar="PIXELS",
                         help="images from a --data folder are resized to PIXELS×PIXELS (default: 32)")
     parser.add_argument("--grayscale", action="store_true", help="read --data folder images as one grey channel")
     parser.set_defaults(run=run)
+
+
+UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def memory_size(text):
+    """A size with its unit, 500MB or 1.5GB (powers of 1000), in bytes."""
+    number, unit = text.strip()[:-2].strip(), text.strip()[-2:].upper()
+    try:
+        count = float(number) * UNITS[unit]
+    except (KeyError, ValueError):
+        count = float("nan")
+    if not 1 <= count < float("inf"):
+        raise argparse.ArgumentTypeError(f"a size with its unit, such as 500MB or 2GB; got {text!r}")
+    return int(count)
 
 
 def _checked_paths(paths):
@@ -93,7 +117,7 @@ def run(args):
               "need this.", file=sys.stderr)
     try:
         serve(catalog, host=args.host, port=args.port, open_browser=not args.no_browser, max_runs=args.max_runs,
-              lesson=args.lesson)
+              lesson=args.lesson, max_memory=args.max_memory)
     except KeyboardInterrupt:
         pass
     except OSError as error:

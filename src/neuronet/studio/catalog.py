@@ -11,6 +11,7 @@ the same data again.
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -113,6 +114,14 @@ class Catalog:
                 self._loaded[recipe.dataset] = datasets.load(source, image_size=self.image_size,
                                                              grayscale=self.grayscale)
             return self._loaded[recipe.dataset]
+
+    def sizes(self, recipe):
+        """(samples, training samples, one sample's shape, classes) of ``recipe``'s data,
+        split as :meth:`prepare` splits it (the test set: test_fraction of the samples,
+        rounded up); loads the data once, as :meth:`prepare` would."""
+        dataset = self._load(recipe)
+        n = len(dataset.y)
+        return n, n - math.ceil(recipe.test_fraction * n), dataset.X.shape[1:], len(dataset.class_names)
 
     def prepare(self, recipe):
         """The data of ``recipe``: made, split (stratified, seeded) and scaled as train does."""

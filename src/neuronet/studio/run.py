@@ -36,10 +36,10 @@ from . import views
 from .lessons import verdict
 from .sample import sample_message
 from .script import python_script
+from .settings import LIVE_SAMPLES  # live metrics on at most this many samples of each split
 
 SNAPSHOT_INTERVAL = 1 / 20   # seconds between snapshots, at least
 SNAPSHOT_SHARE = 0.2         # and snapshots take at most this share of the time
-LIVE_SAMPLES = 1000          # live metrics on at most this many samples of each split
 PATH_POINTS = 2000           # the single neuron's path keeps at most this many points
 WITHOUT_END = 10**9          # epochs: the run goes on until the page pauses or closes it
 SETTLED_DROP = 0.01          # an epoch's mean loss that falls by less than this share has settled
@@ -126,6 +126,12 @@ class Run:
 
     # --- the thread --------------------------------------------------------------------
     def _main(self):
+        try:
+            self._train_then_serve()
+        finally:  # the trainer holds its callbacks, the gate holds this run: break the circle, free the memory now
+            self.trainer = self.inputs = self.live = self.grid = None
+
+    def _train_then_serve(self):
         try:
             self._prepare()
             self.trainer.fit(self.inputs["train"], self.data.y_train,

@@ -97,6 +97,13 @@ def _call(head, arguments, width=100):
     return lines
 
 
+def in_comment(text):
+    """``text`` for a comment line: escaped as in a string literal, so that no newline,
+    carriage return or other control character in a file's name ends the comment (a name
+    in the script is never code)."""
+    return repr(str(text))[1:-1]
+
+
 def python_script(settings, data, epochs, steps, file_name, record=None):
     """The script that trains the run's network again, to the weights it has after ``epochs``
     (with ``record``, the run's steps in order, every one replayed: see :func:`replay_script`)."""
@@ -112,7 +119,7 @@ def python_script(settings, data, epochs, steps, file_name, record=None):
     parameters = [f"{name}={value!r}"
                   for name, value in settings.estimator_parameters(epochs, data.image_shape).items()]
     saved = _saved(settings, data)
-    lines = [f"# neuronet studio: {data.name}, {settings.kind()}, {trained}",
+    lines = [f"# neuronet studio: {in_comment(data.name)}, {settings.kind()}, {trained}",
              *(["from sklearn.preprocessing import StandardScaler", ""] if data.scaler is not None else []),
              "from neuronet import datasets, nn",
              *(["from neuronet.preprocessing import PlaneFeatures"] if settings.plane_features() else []), "",
@@ -193,7 +200,7 @@ def replay_script(settings, data, epochs, file_name, record):
     saved = _saved(settings, data)
     order = (["        order = order[shuffling.permutation(len(order))]  # each epoch shuffles them again"]
              if shuffle else [])
-    lines = [f"# neuronet studio: {data.name}, {settings.kind()}, {_trained(record, _batches_per_epoch(settings, data))}",
+    lines = [f"# neuronet studio: {in_comment(data.name)}, {settings.kind()}, {_trained(record, _batches_per_epoch(settings, data))}",
              "import numpy as np",
              *(["from sklearn.preprocessing import StandardScaler"] if data.scaler is not None else []), "",
              "from neuronet import datasets, nn",

@@ -15,19 +15,31 @@ A server that listens on a port guards what reaches it:
   token is refused (401 without, 403 with a wrong one);
 * the WebSocket's Origin must be the served origin (no cross-site WebSocket hijacking);
 * messages, request bodies and the number of runs are bounded, and the page can name
-  datasets only by key: paths come from the command line alone.
+  datasets only by key: paths come from the command line alone;
+* each tab trains in one thread at most, and the server in ``max_runs``; settings whose
+  training would take more memory than ``max_memory`` (estimated before the run starts,
+  see :meth:`~neuronet.studio.settings.Settings.memory_needed`) are refused in the page;
+* a connection that has not sent a whole request head within ``HEAD_TIMEOUT`` seconds is
+  closed, a head over ``MAX_HEAD`` bytes is refused (400), and idle connections block no
+  one: nothing caps the number of connections, they only time out;
+* the browser is opened on a private redirect file, not on the address itself, so the
+  token never appears on a command line (which every user of the machine can read).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
+import html
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from numbers import Integral, Real
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +59,11 @@ from .settings import DEFAULTS, KIND_DEFAULTS, SettingsError, read_settings
 
 MAX_MESSAGE = 16 * 1024        # bytes of one message from the page
 MAX_BODY = 16 * 1024           # bytes of a request body (the page sends none)
+MAX_HEAD = 64 * 1024           # bytes of a request's line and headers
+HEAD_TIMEOUT = 10              # seconds a connection has to send a whole request head
+MAX_MEMORY = 10**9             # bytes one run may take (neuronet studio --max-memory)
+OUTBOX = 64                    # messages waiting for a page that does not read: then the tab is closed
+SHOWN = 60                     # characters of a value echoed in an error message
 ANSWER_SECONDS = 30            # the most a download waits for its run to answer
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 NO_TOKEN = ("This studio needs its token: open the address that `neuronet studio` printed in its terminal "
@@ -54,7 +71,7 @@ NO_TOKEN = ("This studio needs its token: open the address that `neuronet studio
 WRONG_TOKEN = "Wrong token: open the address that `neuronet studio` printed in its terminal."
 COMMANDS = {"play": None, "pause": None, "reset": None,
             "step": [StrOptions({"batch", "epoch"})],
-            "speed": [Interval(Real, 0, None, closed="neither"), None],
+            "speed": [Interval(Real, 0.1, 10_000, closed="both"), None],  # steps a second; None: no pause
             "example": [Interval(Integral, 0, None, closed="left")],
             "threshold": [Interval(Real, 0, 1, closed="neither")],
             "sample": [Interval(Integral, 0, None, closed="left"), None],
@@ -62,12 +79,27 @@ COMMANDS = {"play": None, "pause": None, "reset": None,
 
 
 class Studio:
-    """What the server shares: the token, the datasets and the open sessions (one a tab)."""
+    """What the server shares: the token, the datasets, the open sessions (one a tab) and
+    the runs whose threads still train or finish their last minibatch."""
 
-    def __init__(self, token, catalog, max_runs):
-        self.token, self.catalog, self.max_runs = token, catalog, max_runs
+    def __init__(self, token, catalog, max_runs, max_memory=MAX_MEMORY):
+        self.token, self.catalog, self.max_runs, self.max_memory = token, catalog, max_runs, max_memory
         self.cookie = "neuronet-studio-" + hashlib.sha256(token.encode()).hexdigest()[:12]
         self.sessions = {}
+        self.runs = set()
+
+    def has_room(self):
+        """Fewer than ``max_runs`` run threads alive (a stopped run counts until its thread ends)."""
+        self.runs = {run for run in self.runs if run.thread.is_alive()}
+        return len(self.runs) < self.max_runs
+
+    def memory_needed(self, settings):
+        """The bytes a run of ``settings`` would take (see ``Settings.memory_needed``); 0 for
+        data that does not load (the run then says why)."""
+        try:
+            return settings.memory_needed(*self.catalog.sizes(settings.recipe))
+        except (ValueError, OSError):
+            return 0
 
     def admits(self, value):
         return value is not None and secrets.compare_digest(value.encode(), self.token.encode())
@@ -180,7 +212,15 @@ async def model_file(request):
     model, extra, name = answer
     content = await run_in_threadpool(model_bytes, model, extra)
     return Response(content, media_type="application/octet-stream",
-                    headers={"content-disposition": f'attachment; filename="{name}"'})
+                    headers={"content-disposition": attachment(name)})
+
+
+def attachment(name):
+    """The Content-Disposition of a download named ``name`` (any Unicode): the name in UTF-8,
+    percent-encoded (RFC 6266, ``filename*``), and for older browsers an ASCII ``filename``
+    where every other character, quote, backslash and control character is a ``_``."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def python_code(request):
@@ -195,14 +235,22 @@ class Session:
 
     The run publishes from its thread; each message is encoded there and handed to the
     event loop. A snapshot is dropped when two messages already wait (a slow page sees
-    fewer frames, and training never waits for it); other messages always go.
+    fewer frames, and training never waits for it); other messages always go, up to
+    ``OUTBOX`` of them: a page that reads nothing while that many wait is closed.
+
+    A tab has one run thread at most. New settings (or a reset) become the pending ones,
+    replacing any that wait; the session checks their memory, stops the current run,
+    waits for its thread to end and for room among the server's ``max_runs`` threads,
+    and only then starts the run of the newest settings, handing it the commands (play,
+    step…) sent after them.
     """
 
     def __init__(self, studio, websocket):
         self.studio, self.websocket = studio, websocket
         self.id = secrets.token_urlsafe(12)
-        self.run = self.settings = None
+        self.run = self.settings = self.pending = self.starting = None
         self.speed = None
+        self.waiting = collections.deque(maxlen=OUTBOX)  # commands sent for the pending settings' run
         self.loop = asyncio.get_running_loop()
         self.outbox = asyncio.Queue()
         self.closed = False
@@ -216,8 +264,12 @@ class Session:
             self.loop.call_soon_threadsafe(self._enqueue, text, message["type"] == "snapshot")
 
     def _enqueue(self, text, droppable):
-        if not self.closed and not (droppable and self.outbox.qsize() >= 2):
-            self.outbox.put_nowait(text)
+        if self.closed or (droppable and self.outbox.qsize() >= 2):
+            return
+        if self.outbox.qsize() >= OUTBOX:  # the page reads nothing: it gets nothing more
+            self.close()
+            return
+        self.outbox.put_nowait(text)
 
     def send(self, message):
         self._enqueue(json.dumps(message), False)
@@ -227,7 +279,7 @@ class Session:
                    "defaults": DEFAULTS, "kind_defaults": KIND_DEFAULTS})
         sender = asyncio.create_task(self._send_all())
         try:
-            while True:
+            while not self.closed:
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
@@ -237,6 +289,7 @@ class Session:
                 if len(text.encode()) > MAX_MESSAGE:
                     return await self.websocket.close(code=1009, reason=f"messages are at most {MAX_MESSAGE} bytes")
                 self.handle(text)
+            await self.websocket.close(code=1008, reason=f"over {OUTBOX} messages waited unread")
         finally:
             sender.cancel()
             self.close()
@@ -247,54 +300,120 @@ class Session:
                 await self.websocket.send_text(await self.outbox.get())
 
     def handle(self, text):
-        """One message from the page; a bad one is answered with an error, never a traceback."""
-        try:
-            message = json.loads(text)
-        except json.JSONDecodeError as error:
-            return self.send({"type": "error", "message": f"messages are JSON: {error}"})
+        """One message from the page; a bad one is answered with one error, never a traceback."""
+        message, problem = parsed(text)
+        if problem is not None:
+            return self.send({"type": "error", "message": problem})
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "settings":
             return self._new_settings(message.get("settings"))
         if kind not in COMMANDS:
-            return self.send({"type": "error", "message": f"unknown message type {kind!r}; known: "
+            return self.send({"type": "error", "message": f"unknown message type {shown(kind)}; known: "
                                                           f"settings, {', '.join(COMMANDS)}"})
         value = message.get("value")
         if COMMANDS[kind] is not None:
             try:
                 check_parameter("value", value, COMMANDS[kind], f"the {kind} command")
             except InvalidParameterError as error:
-                return self.send({"type": "error", "message": str(error)})
-        if self.settings is None:
+                return self.send({"type": "error", "message": shortened(str(error))})
+        if self.settings is None and self.pending is None:
             return self.send({"type": "error", "message": f"{kind}: no run yet; send the settings first"})
         if kind == "reset":
-            return self._start(self.settings)
-        if kind == "episode" and not self.settings.reinforcement:
+            return self._replace(self.pending or self.settings)
+        if kind == "episode" and not (self.pending or self.settings).reinforcement:
             return self.send({"type": "error", "message": "episode: only CartPole plays episodes"})
         if kind == "speed":
             self.speed = value
-        self.run.command(kind, value)
+        if self.pending is not None:  # for the run of the pending settings
+            self.waiting.append((kind, value))
+        elif self.run is not None:
+            self.run.command(kind, value)
 
     def _new_settings(self, raw):
         try:
             settings = read_settings(raw, self.studio.catalog)
         except SettingsError as error:
-            return self.send({"type": "invalid", "errors": error.errors})
-        self._start(settings)
+            return self.send({"type": "invalid", "errors": {field: shortened(text)
+                                                            for field, text in error.errors.items()}})
+        self._replace(settings)
+
+    def _replace(self, settings):
+        """Make ``settings`` the next run's, in place of any that wait (and of the commands
+        sent for them: the commands sent from now on are for the run of ``settings``)."""
+        self.pending = settings
+        self.waiting.clear()
+        if self.starting is None or self.starting.done():
+            self.starting = asyncio.ensure_future(self._start_pending())
+
+    async def _start_pending(self):
+        while self.pending is not None and not self.closed:
+            settings = self.pending
+            needed = await run_in_threadpool(self.studio.memory_needed, settings)
+            if settings is not self.pending:
+                continue  # newer settings came meanwhile: they go instead
+            if needed > self.studio.max_memory:
+                self.pending = None
+                self.waiting.clear()
+                return self.send({"type": "invalid", "errors": {"batch_size": too_large(needed, self.studio)}})
+            if self.run is not None:
+                self.run.stop()
+            while (self.run is not None and self.run.thread.is_alive()) or not self.studio.has_room():
+                await asyncio.sleep(0.02)
+            if self.closed or settings is not self.pending:
+                continue
+            self.pending = None
+            self._start(settings)
 
     def _start(self, settings):
-        if self.run is not None:
-            self.run.stop()
         self.settings = settings
         self.run = (CartPoleRun if settings.reinforcement else Run)(settings, self.studio.catalog, self.publish)
         self.run.command("speed", self.speed)
+        while self.waiting:
+            self.run.command(*self.waiting.popleft())
         self.send({"type": "preparing", "run": self.run.number, "dataset": settings.recipe.dataset})
-        self.run.start()
+        self.studio.runs.add(self.run.start())
 
     def close(self):
         self.closed = True
+        if self.starting is not None:
+            self.starting.cancel()
         if self.run is not None:
             self.run.stop()
         self.studio.sessions.pop(self.id, None)
+
+
+def parsed(text):
+    """(the message, None), or (None, why it cannot be read): not JSON, nested too deep, or
+    a number too long to read. (A number too large for a float is the settings' to refuse.)"""
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"messages are JSON: {error}"
+    except RecursionError:
+        return None, "messages are JSON nested a few levels deep, not thousands"
+    except ValueError:  # an int of more than 4300 digits
+        return None, "a number in the message has too many digits"
+    return message, None
+
+
+def shown(value):
+    """``repr(value)``, cut to ``SHOWN`` characters: an error never echoes a whole message."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
+
+
+def shortened(text, most=4 * SHOWN):
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def size_in_words(count):
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"
+
+
+def too_large(needed, studio):
+    return (f"Training these settings would take about {size_in_words(needed)} of memory, more than the "
+            f"{size_in_words(studio.max_memory)} this studio gives one run (neuronet studio --max-memory). "
+            "A smaller batch size takes less, and so do fewer or smaller layers.")
 
 
 async def stream(websocket):
@@ -312,7 +431,7 @@ async def stream(websocket):
 
 
 # --- the application ---------------------------------------------------------------------------
-def create_app(token, catalog, hosts=("127.0.0.1", "localhost"), max_runs=4):
+def create_app(token, catalog, hosts=("127.0.0.1", "localhost"), max_runs=4, max_memory=MAX_MEMORY):
     """The studio as an ASGI application.
 
     Parameters
@@ -324,9 +443,13 @@ def create_app(token, catalog, hosts=("127.0.0.1", "localhost"), max_runs=4):
     hosts : sequence of str
         The host names the server answers to ("*": any, for a server on another interface).
     max_runs : int
-        The most tabs that train at once.
+        The most tabs open at once, and the most run threads (a stopped run's thread
+        counts until it has finished its minibatch).
+    max_memory : int
+        The most bytes one run may take, as ``Settings.memory_needed`` estimates them:
+        settings that need more are refused.
     """
-    studio = Studio(token, catalog, max_runs)
+    studio = Studio(token, catalog, max_runs, max_memory)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -362,32 +485,30 @@ def listening_socket(host, port):
     return sock
 
 
-def serve(catalog, host="127.0.0.1", port=0, open_browser=True, max_runs=4, say=print, lesson=None):
-    """Serve the studio until Ctrl-C; ``say`` prints its address (with the token), which
-    opens ``lesson`` (a name in :data:`~neuronet.studio.lessons.LESSONS`) when one is given."""
+            return self._replace(self.pending or self.settings)
+        if kind == "episode" and not (self.pending or self.settings).reinforcement:
+            return self.send({"type": "error", "message": "episode: only CartPole plays episodes"})
     import threading
-    import webbrowser
 
     import uvicorn
 
     sock = listening_socket(host, port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(24)
-    shown = "127.0.0.1" if host in LOOPBACK else f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/?token={token}" + (f"#lesson={lesson}" if lesson else "")
-    app = create_app(token, catalog, hosts=LOOPBACK if host in LOOPBACK else ("*",), max_runs=max_runs)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=MAX_MESSAGE, lifespan="on",
-                                           timeout_graceful_shutdown=2, limit_concurrency=64))
+            return self._replace(self.pending or self.settings)
+        if kind == "episode" and not (self.pending or self.settings).reinforcement:
+            return self.send({"type": "error", "message": "episode: only CartPole plays episodes"})
     say(f"neuronet studio: {url}")
     say("Ctrl-C stops it.")
 
-    def open_when_started():
+    def open_when_started(path):
         for _ in range(200):
             if server.started:
-                webbrowser.open(url)
+                open_browser_at(path)
                 return
             threading.Event().wait(0.05)
 
-    if open_browser:
-        threading.Thread(target=open_when_started, daemon=True).start()
-    server.run(sockets=[sock])
+    with redirect_file(url) if open_browser else contextlib.nullcontext() as path:
+        if open_browser:
+            threading.Thread(target=open_when_started, args=(path,), daemon=True).start()
+        server.run(sockets=[sock])

@@ -11,6 +11,7 @@ loss, optimizer and penalty that train it — the ones that estimator uses.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -19,7 +20,7 @@ import numpy as np
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from ..estimators.base import ACTIVATIONS
 from ..estimators.cnn import convolution_blocks
-from ..layers import Dense, Dropout, Flatten, Sigmoid, Softmax
+from ..layers import Conv2D, Dense, Dropout, Flatten, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy
 from ..network import Sequential
 from ..optimizers import SGD, Adam
@@ -34,6 +35,10 @@ KERNEL_SIZE, POOL_SIZE = 3, 2
 MOST_HIDDEN_LAYERS, MOST_UNITS = 6, 64
 MOST_CONV_BLOCKS, MOST_FILTERS = 3, 32
 ACTIVATIONS_DRAWN = ("sigmoid", "tanh", "relu", "leaky_relu")  # the hidden activations the page offers
+FLOAT_BYTES = 4            # the networks compute in float32
+EVALUATED_AT_ONCE = 2048   # the most samples one inference pass takes (Trainer.evaluate's batches)
+LIVE_SAMPLES = 1000        # the page's measurements take at most this many samples of each split
+UNCOUNTED = 1.25           # what the memory count leaves out (temporaries, BLAS buffers): a quarter more
 
 DEFAULTS = {"dataset": "spiral", "test_fraction": 0.2, "seed": 0, "model": "network", "hidden": [8, 8],
             "activation": "tanh", "conv": [], "learning_rate": 0.03, "batch_size": 10, "optimizer": "momentum",
@@ -88,7 +93,8 @@ def read_settings(raw, catalog):
     if unknown:
         raise SettingsError({"settings": f"unknown controls {unknown}; the page has {list(FIELDS)}"})
     values = {**DEFAULTS, **raw}
-    errors = {}
+    errors = {field: f"{field} holds a number too large for a float (the largest is {sys.float_info.max:.4g})"
+              for field, value in raw.items() if not fits_floats(value)}
 
     def check(field, constraints, owner=STUDIO, name=None):
         if field not in errors:
@@ -167,6 +173,16 @@ def _check_whole_numbers(values, errors, field, words):
         errors[field] = f"{words}: a box is empty or holds something else than a number"
     elif others:
         errors[field] = f"{words}, not {', '.join(map(repr, others))}"
+
+
+def fits_floats(value):
+    """Whether every number in ``value`` (a control's JSON value) is one a float holds: JSON
+    numbers are ints of any size, and float(10**400) overflows."""
+    if isinstance(value, list):
+        return all(fits_floats(item) for item in value)
+    if isinstance(value, Integral) and abs(value) > sys.float_info.max:
+        return False
+    return True
 
 
 def _check_sizes(values, errors, field, most_layers, most_units, layers, units):
@@ -285,3 +301,46 @@ class Settings:
     def batch_size_for(self, n_samples):
         """The whole set for the single neuron (full-batch gradient descent), else the page's, at most n."""
         return n_samples if self.neuron else min(self.batch_size, n_samples)
+
+    # --- what a run holds in memory ------------------------------------------------------
+    def memory_needed(self, n_samples, n_train, data_shape, n_classes):
+        """About the most bytes a run of these settings holds at once, on data of
+        ``n_samples`` samples (``n_train`` of them for training) of ``data_shape`` each:
+
+        * its copy of the data (split, and scaled for tables and points);
+        * the parameters, their gradients and the optimizer's state (a velocity for
+          momentum, two moments for Adam);
+        * one training step on a minibatch of b samples: each layer's output, kept for the
+          backward pass, and a convolution's padded input and im2col columns (C·k·k
+          numbers for each output position); then the gradients flowing back, two
+          layers' worth at a time;
+        * or one inference pass (the test loss, the page's measurements) on up to
+          ``EVALUATED_AT_ONCE`` samples, one layer at a time: its input, its output and,
+          for a convolution, its padded input and columns;
+
+        and a quarter more (``UNCOUNTED``) for the temporaries this count leaves out.
+        """
+        batch = self.batch_size_for(n_train)
+        evaluated = min(EVALUATED_AT_ONCE, max(n_samples - n_train, min(LIVE_SAMPLES, n_train)))
+        data = n_samples * int(np.prod(data_shape)) * (1 if len(data_shape) > 1 else 2)
+        slots = 2 if self.optimizer == "adam" and not self.neuron else 1 if self.momentum() else 0
+        parameters = kept = largest = widest = 0
+        shape = self.sample_shape(data_shape)
+        for layer in self.layers(n_classes, data_shape):
+            before, shape = shape, layer.output_shape(shape)
+            inputs, outputs = int(np.prod(before)), int(np.prod(shape))
+            needs = inputs + outputs
+            if isinstance(layer, Dense):
+                parameters += (inputs + 1) * layer.units
+            if isinstance(layer, Conv2D):
+                channels, height, width = before
+                (kh, kw), (ph, pw) = layer.kernel_size, layer.padding
+                window = channels * kh * kw
+                padded, columns = channels * (height + 2 * ph) * (width + 2 * pw), window * shape[1] * shape[2]
+                parameters += (window + 1) * layer.filters
+                kept += padded + columns
+                needs += padded + columns
+            kept += outputs
+            largest, widest = max(largest, inputs, outputs), max(widest, needs)
+        step, inference = batch * (kept + 2 * largest), evaluated * widest
+        return int(UNCOUNTED * FLOAT_BYTES * (data + parameters * (2 + slots) + max(step, inference)))
