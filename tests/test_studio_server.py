@@ -323,10 +323,11 @@ def test_bad_messages_get_one_line_answers_and_the_stream_goes_on(client):
             ws.send_text(text)
             answers.append(ws.receive_json())
         started_again = started(ws, greeted=True)
-    assert [a["type"] for a in answers] == ["error", "error", "error", "error", "invalid"]
-    assert "messages are JSON" in answers[0]["message"] and "unknown message type 'explode'" in answers[1]["message"]
+    assert [a["type"] for a in answers] == ["invalid", "error", "error", "invalid", "invalid"]
+    assert "messages are JSON" in answers[0]["errors"]["message"]
+    assert "unknown message type 'explode'" in answers[1]["message"]
     assert "send the settings first" in answers[2]["message"]
-    assert "The 'value' parameter of the step command must be a str among" in answers[3]["message"]
+    assert "The 'value' parameter of the step command must be a str among" in answers[3]["errors"]["step"]
     assert started_again[0]["type"] == "ready"
 
 
@@ -420,14 +421,14 @@ def test_the_threshold_decides_two_classes_and_the_accuracies_follow_it(client):
         ws.send_json({"type": "threshold", "value": 0.9})
         at_high = first(ws, lambda m: m["type"] == "snapshot" and m.get("threshold") == 0.9)
         ws.send_json({"type": "threshold", "value": 1.5})
-        refused = first(ws, lambda m: m["type"] == "error")
+        refused = first(ws, lambda m: m["type"] == "invalid")
     assert at_half["threshold"] == 0.5 and "at_half" not in at_half and at_high["step"] == at_half["step"]
     assert at_high["at_half"] == {key: at_half["metrics"][key] for key in ("accuracy", "test_accuracy")}
     assert at_high["metrics"]["test_accuracy"] != at_half["metrics"]["test_accuracy"]
     for snapshot in (at_half, at_high):  # the confusion matrix counts at the same threshold
         confusion = np.array(snapshot["confusion"])
         assert np.trace(confusion) / confusion.sum() == pytest.approx(snapshot["metrics"]["test_accuracy"], abs=1e-6)
-    assert "threshold" in refused["message"] and "(0.0, 1.0)" in refused["message"]
+    assert "threshold" in refused["errors"]["threshold"] and "(0.0, 1.0)" in refused["errors"]["threshold"]
 
 
 def test_too_large_a_learning_rate_diverges_with_the_apis_advice(client):
@@ -926,7 +927,7 @@ def test_cartpoles_downloads_are_the_policy_and_the_script_that_trains_it_again(
         session = next(iter(client.app.state.studio.sessions))
         script = client.get(f"/api/runs/{session}/python").text
         answer = client.get(f"/api/runs/{session}/model")
-    assert answer.headers["content-disposition"] == 'attachment; filename="cartpole-policy.npz"'
+    assert answer.headers["content-disposition"] == 'attachment; filename="cartpole-policy.npz"; filename*=UTF-8\'\'cartpole-policy.npz'
     (tmp_path / "downloaded.npz").write_bytes(answer.content)
     policy, extra = neuronet.load(tmp_path / "downloaded.npz", with_extra=True)
     assert extra["environment"] == "CartPole-v1" and extra["returns"] == snapshot["returns"]
@@ -1097,7 +1098,9 @@ def test_a_message_that_cannot_be_read_gets_one_short_error_and_the_stream_goes_
         ws.send_text(text)
         answer = first(ws, lambda m: m["type"] != "snapshot")
         after = one_step(ws)
-    assert answer["type"] == "error" and words in answer["message"] and len(answer["message"]) < 400, answer
+    said = answer.get("message") or " ".join(answer["errors"].values())
+    assert answer["type"] == ("error" if "unknown message type" in words else "invalid"), answer
+    assert words in said and len(said) < 400, answer
     assert after["run"] == ready["run"] and after["step"] == 1
 
 
@@ -1117,9 +1120,9 @@ def test_echoed_values_are_cut_short(client):
         ws.send_json({"type": "settings", "settings": {"x" * 10000: 1}})
         invalid = ws.receive_json()
         ws.send_json({"type": "step", "value": "y" * 10000})
-        error = ws.receive_json()
+        refused = ws.receive_json()
     assert len(invalid["errors"]["settings"]) <= 240 and invalid["errors"]["settings"].endswith("…")
-    assert len(error["message"]) <= 240 and error["message"].endswith("…")
+    assert len(refused["errors"]["step"]) <= 240 and refused["errors"]["step"].endswith("…")
 
 
 def test_a_page_that_reads_nothing_is_closed_once_its_outbox_is_full(catalog):

@@ -300,10 +300,13 @@ class Session:
                 await self.websocket.send_text(await self.outbox.get())
 
     def handle(self, text):
-        """One message from the page; a bad one is answered with one error, never a traceback."""
+        """One message from the page; a bad one is answered with one message, never a
+        traceback: ``invalid`` for one that cannot be read (its ``errors`` under "message")
+        or whose value does not fit (under the command's name), ``error`` for an unknown
+        type or a command before any settings."""
         message, problem = parsed(text)
-        if problem is not None:
-            return self.send({"type": "error", "message": problem})
+        if problem is not None:  # not JSON, nested past reason, or a number no float holds
+            return self.send({"type": "invalid", "errors": {"message": problem}})
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "settings":
             return self._new_settings(message.get("settings"))
@@ -314,8 +317,8 @@ class Session:
         if COMMANDS[kind] is not None:
             try:
                 check_parameter("value", value, COMMANDS[kind], f"the {kind} command")
-            except InvalidParameterError as error:
-                return self.send({"type": "error", "message": shortened(str(error))})
+            except InvalidParameterError as error:  # a value out of range, or a number no float holds
+                return self.send({"type": "invalid", "errors": {kind: shortened(str(error))}})
         if self.settings is None and self.pending is None:
             return self.send({"type": "error", "message": f"{kind}: no run yet; send the settings first"})
         if kind == "reset":
@@ -485,9 +488,96 @@ def listening_socket(host, port):
     return sock
 
 
-            return self._replace(self.pending or self.settings)
-        if kind == "episode" and not (self.pending or self.settings).reinforcement:
-            return self.send({"type": "error", "message": "episode: only CartPole plays episodes"})
+def head_timeout_protocol(seconds=HEAD_TIMEOUT):
+    """uvicorn's h11 protocol, closing a connection that has not sent a whole request head
+    within ``seconds`` of connecting or of its last answer.
+
+    uvicorn times a connection out only between two requests it has answered (its
+    keep-alive), so one that connects and sends nothing, or a byte now and then, would
+    stay open for ever; the timer here runs whenever a head is awaited.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadTimeoutProtocol(H11Protocol):
+        head_timeout = seconds
+
+        def connection_made(self, transport):
+            self.head_timer = None
+            super().connection_made(transport)
+            self._await_head()
+
+        def _await_head(self):
+            self._head_arrived()
+            self.head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+        def _head_arrived(self):
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+
+        def _head_timed_out(self):
+            self.head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                self.transport.close()
+
+        def handle_events(self):
+            super().handle_events()
+            if self.conn.their_state is not h11.IDLE:  # a head has come (a request, or a WebSocket's)
+                self._head_arrived()
+
+        def on_response_complete(self):
+            self._await_head()  # the next request's head: before uvicorn reads any that is waiting
+            super().on_response_complete()
+
+        def connection_lost(self, exc):
+            self._head_arrived()
+            super().connection_lost(exc)
+
+    return HeadTimeoutProtocol
+
+
+def server_config(app, head_timeout=HEAD_TIMEOUT):
+    """uvicorn's configuration: the h11 parser, which refuses a head over ``MAX_HEAD`` bytes
+    (httptools, uvicorn's other parser, would read a head without end), the head timeout,
+    and no cap on connections (uvicorn's ``limit_concurrency`` counts idle connections too,
+    so a few dozen of them would make every request answer 503)."""
+    import uvicorn
+
+    return uvicorn.Config(app, http=head_timeout_protocol(head_timeout), h11_max_incomplete_event_size=MAX_HEAD,
+                          ws_max_size=MAX_MESSAGE, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+
+
+@contextlib.contextmanager
+def redirect_file(url):
+    """A private HTML file (0600, in a private folder) that sends the browser to ``url``;
+    removed on leaving. Opened instead of the address, it keeps the token off the browser's
+    command line, which every user of the machine can read (/proc/PID/cmdline)."""
+    folder = tempfile.mkdtemp(prefix="neuronet-studio-")  # 0700
+    path = os.path.join(folder, "open-studio.html")
+    address = html.escape(url, quote=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url={address}">'
+                         f'<title>neuronet studio</title><p><a href="{address}">Open neuronet studio</a></p>\n')
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def open_browser_at(path):
+    """Open the redirect file ``path`` in the browser: its file:// address holds no token."""
+    import pathlib
+    import webbrowser
+
+    webbrowser.open(pathlib.Path(path).as_uri())
+
+
+def serve(catalog, host="127.0.0.1", port=0, open_browser=True, max_runs=4, max_memory=MAX_MEMORY,
+          head_timeout=HEAD_TIMEOUT, say=print, lesson=None):
+    """Serve the studio until Ctrl-C; ``say`` prints its address (with the token), which
+    opens ``lesson`` (a name in :data:`~neuronet.studio.lessons.LESSONS`) when one is given."""
     import threading
 
     import uvicorn
@@ -495,9 +585,11 @@ def listening_socket(host, port):
     sock = listening_socket(host, port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(24)
-            return self._replace(self.pending or self.settings)
-        if kind == "episode" and not (self.pending or self.settings).reinforcement:
-            return self.send({"type": "error", "message": "episode: only CartPole plays episodes"})
+    shown_host = "127.0.0.1" if host in LOOPBACK else f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}/?token={token}" + (f"#lesson={lesson}" if lesson else "")
+    app = create_app(token, catalog, hosts=LOOPBACK if host in LOOPBACK else ("*",), max_runs=max_runs,
+                     max_memory=max_memory)
+    server = uvicorn.Server(server_config(app, head_timeout))
     say(f"neuronet studio: {url}")
     say("Ctrl-C stops it.")
 

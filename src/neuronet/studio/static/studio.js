@@ -138,11 +138,15 @@ function refused(message) {
 }
 
 function invalid(message) {
+  const shownBeside = new Set();
   for (const element of document.querySelectorAll("[data-error-for]")) {
     const fields = element.dataset.errorFor.split(" ");
+    fields.forEach((f) => shownBeside.add(f));
     element.textContent = fields.filter((f) => f in message.errors).map((f) => message.errors[f]).join("\n");
   }
-  showBanner("These settings cannot train; the messages are beside the controls. The last run goes on.");
+  const elsewhere = Object.keys(message.errors).filter((f) => !shownBeside.has(f));
+  showBanner(elsewhere.length ? elsewhere.map((f) => message.errors[f]).join(" ")
+    : "These settings cannot train; the messages are beside the controls. The last run goes on.");
 }
 
 function preparing(message) {
