@@ -28,7 +28,8 @@ def digits_split():
 
 def built(X_shape=(20, 784), classes=10, **options):
     X = np.random.default_rng(0).uniform(size=X_shape).astype(np.float32)
-    return CNNClassifier(image_shape=(1, 28, 28), batch_size=10, max_iter=1, random_state=0, **options).fit(X, np.arange(20) % classes)
+    model = CNNClassifier(image_shape=(1, 28, 28), batch_size=10, max_iter=1, random_state=0, **options)
+    return model.fit(X, np.arange(20) % classes)
 
 
 def kinds(layers):

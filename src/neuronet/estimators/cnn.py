@@ -35,10 +35,11 @@ def convolution_blocks(conv_filters, kernel_size, pool_size, activation, image_s
     statistics are those of every value the convolution gives. A convolution followed by
     a BatchNorm has no bias: the batch's mean takes it away, and β is the shift.
 
-    A residual block adds its input to what its two convolutions give, y = x + F(x); the
-    first block's input has C channels and F(x) has f, so the shortcut is a 1 × 1
-    convolution without a bias (C·f weights, :class:`~neuronet.nn.Residual`'s projection),
-    and the blocks keep the image's size inside so that the two can be added.
+    A residual block adds its input to what its two convolutions give, y = x + F(x); where
+    its input has C channels and F(x) another number f, the shortcut is a 1 × 1
+    convolution without a bias, y = P·x + F(x) (C·f weights, :class:`~neuronet.nn.Residual`'s
+    projection). The convolutions keep the image's size so that the two can be added; the
+    pooling comes after the addition.
     """
     _, height, width = image_shape
     layers = []
@@ -102,11 +103,11 @@ class CNNClassifier(MLPClassifier):
     Notes
     -----
     With ``batch_norm=True, residual=True`` a block of f filters on an input of C
-    channels (k × k kernels) is::
+    channels (k × k kernels, "same"-padded; the convolutions have no bias) is::
 
-        x ─┬─ Conv2D(f, k, bias=False) → BatchNorm → act → Conv2D(f, k, bias=False) → BatchNorm ─┐
-           │                                                                                  (+) → MaxPool2D → act
-           └─ P: Conv2D(f, 1, bias=False), a 1 × 1 convolution (the identity if C = f) ───────┘
+        x ─┬─ Conv2D(f, k) → BatchNorm → act → Conv2D(f, k) → BatchNorm ──┐
+           │                                                             (+) → MaxPool2D → act
+           └─ P: a 1 × 1 Conv2D(f) where C ≠ f, else the identity ────────┘
 
     with C·f·k² + 2f + f·f·k² + 2f + C·f parameters (the projection's C·f only where
     C ≠ f). For MNIST (1 × 28 × 28, ten classes) and the default filters (16, 32, 64):
@@ -150,11 +151,11 @@ class CNNClassifier(MLPClassifier):
     }
 
     def __init__(self, image_shape=None, conv_filters=(16, 32, 64), kernel_size=3, pool_size=2,
-                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, solver="adam", alpha=0.0001, batch_size=32,
-                 learning_rate="cosine", learning_rate_init=0.005, power_t=0.5, max_iter=35, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype="float32"):
+                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, solver="adam",
+                 alpha=0.0001, batch_size=32, learning_rate="cosine", learning_rate_init=0.005, power_t=0.5,
+                 max_iter=35, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype="float32"):
         self.image_shape = image_shape
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
