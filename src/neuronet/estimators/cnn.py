@@ -68,7 +68,8 @@ class CNNClassifier(MLPClassifier):
     Each convolution applies one small kernel at every position of the image (weights
     shared across positions), so it has far fewer parameters than a Dense layer on
     the same image. Convolutions are "same"-padded; a pooling window is clipped to the
-    image where the image is smaller than the window.
+    image where the image is smaller than the window. The parameters not listed below
+    are :class:`MLPClassifier`'s (here batch_size 32 and float32 by default).
 
     Parameters
     ----------
@@ -98,16 +99,21 @@ class CNNClassifier(MLPClassifier):
     residual : bool, default False
         Each block a :class:`~neuronet.nn.Residual` block of two convolutions, y = P·x +
         F(x), followed by the pooling and the activation (below).
-    Other parameters as for :class:`MLPClassifier` (here batch_size 32, float32).
 
     Notes
     -----
     With ``batch_norm=True, residual=True`` a block of f filters on an input of C
     channels (k × k kernels, "same"-padded; the convolutions have no bias) is::
 
-        x ─┬─ Conv2D(f, k) → BatchNorm → act → Conv2D(f, k) → BatchNorm ──┐
-           │                                                             (+) → MaxPool2D → act
-           └─ P: a 1 × 1 Conv2D(f) where C ≠ f, else the identity ────────┘
+              x
+              ├────────────────────────────────┐
+              ↓                                ↓
+        Conv2D(f, k) → BatchNorm → act    P: a 1 × 1 Conv2D(f)
+        Conv2D(f, k) → BatchNorm          (the identity if C = f)
+              ↓                                ↓
+              └────────────── (+) ─────────────┘
+                               ↓
+                       MaxPool2D → act
 
     with C·f·k² + 2f + f·f·k² + 2f + C·f parameters (the projection's C·f only where
     C ≠ f). For MNIST (1 × 28 × 28, ten classes) and the default filters (16, 32, 64):
