@@ -68,12 +68,13 @@ def test_the_defaults_leave_the_plain_network_as_it_was():
 
 
 def test_a_short_fit_of_both_options_learns_the_digits(digits_split):
-    """10 epochs on 1,078 digits: at least 96 % of the 719 held out (0.97–0.98 measured)."""
+    """10 epochs on 1,078 digits: at least 98 % of the 719 held out (0.992 measured; the plain
+    network's 10 epochs give 0.985)."""
     X_train, X_test, y_train, y_test = digits_split
     model = CNNClassifier(image_shape=(1, 8, 8), batch_norm=True, residual=True, max_iter=10, random_state=0)
     model.fit(X_train, y_train)
     assert not model.network_.training  # fit leaves evaluation mode: predictions use the running statistics
-    assert model.score(X_test, y_test) >= 0.96
+    assert model.score(X_test, y_test) >= 0.98
     # a prediction does not depend on the other samples of its call
     np.testing.assert_array_equal(model.predict_proba(X_test[:1]), model.predict_proba(X_test)[:1])
 
