@@ -16,6 +16,7 @@ ESTIMATORS = [
     MLPRegressor(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0),
     MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0),
     CNNClassifier(random_state=0),
+    CNNClassifier(conv_filters=(4, 8), batch_norm=True, residual=True, random_state=0),
 ]
 
 
@@ -26,9 +27,20 @@ FLOAT32_ROUNDING = {"check_sample_weight_equivalence_on_dense_data":
                     "float32 rounding over 35 epochs exceeds the check's rtol=1e-7"}
 
 
+# With batch normalisation a weight and a repeated row differ beyond rounding: a repeated row
+# counts twice in its minibatch's mean and variance, a weight of 2 only in the loss.
+BATCH_STATISTICS = {"check_sample_weight_equivalence_on_dense_data":
+                    "BatchNorm's minibatch statistics count a repeated row twice, a weighted row once"}
+
+
+def expected_failures(estimator):
+    if not isinstance(estimator, CNNClassifier):
+        return {}
+    return BATCH_STATISTICS if estimator.batch_norm else FLOAT32_ROUNDING
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda estimator: FLOAT32_ROUNDING
-                         if isinstance(estimator, CNNClassifier) else {})
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 

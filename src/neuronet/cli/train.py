@@ -59,6 +59,7 @@ def add(commands):
                "  neuronet train --data xor --model mlp --hidden 8 --activation logistic --optimizer gd "
                "--learning-rate 1 --epochs 2000\n"
                "  neuronet train --data mnist-5k --model cnn --epochs 10\n"
+               "  neuronet train --data mnist-5k --model cnn --batch-norm --residual\n"
                "  neuronet train --data spiral --model mlp --hidden 64,64 --epochs 200\n"
                "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000\n"
                "  neuronet train --threshold 0.9 --output cautious.npz\n"
@@ -98,6 +99,15 @@ def add(commands):
     parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
                         help="the hidden layers' activation of mlp and cnn: logistic (the sigmoid of the course's "
                              f"neurons), tanh, relu, leaky_relu (default: {defaults('activation', ('mlp', 'cnn'))})")
+    parser.add_argument("--batch-norm", action="store_true", default=None,
+                        help="cnn: a BatchNorm after each convolution, which rescales its outputs to mean 0 and "
+                             "variance 1 over each minibatch (then a learned scale γ and shift β), so that training "
+                             "is steadier; predictions use the averages kept while training")
+    parser.add_argument("--residual", action="store_true", default=None,
+                        help="cnn: each block is a residual block of two convolutions whose input is added to "
+                             "what they give, y\u00a0=\u00a0x\u00a0+\u00a0F(x) (x through a 1×1 convolution where "
+                             "the channels differ): the gradient reaches the first layers through the additions "
+                             "undiminished")
     parser.add_argument("--threshold", type=fraction, default=None, metavar="P",
                         help="logistic regression of two classes says the second where its probability exceeds P; "
                              "kept in the model file for predict and evaluate "
@@ -137,8 +147,16 @@ PLAIN_GRADIENT_DESCENT = {"solver": "sgd", "momentum": 0.0, "nesterovs_momentum"
 MINIBATCH_FLAGS = {"hidden": "--hidden", "activation": "--activation", "batch_size": "--batch-size"}
 
 
+# Flags that shape a CNN's convolution blocks, and so mean nothing to logistic regression or an MLP
+CNN_FLAGS = {"batch_norm": "--batch-norm", "residual": "--residual"}
+
+
 def check_flags_apply(args, dataset):
     """Refuse, in one line, a flag that does not apply to the chosen model or data."""
+    cnn_only = [flag for name, flag in CNN_FLAGS.items() if getattr(args, name, None)]
+    if cnn_only and args.model != "cnn":
+        raise UserError(f"{cnn_only[0]} applies to --model cnn: it changes the convolution blocks, and --model "
+                        f"{args.model} has none")
     if args.model != "logistic":
         if args.threshold is not None:
             raise UserError("--threshold applies to --model logistic (one sigmoid neuron); an mlp or cnn says the "
@@ -173,6 +191,7 @@ def build_estimator(args, dataset, n_train=None):
         if dataset.image_shape is None:
             raise UserError(f"--model cnn needs images, and {dataset.name} is a table of features; try --model mlp")
         given["image_shape"] = dataset.image_shape
+        given.update(batch_norm=getattr(args, "batch_norm", None), residual=getattr(args, "residual", None))
     return MODELS[args.model](random_state=args.seed, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -226,6 +245,7 @@ def key_settings(model, n_train):
     layers = [f"threshold {params['threshold']:g}"] if params.get("threshold", 0.5) != 0.5 else []
     if "conv_filters" in params:
         layers.append("conv " + ",".join(map(str, params["conv_filters"])))
+        layers += [words for name, words in (("residual", "residual"), ("batch_norm", "batch-norm")) if params.get(name)]
     if params.get("hidden_layer_sizes"):
         layers.append("hidden " + ",".join(map(str, params["hidden_layer_sizes"])))
     if "activation" in params:

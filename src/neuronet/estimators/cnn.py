@@ -5,40 +5,71 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ..layers import Conv2D, Flatten, MaxPool2D
+from ..layers import BatchNorm, Conv2D, Flatten, MaxPool2D, Residual
 from ..validation import Sizes
 from .base import ACTIVATIONS, POSITIVE_INT, validated
 from .mlp import MLPClassifier
 
 
-def convolution_blocks(conv_filters, kernel_size, pool_size, activation, image_shape):
-    """Conv2D → MaxPool2D → activation for each entry of ``conv_filters`` (its number of
-    filters), for images of ``image_shape`` (C, H, W): "same"-padded convolutions, each
-    block halving the image (a pooling window is clipped to a smaller image).
+def convolution_blocks(conv_filters, kernel_size, pool_size, activation, image_shape, batch_norm=False,
+                       residual=False):
+    """One block per entry of ``conv_filters`` (its number of filters), for images of
+    ``image_shape`` (C, H, W): "same"-padded convolutions, each block halving the image
+    (a pooling window is clipped to a smaller image).
+
+    ======================  ======================================================
+    options                 one block
+    ======================  ======================================================
+    (none)                  Conv2D → MaxPool2D → activation
+    batch_norm              Conv2D(bias=False) → BatchNorm → MaxPool2D → activation
+    residual                Residual([Conv2D → activation → Conv2D]) → MaxPool2D → activation
+    batch_norm, residual    Residual([Conv2D(bias=False) → BatchNorm → activation →
+                            Conv2D(bias=False) → BatchNorm]) → MaxPool2D → activation
+    ======================  ======================================================
 
     The pooling comes before the activation. Every activation offered is non-decreasing,
     so the largest of the activated values is the activation of the largest value: the
     outputs and gradients are those of activation → pooling, and the activation works on
-    a quarter of the values.
+    a quarter of the values. A BatchNorm normalises the convolution's outputs at full
+    resolution, before the pooling (the usual Conv → BN → activation → pooling): its
+    statistics are those of every value the convolution gives. A convolution followed by
+    a BatchNorm has no bias: the batch's mean takes it away, and β is the shift.
+
+    A residual block adds its input to what its two convolutions give, y = x + F(x); where
+    its input has C channels and F(x) another number f, the shortcut is a 1 × 1
+    convolution without a bias, y = P·x + F(x) (C·f weights, :class:`~neuronet.nn.Residual`'s
+    projection). The convolutions keep the image's size so that the two can be added; the
+    pooling comes after the addition.
     """
     _, height, width = image_shape
     layers = []
     for filters in conv_filters:
         pool = (min(pool_size, height), min(pool_size, width))
-        layers += [Conv2D(filters, kernel_size, padding=kernel_size // 2), MaxPool2D(pool), ACTIVATIONS[activation]()]
+
+        def convolution():
+            return [Conv2D(filters, kernel_size, padding=kernel_size // 2, bias=not batch_norm),
+                    *([BatchNorm()] if batch_norm else [])]
+
+        if residual:
+            body = [Residual([*convolution(), ACTIVATIONS[activation](), *convolution()])]
+        else:
+            body = convolution()
+        layers += [*body, MaxPool2D(pool), ACTIVATIONS[activation]()]
         height, width = height // pool[0], width // pool[1]
     return layers
 
 
 class CNNClassifier(MLPClassifier):
     """A convolutional network: (Conv2D → MaxPool2D → activation) per entry of
-    ``conv_filters`` (see :func:`convolution_blocks`), then Flatten, optional hidden
-    Dense layers, and a sigmoid or softmax output.
+    ``conv_filters`` (see :func:`convolution_blocks`; ``batch_norm`` and ``residual``
+    change the blocks), then Flatten, optional hidden Dense layers, and a sigmoid or
+    softmax output.
 
     Each convolution applies one small kernel at every position of the image (weights
     shared across positions), so it has far fewer parameters than a Dense layer on
     the same image. Convolutions are "same"-padded; a pooling window is clipped to the
-    image where the image is smaller than the window.
+    image where the image is smaller than the window. The parameters not listed below
+    are :class:`MLPClassifier`'s (here batch_size 32 and float32 by default).
 
     Parameters
     ----------
@@ -59,7 +90,50 @@ class CNNClassifier(MLPClassifier):
         (10) epochs in a row, so the data set sets the length of training and
         max_iter bounds it. The step size follows the "cosine" schedule, from
         learning_rate_init (0.005) down to 0 at epoch max_iter.
-    Other parameters as for :class:`MLPClassifier` (here batch_size 32, float32).
+    batch_norm : bool, default False
+        A :class:`~neuronet.nn.BatchNorm` after each convolution, which then has no bias:
+        Conv2D(bias=False) → BatchNorm → MaxPool2D → activation. In training it
+        normalises each channel with the minibatch's mean and variance; ``predict`` uses
+        the running averages kept while training (the network is left in evaluation
+        mode), so a prediction does not depend on the other samples.
+    residual : bool, default False
+        Each block a :class:`~neuronet.nn.Residual` block of two convolutions, y = P·x +
+        F(x), followed by the pooling and the activation (below).
+
+    Notes
+    -----
+    With ``batch_norm=True, residual=True`` a block of f filters on an input of C
+    channels (k × k kernels, "same"-padded; the convolutions have no bias) is::
+
+              x
+              ├────────────────────────────────┐
+              ↓                                ↓
+        Conv2D(f, k) → BatchNorm → act    P: a 1 × 1 Conv2D(f)
+        Conv2D(f, k) → BatchNorm          (the identity if C = f)
+              ↓                                ↓
+              └────────────── (+) ─────────────┘
+                               ↓
+                       MaxPool2D → act
+
+    with C·f·k² + 2f + f·f·k² + 2f + C·f parameters (the projection's C·f only where
+    C ≠ f). For MNIST (1 × 28 × 28, ten classes) and the default filters (16, 32, 64):
+
+    =============================  ==========================================  =======
+    block                          parameters                                  count
+    =============================  ==========================================  =======
+    1 (1 → 16, 28 × 28)            1·16·9 + 32 + 16·16·9 + 32 + 1·16            2,528
+    2 (16 → 32, 14 × 14)           16·32·9 + 64 + 32·32·9 + 64 + 16·32         14,464
+    3 (32 → 64, 7 × 7)             32·64·9 + 128 + 64·64·9 + 128 + 32·64       57,600
+    Dense (64·3·3 = 576 → 10)      576·10 + 10                                  5,770
+    total                                                                      80,362
+    =============================  ==========================================  =======
+
+    against 29,066 for the plain network (16·9 + 16, 32·16·9 + 32, 64·32·9 + 64 and the
+    same Dense). ``batch_norm`` alone gives 29,178: each convolution loses its f biases
+    and its BatchNorm adds 2f (γ and β; the running mean and variance are buffers, not
+    trained). ``residual`` alone gives 80,138: the convolutions keep their biases (16 +
+    16, 32 + 32, 64 + 64) and there is no BatchNorm. The addition needs F(x) of x's size,
+    so the convolutions inside a block are "same"-padded and the pooling comes after it.
 
     Examples
     --------
@@ -78,18 +152,22 @@ class CNNClassifier(MLPClassifier):
         "conv_filters": [Sizes(allow_empty=False)],
         "kernel_size": [POSITIVE_INT],
         "pool_size": [POSITIVE_INT],
+        "batch_norm": ["boolean"],
+        "residual": ["boolean"],
     }
 
     def __init__(self, image_shape=None, conv_filters=(16, 32, 64), kernel_size=3, pool_size=2,
-                 hidden_layer_sizes=(), activation="relu", *, solver="adam", alpha=0.0001, batch_size=32,
-                 learning_rate="cosine", learning_rate_init=0.005, power_t=0.5, max_iter=35, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
-                 early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype="float32"):
+                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, solver="adam",
+                 alpha=0.0001, batch_size=32, learning_rate="cosine", learning_rate_init=0.005, power_t=0.5,
+                 max_iter=35, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype="float32"):
         self.image_shape = image_shape
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
         self.pool_size = pool_size
+        self.batch_norm = batch_norm
+        self.residual = residual
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -134,5 +212,6 @@ class CNNClassifier(MLPClassifier):
         return (1, side, side) if side * side == X.shape[1] else (1, 1, X.shape[1])
 
     def _build_layers(self, n_outputs, sample_shape):
-        blocks = convolution_blocks(self.conv_filters, self.kernel_size, self.pool_size, self.activation, sample_shape)
+        blocks = convolution_blocks(self.conv_filters, self.kernel_size, self.pool_size, self.activation, sample_shape,
+                                    batch_norm=self.batch_norm, residual=self.residual)
         return [*blocks, Flatten(), *super()._build_layers(n_outputs, sample_shape)]
