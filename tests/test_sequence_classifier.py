@@ -181,3 +181,13 @@ def test_onnx_runtime_predicts_what_the_estimator_predicts(cell):
     np.testing.assert_allclose(probabilities, model.predict_proba(X), atol=1e-5)
     np.testing.assert_array_equal(np.array(model.classes_)[labels] if labels.dtype.kind == "i" else labels,
                                   model.predict(X))
+
+
+def test_several_labels_a_sample_each_get_their_own_sigmoid():
+    """As the MLP's: a 0/1 indicator matrix y trains one sigmoid unit a label."""
+    X, _ = first_step_task(300, steps=5)
+    Y = np.column_stack([X[:, 0, 0] > 0, X[:, -1, 1] > 0]).astype(int)  # the first step's sign, the last's
+    model = quiet_fit(SequenceClassifier(units=8, batch_size=32, learning_rate_init=0.01, max_iter=30,
+                                         random_state=0), X, Y)
+    assert model.predict(X).shape == (300, 2) and model.predict_proba(X).shape == (300, 2)
+    assert (model.predict(X) == Y).mean() >= 0.9

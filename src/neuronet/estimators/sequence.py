@@ -138,7 +138,6 @@ class SequenceClassifier(MLPClassifier):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
         tags.input_tags.sparse = False
         return tags
 
