@@ -191,3 +191,17 @@ def test_several_labels_a_sample_each_get_their_own_sigmoid():
                                          random_state=0), X, Y)
     assert model.predict(X).shape == (300, 2) and model.predict_proba(X).shape == (300, 2)
     assert (model.predict(X) == Y).mean() >= 0.9
+
+
+def test_a_model_of_flat_rows_exports_reading_them_as_predict_does():
+    pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    X, y = first_step_task(60, features=1)
+    flat = X.reshape(60, -1)
+    for model, image_shape in [(SequenceClassifier(units=4, n_steps=4, max_iter=2, random_state=0), None),
+                               (SequenceClassifier(units=4, max_iter=2, random_state=0), (8,))]:
+        quiet_fit(model, flat, y)
+        proto = neuronet.to_onnx(model, image_shape=image_shape)
+        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        _, probabilities = session.run(None, {"X": flat})
+        np.testing.assert_allclose(probabilities, model.predict_proba(flat), atol=1e-5)

@@ -90,9 +90,18 @@ class SequenceClassifier(MLPClassifier):
         L2 penalty on the input and recurrent weights and the Dense weights.
     dtype : {"float32", "float64"} or None, default None
         The parameters' type; None follows X (float32 X trains in float32).
+    dropout : float, default 0.0
+        The drop probability of a Dropout layer on what the sequence layers give the head
+        (h_T) and after each hidden Dense layer (and of the transformer blocks' own).
     Other parameters as for :class:`MLPClassifier` (``solver``, ``early_stopping``,
-    ``verbose``, ``random_state``, ``warm_start``, ``dropout`` — after each hidden Dense
-    layer, and inside the transformer's blocks …).
+    ``verbose``, ``random_state``, ``warm_start`` …).
+
+    Notes
+    -----
+    :func:`neuronet.to_onnx` gives a graph that reads X as ``fit`` read it: (samples,
+    steps, features), or flat rows where ``n_steps`` is given. A model fitted on flat rows
+    of one value a step (no ``n_steps``) exports reading (samples, steps, 1); give
+    ``image_shape=(steps,)`` to read the flat rows.
 
     Examples
     --------
@@ -193,7 +202,7 @@ class SequenceClassifier(MLPClassifier):
             sequence = transformer_layers(self.units, self.num_layers, self.heads, self.dropout)
         else:
             sequence = recurrent_layers(self.cell, self.units, self.num_layers)
-        head = []
+        head = [Dropout(self.dropout)] if self.dropout else []  # on what the sequence layers give the head
         for units in self._hidden_sizes():
             head += [Dense(units), ACTIVATIONS[self.activation]()]
             if self.dropout:
