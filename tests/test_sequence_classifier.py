@@ -58,9 +58,10 @@ def test_the_network_stacks_cells_and_the_dense_head_and_counts_its_parameters()
     X, y = first_step_task(60)
     model = quiet_fit(SequenceClassifier(units=6, num_layers=2, hidden_layer_sizes=(5,), max_iter=1,
                                          random_state=0), X, y)
-    first, second, hidden, _, output, head = model.network_.layers
+    first, second, dropped, hidden, _, dropped_hidden, output, head = model.network_.layers
     assert (first.return_sequences, second.return_sequences) == (True, False)
     assert (hidden.units, output.units, type(head)) == (5, 1, nn.Sigmoid)
+    assert dropped.rate == dropped_hidden.rate == 0.2  # the default dropout: on h_T, and after the hidden layer
     lstm = lambda features, units: 4 * units * (features + units + 1)  # noqa: E731  four gates
     expected = lstm(3, 6) + lstm(6, 6) + (6 * 5 + 5) + (5 * 1 + 1)
     assert model.network_.count_params() == expected
@@ -147,7 +148,7 @@ def test_the_transformer_cell_is_built_by_one_function():
     model = quiet_fit(SequenceClassifier(cell="transformer", units=8, heads=2, max_iter=2, random_state=0), X, y)
     assert [type(layer).__name__ for layer in model.network_.layers] == [
         "TimeDistributed", "PositionalEncoding", "TransformerEncoderBlock", "LayerNorm", "GlobalAveragePooling1D",
-        "Dense", "Sigmoid"]
+        "Dropout", "Dense", "Sigmoid"]
 
 
 def test_save_and_load_give_the_same_predictions(fitted_lstm, tmp_path):

@@ -90,9 +90,11 @@ class SequenceClassifier(MLPClassifier):
         L2 penalty on the input and recurrent weights and the Dense weights.
     dtype : {"float32", "float64"} or None, default None
         The parameters' type; None follows X (float32 X trains in float32).
-    dropout : float, default 0.0
+    dropout : float, default 0.2
         The drop probability of a Dropout layer on what the sequence layers give the head
-        (h_T) and after each hidden Dense layer (and of the transformer blocks' own).
+        (h_T) and after each hidden Dense layer (and of the transformer blocks' own): dropping a
+        fifth of h_T's values at random in training keeps the head from relying on any one
+        of them.
     Other parameters as for :class:`MLPClassifier` (``solver``, ``early_stopping``,
     ``verbose``, ``random_state``, ``warm_start`` …).
 
@@ -130,7 +132,7 @@ class SequenceClassifier(MLPClassifier):
                  learning_rate="cosine", learning_rate_init=0.003, power_t=0.5, max_iter=30, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
+                 n_iter_no_change=10, max_fun=15000, dropout=0.2, dtype=None):
         self.cell = cell
         self.units = units
         self.num_layers = num_layers
