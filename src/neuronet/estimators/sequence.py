@@ -95,8 +95,10 @@ class SequenceClassifier(MLPClassifier):
         (h_T) and after each hidden Dense layer (and of the transformer blocks' own): dropping a
         fifth of h_T's values at random in training keeps the head from relying on any one
         of them.
-    Other parameters as for :class:`MLPClassifier` (``solver``, ``early_stopping``,
-    ``verbose``, ``random_state``, ``warm_start`` …).
+    solver, power_t, shuffle, random_state, tol, verbose, warm_start, momentum, \
+    nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon, \
+    n_iter_no_change, max_fun
+        As for :class:`MLPClassifier`.
 
     Notes
     -----
