@@ -206,3 +206,14 @@ def test_a_model_of_flat_rows_exports_reading_them_as_predict_does():
         session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         _, probabilities = session.run(None, {"X": flat})
         np.testing.assert_allclose(probabilities, model.predict_proba(flat), atol=1e-5)
+
+
+def test_extreme_finite_values_saturate_the_gates_into_finite_probabilities(fitted_lstm):
+    """±1.8e308 at every step: the sigmoid and tanh gates saturate (in float64, where the
+    float32 network's overflowing sample is computed again), never a NaN probability."""
+    model, X, _ = fitted_lstm
+    big = np.finfo(np.float64).max
+    extreme = np.concatenate([X[:2].astype(np.float64), np.full((1, 8, 3), big), np.full((1, 8, 3), -big)])
+    probabilities = model.predict_proba(extreme)
+    assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=1), 1)
+    np.testing.assert_allclose(probabilities[:2], model.predict_proba(X[:2]), atol=1e-6)
