@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import neuronet
-from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, datasets
+from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, SequenceClassifier, datasets
 
 pd = pytest.importorskip("pandas")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -115,12 +115,17 @@ def _cnn():
         digits.flat[:500] * 16, digits.y[:500]
 
 
+def _sequence():
+    digits = datasets.load("digits")  # flat rows of 64 pixels, read by the network as 8 steps (rows) of 8
+    return SequenceClassifier(units=8, n_steps=8, max_iter=3, random_state=0), digits.flat[:500] * 16, digits.y[:500]
+
+
 def _regressor():
     X, y = load_diabetes(return_X_y=True)
     return MLPRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0), X, y / 100
 
 
-@pytest.mark.parametrize("make", [_logistic, _mlp, _cnn, _regressor], ids=lambda make: make.__name__.strip("_"))
+@pytest.mark.parametrize("make", [_logistic, _mlp, _cnn, _sequence, _regressor], ids=lambda make: make.__name__.strip("_"))
 @pytest.mark.parametrize("scaled", [False, True], ids=["alone", "after_a_scaler"])
 def test_each_estimator_converts_through_skl2onnx(make, scaled):
     estimator, X, y = make()
@@ -137,7 +142,7 @@ def test_each_estimator_converts_through_skl2onnx(make, scaled):
         assert np.mean(outputs["label"] == model.predict(X)) > 0.99  # a label may hang on a float's last digit
 
 
-@pytest.mark.parametrize("make", [_logistic, _mlp, _cnn], ids=lambda make: make.__name__.strip("_"))
+@pytest.mark.parametrize("make", [_logistic, _mlp, _cnn, _sequence], ids=lambda make: make.__name__.strip("_"))
 def test_each_classifier_takes_skl2onnxs_zipmap_by_default(make):
     estimator, X, y = make()
     model = fitted(make_pipeline(StandardScaler(), estimator), X, y)

@@ -6,7 +6,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import neuronet
-from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor
+from neuronet import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, SequenceClassifier
 
 ESTIMATORS = [
     LogisticRegression(random_state=0),
@@ -17,6 +17,9 @@ ESTIMATORS = [
     MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0),
     CNNClassifier(random_state=0),
     CNNClassifier(conv_filters=(4, 8), batch_norm=True, residual=True, random_state=0),
+    # flat X is read one value a step: small and fast, enough epochs for the checks' blobs; no dropout, whose
+    # masks differ between a weighted fit and a fit on repeated rows
+    SequenceClassifier(units=8, batch_size=32, learning_rate_init=0.01, max_iter=40, dropout=0.0, random_state=0),
 ]
 
 

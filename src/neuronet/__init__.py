@@ -17,6 +17,7 @@ _HOMES = {
     "MLPClassifier": "estimators",
     "MLPRegressor": "estimators",
     "CNNClassifier": "estimators",
+    "SequenceClassifier": "estimators",
     "TrainingDiverged": "training",
     "TrainingInterrupted": "training",
     "StoppedLearningWarning": "diagnosis",

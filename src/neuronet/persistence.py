@@ -25,6 +25,7 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from .estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor, NeuralEstimator
+from .estimators import SequenceClassifier  # issue 26: recurrent cells behind the same interface
 from .files import ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .layers import LAYERS, Conv2D, Dense, Exp, Sigmoid, Softmax, layer_description
 from .layers import Residual  # issue 26: a block's arrays, known without allocating them
@@ -33,7 +34,8 @@ from .preprocessing import TRANSFORMERS, PlaneFeatures, final_estimator, step_na
     transformer_state, transformers_of, with_preprocessing
 from .validation import validate_params
 
-ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, MLPRegressor, CNNClassifier)}
+ESTIMATORS = {cls.__name__: cls for cls in (LogisticRegression, MLPClassifier, MLPRegressor, CNNClassifier,
+                                            SequenceClassifier)}
 
 
 def _network_tree(network):

@@ -1,9 +1,9 @@
 """skl2onnx converters for neuronet's estimators: a pipeline skl2onnx knows that ends in
-``LogisticRegression``, ``MLPClassifier``, ``MLPRegressor`` or ``CNNClassifier`` converts
-with ``skl2onnx.to_onnx``, by skl2onnx's own conventions.
+``LogisticRegression``, ``MLPClassifier``, ``MLPRegressor``, ``CNNClassifier`` or
+``SequenceClassifier`` (reading flat rows) converts with ``skl2onnx.to_onnx``, by skl2onnx's own conventions.
 
 :func:`register` (run when :mod:`neuronet.export` is imported, where skl2onnx is
-installed) gives skl2onnx a shape calculator and a converter for each of the four,
+installed) gives skl2onnx a shape calculator and a converter for each of the five,
 with ``update_registered_converter``. The converter adds the network and the head that
 :func:`neuronet.to_onnx` builds (:func:`.estimator.add_estimator`) to skl2onnx's
 graph. The outputs are skl2onnx's: a classifier's ``label`` and ``probabilities`` (one
@@ -23,6 +23,7 @@ from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_
 from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
 
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier, MLPRegressor
+from ..estimators import SequenceClassifier  # issue 26
 from .estimator import add_estimator, fitted_estimator, is_multi_label
 from .graph import ELEMENT_TYPES, OPSET
 
@@ -95,11 +96,12 @@ def convert(scope, operator, container):
 
 CLASSIFIER_OPTIONS = {"zipmap": [True, False], "nocl": [False]}
 SHAPES = {LogisticRegression: calculate_classifier_shapes, MLPClassifier: calculate_classifier_shapes,
-          CNNClassifier: calculate_classifier_shapes, MLPRegressor: calculate_regressor_shapes}
+          CNNClassifier: calculate_classifier_shapes, MLPRegressor: calculate_regressor_shapes,
+          SequenceClassifier: calculate_classifier_shapes}
 
 
 def register():
-    """Register the four estimators with skl2onnx (as ``Neuronet<class name>``)."""
+    """Register the five estimators with skl2onnx (as ``Neuronet<class name>``)."""
     for estimator, shapes in SHAPES.items():
         options = CLASSIFIER_OPTIONS if shapes is calculate_classifier_shapes else None
         update_registered_converter(estimator, f"Neuronet{estimator.__name__}", shapes, convert, options=options)
