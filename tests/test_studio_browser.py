@@ -4,7 +4,6 @@ set as a user sets them, and what the page shows is read from its DOM."""
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,15 +22,9 @@ from neuronet import MLPClassifier, datasets  # noqa: E402
 from neuronet.cli import main  # noqa: E402
 from neuronet.validation import InvalidParameterError  # noqa: E402
 from photos import make_photo_folder  # noqa: E402
+from browser import CHROMIUM, DRIVER, NEEDS_CHROMIUM  # noqa: E402
 
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-DRIVER = shutil.which("chromedriver") or next(
-    (path for path in ("/usr/lib/chromium/chromedriver", "/usr/lib/chromium-browser/chromedriver")
-     if os.path.exists(path)), None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="headless Chromium is not installed: apt-get install chromium chromium-driver "
-           "(Debian/Ubuntu; the CI script .ci/run installs them)")
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture(scope="module")

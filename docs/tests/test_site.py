@@ -16,7 +16,7 @@ import http.server
 import json
 import os
 import re
-import shutil
+import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,15 +29,11 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the browser tests' shared finder
+from browser import CHROMIUM, DRIVER, NEEDS_CHROMIUM  # noqa: E402
+
 SITE = Path(os.environ.get("NEURONET_SITE", Path(__file__).resolve().parents[1] / "_build" / "html"))
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-DRIVER = shutil.which("chromedriver") or next(
-    (path for path in ("/usr/lib/chromium/chromedriver", "/usr/lib/chromium-browser/chromedriver")
-     if os.path.exists(path)), None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or DRIVER is None,
-    reason="headless Chromium is not installed: apt-get install chromium chromium-driver "
-           "(Debian/Ubuntu; the CI script .ci/run installs them)")
+pytestmark = NEEDS_CHROMIUM
 
 CHAPTERS = sorted(SITE.glob("course/[0-9][0-9]-*.html"))
 PAGES = [SITE / "index.html", SITE / "course" / "index.html", *CHAPTERS, *sorted(SITE.glob("api/*.html"))]

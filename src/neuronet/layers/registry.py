@@ -127,3 +127,16 @@ def _qualified(cls):
 def _short(value, width=60):
     text = " ".join(repr(value).split()) if not isinstance(value, Exception) else " ".join(str(value).split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def as_layer(item, what):
+    """A layer given as itself, or as a file describes it ({"class": name, "config": {...}}):
+    how a layer that holds layers (a residual block, TimeDistributed) takes its parts."""
+    if isinstance(item, Layer):
+        return item
+    if isinstance(item, dict) and set(item) == {"class", "config"} and isinstance(item["config"], dict):
+        if item["class"] not in LAYERS:
+            raise ValueError(f"{what} is of an unknown type {str(item['class'])[:40]!r}: register its class with "
+                             "neuronet.nn.register_layer first")
+        return LAYERS[item["class"]](**item["config"])
+    raise ValueError(f"{what} is {str(item)[:60]}, not a neuronet layer")

@@ -10,7 +10,7 @@ from .base import Layer
 from .conv import Conv2D
 from .dense import Dense
 from .pooling import MaxPool2D
-from .registry import LAYERS, registered_name
+from .registry import as_layer, registered_name
 
 
 class Residual(Layer):
@@ -50,8 +50,8 @@ class Residual(Layer):
         super().__init__()
         if not isinstance(layers, (list, tuple)) or not layers:
             raise ValueError("Residual takes a non-empty list of layers, e.g. Residual([Dense(8), ReLU(), Dense(8)])")
-        self.layers = [_layer(item, f"Residual's layer {index}") for index, item in enumerate(layers)]
-        self.projection = None if projection is None else _layer(projection, "Residual's projection")
+        self.layers = [as_layer(item, f"Residual's layer {index}") for index, item in enumerate(layers)]
+        self.projection = None if projection is None else as_layer(projection, "Residual's projection")
         self.shortcut = None  # the projection in use once built (None: the identity)
         self._rng = None
         self._views()
@@ -223,18 +223,6 @@ class _Nested(MutableMapping):
 
 def _description(layer):
     return {"class": registered_name(type(layer)) or type(layer).__name__, "config": layer.get_config()}
-
-
-def _layer(item, what):
-    """A layer given as itself, or as a file describes it ({"class": name, "config": {...}})."""
-    if isinstance(item, Layer):
-        return item
-    if isinstance(item, dict) and set(item) == {"class", "config"} and isinstance(item["config"], dict):
-        if item["class"] not in LAYERS:
-            raise ValueError(f"{what} is of an unknown type {str(item['class'])[:40]!r}: register its class with "
-                             "neuronet.nn.register_layer first")
-        return LAYERS[item["class"]](**item["config"])
-    raise ValueError(f"{what} is {str(item)[:60]}, not a neuronet layer")
 
 
 def _default_initializer(following_layers):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .registry import LAYERS, registered_name
+from .registry import as_layer, registered_name
 
 
 class TimeDistributed(Layer):
@@ -35,7 +35,7 @@ class TimeDistributed(Layer):
 
     def __init__(self, layer):
         super().__init__()
-        self.layer = _layer(layer, "TimeDistributed's layer")
+        self.layer = as_layer(layer, "TimeDistributed's layer")
         self._rng = None
 
     # the layer's own arrays (a network packs them where they are)
@@ -146,13 +146,3 @@ class GlobalAveragePooling1D(Layer):
                                (grad_y.shape[0], steps, grad_y.shape[1])).copy()
 
 
-def _layer(item, what):
-    """A layer given as itself, or as a file describes it ({"class": name, "config": {...}})."""
-    if isinstance(item, Layer):
-        return item
-    if isinstance(item, dict) and set(item) == {"class", "config"} and isinstance(item["config"], dict):
-        if item["class"] not in LAYERS:
-            raise ValueError(f"{what} is of an unknown type {str(item['class'])[:40]!r}: register its class with "
-                             "neuronet.nn.register_layer first")
-        return LAYERS[item["class"]](**item["config"])
-    raise ValueError(f"{what} is {str(item)[:60]}, not a neuronet layer")

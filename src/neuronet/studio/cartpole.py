@@ -20,16 +20,13 @@ Without gymnasium, the run ends at once with the command that installs the ``rl`
 
 from __future__ import annotations
 
-import sys
-import traceback
 from datetime import datetime
 
 import numpy as np
 
 from ..extras import install_command
 from ..network import Sequential
-from ..training import TrainingDiverged
-from .run import WITHOUT_END, Run, Stopped
+from .run import WITHOUT_END, Run
 
 ENVIRONMENT = "CartPole-v1"
 WINDOW = 100                 # the returns' running average, over this many episodes (solved: ≥ 475 over 100)
@@ -94,24 +91,10 @@ class CartPoleRun(Run):
         self.started = datetime.now().astimezone()
 
     # --- the thread --------------------------------------------------------------------
-    def _main(self):
-        try:
-            self._prepare()
-            self.between_steps()  # paused until the page plays or steps
-            self.agent.train(self.env, episodes=WITHOUT_END, seed=self.settings.recipe.seed, progress=self._gate)
-        except Stopped:
-            return
-        except TrainingDiverged as error:
-            self._end("diverged", str(error))
-        except (ValueError, OSError) as error:
-            self._end("error", str(error))
-        except Exception as error:  # a bug: the page gets one line, the terminal the traceback
-            traceback.print_exc(file=sys.stderr)
-            self._end("error", f"training stopped: {type(error).__name__}: {error}")
-        try:
-            self._serve()
-        except Stopped:
-            return
+    def _train(self):
+        """Episode after episode until the page stops the run (paused between episodes)."""
+        self.between_steps()  # paused until the page plays or steps
+        self.agent.train(self.env, episodes=WITHOUT_END, seed=self.settings.recipe.seed, progress=self._gate)
 
     def _prepare(self):
         try:

@@ -134,8 +134,7 @@ class Run:
     def _train_then_serve(self):
         try:
             self._prepare()
-            self.trainer.fit(self.inputs["train"], self.data.y_train,
-                             validation_data=(self.inputs["test"], self.data.y_test))
+            self._train()
         except Stopped:
             return
         except TrainingDiverged as error:
@@ -149,6 +148,10 @@ class Run:
             self._serve()
         except Stopped:
             return
+
+    def _train(self):
+        """Train until the page stops the run (the minibatch loop, paused between steps)."""
+        self.trainer.fit(self.inputs["train"], self.data.y_train, validation_data=(self.inputs["test"], self.data.y_test))
 
     def _prepare(self):
         settings = self.settings

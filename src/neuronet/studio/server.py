@@ -490,7 +490,8 @@ def listening_socket(host, port):
 
 def head_timeout_protocol(seconds=HEAD_TIMEOUT):
     """uvicorn's h11 protocol, closing a connection that has not sent a whole request head
-    within ``seconds`` of connecting or of its last answer.
+    within ``seconds`` of connecting or of its last answer, and answering 400 to a head of
+    more than ``MAX_HEAD`` bytes.
 
     uvicorn times a connection out only between two requests it has answered (its
     keep-alive), so one that connects and sends nothing, or a byte now and then, would
@@ -503,13 +504,29 @@ def head_timeout_protocol(seconds=HEAD_TIMEOUT):
         head_timeout = seconds
 
         def connection_made(self, transport):
-            self.head_timer = None
+            self.head_timer, self.head_bytes = None, 0
             super().connection_made(transport)
             self._await_head()
 
         def _await_head(self):
             self._head_arrived()
+            self.head_bytes = 0
             self.head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+        def data_received(self, data):
+            if self.conn.their_state is h11.IDLE:  # a head is awaited: count it, up to its blank line
+                end = data.find(b"\r\n\r\n")
+                self.head_bytes += len(data) if end < 0 else end + 4
+                if self.head_bytes > MAX_HEAD:  # h11 alone lets a head through that came in one piece
+                    return self._refuse_head()
+            super().data_received(data)
+
+        def _refuse_head(self):
+            self._head_arrived()
+            said = f"request heads are at most {MAX_HEAD // 1024} KB\n".encode()
+            self.transport.write(b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                                 b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(said), said))
+            self.transport.close()
 
         def _head_arrived(self):
             if self.head_timer is not None:
