@@ -440,3 +440,13 @@ def test_the_readmes_one_cycle_example_runs_and_reaches_its_accuracy(capsys):
     namespace = {}
     exec(example, namespace)
     assert namespace["history"]["val_accuracy"][-1] >= 0.975  # "≈ 0.98"
+
+
+def test_an_optimizer_pickled_before_clipping_existed_steps_without_clipping():
+    import pickle
+
+    old = nn.SGD(0.1)
+    del old.clip_norm, old.clip_value  # what a pickle made before the clipping options holds
+    parameters = np.ones(3)
+    pickle.loads(pickle.dumps(old)).step(parameters, np.full(3, 10.0))
+    np.testing.assert_allclose(parameters, 1 - 0.1 * 10.0)

@@ -231,7 +231,7 @@ class World:
             self.comm.Allreduce(self._in_place, gradients)
             if trainer.penalty is not None:
                 trainer.penalty.add_gradient(parameters, gradients, mask, total)
-            trainer.optimizer.step(parameters, gradients)
+            trainer.optimizer.step(parameters, gradients, mask)  # as the other step: AdamW decays the weights only
         return value, None if np.isnan(correct) else int(correct), bool(interrupted)
 
     def evaluate(self, trainer, X, y, sample_weight=None):

@@ -34,6 +34,8 @@ class Optimizer:
     that the all-reduce has just summed, so all of them take the same step.
     """
 
+    clip_norm = clip_value = None  # what an optimizer pickled before clipping existed reads: no clipping
+
     _parameter_constraints: dict = {"learning_rate": [Interval(Real, 0, None, closed="neither")],
                                     "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
                                     "clip_value": [Interval(Real, 0, None, closed="neither"), None]}

@@ -240,7 +240,8 @@ class Trainer:
                 index = self.communicator.share(index, n)  # this rank's part of the minibatch
             weights = None if sample_weight is None else sample_weight[index]
             for callback in self.callbacks:
-                callback.on_batch_begin(position["batch"])  # a per-step schedule sets the rate here
+                if hasattr(callback, "on_batch_begin"):  # a per-step schedule sets the rate here
+                    callback.on_batch_begin(position["batch"])
             value, correct = self.train_step(X[index], y[index], weights)
             position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct
