@@ -17,12 +17,8 @@ stopped it) and whether each bar holds; exits 1 if any does not.
 
 import argparse
 import sys
-import time
-import warnings
 
-from common import one_thread, timed
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from common import fit_and_score, one_thread
 
 from neuronet import CNNClassifier, MLPClassifier, datasets
 
@@ -37,15 +33,7 @@ BARS = [  # (estimator, data set, fraction held out, images or flat rows, least 
 def run_bar(estimator, data, test_size, form, seed):
     """Fit the default estimator on one split; (accuracy, wall seconds, CPU seconds, epochs, max_iter)."""
     X = data.X if form == "images" else data.flat
-    X_train, X_test, y_train, y_test = train_test_split(X, data.y, test_size=test_size, random_state=seed,
-                                                        stratify=data.y)
-    model = estimator(random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the epochs column shows a fit that ran to max_iter
-        cpu = time.process_time()
-        _, seconds = timed(lambda: model.fit(X_train, y_train))
-        cpu = time.process_time() - cpu
-    return model.score(X_test, y_test), seconds, cpu, model.n_iter_, model.max_iter
+    return fit_and_score(estimator(random_state=seed), X, data.y, seed, test_size)
 
 
 def main():

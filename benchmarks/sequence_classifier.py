@@ -12,12 +12,8 @@ does not hold.
 
 import argparse
 import sys
-import time
-import warnings
 
-from common import one_thread, timed
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
+from common import fit_and_score, one_thread
 
 from neuronet import SequenceClassifier, datasets
 
@@ -25,14 +21,7 @@ SECONDS, LEAST = 300, 0.95
 
 
 def run(X, y, seed, cell):
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
-    model = SequenceClassifier(cell=cell, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the epochs column shows a fit that ran to max_iter
-        cpu = time.process_time()
-        _, seconds = timed(lambda: model.fit(X_train, y_train))
-        cpu = time.process_time() - cpu
-    return model.score(X_test, y_test), seconds, cpu, model.n_iter_, model.max_iter
+    return fit_and_score(SequenceClassifier(cell=cell, random_state=seed), X, y, seed, test_size=0.2)
 
 
 def main():

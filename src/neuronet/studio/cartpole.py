@@ -168,20 +168,13 @@ class CartPoleRun(Run):
         self.publish({"type": "error", "run": self.number,
                       "message": "CartPole learns from whole episodes: step one episode instead"})
 
-    def _on_model(self, answer):
-        self._answer_agent(answer, self._fitted_model)
+    preparing = "the run is still preparing"
+
+    def _can_answer(self):
+        return self.agent is not None
 
     def _on_python(self, answer):
-        self._answer_agent(answer, self._python)
-
-    def _answer_agent(self, answer, compute):
-        if self.agent is None:
-            answer.set_exception(ValueError(self.message or "the run is still preparing"))
-            return
-        try:
-            answer.set_result(compute())
-        except (ValueError, OSError) as error:
-            answer.set_exception(error)
+        self._answer(answer, self._python)
 
     def _fitted_model(self):
         """(policy, extra, file name): a copy of the policy network, saved as ``neuronet rl``

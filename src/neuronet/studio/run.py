@@ -350,9 +350,15 @@ class Run:
                                        optimizer=trainer.optimizer, penalty=trainer.penalty, raw=shown),
                       "run": self.number})
 
+    preparing = "the run is still preparing its data"
+
+    def _can_answer(self):
+        """Whether the run has something to give (a download, a script) yet."""
+        return self.trainer is not None
+
     def _answer(self, answer, compute):
-        if self.trainer is None:
-            answer.set_exception(ValueError(self.message or "the run is still preparing its data"))
+        if not self._can_answer():
+            answer.set_exception(ValueError(self.message or self.preparing))
             return
         try:
             answer.set_result(compute())
