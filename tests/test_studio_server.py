@@ -533,22 +533,28 @@ def test_downloads_of_a_closed_or_unknown_run_are_404(client):
     assert client.get("/api/runs/nobody/python").status_code == 404
 
 
+def script_reproducing_the_page(client, tmp_path):
+    """The one run's "Copy as Python" script, run here: it must train the network to the
+    weights of the page's "Download model", exactly. Returns the script's text."""
+    session = next(iter(client.app.state.studio.sessions))
+    script = client.get(f"/api/runs/{session}/python").text
+    (tmp_path / "model.npz").write_bytes(client.get(f"/api/runs/{session}/model").content)
+    studio_network = neuronet.load(tmp_path / "model.npz")[-1].network_
+    namespace = {}
+    exec(compile(script, "studio-run.py", "exec"), namespace)
+    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(),
+                                              studio_network.named_parameters()):
+        np.testing.assert_array_equal(ours, theirs, err_msg=key)
+    return script
+
+
 def test_copy_as_python_trains_the_same_network_to_the_same_weights(client, tmp_path):
     with client.websocket_connect("/ws", headers=ORIGIN) as ws:
         started(ws, {**SPIRAL, "l2": 0.001, "dropout": 0.1})
         for _ in range(3):
             paused_after(ws, "step", "epoch")
-        session = next(iter(client.app.state.studio.sessions))
-        script = client.get(f"/api/runs/{session}/python").text
-        saved = client.get(f"/api/runs/{session}/model").content
-    (tmp_path / "model.npz").write_bytes(saved)
-    studio_network = neuronet.load(tmp_path / "model.npz")[-1].network_
-    namespace = {}
-    exec(compile(script, "studio-run.py", "exec"), namespace)
+        script = script_reproducing_the_page(client, tmp_path)
     assert "epochs=3" in script and "penalty=nn.L2(0.001, per_batch=True)" in script and "nn.Dropout(0.1)" in script
-    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(),
-                                              studio_network.named_parameters()):
-        np.testing.assert_array_equal(ours, theirs, err_msg=key)
 
 
 @pytest.mark.parametrize("settings, estimator, dataset", [
@@ -770,17 +776,8 @@ def test_copy_as_python_after_minibatch_and_one_sample_steps_reproduces_the_page
         sampled(ws, 11)
         paused_after(ws, "step", "batch")
         paused_after(ws, "step", "batch")
-        session = next(iter(client.app.state.studio.sessions))
-        script = client.get(f"/api/runs/{session}/python").text
-        saved = client.get(f"/api/runs/{session}/model").content
-    (tmp_path / "model.npz").write_bytes(saved)
-    studio_network = neuronet.load(tmp_path / "model.npz")[-1].network_
-    namespace = {}
-    exec(compile(script, "studio-run.py", "exec"), namespace)
+        script = script_reproducing_the_page(client, tmp_path)
     assert "one-sample steps" in script.splitlines()[0] and "traced_step(network" in script
-    for (key, ours, _), (_, theirs, _) in zip(namespace["network"].named_parameters(),
-                                              studio_network.named_parameters()):
-        np.testing.assert_array_equal(ours, theirs, err_msg=key)
 
 
 def test_a_run_that_collapses_to_one_class_says_so(client):
