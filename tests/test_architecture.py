@@ -24,13 +24,15 @@ import pytest
 FLOORS: dict[int, tuple[str, ...]] = {
     0: ("neuronet.validation",      # checking what callers pass in (scikit-learn's constraint vocabulary)
         "neuronet.initializers",    # starting weights (He, Glorot, ...)
-        "neuronet.extras"),         # how to install an optional extra (the messages that need one)
+        "neuronet.extras",          # how to install an optional extra (the messages that need one)
+        "neuronet.data"),           # the dataset protocol fit reads a minibatch at a time; chunks
     1: ("neuronet.layers",),        # Dense, Conv2D, pooling, activations: forward and backward
     2: ("neuronet.losses",          # losses from the logits, with their gradients
         "neuronet.regularizers",    # penalties on the weights (L2), value and gradient
         "neuronet.optimizers",      # how a gradient becomes a step (SGD, Adam, Newton), and schedules
         "neuronet.gradcheck",       # finite-difference checks of layers, losses and networks
-        "neuronet.threads"),        # how many BLAS threads the work of a network pays for
+        "neuronet.threads",         # how many BLAS threads the work of a network pays for
+        "neuronet.augment"),        # random crops, flips and colour changes of training images
     3: ("neuronet.callbacks",),     # History, Callback, EarlyStopping, progress bar, logger
     4: ("neuronet.training",        # the loop: gradient_step, Trainer (with its state API), fit
         "neuronet.tracing"),        # one forward and backward pass kept layer by layer, to be read

@@ -1,0 +1,146 @@
+"""Data read a batch at a time: the dataset protocol that ``fit`` takes, and the chunks
+that evaluation and prediction work through.
+
+A *dataset* is anything with
+
+* ``len(dataset)``: the number of samples;
+* ``dataset[indices]`` → ``(X, y)``: the samples at an array of indices (a minibatch),
+  as arrays;
+* ``dataset.targets``: every sample's label (or target), an array held in memory,
+  needed before training starts (for the classes, and for stratified splits).
+
+as PyTorch's map-style ``Dataset`` is, but indexed a minibatch at a time. Arrays become
+one with :class:`ArrayDataset`; :class:`Subset` takes some of a dataset's samples
+without reading them; :class:`neuronet.datasets.ImageFolder` reads a folder of photos
+from its cache. :class:`LazyRows` is the array-shaped counterpart: rows of a large
+array-like (an image cache) that are read only when indexed.
+
+Everything that passes over a whole dataset (scoring, prediction, the report's figures)
+reads it in chunks of :data:`CHUNK_ROWS` samples, so its memory is that of one chunk,
+whatever the size of the data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Samples read, scored or predicted at once by every pass over a whole dataset. A multiple
+# of 8, so that float32 predictions stay bitwise batch-invariant (rows are computed in
+# blocks of 8: see neuronet.threads).
+CHUNK_ROWS = 1024
+
+
+def is_dataset(data):
+    """Whether ``data`` follows the dataset protocol (``__len__``, ``__getitem__`` of
+    indices giving ``(X, y)``, ``targets``), rather than being an array of samples."""
+    return not isinstance(data, np.ndarray) and hasattr(data, "targets") and hasattr(data, "__getitem__") \
+        and hasattr(data, "__len__")
+
+
+def chunks(n_samples, rows=CHUNK_ROWS):
+    """Slices that cover ``range(n_samples)`` in order, ``rows`` at a time."""
+    return [slice(start, min(start + rows, n_samples)) for start in range(0, n_samples, rows)]
+
+
+def as_indices(index, n_samples):
+    """An index of samples (a slice or integers) as an array of row numbers."""
+    if isinstance(index, slice):
+        return np.arange(*index.indices(n_samples))
+    return np.asarray(index, dtype=np.intp)
+
+
+class ArrayDataset:
+    """Arrays ``X`` (samples first) and ``y`` as a dataset: ``dataset[indices]`` is
+    ``(X[indices], y[indices])``. ``X`` may be any array-like indexed by rows, such as
+    :class:`LazyRows` or a scipy sparse matrix."""
+
+    def __init__(self, X, y):
+        if X.shape[0] != len(y):
+            raise ValueError(f"need as many targets as samples; got {X.shape[0]} samples and {len(y)} targets")
+        self.X, self.targets = X, np.asarray(y)
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, indices):
+        return self.X[indices], self.targets[indices]
+
+    @property
+    def sample_shape(self):
+        return tuple(self.X.shape[1:])
+
+
+class Subset:
+    """The samples of ``dataset`` at ``indices``, in that order, read only when indexed."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.intp)
+        self.targets = np.asarray(dataset.targets)[self.indices]
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, indices):
+        return self.dataset[self.indices[indices]]
+
+    @property
+    def sample_shape(self):
+        return sample_shape(self.dataset)
+
+    def fingerprint(self):
+        return f"{fingerprint_of(self.dataset)}[{_digest_indices(self.indices)}]"
+
+
+class LazyRows:
+    """Rows ``rows`` of ``source`` (an array-like indexed by arrays of row numbers), read
+    only when indexed: ``LazyRows(images, rows)[k]`` is ``images[rows[k]]``."""
+
+    def __init__(self, source, rows):
+        self.source, self.rows = source, np.asarray(rows, dtype=np.intp)
+        self.shape = (len(self.rows), *source.shape[1:])
+        self.dtype = source.dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        return self.source[self.rows[index]]
+
+    def fingerprint(self):
+        return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
+
+
+def sample_shape(dataset):
+    """The shape of one sample of ``dataset``: its ``sample_shape``, else that of its first sample."""
+    shape = getattr(dataset, "sample_shape", None)
+    if shape is not None:
+        return tuple(shape)
+    return tuple(np.shape(dataset[np.arange(1)][0])[1:])
+
+
+def _digest_indices(indices):
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def fingerprint_of(data):
+    """A short text that changes when the data does, for a checkpoint to know its run's
+    data: the object's own ``fingerprint()`` (an image folder's cache key), else None."""
+    method = getattr(data, "fingerprint", None)
+    return method() if callable(method) else None
+
+
+def check_dataset(dataset, what="the dataset"):
+    """Raise ValueError unless ``dataset`` has samples and one target per sample."""
+    targets = np.asarray(dataset.targets)
+    if len(dataset) == 0:
+        raise ValueError(f"{what} has no samples")
+    if len(targets) != len(dataset):
+        raise ValueError(f"{what} has {len(dataset)} samples and {len(targets)} targets; "
+                         "its targets must hold one label per sample")
+    return targets
