@@ -316,7 +316,7 @@ def test_the_trainer_state_round_trips_through_its_state_dict_and_a_checkpoint_f
 
     trained = trainer(3)
     trained.fit(X, y)
-    fingerprint = checkpoint.fingerprint(trained.settings(), X, y)
+    fingerprint = checkpoint.fingerprint(trained.settings(), *trained.data)
     checkpoint.save(tmp_path / "state.ckpt", trained.state_dict(), fingerprint)
     restored = trainer(3)
     restored.load_state_dict(checkpoint.load(tmp_path / "state.ckpt", fingerprint))

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import sparse
 
 from .callbacks import Callback
+from .data import ArrayDataset, chunks, fingerprint_of
 from .files import FORMAT_VERSION, ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .validation import Interval, StrOptions, validate_params
 
@@ -54,12 +55,29 @@ def _digested(settings):
     return f"sha256:{_digest([settings])[:16]}" if isinstance(settings, np.ndarray) else settings
 
 
-def fingerprint(settings, X, y, validation_data=None, sample_weight=None):
+def _data_digest(dataset):
+    """SHA-256 of a dataset's samples and targets: of its arrays when it holds them, of
+    its own ``fingerprint()`` (an image folder's cache key) and its targets when it has
+    one, else of every sample, read chunk by chunk."""
+    if isinstance(dataset, ArrayDataset):
+        return _digest(_arrays(dataset.X) + [dataset.targets])
+    targets = np.asarray(dataset.targets)
+    own = fingerprint_of(dataset)
+    if own is not None:
+        return _digest([np.frombuffer(own.encode(), np.uint8), targets])
+    digest = hashlib.sha256(_digest([targets]).encode())
+    for chunk in chunks(len(dataset)):
+        digest.update(_digest([np.asarray(dataset[np.arange(chunk.start, chunk.stop)][0])]).encode())
+    return digest.hexdigest()
+
+
+def fingerprint(settings, data, validation_data=None, sample_weight=None):
     """What must match for a resume: the run's settings (``Trainer.settings()``, arrays
-    in them by their digest) and a hash of its data."""
-    data = [array for part in (X, y, *(validation_data or ()), sample_weight) for array in _arrays(part)]
+    in them by their digest) and a hash of its data (datasets, see ``Trainer.data``)."""
+    digests = [_data_digest(part) for part in (data, validation_data) if part is not None]
+    digests.append(_digest(_arrays(sample_weight)))
     json_view = tree_to_file(_digested(settings))[0]["tree"]  # as the settings will read back from the file
-    return {"settings": json_view, "data": _digest(data)}
+    return {"settings": json_view, "data": _digest([np.frombuffer("".join(digests).encode(), np.uint8)])}
 
 
 def save(path, state, run_fingerprint):

@@ -144,3 +144,36 @@ def check_dataset(dataset, what="the dataset"):
         raise ValueError(f"{what} has {len(dataset)} samples and {len(targets)} targets; "
                          "its targets must hold one label per sample")
     return targets
+
+
+class Mapped:
+    """``dataset`` with each read passed through ``x_map`` and ``y_map`` (and its targets
+    through ``y_map``): labels encoded as class indices, rows reshaped or converted, as
+    an estimator takes them, one minibatch at a time."""
+
+    def __init__(self, dataset, x_map=None, y_map=None, sample_shape=None):
+        self.dataset, self.x_map, self.y_map = dataset, x_map, y_map
+        self.targets = np.asarray(dataset.targets) if y_map is None else y_map(np.asarray(dataset.targets))
+        self._sample_shape = sample_shape
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, indices):
+        x, y = self.dataset[indices]
+        return (x if self.x_map is None else self.x_map(x)), (y if self.y_map is None else self.y_map(y))
+
+    @property
+    def sample_shape(self):
+        return self._sample_shape or sample_shape(self.dataset)
+
+    def fingerprint(self):
+        return fingerprint_of(self.dataset)
+
+
+def read(dataset, indices, dtype):
+    """``dataset[indices]`` with X as a dense array of ``dtype`` (a sparse matrix as it is)."""
+    x, y = dataset[indices]
+    if not hasattr(x, "tocsr"):
+        x = np.asarray(x, dtype=dtype)
+    return x, np.asarray(y)

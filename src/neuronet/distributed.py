@@ -234,22 +234,23 @@ class World:
             trainer.optimizer.step(parameters, gradients, mask)  # as the other step: AdamW decays the weights only
         return value, None if np.isnan(correct) else int(correct), bool(interrupted)
 
-    def evaluate(self, trainer, X, y, sample_weight=None):
-        """Loss (with the penalty, as in training) and accuracy on (X, y), each rank
-        computing its share of the rows: what ``Trainer.evaluate`` gives in one process."""
-        part = self.share(slice(0, len(y)), len(y))
-        X_part, y_part = X[part], y[part]
+    def evaluate(self, trainer, data, sample_weight=None):
+        """Loss (with the penalty, as in training) and accuracy on the dataset ``data``,
+        each rank reading and computing its share of the rows: what ``Trainer.evaluate``
+        gives in one process."""
+        n = len(data)
+        part = self.share(slice(0, n), n)
         weights = None if sample_weight is None else sample_weight[part]
         value, correct = 0.0, 0
+        logits, y_part = trainer.logits_of(data, part)
         if len(y_part):
-            logits = trainer.network.predict_logits(X_part, batch_size=2048)
             value, correct = trainer.loss.forward(logits, y_part, weights), trainer.loss.correct(logits, y_part)
         share = len(y_part) if weights is None else float(np.sum(weights))
         loss_sum, correct = self._sum([value * share, np.nan if correct is None else correct])
-        total = min(trainer.batch_size, len(y)) if sample_weight is None else float(np.sum(sample_weight))
-        logs = {"loss": loss_sum / (len(y) if sample_weight is None else total) + trainer.penalty_value(total)}
+        total = min(trainer.batch_size, n) if sample_weight is None else float(np.sum(sample_weight))
+        logs = {"loss": loss_sum / (n if sample_weight is None else total) + trainer.penalty_value(total)}
         if not np.isnan(correct):
-            logs["accuracy"] = correct / len(y)
+            logs["accuracy"] = correct / n
         return logs
 
     # --- one run on every rank ---------------------------------------------------------

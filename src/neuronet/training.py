@@ -28,6 +28,7 @@ import numpy as np
 from scipy import sparse
 
 from .callbacks import EpochLogger, History, ProgressBar
+from .data import CHUNK_ROWS, ArrayDataset, Mapped, Subset, as_indices, check_dataset, chunks, is_dataset, read
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .threads import blas_threads
 from .validation import Interval, validate_params
@@ -115,7 +116,15 @@ class Trainer:
     random generators, history, divergence guard, callbacks) is explicit —
     ``state_dict()`` / ``load_state_dict()`` — so that a run can be saved at any
     minibatch and continued exactly (the :class:`neuronet.checkpoint.Checkpoint`
-    callback does). During ``fit``, ``data`` holds the run's (X, y, validation_data).
+    callback does). During ``fit``, ``data`` holds the run's (training dataset,
+    validation dataset or None, sample weights or None); arrays are held as an
+    :class:`~neuronet.data.ArrayDataset`, any other dataset is read a minibatch at a time.
+
+    ``augment``, when given, is called as ``augment(x, indices, epoch)`` on every
+    training minibatch (``indices``: the samples' numbers in the dataset) and returns
+    the images the step trains on (:class:`neuronet.augment.Augmentation`); it must
+    depend only on its seed, the samples and the epoch, so that a resumed run and the
+    ranks of a distributed one augment each sample as one process would.
     """
 
     _parameter_constraints = {
@@ -126,11 +135,12 @@ class Trainer:
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
                  callbacks=(), random_state=None, divergence_patience=20, divergence_ratio=100.0,
-                 communicator=None, measure_after_step=False):
+                 communicator=None, measure_after_step=False, augment=None):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                          "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
+        self.augment = augment
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         # data-parallel training over MPI (a neuronet.distributed.World; None in one process):
         # rank 0 alone runs the callbacks that only watch or save (progress output, checkpoints)
@@ -222,9 +232,10 @@ class Trainer:
             self._diverged(f"the loss grew for {self.rising} {self.history.step}s in a row, to {value:.4g},")
 
     # --- epochs ---------------------------------------------------------------
-    def run_epoch(self, X, y, sample_weight=None):
-        """Train on every minibatch of one epoch (or of its rest, after a resume)."""
-        n = X.shape[0]
+    def run_epoch(self, data, sample_weight=None):
+        """Train on every minibatch of one epoch (or of its rest, after a resume) of
+        ``data``, a dataset: each minibatch is read from it as it is trained on."""
+        n = len(data)
         if self.position is None:
             if self.shuffle:
                 previous = self.order if self.order is not None and len(self.order) == n else np.arange(n)
@@ -242,7 +253,7 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_batch_begin"):  # a per-step schedule sets the rate here
                     callback.on_batch_begin(position["batch"])
-            value, correct = self.train_step(X[index], y[index], weights)
+            value, correct = self.train_step(*self._training_batch(data, index), weights)
             position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
@@ -256,31 +267,57 @@ class Trainer:
         self.position = None
         self.epoch_mean_loss = logs["loss"]  # each minibatch's loss before its step (scikit-learn's loss_curve_)
         if self.measure_after_step and self.batches_per_epoch == 1:
-            return self._measured_after_step(X, y, sample_weight)
+            return self._measured_after_step(data, sample_weight)
         return logs
 
-    def _measured_after_step(self, X, y, sample_weight=None):
+    def _training_batch(self, data, index):
+        """The minibatch at ``index`` (a slice or sample numbers) as the step takes it:
+        read from ``data`` (arrays are sliced without a copy), then augmented."""
+        if not isinstance(data, ArrayDataset) or self.augment is not None:
+            index = as_indices(index, len(data))
+        x, y = read(data, index, self.network.dtype)
+        if self.augment is not None:
+            x = self.augment(x, index, self.epoch)
+        return x, y
+
+    def _measured_after_step(self, data, sample_weight=None):
         """The cost and accuracy of full-batch training at the weights its step has just
         made, J(w − η∇J(w)): the weights the validation data is scored at, so that the train
         and validation figures of an iteration describe one model. One forward pass more
         per iteration (the step's own pass saw the weights before it)."""
-        logs = self.evaluate(X, y, sample_weight)
+        logs = self.evaluate(data, sample_weight=sample_weight)
         if not np.isfinite(logs["loss"]):
             self._diverged(f"the loss became {logs['loss']}", non_finite=True)
         return logs
 
-    def evaluate(self, X, y, sample_weight=None):
+    def evaluate(self, X, y=None, sample_weight=None):
         """Loss (with the penalty, as in training: over Σ w samples with ``sample_weight``)
-        and accuracy on (X, y), in inference mode."""
+        and accuracy on (X, y), or on the dataset X, in inference mode, read and scored
+        :data:`~neuronet.data.CHUNK_ROWS` samples at a time."""
+        data = as_dataset(X, y)
         if self.communicator is not None:
-            return self.communicator.evaluate(self, X, y, sample_weight)
-        logits = self.network.predict_logits(X, batch_size=2048)
+            return self.communicator.evaluate(self, data, sample_weight)
+        logits, y = self.logits_of(data)
         batch = min(self.batch_size, len(y)) if sample_weight is None else float(np.sum(sample_weight))
         logs = {"loss": self.loss.forward(logits, y, sample_weight) + self.penalty_value(batch)}
         correct = self.loss.correct(logits, y)
         if correct is not None:
             logs["accuracy"] = correct / len(y)
         return logs
+
+    def logits_of(self, data, rows=None):
+        """(logits, targets) of the samples of ``data`` at ``rows`` (all of them by
+        default), read :data:`~neuronet.data.CHUNK_ROWS` at a time: the memory of one
+        chunk, whatever the size of the data."""
+        rows = np.arange(len(data)) if rows is None else as_indices(rows, len(data))
+        logits, targets = [], []
+        for chunk in chunks(len(rows)):
+            x, y = read(data, rows[chunk], self.network.dtype)
+            logits.append(self.network.predict_logits(x, batch_size=CHUNK_ROWS))
+            targets.append(y)
+        if not logits:
+            return np.zeros((0, 0), self.network.dtype), np.asarray(data.targets)[:0]
+        return np.concatenate(logits), np.concatenate(targets)
 
     # --- state and Ctrl-C --------------------------------------------------------
     def settings(self):
@@ -343,7 +380,7 @@ class Trainer:
         steering callback."""
         if not isinstance(state, dict) or set(state) != _STATE_PARTS:
             raise ValueError("it does not hold the parts of a run's state")
-        epoch, n = state["epoch"], None if self.data is None else self.data[0].shape[0]
+        epoch, n = state["epoch"], None if self.data is None else len(self.data[0])
         if type(epoch) is not int or not 0 <= epoch <= self.epochs or type(state["stop_training"]) is not bool:
             raise ValueError(f"epoch {str(epoch)[:20]} is not within this run's {self.epochs}")
         _check_order(state["order"], n)
@@ -400,11 +437,15 @@ class Trainer:
         return True
 
     # --- the run ----------------------------------------------------------------
-    def fit(self, X, y, validation_data=None, sample_weight=None):
+    def fit(self, X, y=None, validation_data=None, sample_weight=None):
+        """Train on (X, y), or on the dataset X (read a minibatch at a time); validation
+        data likewise, as (X_val, y_val) or a dataset."""
         self._check_output_activation()
-        self.network.ensure_built(X[:1])
-        self.data = (X, y, validation_data, sample_weight)
-        self.batches_per_epoch = -(-X.shape[0] // self.batch_size)
+        data = as_dataset(X, y)
+        validation_data = None if validation_data is None else as_dataset(*_pair(validation_data))
+        self.network.ensure_built(read(data, np.arange(1), self.network.dtype)[0])
+        self.data = (data, validation_data, sample_weight)
+        self.batches_per_epoch = -(-len(data) // self.batch_size)
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.history.measured = ("epoch_mean" if self.batches_per_epoch > 1
                                  else "after_step" if self.measure_after_step else "before_step")
@@ -416,10 +457,10 @@ class Trainer:
         catching, self.completed = self._catch_ctrl_c(), False
         self._enter_training(True)
         # overflow is caught as divergence; BLAS runs on the threads that this work pays for
-        with np.errstate(over="ignore", invalid="ignore"), blas_threads(self.network, min(self.batch_size, X.shape[0])):
+        with np.errstate(over="ignore", invalid="ignore"), blas_threads(self.network, min(self.batch_size, len(data))):
             try:
                 while self.epoch < self.epochs and not self.stop_training:
-                    self._train_one_epoch(X, y, validation_data, sample_weight)
+                    self._train_one_epoch(data, validation_data, sample_weight)
                 self.completed = True  # neither interrupted nor diverged
             finally:
                 self.network.clear_cache()  # nothing of the last batch's inputs stays in the network
@@ -446,15 +487,15 @@ class Trainer:
             callback.trainer = self
             callback.on_train_begin()
 
-    def _train_one_epoch(self, X, y, validation_data, sample_weight=None):
+    def _train_one_epoch(self, data, validation_data, sample_weight=None):
         if self.position is None:
             for callback in self.callbacks:
                 callback.on_epoch_begin(self.epoch)
-        logs = self.run_epoch(X, y, sample_weight)
+        logs = self.run_epoch(data, sample_weight)
         if self.communicator is not None:
             self.communicator.check_weights(self.network)  # the ranks' weights must not drift apart
         if validation_data is not None:
-            logs.update({f"val_{k}": v for k, v in self.evaluate(*validation_data).items()})
+            logs.update({f"val_{k}": v for k, v in self.evaluate(validation_data).items()})
         self.history.append(self.epoch, logs)
         self._watch_divergence(logs["loss"])
         self.epoch += 1  # the epoch is done: callbacks see (and a checkpoint saves) the run after it
@@ -465,6 +506,22 @@ class Trainer:
 # The parts of Trainer.state_dict()
 _STATE_PARTS = {"epoch", "stop_training", "position", "rng", "network_rng", "order", "weights", "best_weights",
                 "optimizer", "history", "divergence", "callbacks"}
+
+
+def as_dataset(X, y=None):
+    """A dataset of (X, y): X itself when it is one (and ``y`` is None), else the arrays
+    as an :class:`~neuronet.data.ArrayDataset`."""
+    if is_dataset(X):
+        if y is not None:
+            raise ValueError("give a dataset alone (its targets are its labels), or arrays X and y")
+        check_dataset(X)
+        return X
+    return ArrayDataset(X, y)
+
+
+def _pair(validation_data):
+    """Validation data as the arguments of :func:`as_dataset`: (X, y), or (dataset,)."""
+    return (validation_data,) if is_dataset(validation_data) else tuple(validation_data)
 
 
 def _seed_setting(seed):
@@ -507,12 +564,19 @@ def _set_generator_state(rng, state):
         rng.set_state(state)
 
 
-def _validation_split(X, y, fraction, random_state, stratify):
+def _validation_split(data, fraction, random_state, stratify):
+    """(training part, validation part) of the dataset ``data``: arrays are split as
+    they are, other datasets by the numbers of their samples, read when trained on."""
     from sklearn.model_selection import train_test_split
 
-    X, X_val, y, y_val = train_test_split(X, y, test_size=fraction, random_state=random_state,
-                                          stratify=y if stratify else None)
-    return X, y, (X_val, y_val)
+    targets = data.targets
+    if isinstance(data, ArrayDataset):
+        X, X_val, y, y_val = train_test_split(data.X, targets, test_size=fraction, random_state=random_state,
+                                              stratify=targets if stratify else None)
+        return ArrayDataset(X, y), (X_val, y_val)
+    rows, rows_val = train_test_split(np.arange(len(data)), test_size=fraction, random_state=random_state,
+                                      stratify=targets if stratify else None)
+    return Subset(data, rows), Subset(data, rows_val)
 
 
 def _class_indices(y, loss, validation_data):
@@ -529,21 +593,28 @@ def _class_indices(y, loss, validation_data):
         raise ValueError(f"BinaryCrossEntropy takes two classes, got {len(classes)}: {classes[:10].tolist()}; "
                          "use a Softmax output and CrossEntropy")
     if validation_data is not None:
-        y_val = np.asarray(validation_data[1])
+        y_val = np.asarray(validation_data.targets if is_dataset(validation_data) else validation_data[1])
         unknown = np.setdiff1d(y_val, classes)
         if unknown.size:
             raise ValueError(f"validation labels {unknown[:10].tolist()} are not among the training labels")
-        validation_data = (validation_data[0], np.searchsorted(classes, y_val))
+        validation_data = Mapped(validation_data, y_map=lambda y: np.searchsorted(classes, y)) \
+            if is_dataset(validation_data) else (validation_data[0], np.searchsorted(classes, y_val))
     return classes, y, validation_data
 
 
-def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
+def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
-        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0):
+        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
     ----------
+    X, y : arrays, or a dataset and None
+        The samples and their targets; or, for data that does not fit in memory, one
+        dataset object (:mod:`neuronet.data`: ``len``, ``dataset[indices] -> (X, y)``
+        and ``targets``, such as :class:`neuronet.datasets.ImageFolder`), read one
+        minibatch at a time. The weights are the same either way, for the same data
+        and seed.
     loss : Loss
         Every loss takes the network's logits: a final Sigmoid/Softmax is the link to
         probabilities, used by prediction and skipped in training.
@@ -559,6 +630,9 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     callbacks : list of Callback
         E.g. ``EarlyStopping``, or ``Checkpoint("run.ckpt", resume=True)`` to save the
         whole state of the run as it goes and continue it exactly after a crash.
+    augment : callable, optional
+        ``augment(x, indices, epoch)`` on each training minibatch, such as
+        :class:`neuronet.augment.Augmentation` (see :class:`Trainer`).
     verbose : 0, 1 or 2
         0 silent, 1 a progress bar, 2 one line every ``print_every`` epochs.
     sample_weight : array of shape (n,), optional
@@ -588,12 +662,17 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
     so ``history.classes[network.predict(X).argmax(axis=1)]`` (or, for a Sigmoid output,
     ``history.classes[(network.predict(X)[:, 0] > 0.5).astype(int)]``) gives labels back.
     """
-    X = X.astype(network.dtype) if sparse.issparse(X) else np.asarray(X, dtype=network.dtype)
-    y = np.asarray(y)
-    labels, y, validation_data = _class_indices(y, loss, validation_data)
-    if X.shape[0] == 0 or X.shape[0] != len(y):
-        raise ValueError(f"need as many targets as samples and at least one of each; got {X.shape[0]} samples "
-                         f"and {len(y)} targets")
+    if is_dataset(X) and y is None:
+        targets = check_dataset(X)
+        labels, _, validation_data = _class_indices(targets, loss, validation_data)
+        data = X if labels is None else Mapped(X, y_map=lambda y: np.searchsorted(labels, y))
+    else:
+        X = X.astype(network.dtype) if sparse.issparse(X) else np.asarray(X, dtype=network.dtype)
+        labels, y, validation_data = _class_indices(np.asarray(y), loss, validation_data)
+        if X.shape[0] == 0 or X.shape[0] != len(y):
+            raise ValueError(f"need as many targets as samples and at least one of each; got {X.shape[0]} samples "
+                             f"and {len(y)} targets")
+        data = ArrayDataset(X, y)
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=network.dtype)
     validate_params({"validation_split": [Interval(Real, 0, 1, closed="left")]},
@@ -602,8 +681,8 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         classes = network.output_activation is not None and y.ndim == 1
         if sample_weight is not None:
             raise ValueError("validation_split with sample_weight: give validation_data instead")
-        X, y, validation_data = _validation_split(X, y, validation_split, random_state, stratify=classes)
-    elif validation_data is not None:
+        data, validation_data = _validation_split(data, validation_split, random_state, stratify=classes)
+    elif validation_data is not None and not is_dataset(validation_data):
         validation_data = (np.asarray(validation_data[0], dtype=network.dtype), np.asarray(validation_data[1]))
     callbacks = list(callbacks)  # the progress report goes after the callbacks that may stop the run
     if verbose == 1:
@@ -612,6 +691,6 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
-                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio)
+                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment)
     trainer.history.classes = labels
-    return trainer.fit(X, y, validation_data, sample_weight)
+    return trainer.fit(data, validation_data=validation_data, sample_weight=sample_weight)
