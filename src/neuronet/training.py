@@ -120,6 +120,11 @@ class Trainer:
     validation dataset or None, sample weights or None); arrays are held as an
     :class:`~neuronet.data.ArrayDataset`, any other dataset is read a minibatch at a time.
 
+    ``accumulate_gradients=True`` computes a minibatch of more than
+    :data:`~neuronet.data.CHUNK_ROWS` samples a chunk at a time, J and ∇J being the
+    chunks' weighted sums: full-batch gradient descent on data that does not fit in
+    memory (logistic regression's; not for BatchNorm, whose statistics are the batch's).
+
     ``augment``, when given, is called as ``augment(x, indices, epoch)`` on every
     training minibatch (``indices``: the samples' numbers in the dataset) and returns
     the images the step trains on (:class:`neuronet.augment.Augmentation`); it must
@@ -135,12 +140,12 @@ class Trainer:
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
                  callbacks=(), random_state=None, divergence_patience=20, divergence_ratio=100.0,
-                 communicator=None, measure_after_step=False, augment=None):
+                 communicator=None, measure_after_step=False, augment=None, accumulate_gradients=False):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                          "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
-        self.augment = augment
+        self.augment, self.accumulate_gradients = augment, bool(accumulate_gradients)
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         # data-parallel training over MPI (a neuronet.distributed.World; None in one process):
         # rank 0 alone runs the callbacks that only watch or save (progress output, checkpoints)
@@ -191,11 +196,47 @@ class Trainer:
         else:
             value, correct, self._interrupt_agreed = self.communicator.train_step(
                 self, x, y, sample_weight, self._interrupt_requested)
+        return self._checked(value), correct
+
+    def _step_in_chunks(self, data, rows, sample_weight=None):
+        """:meth:`train_step` on the samples ``rows`` of ``data``, read and computed a
+        chunk at a time: with W_c the weight of chunk c (its samples, or Σ w) and W = Σ W_c,
+        J = Σ_c (W_c / W) J_c + penalty and ∇J = Σ_c (W_c / W) ∇J_c + ∇penalty, the
+        gradient of the whole batch, then one optimizer step."""
+        network, loss = self.network, self.loss
+        parameters, gradients, mask = flat = network.flat_parameters()
+        weights = None if sample_weight is None else sample_weight[rows]
+        total = len(rows) if weights is None else float(np.sum(weights))
+        summed, value_sum, correct = np.zeros_like(gradients), 0.0, 0
+        for chunk in chunks(len(rows)):
+            x, y = read(data, rows[chunk], network.dtype)
+            chunk_weights = None if weights is None else weights[chunk]
+            weight = len(x) if chunk_weights is None else float(np.sum(chunk_weights))
+            if not weight:
+                continue  # samples of weight 0 add nothing
+            value, logits = loss_and_gradient(network, loss, x, y, None, chunk_weights, flat)
+            if not np.isfinite(value):
+                return self._checked(value), None
+            value_sum += value * weight
+            summed += gradients * gradients.dtype.type(weight / total)
+            found = loss.correct(logits, y)
+            correct = None if found is None or correct is None else correct + found
+        gradients[...] = summed
+        value = value_sum / total + self.penalty_value(total)
+        if self.penalty is not None:
+            self.penalty.add_gradient(parameters, gradients, mask, total)
+        if np.isfinite(value):
+            self.optimizer.step(*flat)
+        return self._checked(value), correct
+
+    def _checked(self, value):
+        """The step's loss, once known finite (else the run diverged); the first is the
+        untrained network's, the yardstick for divergence."""
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}", non_finite=True)
         if self.first_loss == np.inf:
-            self.first_loss = value  # the untrained network's loss: the yardstick for divergence
-        return value, correct
+            self.first_loss = value
+        return value
 
     def _interrupted(self):
         """Ctrl-C was pressed: here, or under MPI on any rank (every rank stops after the same minibatch)."""
@@ -253,7 +294,10 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_batch_begin"):  # a per-step schedule sets the rate here
                     callback.on_batch_begin(position["batch"])
-            value, correct = self.train_step(*self._training_batch(data, index), weights)
+            if self.accumulate_gradients and self.communicator is None and _length(index, n) > CHUNK_ROWS:
+                value, correct = self._step_in_chunks(data, as_indices(index, n), sample_weight)
+            else:
+                value, correct = self.train_step(*self._training_batch(data, index), weights)
             position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
@@ -508,6 +552,11 @@ _STATE_PARTS = {"epoch", "stop_training", "position", "rng", "network_rng", "ord
                 "optimizer", "history", "divergence", "callbacks"}
 
 
+def _length(index, n):
+    """The number of samples at ``index`` (a slice of ``n``, or sample numbers)."""
+    return len(range(*index.indices(n))) if isinstance(index, slice) else len(index)
+
+
 def as_dataset(X, y=None):
     """A dataset of (X, y): X itself when it is one (and ``y`` is None), else the arrays
     as an :class:`~neuronet.data.ArrayDataset`."""
@@ -604,7 +653,8 @@ def _class_indices(y, loss, validation_data):
 
 def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
-        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None):
+        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None,
+        accumulate_gradients=False):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -630,6 +680,9 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
     callbacks : list of Callback
         E.g. ``EarlyStopping``, or ``Checkpoint("run.ckpt", resume=True)`` to save the
         whole state of the run as it goes and continue it exactly after a crash.
+    accumulate_gradients : bool
+        Compute a minibatch larger than :data:`~neuronet.data.CHUNK_ROWS` samples a chunk
+        at a time, summing the gradients (see :class:`Trainer`).
     augment : callable, optional
         ``augment(x, indices, epoch)`` on each training minibatch, such as
         :class:`neuronet.augment.Augmentation` (see :class:`Trainer`).
@@ -691,6 +744,7 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
-                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment)
+                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment,
+                      accumulate_gradients=accumulate_gradients)
     trainer.history.classes = labels
     return trainer.fit(data, validation_data=validation_data, sample_weight=sample_weight)
