@@ -126,7 +126,7 @@ class Trainer:
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
                  callbacks=(), random_state=None, divergence_patience=20, divergence_ratio=100.0,
-                 communicator=None, measure_after_step=False):
+                 communicator=None, measure_after_step=False, augment=None):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                          "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
@@ -157,6 +157,9 @@ class Trainer:
         self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
         # full-batch training: an epoch's training loss and accuracy are those of the weights after its step
         self.measure_after_step = bool(measure_after_step)
+        # random changes of each training batch (neuronet.augment.Augmentation), seeded by the run's seed
+        self.augment = None if augment is None else augment if augment.seed is not None else \
+            augment.with_seed(_augment_seed(random_state))
 
     def _check_output_activation(self):
         head, expected = self.network.output_activation, self.loss.output_activation
@@ -242,7 +245,11 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_batch_begin"):  # a per-step schedule sets the rate here
                     callback.on_batch_begin(position["batch"])
-            value, correct = self.train_step(X[index], y[index], weights)
+            x = X[index]
+            if self.augment is not None:  # each sample changed by (seed, epoch, its row) alone
+                rows = np.arange(*index.indices(n)) if isinstance(index, slice) else np.asarray(index)
+                x = self.augment(x, rows, self.epoch)
+            value, correct = self.train_step(x, y[index], weights)
             position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
@@ -294,6 +301,7 @@ class Trainer:
             "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
             "random_state": _seed_setting(self.random_state),
             "callbacks": [described(c) for c in self._steering_callbacks()],
+            **({} if self.augment is None else {"augment": self.augment.get_config()}),
         }
 
     def _steering_callbacks(self):
@@ -477,6 +485,16 @@ def _seed_setting(seed):
     return type(seed).__name__
 
 
+def _augment_seed(random_state):
+    """The seed of an augmentation given none: the run's int seed, a RandomState's key
+    (the same for the same seed, on every MPI rank), or a fresh one."""
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.get_state(legacy=False)["state"]["key"][0])
+    return int(np.random.SeedSequence().generate_state(1)[0])
+
+
 def _check_order(order, n):
     """An order of the samples: None, or a permutation of 0 … n − 1."""
     if order is None:
@@ -539,7 +557,7 @@ def _class_indices(y, loss, validation_data):
 
 def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
-        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0):
+        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -578,6 +596,9 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         A loss over this many times the untrained network's stops the run as diverged
         (:class:`TrainingDiverged`); None leaves that to NaN/inf and to a loss that
         grows for 20 epochs in a row.
+    augment : neuronet.augment.Augmentation, optional
+        Random changes of each training batch of images (crops, flips, colour), new in
+        every epoch; unseeded, it takes the seed of ``random_state``.
 
     X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
@@ -612,6 +633,6 @@ def fit(network, X, y, *, loss, optimizer, epochs=10, batch_size=32, shuffle=Tru
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
-                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio)
+                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment)
     trainer.history.classes = labels
     return trainer.fit(X, y, validation_data, sample_weight)

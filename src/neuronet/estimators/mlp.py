@@ -375,6 +375,10 @@ class _BaseMLP(NeuralEstimator):
         self.network_.clear()  # nothing of X stays in the model
         return self
 
+    def _augmentation(self):
+        """The random changes of training batches (CNNClassifier's ``augment``): none here."""
+        return None
+
     def _dtype(self, X):
         """The training dtype: X's own (float32 or float64), unless ``dtype`` says otherwise."""
         return np.dtype(self.dtype) if self.dtype is not None else X.dtype
@@ -483,7 +487,8 @@ class _BaseMLP(NeuralEstimator):
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
                                 batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=self._random_state, sample_weight=sample_weight, communicator=world)
+                                random_state=self._random_state, sample_weight=sample_weight, communicator=world,
+                                augment=self._augmentation())
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise
