@@ -332,3 +332,12 @@ def test_a_run_resumed_mid_epoch_sees_the_same_augmented_images_and_ends_with_th
     train(resumed, [nn.Checkpoint(path, resume=True)])
     for key, value in straight.get_weights().items():
         assert np.array_equal(resumed.get_weights()[key], value)
+
+
+def test_the_docstring_examples_hold():
+    import doctest
+
+    from neuronet import augment
+
+    failed, attempted = doctest.testmod(augment)
+    assert attempted > 0 and failed == 0
