@@ -16,6 +16,7 @@ from neuronet.cli.train import build_estimator
 from neuronet.report import _settings
 from neuronet.training import Trainer
 from command_line import private_cache, run  # noqa: F401 (a fixture)
+from test_optimisation import CtrlC
 
 
 def images(n=24, channels=3, size=12, dtype=np.float32, seed=0):
@@ -303,19 +304,6 @@ def test_an_unseeded_augmentation_takes_the_runs_seed_and_is_recorded_in_its_set
     assert "augment" not in Trainer(conv_net(), nn.CrossEntropy(), nn.Adam(0.01), epochs=1, batch_size=8).settings()
 
 
-class StopAfter(nn.Callback):
-    """Presses Ctrl-C, in effect, after minibatch ``batch`` of epoch ``epoch``."""
-
-    changes_training = False
-
-    def __init__(self, epoch, batch):
-        self.at = (epoch, batch)
-
-    def on_batch_end(self, batch, logs):
-        if (self.trainer.epoch, batch) == self.at:
-            self.trainer._interrupt_requested = True
-
-
 def test_a_run_resumed_mid_epoch_sees_the_same_augmented_images_and_ends_with_the_same_weights(tmp_path):
     X, y = digits(60)
 
@@ -327,7 +315,7 @@ def test_a_run_resumed_mid_epoch_sees_the_same_augmented_images_and_ends_with_th
     train(straight, [])
     path = tmp_path / "run.ckpt"
     with pytest.raises(nn.TrainingInterrupted):
-        train(conv_net(), [StopAfter(1, 1), nn.Checkpoint(path, resume=True)])
+        train(conv_net(), [CtrlC(1, 1), nn.Checkpoint(path, resume=True)])
     resumed = conv_net()
     train(resumed, [nn.Checkpoint(path, resume=True)])
     for key, value in straight.get_weights().items():
