@@ -157,9 +157,9 @@ class Trainer:
         self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
         # full-batch training: an epoch's training loss and accuracy are those of the weights after its step
         self.measure_after_step = bool(measure_after_step)
-        # random changes of each training batch (neuronet.augment.Augmentation), seeded by the run's seed
-        self.augment = None if augment is None else augment if augment.seed is not None else \
-            augment.with_seed(_augment_seed(random_state))
+        # random changes of each training batch (a neuronet.augment.Augmentation without a seed takes the run's)
+        self.augment = augment.with_seed(_augment_seed(random_state)) if getattr(augment, "seed", 0) is None \
+            else augment
 
     def _check_output_activation(self):
         head, expected = self.network.output_activation, self.loss.output_activation
@@ -301,7 +301,7 @@ class Trainer:
             "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
             "random_state": _seed_setting(self.random_state),
             "callbacks": [described(c) for c in self._steering_callbacks()],
-            **({} if self.augment is None else {"augment": self.augment.get_config()}),
+            **({"augment": self.augment.get_config()} if hasattr(self.augment, "get_config") else {}),
         }
 
     def _steering_callbacks(self):
