@@ -145,7 +145,7 @@ class Trainer:
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                          "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
-        self.augment, self.accumulate_gradients = augment, bool(accumulate_gradients)
+        self.accumulate_gradients = bool(accumulate_gradients)
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         # data-parallel training over MPI (a neuronet.distributed.World; None in one process):
         # rank 0 alone runs the callbacks that only watch or save (progress output, checkpoints)
@@ -172,6 +172,9 @@ class Trainer:
         self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
         # full-batch training: an epoch's training loss and accuracy are those of the weights after its step
         self.measure_after_step = bool(measure_after_step)
+        # random changes of each training batch (a neuronet.augment.Augmentation without a seed takes the run's)
+        self.augment = augment.with_seed(_augment_seed(random_state)) if getattr(augment, "seed", 0) is None \
+            else augment
 
     def _check_output_activation(self):
         head, expected = self.network.output_activation, self.loss.output_activation
@@ -375,6 +378,7 @@ class Trainer:
             "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
             "random_state": _seed_setting(self.random_state),
             "callbacks": [described(c) for c in self._steering_callbacks()],
+            **({"augment": self.augment.get_config()} if hasattr(self.augment, "get_config") else {}),
         }
 
     def _steering_callbacks(self):
@@ -583,6 +587,16 @@ def _seed_setting(seed):
     return type(seed).__name__
 
 
+def _augment_seed(random_state):
+    """The seed of an augmentation given none: the run's int seed, a RandomState's key
+    (the same for the same seed, on every MPI rank), or a fresh one."""
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.get_state(legacy=False)["state"]["key"][0])
+    return int(np.random.SeedSequence().generate_state(1)[0])
+
+
 def _check_order(order, n):
     """An order of the samples: None, or a permutation of 0 … n − 1."""
     if order is None:
@@ -705,6 +719,9 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
         A loss over this many times the untrained network's stops the run as diverged
         (:class:`TrainingDiverged`); None leaves that to NaN/inf and to a loss that
         grows for 20 epochs in a row.
+    augment : neuronet.augment.Augmentation, optional
+        Random changes of each training batch of images (crops, flips, colour), new in
+        every epoch; unseeded, it takes the seed of ``random_state``.
 
     X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.

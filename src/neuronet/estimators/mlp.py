@@ -412,12 +412,17 @@ class _BaseMLP(NeuralEstimator):
     def _network_rows(self, x):
         """A minibatch read from a dataset as the network takes it."""
         return self._as_network_input(np.asarray(x, dtype=self.network_.dtype))
+
     _numeric_targets = False  # a regressor's targets are numbers; a classifier's any labels
 
     def _validate_input(self, X, y, incremental, reset):
         """(X, y) checked as scikit-learn checks them, y against the earlier fit's classes."""
         X, y = self._validated_X(X, y, reset, y_numeric=self._numeric_targets)
         return X, self._checked_targets(y, incremental)
+
+    def _augmentation(self):
+        """The random changes of training batches (CNNClassifier's ``augment``): none here."""
+        return None
 
     def _dtype(self, X):
         """The training dtype: X's own (float32 or float64), unless ``dtype`` says otherwise."""
@@ -533,7 +538,8 @@ class _BaseMLP(NeuralEstimator):
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
                                 batch_size=self._batch_size(n_samples), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=self._random_state, sample_weight=sample_weight, communicator=world)
+                                random_state=self._random_state, sample_weight=sample_weight, communicator=world,
+                                augment=self._augmentation())
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise
