@@ -748,7 +748,7 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
     validate_params({"validation_split": [Interval(Real, 0, 1, closed="left")]},
                     {"validation_split": validation_split}, "fit")
     if validation_split and validation_data is None:
-        classes = network.output_activation is not None and y.ndim == 1
+        classes = network.output_activation is not None and np.ndim(data.targets) == 1
         if sample_weight is not None:
             raise ValueError("validation_split with sample_weight: give validation_data instead")
         data, validation_data = _validation_split(data, validation_split, random_state, stratify=classes)

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..callbacks import History
 from ..checkpoint import Checkpoint
-from ..data import Mapped, is_dataset
+from ..data import Mapped, is_dataset, spread_rows
 from ..diagnosis import warn_if_stopped_learning
 from ..layers import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..layers.activations import sigmoid, softmax
@@ -29,7 +29,7 @@ from ..losses import BinaryCrossEntropy, CrossEntropy
 from ..network import Sequential
 from ..training import TrainingDiverged, TrainingInterrupted, fit
 from ..validation import DtypeOptions, Interval, first_few, validate_params
-from .streamed import scan, spread_rows
+from .streamed import scan
 
 # Hidden activations by scikit-learn's names (and neuronet's older aliases)
 ACTIVATIONS = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,

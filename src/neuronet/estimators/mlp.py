@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
-from ..data import Mapped, Subset, is_dataset
+from ..data import Mapped, Subset, is_dataset, spread_rows
 from ..callbacks import Callback, History, LearningRateScheduler, LiveCurves, ProgressBar
 from ..diagnosis import warn_if_stopped_learning
 from ..distributed import mpi_world
@@ -41,7 +41,7 @@ from ..regularizers import L2
 from ..threads import blas_threads
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .streamed import outputs_in_chunks, scan, spread_rows, training_dtype
+from .streamed import outputs_in_chunks, refuse_dataset, scan, training_dtype
 from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, validated,
                    with_checkpoint)
 
@@ -396,8 +396,6 @@ class _BaseMLP(NeuralEstimator):
         time as :meth:`_validate_input` checks arrays; the input range noted."""
         if y is not None:
             raise ValueError("fit takes a dataset alone (its targets are the labels), or arrays X and y")
-        if incremental:
-            raise ValueError("partial_fit takes one minibatch's arrays X and y; give the dataset to fit")
         if self.solver == "lbfgs":
             raise ValueError("L-BFGS takes the whole training set at each step: give arrays, or train the dataset "
                              "with solver='adam' or 'sgd'")
@@ -791,6 +789,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y) from the current weights; ``classes`` (every label of
         the whole problem) is required on the first call."""
+        refuse_dataset(X, "partial_fit")
         if not hasattr(self, "classes_"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -915,6 +914,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @available_if(lambda estimator: estimator._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y) from the current weights."""
+        refuse_dataset(X, "partial_fit")
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _score(self, X, y, sample_weight=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-from ..data import CHUNK_ROWS, check_dataset, chunks, read
+from ..data import check_dataset, chunks, is_dataset, read
 from ..validation import first_few
 
 
@@ -21,6 +21,13 @@ class Scanned:
 
     def __init__(self, first, targets, input_range):
         self.first, self.targets, self.input_range = first, targets, input_range
+
+
+def refuse_dataset(X, method):
+    """Refuse a dataset object where one minibatch's arrays are taken (``partial_fit``)."""
+    if is_dataset(X):
+        raise ValueError(f"{method} takes one minibatch's arrays X and y; give the dataset to fit, or read a "
+                         "minibatch from it: X, y = dataset[indices]")
 
 
 def training_dtype(dataset, dtype):
@@ -34,32 +41,29 @@ def training_dtype(dataset, dtype):
 def scan(estimator, dataset, dtype, classifier=True):
     """Check ``dataset`` for ``estimator.fit`` a chunk at a time and return what it
     learned (:class:`Scanned`); its samples' values must be finite, its targets labels
-    (for a classifier) of at least one sample each. Sets ``n_features_in_``."""
+    (for a classifier). Sets ``n_features_in_``, as arrays would."""
     targets = check_dataset(dataset)
     if classifier:
         check_classification_targets(targets)
     low = high = first = None
+    not_finite = []
     for chunk in chunks(len(dataset)):
         x = read(dataset, np.arange(chunk.start, chunk.stop), dtype)[0]
         flat = x.reshape(len(x), -1)
-        finite = np.isfinite(flat).all(axis=1)
-        if not finite.all():
-            rows = np.flatnonzero(~finite) + chunk.start
-            raise ValueError(f"samples {first_few(rows)} of the dataset hold NaN or infinity: {type(estimator).__name__}"
-                             " needs finite values (fix or drop those samples)")
+        not_finite.extend(np.flatnonzero(~np.isfinite(flat).all(axis=1)) + chunk.start)
+        if not_finite:
+            continue  # on to the other samples to name
         if first is None:
             first, low, high = x[:1], flat.min(axis=0), flat.max(axis=0)
         else:
             low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
-    estimator.n_features_in_ = int(first[0].size)
+    if not_finite:
+        raise ValueError(f"sample{'s' * (len(not_finite) > 1)} {first_few(not_finite)} of the dataset hold"
+                         f"{'s' * (len(not_finite) == 1)} NaN or infinity: {type(estimator).__name__} needs finite "
+                         "values (fix or drop those samples)")
+    estimator.n_features_in_ = int(first.shape[1])  # as validate_data counts: the second axis
     estimator.__dict__.pop("feature_names_in_", None)
     return Scanned(first, targets, np.vstack([low, high]).astype(np.float64))
-
-
-def spread_rows(n_samples, rows=CHUNK_ROWS):
-    """At most ``rows`` sample numbers spread evenly over ``n_samples``: the samples a
-    fitted network is diagnosed on when the data is a dataset."""
-    return np.unique(np.linspace(0, n_samples - 1, min(n_samples, rows)).astype(np.intp))
 
 
 def outputs_in_chunks(forward, dataset):
