@@ -177,3 +177,31 @@ def test_array_dataset_is_the_arrays(digits):
     assert len(data) == len(X) and data.sample_shape == (1, 8, 8)
     with pytest.raises(ValueError, match="as many targets as samples"):
         ArrayDataset(X, y[:3])
+
+
+def test_steps_per_epoch_ends_each_epoch_after_that_many_minibatches_of_a_new_shuffle(digits, tmp_path):
+    X, y = digits
+    samples = Samples(X, y)
+    model = CNNClassifier(conv_filters=(4,), steps_per_epoch=5, batch_size=16, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(samples)
+    assert model.n_iter_ == 3 and model.t_ == 3 * 5 * 16 and len(model.loss_curve_) == 3
+    # the scan reads every sample once; training 3 epochs × 5 minibatches × 16 (and 1 sample to build); the
+    # diagnosis of the fitted network the samples spread over the set
+    assert samples.rows_read == len(X) + 3 * 5 * 16 + 1 + len(spread_rows(len(X)))
+    path = tmp_path / "run.ckpt"
+
+    def run(callbacks):
+        net = nn.Sequential([nn.Flatten(), nn.Dense(10), nn.Softmax()], input_shape=(1, 8, 8), random_state=0)
+        nn.fit(net, X, y, loss=nn.CrossEntropy(), optimizer=nn.SGD(0.1), epochs=4, batch_size=32, steps_per_epoch=7,
+               random_state=0, callbacks=callbacks)
+        return net
+
+    straight = run([])
+    with pytest.raises(TrainingInterrupted):
+        run([CtrlC(2, 3), nn.Checkpoint(path, every=2, resume=True)])
+    assert same_weights(run([nn.Checkpoint(path, resume=True)]), straight)
+    with pytest.raises(ValueError, match="it needs shuffle=True"):
+        nn.fit(nn.Sequential([nn.Dense(10), nn.Softmax()]), X.reshape(len(X), -1), y, loss=nn.CrossEntropy(),
+               optimizer=nn.SGD(0.1), shuffle=False, steps_per_epoch=3)

@@ -120,6 +120,10 @@ class Trainer:
     validation dataset or None, sample weights or None); arrays are held as an
     :class:`~neuronet.data.ArrayDataset`, any other dataset is read a minibatch at a time.
 
+    ``steps_per_epoch``, when given, ends each epoch after that many minibatches, drawn
+    from a new shuffle of every sample (as Keras's ``steps_per_epoch``): an epoch of a
+    folder of 100,000 photos need not be a pass over all of them.
+
     ``accumulate_gradients=True`` computes a minibatch of more than
     :data:`~neuronet.data.CHUNK_ROWS` samples a chunk at a time, J and ∇J being the
     chunks' weighted sums: full-batch gradient descent on data that does not fit in
@@ -136,14 +140,21 @@ class Trainer:
         "epochs": [POSITIVE_INT], "batch_size": [POSITIVE_INT], "shuffle": ["boolean"],
         "divergence_patience": [POSITIVE_INT],
         "divergence_ratio": [Interval(Real, 1, None, closed="neither"), None],
+        "steps_per_epoch": [POSITIVE_INT, None],
     }
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
                  callbacks=(), random_state=None, divergence_patience=20, divergence_ratio=100.0,
-                 communicator=None, measure_after_step=False, augment=None, accumulate_gradients=False):
+                 communicator=None, measure_after_step=False, augment=None, accumulate_gradients=False,
+                 steps_per_epoch=None):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
-                         "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
+                         "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio,
+                         "steps_per_epoch": steps_per_epoch}, "fit")
+        if steps_per_epoch is not None and not shuffle:
+            raise ValueError("steps_per_epoch draws each epoch's minibatches from a new shuffle of every sample: "
+                             "it needs shuffle=True")
+        self.steps_per_epoch = steps_per_epoch
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
         self.accumulate_gradients = bool(accumulate_gradients)
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
@@ -286,7 +297,8 @@ class Trainer:
                 self.order = previous[self.rng.permutation(n)]
             self.position = {"order": self.order if self.shuffle else None, "batch": 0, "loss": 0.0, "correct": 0}
         position = self.position
-        for start in range(position["batch"] * self.batch_size, n, self.batch_size):
+        seen = n if self.steps_per_epoch is None else min(n, self.steps_per_epoch * self.batch_size)
+        for start in range(position["batch"] * self.batch_size, seen, self.batch_size):
             if position["order"] is None:
                 index = slice(start, start + self.batch_size)
             else:
@@ -301,16 +313,16 @@ class Trainer:
                 value, correct = self._step_in_chunks(data, as_indices(index, n), sample_weight)
             else:
                 value, correct = self.train_step(*self._training_batch(data, index), weights)
-            position["loss"] += value * min(self.batch_size, n - start)
+            position["loss"] += value * min(self.batch_size, seen - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
             for callback in self.callbacks:
                 callback.on_batch_end(position["batch"] - 1, {"loss": value})
             if self._interrupted():
                 self._stop_on_interrupt()
-        logs = {"loss": position["loss"] / n}
+        logs = {"loss": position["loss"] / seen}
         if position["correct"] is not None:
-            logs["accuracy"] = position["correct"] / n
+            logs["accuracy"] = position["correct"] / seen
         self.position = None
         self.epoch_mean_loss = logs["loss"]  # each minibatch's loss before its step (scikit-learn's loss_curve_)
         if self.measure_after_step and self.batches_per_epoch == 1:
@@ -378,6 +390,7 @@ class Trainer:
             "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
             "random_state": _seed_setting(self.random_state),
             "callbacks": [described(c) for c in self._steering_callbacks()],
+            **({} if self.steps_per_epoch is None else {"steps_per_epoch": self.steps_per_epoch}),
             **({"augment": self.augment.get_config()} if hasattr(self.augment, "get_config") else {}),
         }
 
@@ -493,7 +506,7 @@ class Trainer:
         validation_data = None if validation_data is None else as_dataset(*_pair(validation_data))
         self.network.ensure_built(read(data, np.arange(1), self.network.dtype)[0])
         self.data = (data, validation_data, sample_weight)
-        self.batches_per_epoch = -(-len(data) // self.batch_size)
+        self.batches_per_epoch = min(-(-len(data) // self.batch_size), self.steps_per_epoch or len(data))
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.history.measured = ("epoch_mean" if self.batches_per_epoch > 1
                                  else "after_step" if self.measure_after_step else "before_step")
@@ -668,7 +681,7 @@ def _class_indices(y, loss, validation_data):
 def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
         sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None,
-        accumulate_gradients=False):
+        accumulate_gradients=False, steps_per_epoch=None):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -694,6 +707,9 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
     callbacks : list of Callback
         E.g. ``EarlyStopping``, or ``Checkpoint("run.ckpt", resume=True)`` to save the
         whole state of the run as it goes and continue it exactly after a crash.
+    steps_per_epoch : int, optional
+        End each epoch after this many minibatches, drawn from a new shuffle of every
+        sample; by default an epoch is a pass over all of them.
     accumulate_gradients : bool
         Compute a minibatch larger than :data:`~neuronet.data.CHUNK_ROWS` samples a chunk
         at a time, summing the gradients (see :class:`Trainer`).
@@ -762,6 +778,6 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
                       measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment,
-                      accumulate_gradients=accumulate_gradients)
+                      accumulate_gradients=accumulate_gradients, steps_per_epoch=steps_per_epoch)
     trainer.history.classes = labels
     return trainer.fit(data, validation_data=validation_data, sample_weight=sample_weight)

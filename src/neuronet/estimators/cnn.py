@@ -107,6 +107,11 @@ class CNNClassifier(MLPClassifier):
         to choose the strengths. None trains on the images as they are. Only training
         batches are changed, never the validation data or predictions; an Augmentation
         without a seed takes ``random_state``'s.
+    steps_per_epoch : int or None, default None
+        End each epoch (one of ``max_iter``) after this many minibatches, drawn from a
+        new shuffle of every training image, as Keras's ``steps_per_epoch``: on a folder
+        of 100,000 photos an epoch need not be a pass over all of them. None: every
+        epoch is a pass over the whole training set.
 
     Notes
     -----
@@ -163,10 +168,12 @@ class CNNClassifier(MLPClassifier):
         "batch_norm": ["boolean"],
         "residual": ["boolean"],
         "augment": [str, list, tuple, dict, Augmentation, None],
+        "steps_per_epoch": [POSITIVE_INT, None],
     }
 
     def __init__(self, image_shape=None, conv_filters=(16, 32, 64), kernel_size=3, pool_size=2,
-                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, augment=None, solver="adam",
+                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, augment=None,
+                 steps_per_epoch=None, solver="adam",
                  alpha=0.0001, batch_size=32, learning_rate="cosine", learning_rate_init=0.005, power_t=0.5,
                  max_iter=35, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
@@ -178,6 +185,7 @@ class CNNClassifier(MLPClassifier):
         self.batch_norm = batch_norm
         self.residual = residual
         self.augment = augment
+        self.steps_per_epoch = steps_per_epoch
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,

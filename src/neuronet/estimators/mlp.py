@@ -522,7 +522,9 @@ class _BaseMLP(NeuralEstimator):
         if self.early_stopping:
             X, target, sample_weight, validation = self._early_stopping_split(X, target, sample_weight)
         n_samples = len(X) if is_dataset(X) else X.shape[0]
-        bookkeeping = _ScikitLearnEpochs(self, n_samples, validation)
+        batch_size, steps = self._batch_size(n_samples), getattr(self, "steps_per_epoch", None)
+        seen = n_samples if steps is None else min(n_samples, steps * batch_size)  # the samples of an epoch
+        bookkeeping = _ScikitLearnEpochs(self, seen, validation)
         callbacks = [bookkeeping]
         if self.learning_rate == "cosine":
             callbacks.append(LearningRateScheduler(CosineDecay(self.learning_rate_init, self.max_iter)))
@@ -534,7 +536,7 @@ class _BaseMLP(NeuralEstimator):
             inputs, target = (X, None) if is_dataset(X) else (self._as_network_input(X), target)
             self.history_ = fit(self.network_, inputs, target, loss=self._loss(),
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
-                                batch_size=self._batch_size(n_samples), shuffle=self.shuffle,
+                                batch_size=batch_size, shuffle=self.shuffle, steps_per_epoch=steps,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
                                 random_state=self._random_state, sample_weight=sample_weight, communicator=world,
                                 augment=self._augmentation())
