@@ -145,6 +145,16 @@ def dataset_run(communicator=None):
             "validation_reads": np.concatenate(held_out.reads)}
 
 
+def estimator_dataset_run(distributed=False):
+    """The adam run of RUNS on a dataset object; its weights, and the first two reads
+    (the sample that tells the samples' shape, then the check of the samples)."""
+    X, y, _ = data()
+    train = RecordingDataset(X, y)
+    with training():
+        model = RUNS["adam"]().fit(train, distributed=distributed)
+    return {**outcome(model), "first_read": train.reads[0], "checked": train.reads[1]}
+
+
 # --- ranks that disagree -------------------------------------------------------------------
 class Nudge(Callback):
     """After the first epoch, moves one weight of rank 1: a fault that makes the ranks' weights drift apart."""
@@ -204,7 +214,8 @@ def main(mode, *paths):
         if rank == 0:
             np.savez(paths[0], **results)
     elif mode == "dataset":
-        np.savez(f"{paths[0]}.{rank}.npz", **dataset_run(world))
+        np.savez(f"{paths[0]}.{rank}.npz", **dataset_run(world),
+                 **{f"estimator.{key}": value for key, value in estimator_dataset_run(distributed=True).items()})
     elif mode == "die":
         checkpoint, pids = paths
         with open(f"{pids}.{rank}", "w") as file:

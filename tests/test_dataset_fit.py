@@ -187,9 +187,9 @@ def test_steps_per_epoch_ends_each_epoch_after_that_many_minibatches_of_a_new_sh
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(samples)
     assert model.n_iter_ == 3 and model.t_ == 3 * 5 * 16 and len(model.loss_curve_) == 3
-    # the scan reads every sample once; training 3 epochs × 5 minibatches × 16 (and 1 sample to build); the
-    # diagnosis of the fitted network the samples spread over the set
-    assert samples.rows_read == len(X) + 3 * 5 * 16 + 1 + len(spread_rows(len(X)))
+    # the scan reads every sample once (and the first again); training 3 epochs × 5 minibatches × 16 (and 1
+    # sample to build); the diagnosis of the fitted network the samples spread over the set
+    assert samples.rows_read == len(X) + 1 + 3 * 5 * 16 + 1 + len(spread_rows(len(X)))
     path = tmp_path / "run.ckpt"
 
     def run(callbacks):

@@ -142,6 +142,11 @@ def test_ranks_training_on_a_dataset_object_read_only_their_share_and_train_as_o
         np.testing.assert_array_equal(run["reads"], np.concatenate(shares))  # its share of each, nothing more
         assert relative_difference(alone["weights"], run["weights"]) <= 1e-12
         np.testing.assert_allclose(run["history"], alone["history"], rtol=1e-12)
+    estimator_alone = target.estimator_dataset_run()
+    for rank, run in enumerate(ranks):  # an estimator's check of the samples: each rank reads its share
+        np.testing.assert_array_equal(run["estimator.checked"], np.arange(*part_bounds(250, rank, 2)))
+        assert relative_difference(estimator_alone["weights"], run["estimator.weights"]) <= 1e-12
+    np.testing.assert_array_equal(estimator_alone["checked"], np.arange(250))
     validation = np.concatenate([run["validation_reads"] for run in ranks])
     np.testing.assert_array_equal(np.sort(validation), np.repeat(np.arange(150), 2))  # each scored once an epoch
 

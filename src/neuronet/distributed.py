@@ -344,6 +344,10 @@ class World:
         pieces = self.comm.gather(mine, root=0)
         return np.concatenate([piece for piece in pieces if piece is not None]) if self.is_root else None
 
+    def everyone(self, value):
+        """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
+        return self.comm.allgather(value)
+
     def shared_seed(self, random_state):
         """``random_state`` as it is, or for None one seed drawn on rank 0 for every rank."""
         if random_state is not None:

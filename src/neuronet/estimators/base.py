@@ -241,12 +241,12 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
     """
 
     # --- fitting --------------------------------------------------------------
-    def _validate_fit(self, X, y):
+    def _validate_fit(self, X, y, world=None):
         """(X as the network takes it, the targets as the loss takes them) — or, for a
         dataset X, (one sample, the targets, the dataset read as the network takes it)."""
         self._check_parameters()
         if is_dataset(X):
-            return self._scan_fit(X, y)
+            return self._scan_fit(X, y, world)
         X, y = validated(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -258,10 +258,10 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         self._note_input_range(X, reset=True)
         return X.reshape((len(X), *self._sample_shape(X))), self._targets(encoded), None
 
-    def _scan_fit(self, dataset, y):
+    def _scan_fit(self, dataset, y, world=None):
         if y is not None:
             raise ValueError("fit takes a dataset alone (its targets are the labels), or arrays X and y")
-        scanned = scan(self, dataset, np.dtype(self.dtype))
+        scanned = scan(self, dataset, np.dtype(self.dtype), world=world)
         self.classes_ = np.unique(scanned.targets)
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; the dataset's targets have "

@@ -151,7 +151,8 @@ class LogisticRegression(NeuralClassifier):
         if is_dataset(X) and self.solver == "newton":
             raise ValueError("Newton's method takes the whole training set at once: give arrays, or train the dataset "
                              "with solver='gd'")
-        X, target, dataset = self._validate_fit(X, y)
+        world = mpi_world(required=True) if distributed else None
+        X, target, dataset = self._validate_fit(X, y, world)
         self.network_ = self._make_network(X)
         penalty = L2(self.alpha)  # the lecture's (α/2)‖w‖², whatever the batch
         if self.solver == "gd":
@@ -165,7 +166,7 @@ class LogisticRegression(NeuralClassifier):
                        callbacks=[stop] if self.tol > 0 or self.solver == "gd" else [],
                        validation_data=validation_data, checkpoint=checkpoint, resume=resume,
                        checkpoint_every=checkpoint_every,
-                       communicator=mpi_world(required=True) if distributed else None)
+                       communicator=world)
         self._warn_unless_settled(stop)
         return self
 

@@ -354,14 +354,14 @@ class _BaseMLP(NeuralEstimator):
         self._check_parameters()
         self._hidden_sizes()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        world = mpi_world(required=True) if distributed else None
         dataset = X if is_dataset(X) else None
         if dataset is not None:
-            X, y = self._scan_dataset(dataset, y, incremental, first_pass)
+            X, y = self._scan_dataset(dataset, y, incremental, first_pass, world)
         else:
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
             self._note_input_range(X, reset=first_pass)
         # one generator for the initial weights, the early-stopping split and the shuffles, as scikit-learn
-        world = mpi_world(required=True) if distributed else None
         seed = self.random_state if world is None else world.shared_seed(self.random_state)
         self._random_state = check_random_state(int(seed.integers(2**31)) if isinstance(seed, np.random.Generator)
                                                 else seed)
@@ -391,7 +391,7 @@ class _BaseMLP(NeuralEstimator):
         self.network_.clear()  # nothing of X stays in the model
         return self
 
-    def _scan_dataset(self, dataset, y, incremental, first_pass):
+    def _scan_dataset(self, dataset, y, incremental, first_pass, world=None):
         """(one sample, the targets) of a dataset given to ``fit``, checked a chunk at a
         time as :meth:`_validate_input` checks arrays; the input range noted."""
         if y is not None:
@@ -400,7 +400,7 @@ class _BaseMLP(NeuralEstimator):
             raise ValueError("L-BFGS takes the whole training set at each step: give arrays, or train the dataset "
                              "with solver='adam' or 'sgd'")
         dtype = self.network_.dtype if not first_pass else training_dtype(dataset, self.dtype)
-        scanned = scan(self, dataset, dtype, classifier=not self._numeric_targets)
+        scanned = scan(self, dataset, dtype, classifier=not self._numeric_targets, world=world)
         first = self._validated_X(scanned.first, scanned.targets[:1], first_pass, y_numeric=self._numeric_targets)[0]
         self._input_range = scanned.input_range if first_pass or getattr(self, "_input_range", None) is None else \
             np.vstack([np.minimum(scanned.input_range[0], self._input_range[0]),

@@ -38,25 +38,24 @@ def training_dtype(dataset, dtype):
     return kind if kind in (np.float32, np.float64) else np.dtype(np.float64)
 
 
-def scan(estimator, dataset, dtype, classifier=True):
+def scan(estimator, dataset, dtype, classifier=True, world=None):
     """Check ``dataset`` for ``estimator.fit`` a chunk at a time and return what it
     learned (:class:`Scanned`); its samples' values must be finite, its targets labels
-    (for a classifier). Sets ``n_features_in_``, as arrays would."""
+    (for a classifier). Sets ``n_features_in_``, as arrays would. Under MPI (``world``)
+    each rank reads its share of the samples, and they put together what they found."""
     targets = check_dataset(dataset)
     if classifier:
         check_classification_targets(targets)
-    low = high = first = None
-    not_finite = []
-    for chunk in chunks(len(dataset)):
-        x = read(dataset, np.arange(chunk.start, chunk.stop), dtype)[0]
-        flat = x.reshape(len(x), -1)
-        not_finite.extend(np.flatnonzero(~np.isfinite(flat).all(axis=1)) + chunk.start)
-        if not_finite:
-            continue  # on to the other samples to name
-        if first is None:
-            first, low, high = x[:1], flat.min(axis=0), flat.max(axis=0)
-        else:
-            low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
+    n = len(dataset)
+    part = slice(0, n) if world is None else world.share(slice(0, n), n)
+    first = read(dataset, np.arange(1), dtype)[0]
+    low, high, not_finite = _extremes(dataset, range(part.start, part.stop), dtype)
+    if world is not None:
+        pieces = world.everyone((low, high, not_finite))
+        not_finite = [row for piece in pieces for row in piece[2]]
+        found = [piece for piece in pieces if piece[0] is not None]
+        if found:
+            low, high = np.min([piece[0] for piece in found], axis=0), np.max([piece[1] for piece in found], axis=0)
     if not_finite:
         raise ValueError(f"sample{'s' * (len(not_finite) > 1)} {first_few(not_finite)} of the dataset hold"
                          f"{'s' * (len(not_finite) == 1)} NaN or infinity: {type(estimator).__name__} needs finite "
@@ -64,6 +63,22 @@ def scan(estimator, dataset, dtype, classifier=True):
     estimator.n_features_in_ = int(first.shape[1])  # as validate_data counts: the second axis
     estimator.__dict__.pop("feature_names_in_", None)
     return Scanned(first, targets, np.vstack([low, high]).astype(np.float64))
+
+
+def _extremes(dataset, rows, dtype):
+    """(smallest, largest) of each input value over the samples ``rows`` of ``dataset``,
+    read a chunk at a time, and the samples among them that are not finite."""
+    low = high = None
+    not_finite = []
+    for chunk in chunks(len(rows)):
+        x = read(dataset, np.asarray(rows[chunk]), dtype)[0]
+        flat = x.reshape(len(x), -1)
+        not_finite.extend(int(row) for row in np.flatnonzero(~np.isfinite(flat).all(axis=1)) + rows[chunk].start)
+        if not_finite:
+            continue  # on to the other samples to name
+        low = flat.min(axis=0) if low is None else np.minimum(low, flat.min(axis=0))
+        high = flat.max(axis=0) if high is None else np.maximum(high, flat.max(axis=0))
+    return low, high, not_finite
 
 
 def outputs_in_chunks(forward, dataset):
