@@ -37,6 +37,14 @@ def is_dataset(data):
         and hasattr(data, "__len__")
 
 
+def is_lazy(X):
+    """Whether ``X`` is an array-like read a slice of rows at a time (``.shape`` and
+    ``X[rows]``, as :class:`LazyRows` or an image cache), rather than an array in memory
+    (a NumPy array or a scipy sparse matrix)."""
+    return not isinstance(X, np.ndarray) and not hasattr(X, "tocsr") and hasattr(X, "shape") \
+        and hasattr(X, "__getitem__") and not is_dataset(X)
+
+
 def chunks(n_samples, rows=CHUNK_ROWS):
     """Slices that cover ``range(n_samples)`` in order, ``rows`` at a time."""
     return [slice(start, min(start + rows, n_samples)) for start in range(0, n_samples, rows)]

@@ -17,6 +17,7 @@ from .layers.residual import Residual  # issue 26: residual blocks, their parts 
 from .layers.attention import MultiHeadSelfAttention  # issue 26: attention, its parts shown in the summary
 from .layers.steps import TimeDistributed
 from .layers.transformer import TransformerEncoderBlock
+from .data import chunks, is_lazy
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -263,18 +264,29 @@ class Sequential:
         return trace(self, x, target, loss)
 
     def _in_batches(self, compute, x, batch_size):
-        x = x.tocsr() if sparse.issparse(x) else np.asarray(x)  # sparse rows reach the first Dense as they are
-        if x.dtype.kind != "f":
-            x = x.astype(self.dtype)
-        self.ensure_built(x)
+        if is_lazy(x):  # an array-like read a batch at a time (an image cache): never whole
+            self.ensure_built(x)
+            batches = (self._as_input(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size))
+        else:
+            x = self._as_input(x)
+            self.ensure_built(x)
+            batches = (x[i : i + batch_size] for i in range(0, max(x.shape[0], 1), batch_size))
         with blas_threads(self, batch_size):  # one count per batch size, whatever the rows given
-            outputs = np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
+            outputs = np.concatenate([compute(batch) for batch in batches])
         self.clear_cache()  # inference keeps nothing of x
         return outputs
 
+    def _as_input(self, x):
+        """x as the layers take it: sparse rows as CSR (they reach the first Dense as they
+        are), float arrays in their own precision, others in the network's dtype."""
+        x = x.tocsr() if sparse.issparse(x) else np.asarray(x)
+        return x if x.dtype.kind == "f" else x.astype(self.dtype)
+
     def predict(self, x, batch_size=1024):
         """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``;
-        nothing of ``x`` stays in the network (:meth:`clear_cache`).
+        nothing of ``x`` stays in the network (:meth:`clear_cache`). ``x`` may be an
+        array-like read a slice at a time (:func:`neuronet.data.is_lazy`: an image cache),
+        which is then read one batch at a time, never whole.
 
         Float input keeps its precision (float64 input gives float64 outputs); other
         input is converted to the network's dtype."""
@@ -309,14 +321,23 @@ class Sequential:
         each block as Zᵀ = Wᵀ · Xᵀ, the block's rows being the lanes of BLAS's vector
         registers, which all get the same arithmetic; a Conv2D multiplies each image
         alone. Every other layer treats each sample alone.
+
+        The batch goes through :data:`~neuronet.data.CHUNK_ROWS` samples at a time (a
+        whole number of blocks, so the numbers are those of the whole batch at once), so
+        its memory is that of one chunk's activations; ``x`` may be an array-like read a
+        slice at a time (:func:`neuronet.data.is_lazy`).
         """
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = x if is_lazy(x) else np.asarray(x)
         self.ensure_built(x)
-        rows = x.shape[0]
+        rows, outputs = x.shape[0], None
         with blas_threads(self, ROWS_PER_BLOCK):  # one count for every batch
-            x = _batch_invariant(self.layers, x)
+            for chunk in chunks(rows) or [slice(0, 0)]:
+                y = _batch_invariant(self.layers, np.ascontiguousarray(x[chunk], dtype=self.dtype))
+                if outputs is None:
+                    outputs = np.empty((rows, *y.shape[1:]), dtype=y.dtype)
+                outputs[chunk] = y[: chunk.stop - chunk.start]
         self.clear_cache()
-        return x[:rows]
+        return outputs
 
     def fit(self, X, y, *, loss, optimizer, **options):
         """Train with the shared minibatch loop; see :func:`neuronet.training.fit`."""

@@ -31,6 +31,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from ..callbacks import Callback, History, LearningRateScheduler, LiveCurves, ProgressBar
 from ..diagnosis import warn_if_stopped_learning
+from ..data import is_lazy
 from ..distributed import mpi_world
 from ..layers import Dense, Dropout, Exp, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy, HalfPoissonDeviance, HalfSquaredError
@@ -40,7 +41,7 @@ from ..regularizers import L2
 from ..threads import blas_threads
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, validated,
+from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, by_chunks, network_seed, savable_classes, validated,
                    with_checkpoint)
 
 MLP_CONSTRAINTS = {
@@ -539,8 +540,11 @@ class _BaseMLP(NeuralEstimator):
     # --- prediction ---------------------------------------------------------
     def _forward(self, X, check_input=True):
         """The network's output (probabilities, or the regression values) for X, in the
-        dtype of :meth:`_in_dtype_of`."""
+        dtype of :meth:`_in_dtype_of`. An array-like X read a slice at a time (an image
+        cache) is read, checked and predicted a chunk at a time."""
         check_is_fitted(self)
+        if is_lazy(X):
+            return by_chunks(lambda chunk: self._forward(chunk, check_input), X)
         if check_input:
             X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)
