@@ -122,6 +122,39 @@ class LazyRows:
         return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
 
 
+class MappedRows:
+    """The rows of an array-like ``source`` passed through ``map`` as they are read, and
+    only then: ``MappedRows(images, flat, (n_values,))[a:b]`` is ``flat(images[a:b])`` (a
+    folder's image cache as flat rows, or in a saved model's units). ``sample_shape`` is
+    the shape of one mapped sample; read it by slices or arrays of rows."""
+
+    def __init__(self, source, map, sample_shape, dtype=None):
+        self.source, self.map = source, map
+        self.shape = (source.shape[0], *sample_shape)
+        self.dtype = np.dtype(dtype or source.dtype)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        return self.map(self.source[index])
+
+    def fingerprint(self):
+        return fingerprint_of(self.source)
+
+
+def flat_rows(X):
+    """X with one row of values a sample: an array reshaped, an array-like read a slice at
+    a time (:func:`is_lazy`) as :class:`MappedRows` that flatten each read."""
+    if is_lazy(X):
+        return MappedRows(X, lambda rows: rows.reshape(len(rows), -1), (int(np.prod(X.shape[1:])),))
+    return X.reshape(len(X), -1)
+
+
 def sample_shape(dataset):
     """The shape of one sample of ``dataset``: its ``sample_shape``, else that of its first sample."""
     shape = getattr(dataset, "sample_shape", None)
