@@ -68,7 +68,13 @@ def add(commands):
                "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000\n"
                "  neuronet train --threshold 0.9 --output cautious.npz\n"
                "  neuronet train --resume     continues the newest run after a Ctrl-C\n"
-               "  neuronet runs               lists the runs, with their train and test accuracy",
+               "  neuronet runs               lists the runs, with their train and test accuracy\n\n"
+               f"memory: passes over a whole dataset (test scores, the report, evaluate) read {CHUNK_ROWS:,} samples "
+               "at a\ntime (prediction fewer, for large images). Before training starts, the peak of one training "
+               "batch\nand one evaluation chunk (each layer's outputs and what it keeps for backpropagation, a\n"
+               "convolution's im2col columns, the gradients, the parameters and the optimizer's moments) is\n"
+               "estimated: a run that would not fit in the available memory is refused, naming a --batch-size\n"
+               "or --image-size that fits",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
                         help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs, a .csv table (features "
@@ -213,7 +219,8 @@ def prepared(dataset, split):
     if dataset.image_shape is None:
         scaler = default_preprocessing(images=False)
         return scaler, (scaler.fit_transform(X_train), scaler.transform(X_test), y_train, y_test)
-    scaler = ImageScaler(tuple(dataset.image_shape), dataset.raw_scale).fit(X_train[:1] if is_lazy(X_train) else X_train)
+    scaler = ImageScaler(tuple(dataset.image_shape), dataset.raw_scale)
+    scaler.fit(X_train[:1] if is_lazy(X_train) else X_train)  # it checks the shape: one image tells
     return scaler, (flat_rows(X_train), flat_rows(X_test), y_train, y_test)
 
 
