@@ -1,7 +1,8 @@
 """Training runs for the MPI tests: each rank of ``mpiexec -n 2 python distributed_target.py MODE …``
 runs them with ``distributed=True``; the test runs the same ones in one process.
 
-Modes: ``equality OUT CHECKPOINT`` (every run of RUNS, and the resume of CHECKPOINT, saved
+Modes: ``dataset OUT`` (a run on a dataset object; each rank saves its weights and
+every sample number it read to OUT.<rank>.npz), ``equality OUT CHECKPOINT`` (every run of RUNS, and the resume of CHECKPOINT, saved
 by rank 0 to OUT), ``die CHECKPOINT PIDS`` (a run that checkpoints every 2 minibatches and
 slows itself down to be killed; each rank writes its pid to PIDS.<rank>) and ``errors OUT``
 (runs whose ranks disagree; each rank writes the errors it got to OUT.<rank>.json).
@@ -110,6 +111,40 @@ def batch_norm_run(communicator=None):
             **{f"history.{key}": np.array(values) for key, values in history.history.items()}}
 
 
+# --- a dataset object: each rank reads its share of every minibatch, and only that ------------------
+class RecordingDataset:
+    """The digits as a dataset object that records the sample numbers of every read."""
+
+    def __init__(self, X, y):
+        self.X, self.targets, self.reads = X, y, []
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, indices):
+        self.reads.append(np.asarray(indices).copy())
+        return self.X[indices], self.targets[indices]
+
+    def fingerprint(self):  # what the ranks compare to know they train on the same data, as an image folder's key
+        return f"digits {len(self.X)}"
+
+
+def dataset_run(communicator=None):
+    """2 epochs of 10 minibatches of 25 from a dataset object, scored on a validation
+    dataset; returns the weights, the history and every read of either dataset."""
+    X, y, (X_val, y_val) = data()
+    train, held_out = RecordingDataset(X, y), RecordingDataset(X_val, y_val)
+    network = nn.Sequential([nn.Dense(16), nn.ReLU(), nn.Dense(10), nn.Softmax()], dtype="float64", random_state=0)
+    with training():
+        history = nn.fit(network, train, loss=nn.CrossEntropy(), optimizer=nn.Adam(0.01), epochs=2, batch_size=25,
+                         random_state=0, validation_data=held_out, communicator=communicator)
+    return {"weights": network.flat_parameters()[0].copy(),
+            "history": np.array([history.history[k] for k in sorted(history.history)]),
+            "reads": np.concatenate(train.reads[1:]),  # after the one sample that builds the network
+            "read_counts": np.array([len(read) for read in train.reads[1:]]),
+            "validation_reads": np.concatenate(held_out.reads)}
+
+
 # --- ranks that disagree -------------------------------------------------------------------
 class Nudge(Callback):
     """After the first epoch, moves one weight of rank 1: a fault that makes the ranks' weights drift apart."""
@@ -168,6 +203,8 @@ def main(mode, *paths):
             results[f"error.{rank}"] = np.array(str(error))
         if rank == 0:
             np.savez(paths[0], **results)
+    elif mode == "dataset":
+        np.savez(f"{paths[0]}.{rank}.npz", **dataset_run(world))
     elif mode == "die":
         checkpoint, pids = paths
         with open(f"{pids}.{rank}", "w") as file:

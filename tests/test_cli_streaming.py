@@ -10,10 +10,12 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+import neuronet
 from neuronet import data, imagefolder
 from neuronet.cli import common, train
 from neuronet.datasets import load
 from neuronet.estimators import CNNClassifier
+from neuronet.preprocessing import final_estimator
 from neuronet.report import Run, write_report
 from command_line import private_cache, run  # noqa: F401 (a fixture)
 from photos import make_photo_folder
@@ -111,3 +113,19 @@ def test_the_memory_estimate_counts_the_convolution_columns():
     network.layers[0].kept_bytes = lambda *args, **kwargs: 0
     assert with_columns - network.memory_estimate(100, 1000).chunk >= 1000 * columns
     assert estimate.parameters == network.count_params() * 4 * 4  # weights, gradients, Adam's two moments
+
+
+@pytest.mark.parametrize("model", ["cnn", "mlp", "logistic"])
+def test_train_on_lazy_images_reads_them_a_chunk_at_a_time_and_learns_the_same(capsys, monkeypatch, model):
+    flags = ["--data", "digits", "--model", model, "--epochs", 2, "--quiet"] + (["--hidden", 16] * (model == "mlp"))
+    code, in_memory, err = run(capsys, "train", *flags, "--output", "first.npz")
+    assert code == 0, err
+    loaded = common.load_dataset
+    monkeypatch.setattr(common, "load_dataset", lambda *args, **options: lazily(loaded(*args, **options)))
+    Watched.most = 0
+    code, streamed, err = run(capsys, "train", *flags, "--output", "second.npz")
+    assert code == 0, err
+    assert streamed.replace("second", "first") == in_memory
+    assert 0 < Watched.most <= data.CHUNK_ROWS < 1437
+    arrays, lazy = (final_estimator(neuronet.load(name)).network_.get_weights() for name in ("first.npz", "second.npz"))
+    assert all(np.array_equal(arrays[key], lazy[key]) for key in arrays)

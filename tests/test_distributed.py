@@ -131,6 +131,22 @@ def test_two_ranks_resume_a_checkpoint_of_one_process(two_ranks):
 
 
 @needs_mpi
+def test_ranks_training_on_a_dataset_object_read_only_their_share_and_train_as_one_process(tmp_path):
+    done = mpiexec(sys.executable, str(HERE / "distributed_target.py"), "dataset", str(tmp_path / "dataset"))
+    assert done.returncode == 0, done.stderr
+    ranks = [dict(np.load(tmp_path / f"dataset.{rank}.npz")) for rank in range(2)]
+    alone = target.dataset_run()
+    batches = np.split(alone["reads"], np.cumsum(alone["read_counts"])[:-1])  # one process: whole minibatches
+    for rank, run in enumerate(ranks):
+        shares = [batch[slice(*part_bounds(len(batch), rank, 2))] for batch in batches]
+        np.testing.assert_array_equal(run["reads"], np.concatenate(shares))  # its share of each, nothing more
+        assert relative_difference(alone["weights"], run["weights"]) <= 1e-12
+        np.testing.assert_allclose(run["history"], alone["history"], rtol=1e-12)
+    validation = np.concatenate([run["validation_reads"] for run in ranks])
+    np.testing.assert_array_equal(np.sort(validation), np.repeat(np.arange(150), 2))  # each scored once an epoch
+
+
+@needs_mpi
 def test_a_killed_rank_ends_the_job_and_one_process_resumes_its_checkpoint(tmp_path):
     checkpoint, pids = tmp_path / "run.ckpt", tmp_path / "pid"
     job = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, str(HERE / "distributed_target.py"), "die",

@@ -50,6 +50,13 @@ def chunks(n_samples, rows=CHUNK_ROWS):
     return [slice(start, min(start + rows, n_samples)) for start in range(0, n_samples, rows)]
 
 
+def spread_rows(n_samples, rows=CHUNK_ROWS):
+    """At most ``rows`` sample numbers spread evenly over ``n_samples``, in order: the
+    samples that stand for a dataset too large to look at whole (a fitted network is
+    diagnosed on them; a checkpoint fingerprints them)."""
+    return np.unique(np.linspace(0, n_samples - 1, min(n_samples, rows)).astype(np.intp))
+
+
 def as_indices(index, n_samples):
     """An index of samples (a slice or integers) as an array of row numbers."""
     if isinstance(index, slice):

@@ -9,6 +9,7 @@ from .layers import (GRU, LSTM, RNN, AvgPool2D, BatchNorm, Conv2D, Dense, Dropou
                      GlobalAveragePooling1D, GlobalAveragePooling2D, Layer, LayerNorm, LeakyReLU, MaxPool2D,
                      MultiHeadSelfAttention, PositionalEncoding, ReLU, Residual, Sigmoid, Softmax, Tanh,
                      TimeDistributed, TransformerEncoderBlock, register_layer, registered_types)
+from .augment import Augmentation
 from .callbacks import Callback, EarlyStopping, History, LearningRateScheduler, LiveCurves, ReduceLROnPlateau
 from .checkpoint import Checkpoint
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, PolicyGradient
@@ -31,5 +32,5 @@ __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Newton",
     "CosineDecay", "StepDecay", "ExponentialDecay", "WarmUp", "OneCycle",
     "Callback", "EarlyStopping", "LearningRateScheduler", "ReduceLROnPlateau", "LiveCurves", "Checkpoint",
-    "History", "TrainingDiverged", "TrainingInterrupted", "fit",
+    "History", "TrainingDiverged", "TrainingInterrupted", "fit", "Augmentation",
 ]

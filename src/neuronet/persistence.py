@@ -75,10 +75,13 @@ def _saved_arrays(network):
 
 
 def _plain_params(estimator):
-    """``get_params()`` as JSON can hold it (a dtype given as ``np.float32`` becomes "float32")."""
+    """``get_params()`` as JSON can hold it (a dtype given as ``np.float32`` becomes "float32",
+    an :class:`~neuronet.augment.Augmentation` its settings)."""
     params = estimator.get_params()
     if params.get("dtype") is not None:
         params["dtype"] = np.dtype(params["dtype"]).name
+    if hasattr(params.get("augment"), "get_config"):
+        params["augment"] = params["augment"].get_config()
     return params
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.metrics import classification_report
 
 from . import plots
+from .augment import as_augmentation
 from .files import current_umask, remove_abandoned, temporary_prefix
 from .layers import Conv2D
 
@@ -308,6 +309,8 @@ def _settings(model):
     every = _table([(key, _shown(value)) for key, value in params.items()], ("setting", "value"))
     listed = (_table(changed, ("setting", "value", f"default of {name}()")) if changed
               else f"<p>Every setting is the default of {name}().</p>")
+    augmented = as_augmentation(params.get("augment"))
+    listed += "" if augmented is None else f"<p>Training images augmented: {html.escape(augmented.describe())}.</p>"
     return f"{listed}<details><summary>All {len(params)} settings of {name}</summary>{every}</details>"
 
 

@@ -120,6 +120,11 @@ class Trainer:
     validation dataset or None, sample weights or None); arrays are held as an
     :class:`~neuronet.data.ArrayDataset`, any other dataset is read a minibatch at a time.
 
+    ``accumulate_gradients=True`` computes a minibatch of more than
+    :data:`~neuronet.data.CHUNK_ROWS` samples a chunk at a time, J and ∇J being the
+    chunks' weighted sums: full-batch gradient descent on data that does not fit in
+    memory (logistic regression's; not for BatchNorm, whose statistics are the batch's).
+
     ``augment``, when given, is called as ``augment(x, indices, epoch)`` on every
     training minibatch (``indices``: the samples' numbers in the dataset) and returns
     the images the step trains on (:class:`neuronet.augment.Augmentation`); it must
@@ -135,12 +140,12 @@ class Trainer:
 
     def __init__(self, network, loss, optimizer, *, epochs, batch_size, shuffle=True, penalty=None,
                  callbacks=(), random_state=None, divergence_patience=20, divergence_ratio=100.0,
-                 communicator=None, measure_after_step=False, augment=None):
+                 communicator=None, measure_after_step=False, augment=None, accumulate_gradients=False):
         validate_params(self._parameter_constraints,
                         {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle,
                          "divergence_patience": divergence_patience, "divergence_ratio": divergence_ratio}, "fit")
         self.network, self.loss, self.optimizer, self.penalty = network, loss, optimizer, penalty
-        self.augment = augment
+        self.accumulate_gradients = bool(accumulate_gradients)
         self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(shuffle)
         # data-parallel training over MPI (a neuronet.distributed.World; None in one process):
         # rank 0 alone runs the callbacks that only watch or save (progress output, checkpoints)
@@ -167,6 +172,9 @@ class Trainer:
         self._interrupt_agreed = False  # under MPI: Ctrl-C on any rank, as the last minibatch told
         # full-batch training: an epoch's training loss and accuracy are those of the weights after its step
         self.measure_after_step = bool(measure_after_step)
+        # random changes of each training batch (a neuronet.augment.Augmentation without a seed takes the run's)
+        self.augment = augment.with_seed(_augment_seed(random_state)) if getattr(augment, "seed", 0) is None \
+            else augment
 
     def _check_output_activation(self):
         head, expected = self.network.output_activation, self.loss.output_activation
@@ -191,11 +199,47 @@ class Trainer:
         else:
             value, correct, self._interrupt_agreed = self.communicator.train_step(
                 self, x, y, sample_weight, self._interrupt_requested)
+        return self._checked(value), correct
+
+    def _step_in_chunks(self, data, rows, sample_weight=None):
+        """:meth:`train_step` on the samples ``rows`` of ``data``, read and computed a
+        chunk at a time: with W_c the weight of chunk c (its samples, or Σ w) and W = Σ W_c,
+        J = Σ_c (W_c / W) J_c + penalty and ∇J = Σ_c (W_c / W) ∇J_c + ∇penalty, the
+        gradient of the whole batch, then one optimizer step."""
+        network, loss = self.network, self.loss
+        parameters, gradients, mask = flat = network.flat_parameters()
+        weights = None if sample_weight is None else sample_weight[rows]
+        total = len(rows) if weights is None else float(np.sum(weights))
+        summed, value_sum, correct = np.zeros_like(gradients), 0.0, 0
+        for chunk in chunks(len(rows)):
+            x, y = read(data, rows[chunk], network.dtype)
+            chunk_weights = None if weights is None else weights[chunk]
+            weight = len(x) if chunk_weights is None else float(np.sum(chunk_weights))
+            if not weight:
+                continue  # samples of weight 0 add nothing
+            value, logits = loss_and_gradient(network, loss, x, y, None, chunk_weights, flat)
+            if not np.isfinite(value):
+                return self._checked(value), None
+            value_sum += value * weight
+            summed += gradients * gradients.dtype.type(weight / total)
+            found = loss.correct(logits, y)
+            correct = None if found is None or correct is None else correct + found
+        gradients[...] = summed
+        value = value_sum / total + self.penalty_value(total)
+        if self.penalty is not None:
+            self.penalty.add_gradient(parameters, gradients, mask, total)
+        if np.isfinite(value):
+            self.optimizer.step(*flat)
+        return self._checked(value), correct
+
+    def _checked(self, value):
+        """The step's loss, once known finite (else the run diverged); the first is the
+        untrained network's, the yardstick for divergence."""
         if not np.isfinite(value):
             self._diverged(f"the loss became {value}", non_finite=True)
         if self.first_loss == np.inf:
-            self.first_loss = value  # the untrained network's loss: the yardstick for divergence
-        return value, correct
+            self.first_loss = value
+        return value
 
     def _interrupted(self):
         """Ctrl-C was pressed: here, or under MPI on any rank (every rank stops after the same minibatch)."""
@@ -253,7 +297,10 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_batch_begin"):  # a per-step schedule sets the rate here
                     callback.on_batch_begin(position["batch"])
-            value, correct = self.train_step(*self._training_batch(data, index), weights)
+            if self.accumulate_gradients and self.communicator is None and _length(index, n) > CHUNK_ROWS:
+                value, correct = self._step_in_chunks(data, as_indices(index, n), sample_weight)
+            else:
+                value, correct = self.train_step(*self._training_batch(data, index), weights)
             position["loss"] += value * min(self.batch_size, n - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
@@ -331,6 +378,7 @@ class Trainer:
             "epochs": self.epochs, "batch_size": self.batch_size, "shuffle": self.shuffle,
             "random_state": _seed_setting(self.random_state),
             "callbacks": [described(c) for c in self._steering_callbacks()],
+            **({"augment": self.augment.get_config()} if hasattr(self.augment, "get_config") else {}),
         }
 
     def _steering_callbacks(self):
@@ -508,6 +556,11 @@ _STATE_PARTS = {"epoch", "stop_training", "position", "rng", "network_rng", "ord
                 "optimizer", "history", "divergence", "callbacks"}
 
 
+def _length(index, n):
+    """The number of samples at ``index`` (a slice of ``n``, or sample numbers)."""
+    return len(range(*index.indices(n))) if isinstance(index, slice) else len(index)
+
+
 def as_dataset(X, y=None):
     """A dataset of (X, y): X itself when it is one (and ``y`` is None), else the arrays
     as an :class:`~neuronet.data.ArrayDataset`."""
@@ -532,6 +585,16 @@ def _seed_setting(seed):
     if isinstance(seed, (np.random.Generator, np.random.RandomState)):
         return {"generator": type(seed).__name__, "state": _generator_state(seed)}
     return type(seed).__name__
+
+
+def _augment_seed(random_state):
+    """The seed of an augmentation given none: the run's int seed, a RandomState's key
+    (the same for the same seed, on every MPI rank), or a fresh one."""
+    if isinstance(random_state, Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.get_state(legacy=False)["state"]["key"][0])
+    return int(np.random.SeedSequence().generate_state(1)[0])
 
 
 def _check_order(order, n):
@@ -604,7 +667,8 @@ def _class_indices(y, loss, validation_data):
 
 def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffle=True, penalty=None,
         validation_split=0.0, validation_data=None, callbacks=(), verbose=0, random_state=None, print_every=1,
-        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None):
+        sample_weight=None, communicator=None, measure_after_step=True, divergence_ratio=100.0, augment=None,
+        accumulate_gradients=False):
     """Train ``network`` on (X, y) and return its :class:`~neuronet.callbacks.History`.
 
     Parameters
@@ -630,6 +694,9 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
     callbacks : list of Callback
         E.g. ``EarlyStopping``, or ``Checkpoint("run.ckpt", resume=True)`` to save the
         whole state of the run as it goes and continue it exactly after a crash.
+    accumulate_gradients : bool
+        Compute a minibatch larger than :data:`~neuronet.data.CHUNK_ROWS` samples a chunk
+        at a time, summing the gradients (see :class:`Trainer`).
     augment : callable, optional
         ``augment(x, indices, epoch)`` on each training minibatch, such as
         :class:`neuronet.augment.Augmentation` (see :class:`Trainer`).
@@ -652,6 +719,9 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
         A loss over this many times the untrained network's stops the run as diverged
         (:class:`TrainingDiverged`); None leaves that to NaN/inf and to a loss that
         grows for 20 epochs in a row.
+    augment : neuronet.augment.Augmentation, optional
+        Random changes of each training batch of images (crops, flips, colour), new in
+        every epoch; unseeded, it takes the seed of ``random_state``.
 
     X may be a scipy sparse matrix (a Dense first layer multiplies it as it is).
     Ctrl-C stops training after the current minibatch with :class:`TrainingInterrupted`.
@@ -678,7 +748,7 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
     validate_params({"validation_split": [Interval(Real, 0, 1, closed="left")]},
                     {"validation_split": validation_split}, "fit")
     if validation_split and validation_data is None:
-        classes = network.output_activation is not None and y.ndim == 1
+        classes = network.output_activation is not None and np.ndim(data.targets) == 1
         if sample_weight is not None:
             raise ValueError("validation_split with sample_weight: give validation_data instead")
         data, validation_data = _validation_split(data, validation_split, random_state, stratify=classes)
@@ -691,6 +761,7 @@ def fit(network, X, y=None, *, loss, optimizer, epochs=10, batch_size=32, shuffl
         callbacks.append(EpochLogger(print_every))
     trainer = Trainer(network, loss, optimizer, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                       penalty=penalty, callbacks=callbacks, random_state=random_state, communicator=communicator,
-                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment)
+                      measure_after_step=measure_after_step, divergence_ratio=divergence_ratio, augment=augment,
+                      accumulate_gradients=accumulate_gradients)
     trainer.history.classes = labels
     return trainer.fit(data, validation_data=validation_data, sample_weight=sample_weight)

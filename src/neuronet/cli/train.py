@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -13,6 +14,7 @@ from datetime import datetime
 import numpy as np
 
 from .. import imagefolder
+from ..augment import OPERATIONS, Augmentation
 from ..callbacks import held_out_named
 from ..checkpoint import progress
 from ..data import CHUNK_ROWS, ArrayDataset, LazyRows, flat_rows, is_lazy
@@ -118,6 +120,13 @@ def add(commands):
                              "what they give, y\u00a0=\u00a0x\u00a0+\u00a0F(x) (x through a 1×1 convolution where "
                              "the channels differ): the gradient reaches the first layers through the additions "
                              "undiminished")
+    parser.add_argument("--augment", type=augmentations, nargs="?", const=ALL_AUGMENTATIONS, default=None,
+                        metavar="CHANGES",
+                        help="cnn: change each training image at random, anew every epoch, so that the network "
+                             "learns what the changes leave alone rather than the photos themselves: crop (shifted by up to "
+                             f"{OPERATIONS['crop']} pixels), flip (mirrored left to right), color (brightness and "
+                             f"contrast ±{OPERATIONS['color']:g}); a strength as crop=8 or color=0.2 "
+                             f"(alone: {ALL_AUGMENTATIONS}); test images are left as they are")
     parser.add_argument("--threshold", type=fraction, default=None, metavar="P",
                         help="logistic regression of two classes says the second where its probability exceeds P; "
                              "kept in the model file for predict and evaluate "
@@ -151,6 +160,18 @@ def add(commands):
     parser.set_defaults(run=run)
 
 
+ALL_AUGMENTATIONS = ",".join(OPERATIONS)
+
+
+def augmentations(text):
+    """--augment's comma-separated changes, e.g. crop,flip,color, checked and kept as given."""
+    try:
+        Augmentation.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 # --optimizer gd of an mlp or cnn: the lecture's plain gradient descent, w ← w − η ∂J/∂w
 PLAIN_GRADIENT_DESCENT = {"solver": "sgd", "momentum": 0.0, "nesterovs_momentum": False, "learning_rate": "constant"}
 # Flags that shape hidden layers or minibatches, and so mean nothing to logistic regression
@@ -167,6 +188,9 @@ def check_flags_apply(args, dataset):
     if cnn_only and args.model != "cnn":
         raise UserError(f"{cnn_only[0]} applies to --model cnn: it changes the convolution blocks, and --model "
                         f"{args.model} has none")
+    if getattr(args, "augment", None) and args.model != "cnn":
+        raise UserError(f"--augment applies to --model cnn (CNNClassifier's augment), which trains on images; "
+                        f"--model {args.model} has no such setting")
     if args.model != "logistic":
         if args.threshold is not None:
             raise UserError("--threshold applies to --model logistic (one sigmoid neuron); an mlp or cnn says the "
@@ -201,7 +225,8 @@ def build_estimator(args, dataset, n_train=None):
         if dataset.image_shape is None:
             raise UserError(f"--model cnn needs images, and {dataset.name} is a table of features; try --model mlp")
         given["image_shape"] = dataset.image_shape
-        given.update(batch_norm=getattr(args, "batch_norm", None), residual=getattr(args, "residual", None))
+        given.update(batch_norm=getattr(args, "batch_norm", None), residual=getattr(args, "residual", None),
+                     augment=getattr(args, "augment", None))
     return MODELS[args.model](random_state=args.seed, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -337,6 +362,8 @@ def key_settings(model, n_train):
     if "conv_filters" in params:
         layers.append("conv " + ",".join(map(str, params["conv_filters"])))
         layers += [words for name, words in (("residual", "residual"), ("batch_norm", "batch-norm")) if params.get(name)]
+        if params.get("augment") is not None:
+            layers.append(f"augment {params['augment']}")
     if params.get("hidden_layer_sizes"):
         layers.append("hidden " + ",".join(map(str, params["hidden_layer_sizes"])))
     if "activation" in params:

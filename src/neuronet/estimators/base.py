@@ -20,8 +20,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..callbacks import History
-from ..data import chunks, is_lazy
 from ..checkpoint import Checkpoint
+from ..data import Mapped, chunks, is_dataset, is_lazy, spread_rows
 from ..diagnosis import warn_if_stopped_learning
 from ..layers import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..layers.activations import sigmoid, softmax
@@ -29,6 +29,7 @@ from ..losses import BinaryCrossEntropy, CrossEntropy
 from ..network import Sequential
 from ..training import TrainingDiverged, TrainingInterrupted, fit
 from ..validation import DtypeOptions, Interval, first_few, validate_params
+from .streamed import scan
 
 # Hidden activations by scikit-learn's names (and neuronet's older aliases)
 ACTIVATIONS = {"identity": Identity, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,
@@ -249,7 +250,11 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
 
     # --- fitting --------------------------------------------------------------
     def _validate_fit(self, X, y):
+        """(X as the network takes it, the targets as the loss takes them) — or, for a
+        dataset X, (one sample, the targets, the dataset read as the network takes it)."""
         self._check_parameters()
+        if is_dataset(X):
+            return self._scan_fit(X, y)
         X, y = validated(self, X, y, dtype=np.dtype(self.dtype), allow_nd=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -259,7 +264,26 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
                 f"({self.classes_[0]!r})"
             )
         self._note_input_range(X, reset=True)
-        return X.reshape((len(X), *self._sample_shape(X))), self._targets(encoded)
+        return X.reshape((len(X), *self._sample_shape(X))), self._targets(encoded), None
+
+    def _scan_fit(self, dataset, y):
+        if y is not None:
+            raise ValueError("fit takes a dataset alone (its targets are the labels), or arrays X and y")
+        scanned = scan(self, dataset, np.dtype(self.dtype))
+        self.classes_ = np.unique(scanned.targets)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; the dataset's targets have "
+                             f"only one class ({self.classes_[0]!r})")
+        self._input_range = scanned.input_range
+        shape = self._sample_shape(scanned.first)
+        rows = self._as_read(dataset, shape)
+        return scanned.first.reshape((1, *shape)), rows.targets, rows
+
+    def _as_read(self, dataset, shape):
+        """``dataset`` read as the network and the loss take it: samples of ``shape`` in
+        the training dtype, labels as class indices."""
+        return Mapped(dataset, x_map=lambda x: np.asarray(x, dtype=self.dtype).reshape((len(x), *shape)),
+                      y_map=lambda labels: self._targets(np.searchsorted(self.classes_, labels)))
 
     def _targets(self, encoded):
         """Class indices as the loss takes them: 0/1 floats for two classes, else ints."""
@@ -276,9 +300,16 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         return BinaryCrossEntropy() if len(self.classes_) == 2 else CrossEntropy()
 
     def _encode_validation(self, validation_data):
-        """(X_val, y_val) in the network's shape and dtype, labels as class indices."""
+        """(X_val, y_val) in the network's shape and dtype, labels as class indices (a
+        dataset: read so, a minibatch at a time)."""
         if validation_data is None:
             return None
+        if is_dataset(validation_data):
+            unknown = np.setdiff1d(validation_data.targets, self.classes_)
+            if unknown.size:
+                raise ValueError(f"validation labels {unknown[:10].tolist()} were not seen in training "
+                                 f"(classes: {list(self.classes_)})")
+            return self._as_read(validation_data, self.network_.input_shape)
         X_val, y_val = validation_data
         X_val = self._validated(X_val, self.dtype)
         y_val = np.asarray(y_val)
@@ -291,20 +322,25 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
 
     def _fit_loop(self, X, target, optimizer, penalty, *, batch_size, shuffle, callbacks=(), validation_data=None,
                   checkpoint=None, checkpoint_every="epoch", resume=False, communicator=None):
+        """Train on (X, target), or on the dataset X (target None) read a minibatch (or,
+        past :data:`~neuronet.data.CHUNK_ROWS` samples, a chunk) at a time."""
         callbacks = with_checkpoint(callbacks, checkpoint, checkpoint_every, resume)
         try:
             history = fit(
-                self.network_, X, target, loss=self._loss(), optimizer=optimizer, penalty=penalty,
+                self.network_, X, None if is_dataset(X) else target, loss=self._loss(), optimizer=optimizer, penalty=penalty,
                 epochs=self.max_iter, batch_size=batch_size, shuffle=shuffle,
                 validation_data=self._encode_validation(validation_data),
                 callbacks=callbacks, verbose=self.verbose, random_state=_seed(self.random_state),
                 print_every=max(1, self.max_iter // 20), communicator=communicator,
                 divergence_ratio=None,  # a convex cost that bounces high is an overshooting rate: warned at the end
+                accumulate_gradients=True,  # a batch of every sample, in chunks: the memory of one chunk
             )
         except (TrainingDiverged, TrainingInterrupted) as stop:  # keep what was learned, then report
             self._record(stop.history)
             raise
         self._record(history)
+        if is_dataset(X):  # diagnosed on samples spread over it
+            X, target = X[spread_rows(len(X))]
         warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3,
                                  loss=self._loss(), target=target)
         self.network_.clear()  # nothing of X stays in the model

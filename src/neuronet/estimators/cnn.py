@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..augment import Augmentation, as_augmentation
 from ..data import is_lazy
 from ..layers import BatchNorm, Conv2D, Flatten, MaxPool2D, Residual
 from ..validation import Sizes
@@ -100,6 +101,13 @@ class CNNClassifier(MLPClassifier):
     residual : bool, default False
         Each block a :class:`~neuronet.nn.Residual` block of two convolutions, y = P·x +
         F(x), followed by the pooling and the activation (below).
+    augment : str, list, Augmentation or None, default None
+        Random changes of the training images, new in every epoch (see
+        :mod:`neuronet.augment`): the names of changes, ``"crop,flip,color"`` (or a list of
+        them), each at its default strength, or an :class:`~neuronet.augment.Augmentation`
+        to choose the strengths. None trains on the images as they are. Only training
+        batches are changed, never the validation data or predictions; an Augmentation
+        without a seed takes ``random_state``'s.
 
     Notes
     -----
@@ -155,10 +163,11 @@ class CNNClassifier(MLPClassifier):
         "pool_size": [POSITIVE_INT],
         "batch_norm": ["boolean"],
         "residual": ["boolean"],
+        "augment": [str, list, tuple, dict, Augmentation, None],
     }
 
     def __init__(self, image_shape=None, conv_filters=(16, 32, 64), kernel_size=3, pool_size=2,
-                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, solver="adam",
+                 hidden_layer_sizes=(), activation="relu", *, batch_norm=False, residual=False, augment=None, solver="adam",
                  alpha=0.0001, batch_size=32, learning_rate="cosine", learning_rate_init=0.005, power_t=0.5,
                  max_iter=35, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
@@ -169,6 +178,7 @@ class CNNClassifier(MLPClassifier):
         self.pool_size = pool_size
         self.batch_norm = batch_norm
         self.residual = residual
+        self.augment = augment
         super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
                          max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -181,6 +191,13 @@ class CNNClassifier(MLPClassifier):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+    def _check_parameters(self):
+        super()._check_parameters()
+        self._augmentation()  # an unknown change is refused before training starts
+
+    def _augmentation(self):
+        return as_augmentation(self.augment)
 
     def _validated_X(self, X, y, reset, **options):
         """Images (n, C, H, W) or (n, H, W), or flat rows; no sparse input."""

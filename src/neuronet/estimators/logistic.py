@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ..callbacks import Callback, StopWhenSettled
+from ..data import is_dataset
 from ..distributed import mpi_world
 from ..layers import Dense
 from ..layers.activations import sigmoid, softmax
@@ -131,7 +132,7 @@ class LogisticRegression(NeuralClassifier):
     def _build_layers(self, n_outputs, sample_shape):
         return [Dense(n_outputs, initializer="zeros")]
 
-    def fit(self, X, y, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch",
+    def fit(self, X, y=None, validation_data=None, checkpoint=None, resume=False, checkpoint_every="epoch",
             distributed=False):
         """Fit w and b to (X, y); y may hold any labels (two: one sigmoid neuron; more:
         one softmax neuron per class).
@@ -141,8 +142,16 @@ class LogisticRegression(NeuralClassifier):
         ``resume`` as for :class:`neuronet.checkpoint.Checkpoint` (path, every, resume).
         ``distributed=True`` splits each iteration's batch over the processes of an MPI
         job, each calling ``fit`` alike (see :mod:`neuronet.distributed`).
+
+        X may also be a dataset object, with y None (:mod:`neuronet.data`), for data that
+        does not fit in memory: gradient descent then reads it a chunk of
+        :data:`~neuronet.data.CHUNK_ROWS` samples at a time, summing the gradient (as it
+        does arrays of more samples than that), so the weights are the arrays' own.
         """
-        X, target = self._validate_fit(X, y)
+        if is_dataset(X) and self.solver == "newton":
+            raise ValueError("Newton's method takes the whole training set at once: give arrays, or train the dataset "
+                             "with solver='gd'")
+        X, target, dataset = self._validate_fit(X, y)
         self.network_ = self._make_network(X)
         penalty = L2(self.alpha)  # the lecture's (α/2)‖w‖², whatever the batch
         if self.solver == "gd":
@@ -151,7 +160,8 @@ class LogisticRegression(NeuralClassifier):
         else:
             stop = _NewtonConverged(self.tol)
             optimizer = self._newton(X, target, penalty)
-        self._fit_loop(X, target, optimizer, penalty, batch_size=len(X), shuffle=False,
+        X = X if dataset is None else dataset
+        self._fit_loop(X, target, optimizer, penalty, batch_size=len(target), shuffle=False,
                        callbacks=[stop] if self.tol > 0 or self.solver == "gd" else [],
                        validation_data=validation_data, checkpoint=checkpoint, resume=resume,
                        checkpoint_every=checkpoint_every,

@@ -29,9 +29,9 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
+from ..data import Mapped, Subset, is_dataset, is_lazy, spread_rows
 from ..callbacks import Callback, History, LearningRateScheduler, LiveCurves, ProgressBar
 from ..diagnosis import warn_if_stopped_learning
-from ..data import is_lazy
 from ..distributed import mpi_world
 from ..layers import Dense, Dropout, Exp, Sigmoid, Softmax
 from ..losses import BinaryCrossEntropy, CrossEntropy, HalfPoissonDeviance, HalfSquaredError
@@ -41,6 +41,7 @@ from ..regularizers import L2
 from ..threads import blas_threads
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
+from .streamed import outputs_in_chunks, refuse_dataset, scan, training_dtype
 from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, by_chunks, network_seed, savable_classes,
                    validated, with_checkpoint)
 
@@ -319,10 +320,16 @@ class _BaseMLP(NeuralEstimator):
                 f"learning_rate_init={self.learning_rate!r}")
         super()._check_parameters()
 
-    def fit(self, X, y, sample_weight=None, *, validation_data=None, checkpoint=None, resume=False,
+    def fit(self, X, y=None, sample_weight=None, *, validation_data=None, checkpoint=None, resume=False,
             checkpoint_every="epoch", distributed=False):
         """Fit the network to (X, y): up to ``max_iter`` epochs of minibatches (sgd,
         adam) or iterations of L-BFGS.
+
+        X may also be a dataset object, with y None (:mod:`neuronet.data`: ``len``,
+        ``dataset[indices] -> (X, y)``, ``targets``, such as
+        :class:`neuronet.datasets.ImageFolder`), for data that does not fit in memory:
+        it is read a chunk at a time, once to check it, then a minibatch at a time
+        (sgd and adam); the weights are those the same arrays would give.
 
         neuronet's additions, for sgd and adam: ``validation_data=(X_val, y_val)``
         records their loss and score per epoch in ``history_``; ``checkpoint``,
@@ -347,8 +354,12 @@ class _BaseMLP(NeuralEstimator):
         self._check_parameters()
         self._hidden_sizes()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        self._note_input_range(X, reset=first_pass)
+        dataset = X if is_dataset(X) else None
+        if dataset is not None:
+            X, y = self._scan_dataset(dataset, y, incremental, first_pass)
+        else:
+            X, y = self._validate_input(X, y, incremental, reset=first_pass)
+            self._note_input_range(X, reset=first_pass)
         # one generator for the initial weights, the early-stopping split and the shuffles, as scikit-learn
         world = mpi_world(required=True) if distributed else None
         seed = self.random_state if world is None else world.shared_seed(self.random_state)
@@ -358,7 +369,9 @@ class _BaseMLP(NeuralEstimator):
             self._initialize(X, y)
         target = self._targets_of(y)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=self.network_.dtype)
+            sample_weight = _check_sample_weight(sample_weight, y, dtype=self.network_.dtype)
+        if dataset is not None:  # X: the samples as the network takes them, read a minibatch at a time
+            X = Mapped(dataset, x_map=self._network_rows, y_map=self._targets_of)
         if self.solver == "lbfgs":
             if checkpoint is not None or validation_data is not None or world is not None:
                 raise ValueError("checkpoint=, validation_data= and distributed= follow the epochs of solver='adam' "
@@ -371,10 +384,43 @@ class _BaseMLP(NeuralEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         if not incremental:
-            warn_if_stopped_learning(self, self._as_network_input(X), self._class_indices(y), stacklevel=3,
-                                     loss=self._loss(), target=target)
+            rows = spread_rows(len(y)) if dataset is not None else slice(None)
+            inputs = X[rows][0] if dataset is not None else self._as_network_input(X)
+            warn_if_stopped_learning(self, inputs, self._class_indices(y[rows]), stacklevel=3, loss=self._loss(),
+                                     target=target[rows])
         self.network_.clear()  # nothing of X stays in the model
         return self
+
+    def _scan_dataset(self, dataset, y, incremental, first_pass):
+        """(one sample, the targets) of a dataset given to ``fit``, checked a chunk at a
+        time as :meth:`_validate_input` checks arrays; the input range noted."""
+        if y is not None:
+            raise ValueError("fit takes a dataset alone (its targets are the labels), or arrays X and y")
+        if self.solver == "lbfgs":
+            raise ValueError("L-BFGS takes the whole training set at each step: give arrays, or train the dataset "
+                             "with solver='adam' or 'sgd'")
+        dtype = self.network_.dtype if not first_pass else training_dtype(dataset, self.dtype)
+        scanned = scan(self, dataset, dtype, classifier=not self._numeric_targets)
+        first = self._validated_X(scanned.first, scanned.targets[:1], first_pass, y_numeric=self._numeric_targets)[0]
+        self._input_range = scanned.input_range if first_pass or getattr(self, "_input_range", None) is None else \
+            np.vstack([np.minimum(scanned.input_range[0], self._input_range[0]),
+                       np.maximum(scanned.input_range[1], self._input_range[1])])
+        return first, self._checked_targets(scanned.targets, incremental)
+
+    def _network_rows(self, x):
+        """A minibatch read from a dataset as the network takes it."""
+        return self._as_network_input(np.asarray(x, dtype=self.network_.dtype))
+
+    _numeric_targets = False  # a regressor's targets are numbers; a classifier's any labels
+
+    def _validate_input(self, X, y, incremental, reset):
+        """(X, y) checked as scikit-learn checks them, y against the earlier fit's classes."""
+        X, y = self._validated_X(X, y, reset, y_numeric=self._numeric_targets)
+        return X, self._checked_targets(y, incremental)
+
+    def _augmentation(self):
+        """The random changes of training batches (CNNClassifier's ``augment``): none here."""
+        return None
 
     def _dtype(self, X):
         """The training dtype: X's own (float32 or float64), unless ``dtype`` says otherwise."""
@@ -441,6 +487,10 @@ class _BaseMLP(NeuralEstimator):
         """scikit-learn's held-out validation set, stratified for single-label
         classification; the validation targets go back to labels, for scoring."""
         stratify = self._stratify(y)
+        if is_dataset(X):  # the same split of its samples' numbers: read when trained on, or scored
+            rows, y, sample_weight, (rows_val, y_val, weight_val) = self._early_stopping_split(
+                np.arange(len(X)), y, sample_weight)
+            return Subset(X, rows), y, sample_weight, (Subset(X, rows_val), y_val, weight_val)
         parts = train_test_split(X, y, *([] if sample_weight is None else [sample_weight]),
                                  random_state=self._random_state, test_size=self.validation_fraction,
                                  stratify=stratify)
@@ -471,7 +521,8 @@ class _BaseMLP(NeuralEstimator):
         validation = None
         if self.early_stopping:
             X, target, sample_weight, validation = self._early_stopping_split(X, target, sample_weight)
-        bookkeeping = _ScikitLearnEpochs(self, X.shape[0], validation)
+        n_samples = len(X) if is_dataset(X) else X.shape[0]
+        bookkeeping = _ScikitLearnEpochs(self, n_samples, validation)
         callbacks = [bookkeeping]
         if self.learning_rate == "cosine":
             callbacks.append(LearningRateScheduler(CosineDecay(self.learning_rate_init, self.max_iter)))
@@ -480,11 +531,13 @@ class _BaseMLP(NeuralEstimator):
         callbacks = with_checkpoint(callbacks, checkpoint, checkpoint_every, resume)
         epochs = 1 if incremental else self.max_iter
         try:
-            self.history_ = fit(self.network_, self._as_network_input(X), target, loss=self._loss(),
+            inputs, target = (X, None) if is_dataset(X) else (self._as_network_input(X), target)
+            self.history_ = fit(self.network_, inputs, target, loss=self._loss(),
                                 optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
-                                batch_size=self._batch_size(X.shape[0]), shuffle=self.shuffle,
+                                batch_size=self._batch_size(n_samples), shuffle=self.shuffle,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
-                                random_state=self._random_state, sample_weight=sample_weight, communicator=world)
+                                random_state=self._random_state, sample_weight=sample_weight, communicator=world,
+                                augment=self._augmentation())
         except TrainingInterrupted as stop:
             self.history_ = stop.history
             raise
@@ -507,6 +560,8 @@ class _BaseMLP(NeuralEstimator):
     def _encode_validation(self, validation_data):
         if validation_data is None:
             return None
+        if is_dataset(validation_data):
+            return Mapped(validation_data, x_map=self._network_rows, y_map=self._targets_of)
         X_val, y_val = self._validated_X(*validation_data, reset=False)
         return self._as_network_input(X_val), self._targets_of(column_or_1d(y_val) if np.ndim(y_val) == 2 and
                                                                   np.shape(y_val)[1] == 1 else y_val)
@@ -549,6 +604,12 @@ class _BaseMLP(NeuralEstimator):
             X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)
         return self._in_dtype_of(X, self._network_outputs(self._as_network_input(X)))
+
+    def _held_out_outputs(self, X):
+        """The outputs for the early-stopping set (arrays, or part of a dataset, read a chunk at a time)."""
+        if is_dataset(X):
+            return outputs_in_chunks(lambda rows: self._forward(rows, check_input=False), X)
+        return self._forward(X, check_input=False)
 
     @staticmethod
     def _in_dtype_of(X, outputs):
@@ -688,8 +749,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _loss(self):
         return CrossEntropy() if self.out_activation_ == "softmax" else BinaryCrossEntropy()
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = self._validated_X(X, y, reset)
+    def _checked_targets(self, y, incremental):
+        """The labels, checked against the classes of an earlier fit (or setting them)."""
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -704,7 +765,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
                                  f"'y' has {classes}.")
-        return X, y
+        return y
 
     def _targets_of(self, y):
         """Labels as the loss takes them: 0/1 columns (sigmoid outputs), or class indices (softmax)."""
@@ -731,6 +792,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y) from the current weights; ``classes`` (every label of
         the whole problem) is required on the first call."""
+        refuse_dataset(X, "partial_fit")
         if not hasattr(self, "classes_"):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -744,7 +806,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _score(self, X, y, sample_weight=None):
         """Accuracy on data already validated (the early-stopping set)."""
-        return accuracy_score(y, self._labels(self._forward(X, check_input=False)), sample_weight=sample_weight)
+        return accuracy_score(y, self._labels(self._held_out_outputs(X)), sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities: columns in the order of ``classes_`` (for several
@@ -839,13 +901,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _loss(self):
         return HalfPoissonDeviance() if self.loss == "poisson" else HalfSquaredError()
 
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = self._validated_X(X, y, reset, y_numeric=True)
+    _numeric_targets = True
+
+    def _checked_targets(self, y, incremental):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("loss='poisson' needs y >= 0 (counts, rates)")
-        return X, y
+        return y
 
     def _targets_of(self, y):
         y = np.asarray(y, dtype=self.network_.dtype)
@@ -854,11 +917,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @available_if(lambda estimator: estimator._check_solver())
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y) from the current weights."""
+        refuse_dataset(X, "partial_fit")
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _score(self, X, y, sample_weight=None):
         """R² on data already validated (the early-stopping set); NaN if the network blew up."""
-        predicted = self._forward(X, check_input=False)
+        predicted = self._held_out_outputs(X)
         if not np.isfinite(predicted).all():
             return np.nan
         return r2_score(y, predicted.ravel() if predicted.shape[1] == 1 else predicted, sample_weight=sample_weight)
