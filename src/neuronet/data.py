@@ -106,14 +106,10 @@ class Subset:
         return f"{fingerprint_of(self.dataset)}[{_digest_indices(self.indices)}]"
 
 
-class LazyRows:
-    """Rows ``rows`` of ``source`` (an array-like indexed by arrays of row numbers), read
-    only when indexed: ``LazyRows(images, rows)[k]`` is ``images[rows[k]]``."""
+class _ArrayLike:
+    """What an array-like read a slice at a time shares: its ``shape`` gives ``ndim`` and ``len``."""
 
-    def __init__(self, source, rows):
-        self.source, self.rows = source, np.asarray(rows, dtype=np.intp)
-        self.shape = (len(self.rows), *source.shape[1:])
-        self.dtype = source.dtype
+    shape: tuple
 
     @property
     def ndim(self):
@@ -122,6 +118,16 @@ class LazyRows:
     def __len__(self):
         return self.shape[0]
 
+
+class LazyRows(_ArrayLike):
+    """Rows ``rows`` of ``source`` (an array-like indexed by arrays of row numbers), read
+    only when indexed: ``LazyRows(images, rows)[k]`` is ``images[rows[k]]``."""
+
+    def __init__(self, source, rows):
+        self.source, self.rows = source, np.asarray(rows, dtype=np.intp)
+        self.shape = (len(self.rows), *source.shape[1:])
+        self.dtype = source.dtype
+
     def __getitem__(self, index):
         return self.source[self.rows[index]]
 
@@ -129,7 +135,7 @@ class LazyRows:
         return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
 
 
-class MappedRows:
+class MappedRows(_ArrayLike):
     """The rows of an array-like ``source`` passed through ``map`` as they are read, and
     only then: ``MappedRows(images, flat, (n_values,))[a:b]`` is ``flat(images[a:b])`` (a
     folder's image cache as flat rows, or in a saved model's units). ``sample_shape`` is
@@ -139,13 +145,6 @@ class MappedRows:
         self.source, self.map = source, map
         self.shape = (source.shape[0], *sample_shape)
         self.dtype = np.dtype(dtype or source.dtype)
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __len__(self):
-        return self.shape[0]
 
     def __getitem__(self, index):
         return self.map(self.source[index])
