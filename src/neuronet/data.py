@@ -37,6 +37,14 @@ def is_dataset(data):
         and hasattr(data, "__len__")
 
 
+def is_lazy(X):
+    """Whether ``X`` is an array-like read a slice of rows at a time (``.shape`` and
+    ``X[rows]``, as :class:`LazyRows` or an image cache), rather than an array in memory
+    (a NumPy array or a scipy sparse matrix)."""
+    return not isinstance(X, np.ndarray) and not hasattr(X, "tocsr") and hasattr(X, "shape") \
+        and hasattr(X, "__getitem__") and not is_dataset(X)
+
+
 def chunks(n_samples, rows=CHUNK_ROWS):
     """Slices that cover ``range(n_samples)`` in order, ``rows`` at a time."""
     return [slice(start, min(start + rows, n_samples)) for start in range(0, n_samples, rows)]
@@ -98,14 +106,10 @@ class Subset:
         return f"{fingerprint_of(self.dataset)}[{_digest_indices(self.indices)}]"
 
 
-class LazyRows:
-    """Rows ``rows`` of ``source`` (an array-like indexed by arrays of row numbers), read
-    only when indexed: ``LazyRows(images, rows)[k]`` is ``images[rows[k]]``."""
+class _ArrayLike:
+    """What an array-like read a slice at a time shares: its ``shape`` gives ``ndim`` and ``len``."""
 
-    def __init__(self, source, rows):
-        self.source, self.rows = source, np.asarray(rows, dtype=np.intp)
-        self.shape = (len(self.rows), *source.shape[1:])
-        self.dtype = source.dtype
+    shape: tuple
 
     @property
     def ndim(self):
@@ -114,11 +118,47 @@ class LazyRows:
     def __len__(self):
         return self.shape[0]
 
+
+class LazyRows(_ArrayLike):
+    """Rows ``rows`` of ``source`` (an array-like indexed by arrays of row numbers), read
+    only when indexed: ``LazyRows(images, rows)[k]`` is ``images[rows[k]]``."""
+
+    def __init__(self, source, rows):
+        self.source, self.rows = source, np.asarray(rows, dtype=np.intp)
+        self.shape = (len(self.rows), *source.shape[1:])
+        self.dtype = source.dtype
+
     def __getitem__(self, index):
         return self.source[self.rows[index]]
 
     def fingerprint(self):
         return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
+
+
+class MappedRows(_ArrayLike):
+    """The rows of an array-like ``source`` passed through ``map`` as they are read, and
+    only then: ``MappedRows(images, flat, (n_values,))[a:b]`` is ``flat(images[a:b])`` (a
+    folder's image cache as flat rows, or in a saved model's units). ``sample_shape`` is
+    the shape of one mapped sample; read it by slices or arrays of rows."""
+
+    def __init__(self, source, map, sample_shape, dtype=None):
+        self.source, self.map = source, map
+        self.shape = (source.shape[0], *sample_shape)
+        self.dtype = np.dtype(dtype or source.dtype)
+
+    def __getitem__(self, index):
+        return self.map(self.source[index])
+
+    def fingerprint(self):
+        return fingerprint_of(self.source)
+
+
+def flat_rows(X):
+    """X with one row of values a sample: an array reshaped, an array-like read a slice at
+    a time (:func:`is_lazy`) as :class:`MappedRows` that flatten each read."""
+    if is_lazy(X):
+        return MappedRows(X, lambda rows: rows.reshape(len(rows), -1), (int(np.prod(X.shape[1:])),))
+    return X.reshape(len(X), -1)
 
 
 def sample_shape(dataset):

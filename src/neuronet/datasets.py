@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .data import LazyRows, is_lazy
 from .imagefolder import read_image_folder
 from .tables import is_number, read_table
 
@@ -42,7 +43,13 @@ class Dataset:
         return int(np.prod(self.X.shape[1:]))
 
     def split(self, test_size=0.2, random_state=0):
-        """Seeded, stratified train/test split: (X_train, X_test, y_train, y_test)."""
+        """Seeded, stratified train/test split: (X_train, X_test, y_train, y_test). An X
+        read a slice at a time (a folder's image cache) is split without being read: its
+        parts are :class:`~neuronet.data.LazyRows` of it, the same samples as an array's."""
+        if is_lazy(self.X):
+            train, test = train_test_split(np.arange(len(self.y)), test_size=test_size, random_state=random_state,
+                                           stratify=self.y)
+            return LazyRows(self.X, train), LazyRows(self.X, test), self.y[train], self.y[test]
         return train_test_split(self.X, self.y, test_size=test_size, random_state=random_state,
                                 stratify=self.y)
 

@@ -7,6 +7,8 @@ layer by layer in reverse, each layer turning ∂L/∂(its output) into ∂L/∂
 from __future__ import annotations
 
 import html
+import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -17,6 +19,7 @@ from .layers.residual import Residual  # issue 26: residual blocks, their parts 
 from .layers.attention import MultiHeadSelfAttention  # issue 26: attention, its parts shown in the summary
 from .layers.steps import TimeDistributed
 from .layers.transformer import TransformerEncoderBlock
+from .data import CHUNK_ROWS, chunks, is_lazy
 from .threads import blas_threads
 from .tracing import trace
 from .training import fit
@@ -27,6 +30,9 @@ HIDDEN_ACTIVATIONS = (Identity, Sigmoid, Tanh, ReLU, LeakyReLU)  # elementwise a
 # The rows of one matrix product in batch-invariant prediction: BLAS holds them as the
 # lanes of its vector registers, which all get the same arithmetic
 ROWS_PER_BLOCK = 8
+# The most bytes one chunk of a prediction over many samples takes (as
+# Sequential.memory_estimate counts them): large images go through in fewer samples a chunk
+INFERENCE_BYTES = 1 << 28
 
 
 def past_max_pooling(following_layers):
@@ -263,18 +269,29 @@ class Sequential:
         return trace(self, x, target, loss)
 
     def _in_batches(self, compute, x, batch_size):
-        x = x.tocsr() if sparse.issparse(x) else np.asarray(x)  # sparse rows reach the first Dense as they are
-        if x.dtype.kind != "f":
-            x = x.astype(self.dtype)
-        self.ensure_built(x)
+        if is_lazy(x):  # an array-like read a batch at a time (an image cache): never whole
+            self.ensure_built(x)
+            batches = (self._as_input(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size))
+        else:
+            x = self._as_input(x)
+            self.ensure_built(x)
+            batches = (x[i : i + batch_size] for i in range(0, max(x.shape[0], 1), batch_size))
         with blas_threads(self, batch_size):  # one count per batch size, whatever the rows given
-            outputs = np.concatenate([compute(x[i : i + batch_size]) for i in range(0, max(x.shape[0], 1), batch_size)])
+            outputs = np.concatenate([compute(batch) for batch in batches])
         self.clear_cache()  # inference keeps nothing of x
         return outputs
 
+    def _as_input(self, x):
+        """x as the layers take it: sparse rows as CSR (they reach the first Dense as they
+        are), float arrays in their own precision, others in the network's dtype."""
+        x = x.tocsr() if sparse.issparse(x) else np.asarray(x)
+        return x if x.dtype.kind == "f" else x.astype(self.dtype)
+
     def predict(self, x, batch_size=1024):
         """Outputs for ``x`` in inference mode, computed in batches of ``batch_size``;
-        nothing of ``x`` stays in the network (:meth:`clear_cache`).
+        nothing of ``x`` stays in the network (:meth:`clear_cache`). ``x`` may be an
+        array-like read a slice at a time (:func:`neuronet.data.is_lazy`: an image cache),
+        which is then read one batch at a time, never whole.
 
         Float input keeps its precision (float64 input gives float64 outputs); other
         input is converted to the network's dtype."""
@@ -309,14 +326,58 @@ class Sequential:
         each block as Zᵀ = Wᵀ · Xᵀ, the block's rows being the lanes of BLAS's vector
         registers, which all get the same arithmetic; a Conv2D multiplies each image
         alone. Every other layer treats each sample alone.
+
+        The batch goes through :meth:`chunk_rows` samples at a time (a whole number of
+        blocks, so the numbers are those of the whole batch at once), so its memory is
+        that of one chunk's activations; ``x`` may be an array-like read a slice at a
+        time (:func:`neuronet.data.is_lazy`).
         """
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = x if is_lazy(x) else np.asarray(x)
         self.ensure_built(x)
-        rows = x.shape[0]
+        rows, outputs = x.shape[0], None
         with blas_threads(self, ROWS_PER_BLOCK):  # one count for every batch
-            x = _batch_invariant(self.layers, x)
+            for chunk in chunks(rows, self.chunk_rows()) or [slice(0, 0)]:
+                y = _batch_invariant(self.layers, np.ascontiguousarray(x[chunk], dtype=self.dtype))
+                if outputs is None:
+                    outputs = np.empty((rows, *y.shape[1:]), dtype=y.dtype)
+                outputs[chunk] = y[: chunk.stop - chunk.start]
         self.clear_cache()
-        return x[:rows]
+        return outputs
+
+    def memory_estimate(self, batch_size, chunk_rows=CHUNK_ROWS, optimizer_slots=2):
+        """The bytes of memory training takes at its peak, estimated from the shapes of
+        the built network's layers: a :class:`MemoryEstimate` of
+
+        - ``parameters``: the parameters, their gradients and the optimizer's
+          ``optimizer_slots`` arrays of the same size each (Adam's two moments, momentum's
+          one velocity, none for plain gradient descent);
+        - ``batch``: one training step over ``batch_size`` samples: the batch as read and
+          in the network's dtype, every layer's output and what its forward pass keeps for
+          backward (a convolution's im2col columns: :meth:`Layer.kept_bytes
+          <neuronet.layers.Layer.kept_bytes>`), and backward's gradients of the largest
+          layer's input and output at once;
+        - ``chunk``: one evaluation chunk of ``chunk_rows`` samples in inference mode
+          (scoring the test set as training goes, predicting), counted as ``batch`` is
+          without backward.
+
+        Their sum, ``total``, is an upper bound: a chunk's forward pass replaces, layer by
+        layer, what the last training step kept."""
+        itemsize = np.dtype(self.dtype).itemsize
+        parameters = self.count_params() * itemsize * (2 + optimizer_slots)
+        batch_bytes, largest = _forward_bytes(self.layers, self.input_shape, batch_size, itemsize, True)
+        chunk_bytes, _ = _forward_bytes(self.layers, self.input_shape, chunk_rows, itemsize, False)
+        sample = math.prod(self.input_shape) * itemsize
+        return MemoryEstimate(parameters, 2 * sample * batch_size + batch_bytes + 2 * largest,
+                              2 * sample * chunk_rows + chunk_bytes, batch_size, chunk_rows)
+
+    def chunk_rows(self, budget=INFERENCE_BYTES):
+        """The samples one chunk of a prediction over many takes: :data:`~neuronet.data.CHUNK_ROWS`,
+        or fewer (a whole number of blocks of ``ROWS_PER_BLOCK``, at least one) where one
+        chunk's inference would take more than ``budget`` bytes by :meth:`memory_estimate`'s
+        count: 1,024 RGB images of 64×64 take about 1.6 GB through ``CNNClassifier()``'s
+        network, so they go through 112 at a time."""
+        per_row = self.memory_estimate(1, ROWS_PER_BLOCK, 0).chunk / ROWS_PER_BLOCK
+        return min(CHUNK_ROWS, max(ROWS_PER_BLOCK, int(budget // per_row) // ROWS_PER_BLOCK * ROWS_PER_BLOCK))
 
     def fit(self, X, y, *, loss, optimizer, **options):
         """Train with the shared minibatch loop; see :func:`neuronet.training.fit`."""
@@ -520,6 +581,37 @@ def _readable(count):
             value = count / size
             return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
     return str(count)
+
+
+class MemoryEstimate(NamedTuple):
+    """What :meth:`Sequential.memory_estimate` counts, in bytes."""
+
+    parameters: int  # the parameters, their gradients, the optimizer's arrays
+    batch: int  # one training step over ``batch_size`` samples
+    chunk: int  # one evaluation chunk of ``chunk_rows`` samples
+    batch_size: int
+    chunk_rows: int
+
+    @property
+    def total(self):
+        return self.parameters + self.batch + self.chunk
+
+
+def _forward_bytes(layers, shape, rows, itemsize, training):
+    """(the bytes of every layer's output and of what it keeps, for ``rows`` samples of
+    ``shape`` through ``layers``; the largest output among them), a residual block's parts
+    counted as layers of their own."""
+    total = largest = 0
+    for layer in layers:
+        output = layer.output_shape(shape)
+        if isinstance(layer, Residual):  # issue 26: F's layers and the projection, each a run of its own
+            for part in [layer.layers] + ([[layer.shortcut]] if layer.shortcut is not None else []):
+                inner, inner_largest = _forward_bytes(part, shape, rows, itemsize, training)
+                total, largest = total + inner, max(largest, inner_largest)
+        kept = layer.kept_bytes(shape, rows, itemsize, training)
+        out = math.prod(output) * rows * itemsize
+        total, largest, shape = total + out + kept, max(largest, out), output
+    return total, largest
 
 
 def _batch_invariant(layers, x):

@@ -49,7 +49,9 @@ def write_report(folder, model, dataset, split, run, test_files=()):
 
     ``split`` is (X_train, X_test, y_train, y_test) as the model saw them (tables
     standardized, images as flat rows or as images: as ``neuronet train`` gives them),
-    with labels as class indices; the history's held-out entries (``val_loss``…) were
+    with labels as class indices; X may be an array-like read a slice at a time (a
+    folder's image cache), which every figure reads a chunk at a time, keeping only what
+    it shows (the test set's probabilities, the few images drawn); the history's held-out entries (``val_loss``…) were
     measured on X_test. ``test_files`` names the file of each test image, where there are
     files.
 
@@ -134,12 +136,26 @@ def _figures(folder, model, dataset, split, probabilities, predicted, test_files
     if X_train.ndim == 2 and X_train.shape[1] == 2:
         add("decision_boundary.png", _decision_boundary(model, split, names, dataset.feature_names))
     if any(isinstance(layer, Conv2D) for layer in model.network_.layers):
-        image = X_test[0].reshape(model.network_.input_shape)  # images may come as flat rows
+        image = _Images(X_test, model.network_.input_shape)[0]  # images may come as flat rows
         add("feature_maps.png", _feature_maps(model.network_, image, names[y_test[0]], names[predicted[0]]))
     if dataset.image_shape is not None:
-        images = X_test.reshape(len(X_test), *dataset.image_shape)
+        images = _Images(X_test, dataset.image_shape)
         add("mistakes.png", _mistakes(images, y_test, probabilities, names, test_files))
     return figures
+
+
+class _Images:
+    """The images of ``X`` (flat rows or images, an array or an array-like read a slice
+    at a time: a folder's image cache), each read only when a figure shows it."""
+
+    def __init__(self, X, image_shape):
+        self.X, self.image_shape = X, tuple(image_shape)
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, sample):
+        return np.asarray(self.X[sample : sample + 1]).reshape(self.image_shape)
 
 
 def _curves_caption(measured, tested):

@@ -14,6 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..data import chunks, is_lazy
 from ..datasets import BUILTIN, TABLE_SUFFIXES, is_table, label_text
 from ..datasets import load as load_dataset
 from ..persistence import load_described
@@ -119,6 +120,13 @@ class SavedModel:
             raise UserError(f"{self.path} is a policy network trained by neuronet rl; watch it play with: "
                             f"neuronet rl cartpole --play {self.path}")
         raise UserError(f"{self.path} holds a {type(estimator).__name__}; neuronet {command} works with classifiers")
+
+    def predict(self, X):
+        """The model's labels for X; an array-like read a slice at a time (a folder's image
+        cache) is read and predicted a chunk at a time, as the same array at once would be."""
+        if not is_lazy(X):
+            return self.model.predict(X)
+        return np.concatenate([self.model.predict(X[chunk]) for chunk in chunks(X.shape[0]) or [slice(0, 0)]])
 
     def labelled(self, X):
         """(class index, class probabilities) of each sample of X, the class chosen by the

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from ..data import MappedRows, is_lazy
 from ..datasets import is_table, label_text
 from ..tables import read_table
 from .common import RAW, UserError, check_classes, data_like_training, load_model
@@ -58,7 +59,8 @@ def table_samples(path, saved, label_column):
 
 def dataset_samples(name, saved, every_sample, label_column):
     """(X, class indices, description) from a dataset: the held-out split train made when the
-    model was trained on it (same seed), else every sample."""
+    model was trained on it (same seed), else every sample. Images read a slice at a time
+    (a folder's image cache) stay so, put in the model's units as they are read."""
     dataset = data_like_training(name, saved, label_column,
                                  saved.extra.get("dataset_options") if trained_on(name, saved) else None)
     check_classes(dataset, saved)
@@ -67,6 +69,9 @@ def dataset_samples(name, saved, every_sample, label_column):
         where = "the held-out test split"
     else:
         X, y, where = dataset.X, dataset.y, "all samples"
+    if is_lazy(X):  # a folder's image cache: converted as it is read, a chunk at a time
+        return MappedRows(X, lambda images: saved.input_for(images, dataset.name, dataset.raw_scale),
+                          saved.sample_shape), y, where
     return saved.input_for(X, dataset.name, dataset.raw_scale), y, where
 
 
@@ -88,7 +93,7 @@ def run(args):
         X, y, where = table_samples(args.data, saved, args.label_column)
     else:
         X, y, where = dataset_samples(args.data, saved, args.all, args.label_column)
-    predicted = np.searchsorted(estimator.classes_, saved.model.predict(X))
+    predicted = np.searchsorted(estimator.classes_, saved.predict(X))
     names = saved.class_names()
     print(f"{type(estimator).__name__} on {os.path.basename(args.data.rstrip(os.sep)) or args.data}, {where} "
           f"({len(y)} samples)")

@@ -13,12 +13,16 @@ from datetime import datetime
 
 import numpy as np
 
+from .. import imagefolder
 from ..augment import OPERATIONS, Augmentation
 from ..callbacks import held_out_named
 from ..checkpoint import progress
+from ..data import CHUNK_ROWS, ArrayDataset, LazyRows, flat_rows, is_lazy
 from ..distributed import launcher_rank, mpi_world
 from ..estimators import CNNClassifier, LogisticRegression, MLPClassifier
 from ..files import destination
+from ..layers import Sigmoid, Softmax
+from ..network import Sequential
 from ..persistence import save
 from ..preprocessing import ImageScaler, default_preprocessing, with_preprocessing
 from ..training import TrainingInterrupted
@@ -66,7 +70,13 @@ def add(commands):
                "  neuronet train --data ~/dogs-vs-cats/train --model logistic --learning-rate 0.005 --epochs 2000\n"
                "  neuronet train --threshold 0.9 --output cautious.npz\n"
                "  neuronet train --resume     continues the newest run after a Ctrl-C\n"
-               "  neuronet runs               lists the runs, with their train and test accuracy",
+               "  neuronet runs               lists the runs, with their train and test accuracy\n\n"
+               f"memory: passes over a whole dataset (test scores, the report, evaluate) read {CHUNK_ROWS:,} samples "
+               "at a\ntime (prediction fewer, for large images). Before training starts, the peak of one training "
+               "batch\nand one evaluation chunk (each layer's outputs and what it keeps for backpropagation, a\n"
+               "convolution's im2col columns, the gradients, the parameters and the optimizer's moments) is\n"
+               "estimated: a run that would not fit in the available memory is refused, naming a --batch-size\n"
+               "or --image-size that fits",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
                         help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs, a .csv table (features "
@@ -227,13 +237,94 @@ def prepared(dataset, split):
     which a :class:`~neuronet.datasets.Dataset` holds in [0, 1], train as flat rows, one
     a sample; the saved :class:`~neuronet.preprocessing.ImageScaler` divides the values
     as the source stores them (digits 0–16, MNIST and photos 0–255) by the largest, so
-    the saved model reads the data in its own units, as rows or as images."""
+    the saved model reads the data in its own units, as rows or as images. Images read
+    a slice at a time (a folder's image cache) stay so: their rows are flattened as they
+    are read (:func:`~neuronet.data.flat_rows`), never a whole split at once."""
     X_train, X_test, y_train, y_test = split
     if dataset.image_shape is None:
         scaler = default_preprocessing(images=False)
         return scaler, (scaler.fit_transform(X_train), scaler.transform(X_test), y_train, y_test)
-    scaler = ImageScaler(tuple(dataset.image_shape), dataset.raw_scale).fit(X_train)
-    return scaler, (X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1), y_train, y_test)
+    scaler = ImageScaler(tuple(dataset.image_shape), dataset.raw_scale)
+    scaler.fit(X_train[:1] if is_lazy(X_train) else X_train)  # it checks the shape: one image tells
+    return scaler, (flat_rows(X_train), flat_rows(X_test), y_train, y_test)
+
+
+def planned_network(model, sample_shape, n_classes):
+    """The network ``model`` trains on samples of ``sample_shape`` (as the estimator shapes
+    them: flat rows, or images for a CNN), built with zeros for weights: its shapes are
+    what :meth:`~neuronet.network.Sequential.memory_estimate` counts."""
+    n_outputs = 1 if n_classes == 2 else n_classes
+    head = Sigmoid() if n_outputs == 1 else Softmax()
+    network = Sequential([*model._build_layers(n_outputs, sample_shape), head], dtype=model.dtype or "float32")
+    network.build(sample_shape, draw_weights=False)
+    return network
+
+
+def memory_needed(model, sample_shape, n_classes, batch, chunk):
+    """The :class:`~neuronet.network.MemoryEstimate` of training ``model`` on samples of
+    ``sample_shape``: one training batch of ``batch`` samples, one evaluation chunk of
+    ``chunk`` and the parameters with the optimizer's moments (Adam's two, momentum's one)."""
+    params = model.get_params()
+    slots = 2 if params.get("solver") == "adam" else 1 if params.get("momentum", 0) > 0 else 0
+    return planned_network(model, sample_shape, n_classes).memory_estimate(batch, chunk, optimizer_slots=slots)
+
+
+def check_memory(args, dataset, model, n_train):
+    """Refuse, in one line and before anything starts, a run whose training batch and
+    evaluation chunk would not fit in the memory this process may still take
+    (:func:`neuronet.imagefolder.available_memory`), naming a --batch-size and, for a
+    folder of images, an --image-size that would fit (found by the same estimate)."""
+    available = imagefolder.available_memory()
+    if available is None:
+        return
+    image = tuple(dataset.image_shape) if dataset.image_shape else None
+    n_classes, chunk = len(dataset.class_names), min(CHUNK_ROWS, len(dataset.y))
+    batch = _batch(model.get_params(), n_train)
+
+    def needed(side=None, rows=batch):
+        """The estimate at images of side × side pixels and batches of ``rows`` (None where
+        the convolutions do not fit the images)."""
+        shape = (dataset.n_features,) if image is None else (image[0], side or image[1], side or image[2])
+        try:
+            return memory_needed(model, shape if args.model == "cnn" else (int(np.prod(shape)),), n_classes, rows,
+                                 chunk)
+        except ValueError:
+            return None
+
+    def fits(estimate):
+        return estimate is not None and estimate.total <= available
+
+    estimate = needed()
+    if estimate is None or fits(estimate):  # images too small for the network: fit says so
+        return
+    settings = []
+    if args.model != "logistic":  # logistic regression takes the whole training set at each step
+        rows = _largest(lambda rows: fits(needed(rows=rows)), 1, batch - 1)
+        if rows:
+            settings.append(f"--batch-size {rows} (about {imagefolder.size_text(needed(rows=rows).total)})")
+    if dataset.files and image[1] == image[2]:
+        side = _largest(lambda side: fits(needed(side)), 8, image[1] - 1)
+        if side:
+            settings.append(f"--image-size {side} (about {imagefolder.size_text(needed(side).total)})")
+    advice = f"give {' or '.join(settings)}" if settings else "no smaller setting fits either: free some memory first"
+    raise UserError(f"this run needs about {imagefolder.size_text(estimate.total)} of memory (one training batch of "
+                    f"{estimate.batch_size}: {imagefolder.size_text(estimate.batch)}; one evaluation chunk of "
+                    f"{estimate.chunk_rows}: {imagefolder.size_text(estimate.chunk)}; the parameters, their gradients "
+                    f"and the optimizer's: {imagefolder.size_text(estimate.parameters)}), and "
+                    f"{imagefolder.size_text(available)} is available: {advice}")
+
+
+def _largest(fits, low, high):
+    """The largest n in [low, high] for which ``fits(n)`` holds (it holds for every smaller
+    n once it holds for one), or None."""
+    found = None
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(middle):
+            found, low = middle, middle + 1
+        else:
+            high = middle - 1
+    return found
 
 
 def _optimizer(params):
@@ -357,12 +448,27 @@ def _silent(silent):
 
 
 def _accuracies(model, X_train, X_test, y_train, y_test, world):
-    """Train and test accuracy. Under MPI each rank predicts its share of the rows, gathered
-    on rank 0 (the others get None)."""
+    """Train and test accuracy, predicted a chunk at a time (the estimators read an
+    array-like read a slice at a time chunk by chunk). Under MPI each rank predicts its
+    share of the rows, gathered on rank 0 (the others get None)."""
     if world is None:
         return model.score(X_train, y_train), model.score(X_test, y_test)
-    predicted = [world.gather_rows(model.predict, X) for X in (X_train, X_test)]
+    predicted = [world.gather_rows(model.predict, _Rows(X) if is_lazy(X) else X) for X in (X_train, X_test)]
     return (np.mean(predicted[0] == y_train), np.mean(predicted[1] == y_test)) if world.is_root else None
+
+
+class _Rows:
+    """The rows of an array-like read a slice at a time, sliced without reading them: a
+    rank's share of a folder's images, which the estimator then reads a chunk at a time."""
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, part):
+        return LazyRows(self.X, np.arange(len(self))[part])
 
 
 def default_checkpoint(model_file):
@@ -415,6 +521,7 @@ def train(args, world):
     scaler, (X_train, X_test, y_train, y_test) = prepared(dataset, dataset.split(args.test_size, args.seed))
     n_train = len(X_train)
     model = build_estimator(args, dataset, n_train)
+    check_memory(args, dataset, model, n_train)
     method = training_method(model, n_train)
     print(f"Training {type(model).__name__} on {dataset.name}: {dataset.description}")
     print(f"  {n_train} training and {len(X_test)} test samples (seed {args.seed})\n  {method}")
@@ -436,8 +543,13 @@ def train(args, world):
 
     try:
         with held_out_named("test"), caught_warnings() as caught:
-            model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint,
-                      resume=args.resume, checkpoint_every=every, distributed=world is not None)
+            if is_lazy(X_train):  # a folder's image cache: read a minibatch (and a test chunk) at a time
+                model.fit(ArrayDataset(X_train, y_train), validation_data=ArrayDataset(X_test, y_test),
+                          checkpoint=checkpoint, resume=args.resume, checkpoint_every=every,
+                          distributed=world is not None)
+            else:
+                model.fit(X_train, y_train, validation_data=(X_test, y_test), checkpoint=checkpoint,
+                          resume=args.resume, checkpoint_every=every, distributed=world is not None)
     except TrainingInterrupted as stop:
         if world is not None and not world.is_root:
             return 130

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..callbacks import History
 from ..checkpoint import Checkpoint
-from ..data import Mapped, is_dataset, spread_rows
+from ..data import Mapped, chunks, is_dataset, is_lazy, spread_rows
 from ..diagnosis import warn_if_stopped_learning
 from ..layers import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..layers.activations import sigmoid, softmax
@@ -144,6 +144,14 @@ def plain_float_input(estimator, X):
         return None
     with np.errstate(over="ignore"):  # finite values whose sum overflows: validate_data looks at each
         return X if np.isfinite(X.sum()) else None
+
+
+def by_chunks(method, X):
+    """``method`` applied to an array-like ``X`` read a chunk of
+    :data:`~neuronet.data.CHUNK_ROWS` samples at a time (an image cache: never read
+    whole), its answers put together in order. A float32 network's answers are bitwise
+    those of the whole array at once (its predictions are batch-invariant)."""
+    return np.concatenate([method(X[chunk]) for chunk in chunks(X.shape[0]) or [slice(0, 0)]])
 
 
 class NeuralEstimator(BaseEstimator):
@@ -354,8 +362,12 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
 
         Prediction runs in float64 whatever the training dtype, so a sample's score
         does not depend on which other samples share its batch (and the one product is
-        cheap: Newton's method fits weights whose terms cancel beyond float32's digits)."""
+        cheap: Newton's method fits weights whose terms cancel beyond float32's digits).
+        An array-like ``X`` read a slice at a time (an image cache) is read, checked and
+        scored a chunk at a time."""
         check_is_fitted(self)  # first: NotFittedError before network_ is touched
+        if is_lazy(X):
+            return by_chunks(self.decision_function, X)
         X = self._prediction_input(X).astype(np.float64, copy=False)
         X = X.reshape((len(X), *self._check_sample_size(X)))
         logits = self._finite(self.network_.predict_logits(X, batch_size=2048))

@@ -6,9 +6,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..augment import Augmentation, as_augmentation
+from ..data import is_lazy
 from ..layers import BatchNorm, Conv2D, Flatten, MaxPool2D, Residual
 from ..validation import Sizes
-from .base import ACTIVATIONS, POSITIVE_INT, validated
+from .base import ACTIVATIONS, POSITIVE_INT, by_chunks, validated
 from .mlp import MLPClassifier
 
 
@@ -213,6 +214,8 @@ class CNNClassifier(MLPClassifier):
 
     def _forward(self, X, check_input=True):
         check_is_fitted(self)
+        if is_lazy(X):  # an image cache: read, checked and predicted a chunk at a time
+            return by_chunks(lambda chunk: self._forward(chunk, check_input), X)
         if check_input:
             X = self._prediction_input(X)
         self._check_sample_size(X)

@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d
 
-from ..data import Mapped, Subset, is_dataset, spread_rows
+from ..data import Mapped, Subset, is_dataset, is_lazy, spread_rows
 from ..callbacks import Callback, History, LearningRateScheduler, LiveCurves, ProgressBar
 from ..diagnosis import warn_if_stopped_learning
 from ..distributed import mpi_world
@@ -42,8 +42,8 @@ from ..threads import blas_threads
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
 from .streamed import outputs_in_chunks, refuse_dataset, scan, training_dtype
-from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, network_seed, savable_classes, validated,
-                   with_checkpoint)
+from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, by_chunks, network_seed, savable_classes,
+                   validated, with_checkpoint)
 
 MLP_CONSTRAINTS = {
     "hidden_layer_sizes": ["array-like", POSITIVE_INT],
@@ -597,8 +597,11 @@ class _BaseMLP(NeuralEstimator):
     # --- prediction ---------------------------------------------------------
     def _forward(self, X, check_input=True):
         """The network's output (probabilities, or the regression values) for X, in the
-        dtype of :meth:`_in_dtype_of`."""
+        dtype of :meth:`_in_dtype_of`. An array-like X read a slice at a time (an image
+        cache) is read, checked and predicted a chunk at a time."""
         check_is_fitted(self)
+        if is_lazy(X):
+            return by_chunks(lambda chunk: self._forward(chunk, check_input), X)
         if check_input:
             X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)

@@ -64,6 +64,14 @@ class Layer:
         """The shape of one output sample for one input sample of ``input_shape``."""
         return tuple(input_shape)
 
+    def kept_bytes(self, input_shape, rows, itemsize, training=True):
+        """Bytes a forward pass over ``rows`` samples of ``input_shape`` holds besides its
+        output (what it keeps for ``backward``, or makes on the way), and in training
+        what its ``backward`` makes besides the gradients of its input and output: none
+        here; a layer that holds more says so (:meth:`Sequential.memory_estimate
+        <neuronet.network.Sequential.memory_estimate>` adds them up)."""
+        return 0
+
     def get_config(self) -> dict:
         """The constructor arguments, as JSON-safe values (used by ``save``)."""
         return {}

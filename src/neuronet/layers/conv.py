@@ -116,6 +116,20 @@ class Conv2D(Layer):
             for size, k, s, p in zip((height, width), self.kernel_size, self.stride, self.padding)
         )
 
+    def kept_bytes(self, input_shape, rows, itemsize, training=True):
+        """The padded input and the im2col columns of all ``rows`` images: ``forward``
+        keeps every run's columns for backward (and :meth:`forward_image_by_image` makes a
+        whole batch's at once). In training, backward's gradient of the padded input and
+        one run's column gradients (at most ``CHUNK_BYTES``, at least one output row's)."""
+        channels, height, width = input_shape
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        _, ho, wo = self.output_shape(input_shape)
+        padded = channels * (height + 2 * ph) * (width + 2 * pw) * rows * itemsize
+        row = channels * kh * kw * wo * rows * itemsize  # the columns of one output row, for the batch
+        if not training:
+            return padded + row * ho
+        return 2 * padded + row * ho + row * min(ho, max(1, CHUNK_BYTES // row))
+
     def forward(self, x, training=False):
         n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])

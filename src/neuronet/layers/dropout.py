@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 
 import numpy as np
@@ -31,6 +32,10 @@ class Dropout(Layer):
 
     def get_config(self):
         return {"rate": self.rate}
+
+    def kept_bytes(self, input_shape, rows, itemsize, training=True):
+        """In training, the mask kept for backward and the float64 draws it is made of."""
+        return (itemsize + 8) * math.prod(input_shape) * rows if training else 0
 
     def forward(self, x, training=False):
         if not training or self.rate == 0:

@@ -10,6 +10,7 @@ alone, the same in training and evaluation.
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -118,6 +119,10 @@ class BatchNorm(Layer):
         sizes = np.cumsum([np.size(array) for array in arrays])[:-1]
         totals = self.communicator.sum(np.concatenate([np.ravel(array) for array in arrays]))
         return tuple(total.astype(array.dtype).reshape(array.shape) for total, array in zip(np.split(totals, sizes), arrays))
+
+    def kept_bytes(self, input_shape, rows, itemsize, training=True):
+        """x̂, kept for backward, and the centred input it is made of."""
+        return 2 * itemsize * math.prod(input_shape) * rows
 
     def forward(self, x, training=False):
         if x.shape[1:] != self.input_shape:

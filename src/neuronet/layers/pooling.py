@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Layer
@@ -77,6 +79,11 @@ class MaxPool2D(_Pool2D):
     cache = _Pool2D.cache + ("_best_offset",)
 
     pad_value = -np.inf
+
+    def kept_bytes(self, input_shape, rows, itemsize, training=True):
+        """The offset of each window's largest value, kept for backward, and the test of
+        each window against the best so far: a byte an output value each."""
+        return 3 * math.prod(self.output_shape(input_shape)) * rows
 
     def forward(self, x, training=False):
         best = best_offset = None
