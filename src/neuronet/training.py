@@ -366,13 +366,16 @@ class Trainer:
 
     def logits_of(self, data, rows=None):
         """(logits, targets) of the samples of ``data`` at ``rows`` (all of them by
-        default), read :data:`~neuronet.data.CHUNK_ROWS` at a time: the memory of one
-        chunk, whatever the size of the data."""
+        default), read :data:`~neuronet.data.CHUNK_ROWS` at a time, or fewer where the
+        network says so (``chunk_rows()``: large images): the memory of one chunk,
+        whatever the size of the data."""
         rows = np.arange(len(data)) if rows is None else as_indices(rows, len(data))
+        # fewer samples at once where a chunk of CHUNK_ROWS would take too much memory (large images)
+        at_once = self.network.chunk_rows() if hasattr(self.network, "chunk_rows") else CHUNK_ROWS
         logits, targets = [], []
-        for chunk in chunks(len(rows)):
+        for chunk in chunks(len(rows), at_once):
             x, y = read(data, rows[chunk], self.network.dtype)
-            logits.append(self.network.predict_logits(x, batch_size=CHUNK_ROWS))
+            logits.append(self.network.predict_logits(x, batch_size=at_once))
             targets.append(y)
         if not logits:
             return np.zeros((0, 0), self.network.dtype), np.asarray(data.targets)[:0]

@@ -263,10 +263,12 @@ def planned_network(model, sample_shape, n_classes):
 def memory_needed(model, sample_shape, n_classes, batch, chunk):
     """The :class:`~neuronet.network.MemoryEstimate` of training ``model`` on samples of
     ``sample_shape``: one training batch of ``batch`` samples, one evaluation chunk of
-    ``chunk`` and the parameters with the optimizer's moments (Adam's two, momentum's one)."""
+    ``chunk`` (or as many as the network scores at once, if fewer: large images) and the
+    parameters with the optimizer's moments (Adam's two, momentum's one)."""
     params = model.get_params()
     slots = 2 if params.get("solver") == "adam" else 1 if params.get("momentum", 0) > 0 else 0
-    return planned_network(model, sample_shape, n_classes).memory_estimate(batch, chunk, optimizer_slots=slots)
+    network = planned_network(model, sample_shape, n_classes)
+    return network.memory_estimate(batch, min(chunk, network.chunk_rows()), optimizer_slots=slots)
 
 
 def check_memory(args, dataset, model, n_train):
