@@ -205,3 +205,18 @@ def test_steps_per_epoch_ends_each_epoch_after_that_many_minibatches_of_a_new_sh
     with pytest.raises(ValueError, match="it needs shuffle=True"):
         nn.fit(nn.Sequential([nn.Dense(10), nn.Softmax()]), X.reshape(len(X), -1), y, loss=nn.CrossEntropy(),
                optimizer=nn.SGD(0.1), shuffle=False, steps_per_epoch=3)
+
+
+def test_the_command_line_trains_a_cnn_for_steps_per_epoch_minibatches_an_epoch(tmp_path, capsys):
+    from neuronet.cli import main
+
+    model = tmp_path / "model.npz"
+    assert main(["train", "--data", "digits", "--model", "cnn", "--steps-per-epoch", "4", "--epochs", "2", "--quiet",
+                 "--output", str(model)]) == 0
+    assert "minibatches of 32, 4 an epoch drawn from a new shuffle" in capsys.readouterr().out
+    from neuronet import load
+
+    cnn = load(model)[-1]  # after the scaling the pipeline saved with it
+    assert cnn.steps_per_epoch == 4 and cnn.t_ == 2 * 4 * 32
+    assert main(["train", "--data", "digits", "--model", "mlp", "--steps-per-epoch", "4"]) == 2
+    assert "--steps-per-epoch applies to --model cnn" in capsys.readouterr().err

@@ -96,6 +96,10 @@ def add(commands):
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
                         help="most epochs, or gradient-descent iterations for logistic; training stops earlier "
                              f"once the cost settles (default: {defaults('max_iter')})")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None, metavar="N",
+                        help="cnn: end each epoch after N minibatches drawn from a new shuffle of every training "
+                             "image, so that an epoch of a folder of 100,000 photos need not be a pass over all of "
+                             "them (default: a pass over all of them)")
     parser.add_argument("--tol", type=non_negative_float, default=None, metavar="TOL",
                         help="stop once the cost has settled: for logistic, when it fell by less than TOL at each "
                              f"of the last {LogisticRegression().n_iter_no_change} iterations and rose at none (0: "
@@ -180,6 +184,8 @@ MINIBATCH_FLAGS = {"hidden": "--hidden", "activation": "--activation", "batch_si
 
 # Flags that shape a CNN's convolution blocks, and so mean nothing to logistic regression or an MLP
 CNN_FLAGS = {"batch_norm": "--batch-norm", "residual": "--residual"}
+# Flags of CNNClassifier's training that the other models do not have
+CNN_SETTINGS = {"augment": "--augment", "steps_per_epoch": "--steps-per-epoch"}
 
 
 def check_flags_apply(args, dataset):
@@ -188,9 +194,10 @@ def check_flags_apply(args, dataset):
     if cnn_only and args.model != "cnn":
         raise UserError(f"{cnn_only[0]} applies to --model cnn: it changes the convolution blocks, and --model "
                         f"{args.model} has none")
-    if getattr(args, "augment", None) and args.model != "cnn":
-        raise UserError(f"--augment applies to --model cnn (CNNClassifier's augment), which trains on images; "
-                        f"--model {args.model} has no such setting")
+    for name, flag in CNN_SETTINGS.items():
+        if getattr(args, name, None) and args.model != "cnn":
+            raise UserError(f"{flag} applies to --model cnn (CNNClassifier's {name}); --model {args.model} has no "
+                            "such setting")
     if args.model != "logistic":
         if args.threshold is not None:
             raise UserError("--threshold applies to --model logistic (one sigmoid neuron); an mlp or cnn says the "
@@ -226,7 +233,7 @@ def build_estimator(args, dataset, n_train=None):
             raise UserError(f"--model cnn needs images, and {dataset.name} is a table of features; try --model mlp")
         given["image_shape"] = dataset.image_shape
         given.update(batch_norm=getattr(args, "batch_norm", None), residual=getattr(args, "residual", None),
-                     augment=getattr(args, "augment", None))
+                     augment=getattr(args, "augment", None), steps_per_epoch=getattr(args, "steps_per_epoch", None))
     return MODELS[args.model](random_state=args.seed, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -351,6 +358,8 @@ def training_method(model, n_train):
     name = {"gd": "gradient descent", "adam": "Adam"}.get(optimizer) or \
         f"SGD with {'Nesterov ' if params['nesterovs_momentum'] else ''}momentum {params['momentum']:g}"
     on = f"all {n_train} training samples at each step" if batch == n_train else f"minibatches of {batch}"
+    if params.get("steps_per_epoch"):
+        on += f", {params['steps_per_epoch']} an epoch drawn from a new shuffle"
     schedule = params["learning_rate"]
     return f"{name} on {on}, learning rate {learning_rate_of(params):g}" + (
         f" ({schedule} schedule)" if schedule not in (learning_rate_of(params), "constant") else "")
@@ -366,6 +375,8 @@ def key_settings(model, n_train):
         layers += [words for name, words in (("residual", "residual"), ("batch_norm", "batch-norm")) if params.get(name)]
         if params.get("augment") is not None:
             layers.append(f"augment {params['augment']}")
+        if params.get("steps_per_epoch") is not None:
+            layers.append(f"{params['steps_per_epoch']} steps an epoch")
     if params.get("hidden_layer_sizes"):
         layers.append("hidden " + ",".join(map(str, params["hidden_layer_sizes"])))
     if "activation" in params:
