@@ -39,10 +39,10 @@ def is_dataset(data):
 
 def is_lazy(X):
     """Whether ``X`` is an array-like read a slice of rows at a time (``.shape`` and
-    ``X[rows]``, as :class:`LazyRows` or an image cache), rather than an array in memory
-    (a NumPy array or a scipy sparse matrix)."""
-    return not isinstance(X, np.ndarray) and not hasattr(X, "tocsr") and hasattr(X, "shape") \
-        and hasattr(X, "__getitem__") and not is_dataset(X)
+    ``X[rows]``, as :class:`LazyRows` or an image cache), rather than data in memory (a
+    NumPy array, a scipy sparse matrix, a DataFrame): such an array-like says so with a
+    ``lazy = True`` attribute."""
+    return getattr(X, "lazy", False) is True and hasattr(X, "shape") and hasattr(X, "__getitem__")
 
 
 def chunks(n_samples, rows=CHUNK_ROWS):
@@ -110,6 +110,7 @@ class _ArrayLike:
     """What an array-like read a slice at a time shares: its ``shape`` gives ``ndim`` and ``len``."""
 
     shape: tuple
+    lazy = True  # see is_lazy
 
     @property
     def ndim(self):
