@@ -147,7 +147,7 @@ def test_cache_lists_its_entries_and_clear_removes_only_its_own_files(capsys, tm
     code, out, _ = run(capsys, "cache")
     assert out.splitlines()[1].split() == ["entry", "size", "written"]
     entries = [line.split()[0] for line in out.splitlines()[2:-1]]
-    assert code == 0 and len(entries) == 2 and all(name.endswith(".safetensors") for name in entries)
+    assert code == 0 and len(entries) == 2 and all(name.endswith(".images") for name in entries)
     assert out.splitlines()[-1].startswith("2 entries (") and "neuronet cache --clear" in out
 
     code, out, _ = run(capsys, "cache", "--clear")

@@ -110,6 +110,10 @@ class LazyRows:
     def __getitem__(self, index):
         return self.source[self.rows[index]]
 
+    def __array__(self, dtype=None, copy=None):
+        """Every row in memory (``np.asarray(rows)``)."""
+        return np.asarray(self.source[self.rows], dtype=dtype)
+
     def fingerprint(self):
         return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
 

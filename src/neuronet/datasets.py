@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from . import data
 from .imagefolder import read_image_folder
 from .tables import is_number, read_table
 
@@ -34,20 +35,61 @@ class Dataset:
 
     @property
     def flat(self):
-        """X with one row per sample (images flattened channel by channel)."""
-        return self.X.reshape(len(self.X), -1)
+        """X with one row per sample (images flattened channel by channel); for images
+        read from the cache, a view that reads rows only when indexed."""
+        if isinstance(self.X, np.ndarray):
+            return self.X.reshape(len(self.X), -1)
+        return FlatRows(self.X)
 
     @property
     def n_features(self):
         return int(np.prod(self.X.shape[1:]))
 
     def split(self, test_size=0.2, random_state=0):
-        """Seeded, stratified train/test split: (X_train, X_test, y_train, y_test)."""
+        """Seeded, stratified train/test split: (X_train, X_test, y_train, y_test). Images
+        read from the cache are not read: X_train and X_test are then
+        :class:`~neuronet.data.LazyRows` of the same samples an array would give."""
+        if is_lazy(self.X):
+            train, test, y_train, y_test = train_test_split(np.arange(len(self.y)), self.y, test_size=test_size,
+                                                            random_state=random_state, stratify=self.y)
+            return data.LazyRows(self.X, train), data.LazyRows(self.X, test), y_train, y_test
         return train_test_split(self.X, self.y, test_size=test_size, random_state=random_state,
                                 stratify=self.y)
 
     def __repr__(self):
         return f"Dataset({self.name!r}: {self.description})"
+
+
+def is_lazy(X):
+    """Whether ``X`` is an array-like read when indexed (images in the cache), not an
+    array or a list in memory."""
+    return not isinstance(X, (np.ndarray, list, tuple)) and hasattr(X, "shape") and hasattr(X, "__getitem__")
+
+
+class FlatRows:
+    """An array-like of images (n, channels, height, width), read when indexed, as rows
+    of (n, channels × height × width)."""
+
+    def __init__(self, images):
+        self.images = images
+        self.shape = (images.shape[0], int(np.prod(images.shape[1:])))
+        self.dtype = images.dtype
+
+    ndim = 2
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        rows = self.images[index]
+        return rows.reshape(-1) if np.ndim(index) == 0 and not isinstance(index, slice) else \
+            rows.reshape(len(rows), -1)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.images, dtype=dtype).reshape(self.shape)
+
+    def fingerprint(self):
+        return data.fingerprint_of(self.images)
 
 
 def _breast_cancer(**_):
@@ -131,10 +173,61 @@ def _blobs(n_samples=400, noise=0.5, random_state=0, **_):
 
 def load_image_folder(root, image_size=64, grayscale=False, cache=True):
     """A folder of photos as a :class:`Dataset` (class subfolders, or Kaggle's flat
-    ``cat.0.jpg`` layout); see :func:`neuronet.imagefolder.read_image_folder`."""
+    ``cat.0.jpg`` layout); see :func:`neuronet.imagefolder.read_image_folder`. With the
+    cache, X is :class:`~neuronet.imagefolder.CachedImages`: rows are read when indexed
+    (``np.asarray(X)`` reads them all)."""
     folder = read_image_folder(root, image_size=image_size, grayscale=grayscale, cache=cache)
     return Dataset(folder.X, folder.y, folder.class_names, folder.description,
-                   os.path.basename(os.path.abspath(root)), folder.X.shape[1:], folder.files, raw_scale=255.0)
+                   os.path.basename(os.path.abspath(root)), tuple(folder.X.shape[1:]), folder.files, raw_scale=255.0)
+
+
+class ImageFolder:
+    """A folder of photos as a dataset that ``fit`` takes (see :mod:`neuronet.data`):
+    ``len(folder)``, ``folder[indices]`` → (images, labels), ``folder.targets``. The
+    images are decoded once into the image cache and read from it a batch at a time
+    (with ``cache=False``, decoded into memory), so a folder larger than memory trains.
+
+    Parameters
+    ----------
+    root : path
+        Class subfolders (``root/cat/*.jpg``), or Kaggle's flat ``cat.0.jpg`` layout.
+    image_size : int or (height, width), default 64
+    grayscale : bool, default False
+    cache : bool, default True
+
+    Attributes
+    ----------
+    images : CachedImages or ndarray
+        (n, channels, height, width), float32 in [0, 1].
+    targets : ndarray
+        Each image's class index.
+    class_names, files, description, image_shape, sample_shape
+    """
+
+    def __init__(self, root, image_size=64, grayscale=False, cache=True):
+        folder = read_image_folder(root, image_size=image_size, grayscale=grayscale, cache=cache)
+        self.root, self.images, self.targets = os.fspath(root), folder.X, folder.y
+        self.class_names, self.files, self.description = folder.class_names, folder.files, folder.description
+        self.image_shape = self.sample_shape = tuple(folder.X.shape[1:])
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, indices):
+        return self.images[indices], self.targets[indices]
+
+    def fingerprint(self):
+        """The cache key (the folder's files, image size and mode); for images in memory,
+        a digest of the pixels."""
+        key = data.fingerprint_of(self.images)
+        if key is None:
+            import hashlib
+
+            key = hashlib.sha256(np.ascontiguousarray(self.images).tobytes()).hexdigest()
+        return key
+
+    def __repr__(self):
+        return f"ImageFolder({self.root!r}: {self.description})"
 
 
 def label_text(label):

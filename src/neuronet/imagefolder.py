@@ -357,15 +357,16 @@ class CachedImages:
 
     def __init__(self, path, key=None):
         self.path = os.fspath(path)
-        descriptor, status = _open_entry(self.path)
+        self._descriptor, status = _open_entry(self.path)
         try:
-            header = _read_header(descriptor, status.st_size)
+            header = _read_header(self._descriptor, status.st_size)
             if key is not None and header["key"] != key:
                 raise DamagedEntry("another folder's entry")
-            self._map = mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
-        finally:
-            os.close(descriptor)
-        self._file_id = (status.st_dev, status.st_ino)
+            self._map = mmap.mmap(self._descriptor, 0, access=mmap.ACCESS_READ)
+        except BaseException:
+            os.close(self._descriptor)
+            raise
+        self._file_id, self._size = (status.st_dev, status.st_ino), status.st_size
         self.key, self.folder, self.kept = header["key"], header["folder"], header["kept"]
         self.shape = header["shape"]
         self._row_bytes = int(np.prod(self.shape[1:]))
@@ -374,6 +375,11 @@ class CachedImages:
         self._rows = self._bytes.reshape(self.shape)
         self._verified = set()
         self._lock = threading.Lock()
+        self._buffer = None  # a chunk's bytes, read to be checked (one buffer, reused)
+
+    def __del__(self):
+        with contextlib.suppress(AttributeError, OSError):
+            os.close(self._descriptor)
 
     def __reduce__(self):
         return _reopen, (self.path, self.key)
@@ -469,6 +475,10 @@ class CachedImages:
         return start, min(start + self._chunk_rows * self._row_bytes, self._bytes.size)
 
     def _verify(self, chunks):
+        """Check each of ``chunks`` against its SHA-256, once a process, reading it with
+        ``os.pread`` into one reused buffer (so checking maps nothing into memory)."""
+        if os.fstat(self._descriptor).st_size != self._size:  # cut short in place: reading the map would crash
+            self._refuse(None)
         for chunk in chunks:
             if chunk in self._verified:
                 continue
@@ -476,8 +486,12 @@ class CachedImages:
                 if chunk in self._verified:
                     continue
                 start, stop = self._span(chunk)
-                if hashlib.sha256(self._bytes[start:stop]).hexdigest() != self._checksums[chunk]:
-                    self._release([chunk])
+                if self._buffer is None:
+                    self._buffer = bytearray(self._chunk_rows * self._row_bytes)
+                view = memoryview(self._buffer)[:stop - start]
+                read = os.preadv(self._descriptor, [view], start) if hasattr(os, "preadv") else \
+                    _pread_into(self._descriptor, view, start)
+                if read != stop - start or hashlib.sha256(view).hexdigest() != self._checksums[chunk]:
                     self._refuse(chunk)
                 self._verified.add(chunk)
 
@@ -491,14 +505,25 @@ class CachedImages:
                 self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
     def _refuse(self, chunk):
-        first = chunk * self._chunk_rows
-        last = min(first + self._chunk_rows, len(self)) - 1
+        if chunk is None:
+            what = f"the file's size is no longer its {self._size} bytes"
+        else:
+            first = chunk * self._chunk_rows
+            what = f"images {first}–{min(first + self._chunk_rows, len(self)) - 1} of {len(self)} do not match " \
+                   "their checksum"
         with contextlib.suppress(OSError):
             status = os.stat(self.path, follow_symlinks=False)
             if (status.st_dev, status.st_ino) == self._file_id:  # not a rebuilt entry of another process
                 os.remove(self.path)
-        raise ValueError(f"{self.path}: images {first}–{last} of {len(self)} in the image cache do not match their "
-                         "checksum (the file was damaged); the entry was removed and will be rebuilt on the next run")
+        raise ValueError(f"{self.path}: this image cache entry was damaged ({what}); the entry was removed and will "
+                         "be rebuilt on the next run")
+
+
+def _pread_into(descriptor, view, offset):
+    """``os.preadv`` where there is none: read into ``view`` at ``offset``; bytes read."""
+    data = os.pread(descriptor, len(view), offset)
+    view[:len(data)] = data
+    return len(data)
 
 
 def _reopen(path, key):
