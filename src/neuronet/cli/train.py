@@ -207,6 +207,7 @@ def prepared(dataset, split):
     if dataset.image_shape is None:
         scaler = default_preprocessing(images=False)
         return scaler, (scaler.fit_transform(X_train), scaler.transform(X_test), y_train, y_test)
+    X_train, X_test = np.asarray(X_train), np.asarray(X_test)  # photos read from the cache, into memory
     scaler = ImageScaler(tuple(dataset.image_shape), dataset.raw_scale).fit(X_train)
     return scaler, (X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1), y_train, y_test)
 
