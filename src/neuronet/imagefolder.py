@@ -221,8 +221,8 @@ def _decoded(root, files, image_size, grayscale):
     window's images, whatever the number of files."""
     paths = [os.path.join(root, relative) for relative, _ in files]
     budget = _MemoryBudget(DECODING_BYTES)
-    window = min(256, max(16, chunk_rows(image_size, grayscale)))
-    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+    window = _window(image_size, grayscale)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=_threads()) as pool:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # what Pillow warns of is skipped anyway
         pending = collections.deque()
         for path in paths:
@@ -231,6 +231,15 @@ def _decoded(root, files, image_size, grayscale):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _threads():
+    return min(8, (os.cpu_count() or 1) * 2)
+
+
+def _window(image_size, grayscale):
+    """Images decoded ahead of the one written: a chunk's worth, at least two a thread, at most 256."""
+    return min(256, max(2 * _threads(), chunk_rows(image_size, grayscale)))
 
 
 def _decode_all(root, files, image_size, grayscale):
@@ -553,8 +562,8 @@ def _existing(folder):
 
 def check_disk(n_images, image_size, grayscale):
     """Refuse, before decoding, a folder whose cache entry would not fit on the cache's
-    disk, naming an image size that fits; and one whose decoding (a chunk being written
-    and the window of images being decoded) would not fit in memory."""
+    disk, or whose decoding would not fit in memory (a chunk being written and the images
+    being decoded: :func:`decoding_memory`), in one line that names an image size that fits."""
     folder = cache_folder()
     try:
         free = shutil.disk_usage(_existing(folder)).free
@@ -562,21 +571,33 @@ def check_disk(n_images, image_size, grayscale):
         free = None
     needed = entry_size(n_images, image_size, grayscale)
     if free is not None and needed > free:
-        per_pixel_square = n_images * (1 if grayscale else 3)
-        fits = int(max(0, free - entry_size(n_images, (0, 0), grayscale)) / per_pixel_square) ** 0.5 if n_images else 0
-        suggestion = min(64, int(fits)) if fits >= 8 else None
-        advice = (f"give a smaller image size (--image-size {suggestion}, or image_size={suggestion}: about "
-                  f"{size_text(entry_size(n_images, (suggestion, suggestion), grayscale))})" if suggestion
-                  else "use a folder of fewer images")
-        raise ValueError(f"{n_images} images at {image_size[0]}×{image_size[1]} need about {size_text(needed)} of disk "
-                         f"for the image cache in {folder}, and {size_text(free)} is free: {advice}, or set "
-                         "NEURONET_CACHE to a folder on a larger disk")
-    rows = chunk_rows(image_size, grayscale)
-    decoding = (rows + min(256, max(16, rows))) * (1 if grayscale else 3) * image_size[0] * image_size[1]
+        _refuse_size(n_images, image_size, f"{size_text(needed)} of disk for the image cache in {folder}",
+                     f"{size_text(free)} is free", lambda side: entry_size(n_images, (side, side), grayscale) <= free,
+                     lambda side: entry_size(n_images, (side, side), grayscale),
+                     ", or set NEURONET_CACHE to a folder on a larger disk")
     available = available_memory()
-    if available is not None and decoding > available:
-        raise ValueError(f"decoding images at {image_size[0]}×{image_size[1]} holds about {size_text(decoding)} of "
-                         f"memory, and {size_text(available)} is available: give a smaller image size")
+    needed = decoding_memory(image_size, grayscale)
+    if available is not None and needed > available:
+        _refuse_size(n_images, image_size, f"{size_text(needed)} of memory to decode", f"{size_text(available)} is "
+                     "available", lambda side: decoding_memory((side, side), grayscale) <= available,
+                     lambda side: decoding_memory((side, side), grayscale))
+
+
+def decoding_memory(image_size, grayscale):
+    """Bytes that decoding a folder into the cache holds, whatever its number of images:
+    the chunk being written and the images decoded ahead of it."""
+    row_bytes = (1 if grayscale else 3) * image_size[0] * image_size[1]
+    return (chunk_rows(image_size, grayscale) + _window(image_size, grayscale)) * row_bytes
+
+
+def _refuse_size(n_images, image_size, needed, available, fits, size_for, more=""):
+    """One line: what ``n_images`` at ``image_size`` need, what there is, and the largest
+    square size up to 64 for which ``fits(side)``."""
+    side = next((side for side in range(min(64, max(image_size) - 1), 7, -1) if fits(side)), None)
+    advice = (f"give a smaller image size (--image-size {side}, or image_size={side}: about {size_text(size_for(side))})"
+              if side else "use a folder of fewer images")
+    raise ValueError(f"{n_images} images at {image_size[0]}×{image_size[1]} need about {needed}, and {available}: "
+                     f"{advice}{more}")
 
 
 def _cached(path, key, n_files, image_size, grayscale):

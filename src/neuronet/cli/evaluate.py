@@ -67,7 +67,7 @@ def dataset_samples(name, saved, every_sample, label_column):
         where = "the held-out test split"
     else:
         X, y, where = dataset.X, dataset.y, "all samples"
-    return saved.input_for(X, dataset.name, dataset.raw_scale), y, where
+    return saved.input_for(np.asarray(X), dataset.name, dataset.raw_scale), y, where  # photos: from the cache
 
 
 def trained_on(name, saved):
