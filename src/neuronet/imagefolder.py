@@ -250,7 +250,9 @@ def _decode_all(root, files, image_size, grayscale):
     n = 0
     for index, pixels in enumerate(_decoded(root, files, image_size, grayscale)):
         if pixels is not None:
-            X[n], kept[index], n = pixels, True, n + 1
+            X[n] = pixels
+            kept[index] = True
+            n += 1
     return X[:n], kept
 
 
@@ -266,18 +268,27 @@ def chunk_rows(image_size, grayscale):
 
 
 def _write_entry(path, key, root, files, image_size, grayscale):
-    """Decode the folder into the cache entry at ``path``, a chunk at a time (never
-    through a symbolic link: one there is replaced)."""
+    """Decode the folder into the cache entry at ``path``, a chunk at a time."""
+    write_entry(path, key, os.path.abspath(root), len(files), image_size, grayscale,
+                _decoded(root, files, image_size, grayscale))
+
+
+def write_entry(path, key, folder, n_files, image_size, grayscale, decoded):
+    """Write the cache entry at ``path`` (atomically, and never through a symbolic link:
+    one there is replaced) from ``decoded``, each file's uint8 pixels (channels, height,
+    width) or None for a file skipped, written a chunk (:func:`chunk_rows`) at a time."""
     rows = chunk_rows(image_size, grayscale)
     channels = 1 if grayscale else 3
 
     def write(file):
         buffer = np.empty((rows, channels, *image_size), np.uint8)
-        kept, checksums, filled, n = np.zeros(len(files), dtype=bool), [], 0, 0
-        for index, pixels in enumerate(_decoded(root, files, image_size, grayscale)):
+        kept, checksums, filled, n = np.zeros(n_files, dtype=bool), [], 0, 0
+        for index, pixels in enumerate(decoded):
             if pixels is None:
                 continue
-            buffer[filled], kept[index], filled, n = pixels, True, filled + 1, n + 1
+            buffer[filled] = pixels
+            kept[index] = True
+            filled, n = filled + 1, n + 1
             if filled == rows:
                 checksums.append(hashlib.sha256(buffer).hexdigest())
                 file.write(buffer)
@@ -285,8 +296,8 @@ def _write_entry(path, key, root, files, image_size, grayscale):
         if filled:
             checksums.append(hashlib.sha256(buffer[:filled]).hexdigest())
             file.write(buffer[:filled])
-        header = json.dumps({"version": CACHE_VERSION, "key": key, "folder": os.path.abspath(root),
-                             "shape": [n, channels, *image_size], "files": len(files),
+        header = json.dumps({"version": CACHE_VERSION, "key": key, "folder": folder,
+                             "shape": [n, channels, *image_size], "files": n_files,
                              "kept": np.packbits(kept).tobytes().hex(), "chunk_rows": rows,
                              "sha256": checksums}).encode()
         file.write(header)
