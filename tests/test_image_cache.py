@@ -62,9 +62,9 @@ def test_the_cache_reads_bit_equal_to_the_in_memory_decode_by_any_index(tmp_path
 
 def test_to_unit_range_is_one_multiplication_by_float32_one_255th():
     pixels = np.arange(256, dtype=np.uint8)
-    expected = pixels.astype(np.float32)
-    expected *= np.float32(1 / 255)
+    expected = np.multiply(pixels, np.float32(1 / 255), dtype=np.float32)
     assert imagefolder.to_unit_range(pixels).tobytes() == expected.tobytes()
+    assert expected[255] == 1 and expected[0] == 0
 
 
 @pytest.mark.parametrize("change", ["added", "touched"])

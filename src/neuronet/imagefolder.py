@@ -187,8 +187,11 @@ def decode_image(path, image_size=(64, 64), grayscale=False, budget=None):
 
 
 def to_unit_range(pixels):
-    """uint8 pixels → float32 in [0, 1]: each value times float32(1/255), in one pass."""
-    return np.multiply(pixels, np.float32(1 / 255), dtype=np.float32)
+    """uint8 pixels → float32 in [0, 1]: each value times float32(1/255) (in place on the
+    new array; faster than a lookup table or a multiplication that converts as it goes)."""
+    scaled = pixels.astype(np.float32)
+    scaled *= np.float32(1 / 255)
+    return scaled
 
 
 def _try_decode(path, image_size, grayscale, budget):
