@@ -231,3 +231,33 @@ def test_the_split_of_cached_images_reads_nothing_and_selects_the_rows_an_array_
     arrays = train_test_split(np.arange(len(y)) * 10.0, y, test_size=0.3, random_state=1, stratify=y)[:2]
     np.testing.assert_array_equal(rows[0] * 10.0, arrays[0])
     np.testing.assert_array_equal(rows[1] * 10.0, arrays[1])
+
+
+def test_writing_an_entry_holds_one_chunk_whatever_the_number_of_images(tmp_path, monkeypatch):
+    import tracemalloc
+
+    monkeypatch.setattr(imagefolder, "CHUNK_BYTES", 64 * 3072)  # 64 images of 32×32 RGB
+    image = np.full((3, 32, 32), 7, np.uint8)
+    tracemalloc.start()
+    try:
+        imagefolder.write_entry(tmp_path / "entry.images", "0" * 64, str(tmp_path), 4000, (32, 32), False,
+                                (image for _ in range(4000)))  # 12 MB of pixels
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 3072 * 3, f"{peak} bytes held while writing"
+    assert imagefolder.CachedImages(tmp_path / "entry.images").pixels(3999).tolist() == image.tolist()
+
+
+def test_a_cache_that_would_not_fit_on_its_disk_is_refused_in_one_line_naming_a_size_that_fits(tmp_path, monkeypatch):
+    make_photo_folder(tmp_path / "p", per_class=20, extras=False)
+    free = imagefolder.entry_size(40, (24, 24), False)
+    monkeypatch.setattr(imagefolder.shutil, "disk_usage", lambda folder: type("Usage", (), {"free": free}))
+    with pytest.raises(ValueError) as refused:
+        imagefolder.read_image_folder(tmp_path / "p", image_size=32)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("40 images at 32×32 need about ")
+    assert f"of disk for the image cache in {tmp_path / 'cache'}" in message
+    assert "give a smaller image size (--image-size 24, or image_size=24: about " in message
+    assert "set NEURONET_CACHE to a folder on a larger disk" in message
+    assert imagefolder.read_image_folder(tmp_path / "p", image_size=24).X.shape == (40, 3, 24, 24)
