@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from . import data
-from .imagefolder import read_image_folder
+from .imagefolder import CachedImages, read_image_folder
 from .tables import is_number, read_table
 
 
@@ -61,9 +61,8 @@ class Dataset:
 
 
 def is_lazy(X):
-    """Whether ``X`` is an array-like read when indexed (images in the cache), not an
-    array or a list in memory."""
-    return not isinstance(X, (np.ndarray, list, tuple)) and hasattr(X, "shape") and hasattr(X, "__getitem__")
+    """Whether ``X`` is images read when indexed (from the image cache), not an array in memory."""
+    return isinstance(X, (CachedImages, data.LazyRows, FlatRows))
 
 
 class FlatRows:

@@ -328,6 +328,8 @@ def _read_header(descriptor, size):
         header = json.loads(os.pread(descriptor, length, start))
         shape = tuple(operator.index(v) for v in header["shape"])
         rows, n_files = operator.index(header["chunk_rows"]), operator.index(header["files"])
+        if len(header["kept"]) != 2 * -(-n_files // 8):
+            raise ValueError("a mask of kept files of another length")
         kept = np.unpackbits(np.frombuffer(bytes.fromhex(header["kept"]), np.uint8), count=n_files).astype(bool)
         checksums = header["sha256"]
         valid = (header["version"] == CACHE_VERSION and isinstance(header["key"], str)
