@@ -9,7 +9,7 @@ them once so the page cache is warm, and decodes them to 128×128. The main bran
 ``imagefolder.py`` is read with ``git show main:src/neuronet/imagefolder.py`` (skipped
 where there is no such branch); PyTorch is skipped where it is not installed.
 
-    python benchmarks/image_cache.py [--images 2000] [--image-size 128] [--repeats 2]
+    python benchmarks/image_cache.py [--images 2000] [--image-size 128] [--repeats 3]
 """
 
 import argparse
@@ -84,7 +84,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--image-size", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=2, help="decodes of each kind; the best is shown")
+    parser.add_argument("--repeats", type=int, default=3, help="decodes of each kind, interleaved; the best is shown")
     parser.add_argument("--batches", type=int, default=500, help="random minibatches of 64 read")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -103,12 +103,15 @@ def main():
         if old is not None:
             kinds[f"main (cache version {old.CACHE_VERSION})"] = old
         decode, again = {name: [] for name in kinds}, {name: [] for name in kinds}
+        cpu_seconds = {name: [] for name in kinds}  # this process's threads (not the DataLoader's workers)
         decode["PyTorch DataLoader(num_workers=2), Pillow"] = []
         for repeat in range(args.repeats):
             for name, module in kinds.items():
                 os.environ["NEURONET_CACHE"] = os.path.join(root, f"cache-{repeat}-{module.CACHE_VERSION}")
+                cpu = time.process_time()
                 seconds, images = timed(lambda: module.read_image_folder(folder, image_size=args.image_size))
                 decode[name].append(seconds)
+                cpu_seconds[name].append(time.process_time() - cpu)
                 again[name].append(timed(lambda: module.read_image_folder(folder, image_size=args.image_size))[0])
                 del images
             if loader is not None:
@@ -117,7 +120,8 @@ def main():
               f"(warm page cache, {os.cpu_count()} CPUs, best of {args.repeats}):")
         for name, seconds in decode.items():
             if seconds:
-                print(f"  {name:<44} {min(seconds):6.2f} s  {args.images / min(seconds):7.0f} images/s")
+                cpu = f"  (CPU {min(cpu_seconds[name]):.2f} s)" if name in cpu_seconds else ""
+                print(f"  {name:<44} {min(seconds):6.2f} s  {args.images / min(seconds):7.0f} images/s{cpu}")
         print("loading again from the cache:")
         for name, seconds in again.items():
             print(f"  {name:<44} {min(seconds):6.3f} s")
