@@ -10,7 +10,7 @@ import time
 import pytest
 
 import neuronet
-from neuronet import datasets
+from neuronet import datasets, imagefolder
 from neuronet.cli import COMMANDS, main, make_parser
 from command_line import private_cache, run  # noqa: F401 (a fixture)
 from photos import make_photo_folder
@@ -145,13 +145,23 @@ def test_cache_lists_its_entries_and_clear_removes_only_its_own_files(capsys, tm
         datasets.load(str(tmp_path / "photos"), image_size=size)
     (tmp_path / "cache" / "notes.txt").write_text("mine, not the cache's")
     code, out, _ = run(capsys, "cache")
-    assert out.splitlines()[1].split() == ["entry", "size", "written"]
-    entries = [line.split()[0] for line in out.splitlines()[2:-1]]
-    assert code == 0 and len(entries) == 2 and all(name.endswith(".safetensors") for name in entries)
-    assert out.splitlines()[-1].startswith("2 entries (") and "neuronet cache --clear" in out
+    assert out.splitlines()[1].split() == ["written", "on", "disk", "images", "folder"]
+    entries = out.splitlines()[2:-1]
+    assert code == 0 and len(entries) == 2
+    on_disk = sorted(os.path.getsize(tmp_path / "cache" / name) for name in os.listdir(tmp_path / "cache")
+                     if name.endswith(".images"))
+    for line, size, disk in zip(entries, (8, 12), on_disk):  # in the order written
+        assert f"20 RGB {size}×{size}" in line and line.endswith(str(tmp_path / "photos"))
+        assert f" {imagefolder.size_text(disk)} " in line
+    assert out.splitlines()[-1].startswith(f"2 entries ({imagefolder.size_text(sum(on_disk))})")
+    assert "neuronet cache --clear" in out
+
+    (tmp_path / "cache" / ("0" * 32 + ".safetensors")).write_bytes(b"an entry of version 3")
+    code, out, _ = run(capsys, "cache")
+    assert "an entry of an older version, no longer read" in out and out.splitlines()[-1].startswith("3 entries")
 
     code, out, _ = run(capsys, "cache", "--clear")
-    assert code == 0 and out.startswith("removed 2 entries (")
+    assert code == 0 and out.startswith("removed 3 entries (")
     assert os.listdir(tmp_path / "cache") == ["notes.txt"]
 
 

@@ -38,7 +38,7 @@ def read_folder(root, cache, image_size=8, grayscale=False):
         warnings.simplefilter("always")
         images = imagefolder.read_image_folder(root, image_size=image_size, grayscale=grayscale)
     return {"n": len(images.y), "classes": images.class_names, "files": images.files,
-            "warnings": [str(warning.message) for warning in caught], "means": images.X.mean(axis=(1, 2, 3)).tolist()}
+            "warnings": [str(warning.message) for warning in caught], "means": np.asarray(images.X).mean(axis=(1, 2, 3)).tolist()}
 
 
 def read_after_copying_an_entry(first, second, cache):
@@ -58,7 +58,7 @@ def read_with_a_linked_entry(root, cache, outside):
     a link afterwards, and what the read gives."""
     key = imagefolder._cache_key(root, imagefolder.list_images(root), (8, 8), False)
     os.makedirs(cache)
-    entry = os.path.join(cache, key[:32] + ".safetensors")
+    entry = os.path.join(cache, key[:32] + imagefolder.CACHE_SUFFIX)
     os.symlink(outside, entry)
     read = read_folder(root, cache)
     return {**read, "entry_is_a_link": os.path.islink(entry), "entry_is_a_file": os.path.isfile(entry)}

@@ -132,6 +132,10 @@ class LazyRows(_ArrayLike):
     def __getitem__(self, index):
         return self.source[self.rows[index]]
 
+    def __array__(self, dtype=None, copy=None):
+        """Every row in memory (``np.asarray(rows)``)."""
+        return np.asarray(self.source[self.rows], dtype=dtype)
+
     def fingerprint(self):
         return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
 

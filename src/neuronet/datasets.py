@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from .data import LazyRows, is_lazy
+from .data import LazyRows, fingerprint_of, flat_rows, is_lazy
 from .imagefolder import read_image_folder
 from .tables import is_number, read_table
 
@@ -35,8 +35,9 @@ class Dataset:
 
     @property
     def flat(self):
-        """X with one row per sample (images flattened channel by channel)."""
-        return self.X.reshape(len(self.X), -1)
+        """X with one row per sample (images flattened channel by channel); for images
+        read from the cache, a view that reads rows only when indexed."""
+        return flat_rows(self.X)
 
     @property
     def n_features(self):
@@ -138,10 +139,61 @@ def _blobs(n_samples=400, noise=0.5, random_state=0, **_):
 
 def load_image_folder(root, image_size=64, grayscale=False, cache=True):
     """A folder of photos as a :class:`Dataset` (class subfolders, or Kaggle's flat
-    ``cat.0.jpg`` layout); see :func:`neuronet.imagefolder.read_image_folder`."""
+    ``cat.0.jpg`` layout); see :func:`neuronet.imagefolder.read_image_folder`. With the
+    cache, X is :class:`~neuronet.imagefolder.CachedImages`: rows are read when indexed
+    (``np.asarray(X)`` reads them all)."""
     folder = read_image_folder(root, image_size=image_size, grayscale=grayscale, cache=cache)
     return Dataset(folder.X, folder.y, folder.class_names, folder.description,
-                   os.path.basename(os.path.abspath(root)), folder.X.shape[1:], folder.files, raw_scale=255.0)
+                   os.path.basename(os.path.abspath(root)), tuple(folder.X.shape[1:]), folder.files, raw_scale=255.0)
+
+
+class ImageFolder:
+    """A folder of photos as a dataset that ``fit`` takes (see :mod:`neuronet.data`):
+    ``len(folder)``, ``folder[indices]`` → (images, labels), ``folder.targets``. The
+    images are decoded once into the image cache and read from it a batch at a time
+    (with ``cache=False``, decoded into memory), so a folder larger than memory trains.
+
+    Parameters
+    ----------
+    root : path
+        Class subfolders (``root/cat/*.jpg``), or Kaggle's flat ``cat.0.jpg`` layout.
+    image_size : int or (height, width), default 64
+    grayscale : bool, default False
+    cache : bool, default True
+
+    Attributes
+    ----------
+    images : CachedImages or ndarray
+        (n, channels, height, width), float32 in [0, 1].
+    targets : ndarray
+        Each image's class index.
+    class_names, files, description, image_shape, sample_shape
+    """
+
+    def __init__(self, root, image_size=64, grayscale=False, cache=True):
+        folder = read_image_folder(root, image_size=image_size, grayscale=grayscale, cache=cache)
+        self.root, self.images, self.targets = os.fspath(root), folder.X, folder.y
+        self.class_names, self.files, self.description = folder.class_names, folder.files, folder.description
+        self.image_shape = self.sample_shape = tuple(folder.X.shape[1:])
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, indices):
+        return self.images[indices], self.targets[indices]
+
+    def fingerprint(self):
+        """The cache key (the folder's files, image size and mode); for images in memory,
+        a digest of the pixels."""
+        key = fingerprint_of(self.images)
+        if key is None:
+            import hashlib
+
+            key = hashlib.sha256(np.ascontiguousarray(self.images).tobytes()).hexdigest()
+        return key
+
+    def __repr__(self):
+        return f"ImageFolder({self.root!r}: {self.description})"
 
 
 def label_text(label):

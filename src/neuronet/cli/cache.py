@@ -6,7 +6,7 @@ import argparse
 import os
 import time
 
-from ..imagefolder import cache_files, cache_folder, size_text
+from ..imagefolder import CACHE_SUFFIX, DamagedEntry, cache_files, cache_folder, read_entry_header, size_text
 
 
 def add(commands):
@@ -16,7 +16,8 @@ def add(commands):
                     "cache, so the next run on the same folder, image size and colour mode starts in seconds; "
                     "an entry is rebuilt when the folder's files change. The cache is in $NEURONET_CACHE, else "
                     f"$XDG_CACHE_HOME/neuronet, else ~/.cache/neuronet (here: {cache_folder()}). This command lists "
-                    "its entries and their total size.",
+                    "its entries (the folder each came from, its images and their size, its size on disk) and "
+                    "their total size.",
         epilog="examples:\n  neuronet cache\n  neuronet cache --clear\n"
                "  NEURONET_CACHE=/scratch/neuronet-cache neuronet train --data ~/dogs-vs-cats/train",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,10 +39,24 @@ def run(args):
     if not sizes:
         print("empty")
         return 0
-    width = max(len(os.path.basename(path)) for path in sizes)
-    print(f"  {'entry':<{width}}  {'size':>8}  written")
+    print(f"  {'written':<16}  {'on disk':>9}  {'images':<24}  folder")
     for path in sorted(sizes, key=os.path.getmtime):
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
-        print(f"  {os.path.basename(path):<{width}}  {size_text(sizes[path]):>8}  {written}")
+        print(f"  {written:<16}  {size_text(sizes[path]):>9}  {_contents(path)}")
     print(f"{total}; remove them with: neuronet cache --clear")
     return 0
+
+
+def _contents(path):
+    """What the entry at ``path`` holds: its images and the folder they came from."""
+    name = os.path.basename(path)
+    if not name.endswith(CACHE_SUFFIX):
+        return f"{'(not read)':<24}  {name}: " + ("an unfinished write" if name.endswith(".tmp") else
+                                                   "an entry of an older version, no longer read")
+    try:
+        header = read_entry_header(path)
+    except (OSError, DamagedEntry) as error:
+        return f"{'(damaged)':<24}  {name}: {getattr(error, 'strerror', None) or error}; rebuilt when its folder is read"
+    n, channels, height, width = header["shape"]
+    images = f"{n:,} {'RGB' if channels == 3 else 'grey'} {height}×{width}"
+    return f"{images:<24}  {header['folder']}"

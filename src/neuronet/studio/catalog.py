@@ -127,6 +127,7 @@ class Catalog:
         """The data of ``recipe``: made, split (stratified, seeded) and scaled as train does."""
         dataset = self._load(recipe)
         X_train, X_test, y_train, y_test = dataset.split(recipe.test_fraction, recipe.seed)
+        X_train, X_test = np.asarray(X_train), np.asarray(X_test)  # photos read from the cache, into memory
         kind = self.kinds[recipe.dataset]
         scaler = default_preprocessing(images=dataset.image_shape is not None)
         inputs_train, inputs_test = (X_train, X_test) if scaler is None else (
