@@ -42,8 +42,8 @@ THROUGHPUT_BAR = 0.9
 
 
 def _draw(job):
-    """Write the photos ``first`` … ``last`` − 1 of ``folder`` (class by parity): a blurred
-    colour field with a bright disc (cats) or square (dogs) at a random place."""
+    """Write the photos ``first`` … ``last`` − 1 of ``folder`` (class by parity): a noisy
+    colour field with a warm disc (cats) or a cool square (dogs) at a random place."""
     folder, first, last, size = job
     rng = np.random.default_rng(first)
     yy, xx = np.mgrid[:size, :size]
@@ -54,7 +54,8 @@ def _draw(job):
         cy, cx, radius = rng.integers(size // 5, size - size // 5, 2).tolist() + [int(rng.integers(size // 10, size // 5))]
         shape = ((yy - cy) ** 2 + (xx - cx) ** 2 < radius**2) if label == "cat" else \
             ((abs(yy - cy) < radius) & (abs(xx - cx) < radius))
-        image[shape] = rng.uniform(180, 255, 3)
+        warm = rng.uniform([180, 60, 40], [255, 140, 100])  # a cat's disc is warm, a dog's square cool
+        image[shape] = warm if label == "cat" else warm[::-1]
         Image.fromarray(image.astype(np.uint8)).save(os.path.join(folder, label, f"{number}.jpg"), quality=85)
 
 
