@@ -220,3 +220,24 @@ def test_the_command_line_trains_a_cnn_for_steps_per_epoch_minibatches_an_epoch(
     assert cnn.steps_per_epoch == 4 and cnn.t_ == 2 * 4 * 32
     assert main(["train", "--data", "digits", "--model", "mlp", "--steps-per-epoch", "4"]) == 2
     assert "--steps-per-epoch applies to --model cnn" in capsys.readouterr().err
+
+
+def test_the_readmes_image_folder_example_trains_from_the_cache(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    from photos import make_photo_folder
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example, = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "ImageFolder(" in block]
+    make_photo_folder(tmp_path / "dogs-vs-cats" / "train", per_class=24, extras=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exec(example.replace("random_state=0)", "random_state=0, max_iter=3)"), namespace)
+    photos, model = namespace["photos"], namespace["model"]
+    assert type(photos.images).__name__ == "CachedImages" and len(photos) == 48
+    assert model.n_iter_ == 3 and model.classes_.tolist() == [0, 1]
+    assert model.get_params()["augment"] == "crop,flip,color"
