@@ -1,10 +1,10 @@
 """Window geometry shared by convolution and pooling (layout N × C × H × W).
 
 Image batches are indexed N × C × H × W everywhere. The arrays these layers create
-are stored batch-last in memory (as C × H × W × N, seen through a transposed view):
-a convolution's matrix product produces that order directly, and the copies between
-layers (im2col, col2im, pooling windows) then move runs of W·N or N numbers at a
-time instead of single image rows.
+are stored channels-last in memory (as N × H × W × C, seen through a transposed view):
+a convolution's matrix product produces that order directly, with one row of im2col
+per output position, and a window's neighbouring pixels are then one run of kw·C
+numbers in memory, which im2col copies at once.
 """
 
 from __future__ import annotations
@@ -43,30 +43,30 @@ def check_images(input_shape, layer):
         )
 
 
-def batch_last(n, channels, height, width, dtype, fill=0.0):
+def channels_last(n, channels, height, width, dtype, fill=0.0):
     """An N × C × H × W array filled with ``fill`` (left unset with None), stored
-    batch-last (C × H × W × N)."""
-    shape = (channels, height, width, n)
+    channels-last (N × H × W × C)."""
+    shape = (n, height, width, channels)
     if fill is None:
         array = np.empty(shape, dtype=dtype)
     else:
         array = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
-    return array.transpose(3, 0, 1, 2)
+    return array.transpose(0, 3, 1, 2)
 
 
 def in_memory_order(x):
-    """The C × H × W × N view of an N × C × H × W batch (contiguous when batch-last)."""
-    return x.transpose(1, 2, 3, 0)
+    """The N × H × W × C view of an N × C × H × W batch (contiguous when channels-last)."""
+    return x.transpose(0, 2, 3, 1)
 
 
 def pad(x, padding, value=0.0):
-    """x with ``value`` added around each image, stored batch-last (x itself when it
+    """x with ``value`` added around each image, stored channels-last (x itself when it
     already is and there is no padding)."""
     ph, pw = padding
     if ph == 0 and pw == 0 and in_memory_order(x).flags.c_contiguous:
         return x
     n, channels, height, width = x.shape
-    padded = batch_last(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value)
+    padded = channels_last(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value)
     padded[:, :, ph : ph + height, pw : pw + width] = x
     return padded
 
