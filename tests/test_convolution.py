@@ -119,11 +119,11 @@ def test_cnn_classifier_blocks_pool_before_the_activation_and_start_he_normal_be
 
 
 def memory_layouts(x):
-    """The same batch stored four ways: N×C×H×W order, channels-last, batch-last, and a strided view."""
-    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    """The same batch stored four ways: N×C×H×W order, batch-last, channels-last, and a strided view."""
     batch_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     strided = np.repeat(x, 2, axis=3)[..., ::2]
-    return {"c_order": np.ascontiguousarray(x), "channels_last": channels_last, "batch_last": batch_last,
+    return {"c_order": np.ascontiguousarray(x), "batch_last": batch_last, "channels_last": channels_last,
             "strided": strided}
 
 
@@ -146,15 +146,14 @@ def test_image_layers_give_the_same_results_for_any_memory_layout(make_layer, rn
             np.testing.assert_array_equal(grad, expected)
 
 
-def stored_channels_last(array):
-    """Channels adjacent in memory, then width, height, samples (gaps allowed: a crop)."""
-    return array.strides[1] == array.itemsize and list(np.argsort(array.strides)) == [1, 3, 2, 0]
+def stored_batch_last(array):
+    """Samples adjacent in memory, then width, height, channels (gaps allowed: a crop)."""
+    return array.strides[0] == array.itemsize and list(np.argsort(array.strides)) == [0, 3, 2, 1]
 
 
-def test_image_layers_pass_batches_on_channels_last_without_copying_between_them():
-    """Conv, ReLU and pooling outputs (and their gradients) are stored N×H×W×C, the order
-    im2col reads fastest and the convolution's product gives; a layout change would cost
-    a copy at each layer."""
+def test_image_layers_pass_batches_on_batch_last_without_copying_between_them():
+    """Conv, ReLU and pooling outputs (and their gradients) are stored C×H×W×N, the order
+    im2col and col2im read fastest; a layout change would cost a copy at each layer."""
     net = nn.Sequential([nn.Conv2D(4, 3, padding=1), nn.ReLU(), nn.MaxPool2D(2), nn.Conv2D(4, 3, padding=1)],
                         input_shape=(1, 8, 8), random_state=0)
     x = np.random.default_rng(0).normal(size=(5, 1, 8, 8)).astype(np.float32)
@@ -165,8 +164,8 @@ def test_image_layers_pass_batches_on_channels_last_without_copying_between_them
     for layer, seen in zip(reversed(net.layers[1:]), reversed(activations[1:-1]), strict=True):
         grad = layer.backward(grad, input_grad=True) if layer.params else layer.backward(grad)
         assert grad.shape == seen.shape
-        assert stored_channels_last(grad), type(layer).__name__
-    assert all(stored_channels_last(out) for out in activations[1:])
+        assert stored_batch_last(grad), type(layer).__name__
+    assert all(stored_batch_last(out) for out in activations[1:])
 
 
 def test_a_small_cnn_passes_the_gradient_check_end_to_end(rng):

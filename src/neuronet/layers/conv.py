@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -10,13 +11,34 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..initializers import check_initializer, initialize, initializer_name
 from ..validation import Interval, check_parameter
 from .base import Layer
-from .geometry import check_images, in_memory_order, output_size, pad, pair, window_slices
+from .geometry import batch_last, check_images, in_memory_order, output_size, pad, pair, window_slices
 
 
-# The most bytes of im2col rows made and multiplied at once: a large batch's rows would
-# leave the cache between being made and being multiplied, so a layer cuts the batch
-# into runs of images whose rows take at most this size
-CHUNK_BYTES = 1 << 21
+POSITIONS_PER_BLOCK = 8192
+# The most bytes of im2col columns made and multiplied at once: a large batch's columns
+# leave the cache, so a layer cuts them into runs of output rows of at most this size
+CHUNK_BYTES = 1 << 22
+# Channels-last (see Conv2D): the most bytes of im2col rows made and multiplied at once,
+# in runs of whole images; and the fewest channels in and filters out for which a layer
+# works so (one channel in counts as many: its im2col is then made offset by offset)
+IMAGE_CHUNK_BYTES = 1 << 21
+MANY_CHANNELS = 16
+
+
+def sum_over_positions(grad_rows, cols):
+    """∂L/∂W = grad_rows · colsᵀ: for each weight, the sum over every position of every
+    image of (gradient at the output) × (input it saw there).
+
+    The rows are as long as the batch has positions (50,176 for 64 MNIST images) while
+    the result is tiny (F × C·kh·kw), and BLAS computes such a product several times
+    faster as a sum of products over blocks of positions than in one call. Each block is
+    computed as (cols · grad_rowsᵀ)ᵀ, the faster way round.
+    """
+    total = cols[:, :POSITIONS_PER_BLOCK] @ grad_rows[:, :POSITIONS_PER_BLOCK].T
+    for start in range(POSITIONS_PER_BLOCK, cols.shape[1], POSITIONS_PER_BLOCK):
+        block = slice(start, start + POSITIONS_PER_BLOCK)
+        total += cols[:, block] @ grad_rows[:, block].T
+    return total.T
 
 
 class Conv2D(Layer):
@@ -35,17 +57,25 @@ class Conv2D(Layer):
                ∂L/∂b_f            = Σ_{n, r, c} ∂L/∂Z[n, f, r, c]
                ∂L/∂X[n, ch, r·s + i, c·s + j] += Σ_f ∂L/∂Z[n, f, r, c] · W[f, ch, i, j]
 
-    Computed by im2col: every window becomes one row of a matrix, so the forward pass
-    is one matrix product ``cols · Wᵀ`` and the backward pass two more. The images are
-    stored channels-last (N × H × W × C in memory, seen as N × C × H × W), so a window's
-    kw neighbouring pixels are one run of kw·C numbers in memory, and the product gives
-    Z channels-last too. A large batch's rows would leave the cache between being made
-    and being multiplied: they are made and multiplied in runs of images of at most
-    ``CHUNK_BYTES``, one product per run. At stride 1, ∂L/∂X is itself a convolution:
-    of ∂L/∂Z, padded by k − 1 − p, with the kernels flipped and their F and C swapped
-    (each input pixel collects Σ_f ∂L/∂Z · W from every window that read it), so it
-    too is one im2col and one product, and no sum has to be scattered back (col2im
-    does that at other strides).
+    Computed by im2col: every window becomes one column of a matrix, so the forward
+    pass is one matrix product ``W · cols`` and the backward pass two more; im2col and
+    col2im each loop over the kh × kw kernel offsets only, copying whole slices. A large
+    batch's columns would leave the cache between being made and being multiplied: they
+    are made, multiplied and (in backward) sent back in runs of output rows of at most
+    ``CHUNK_BYTES``, each run one product per pass.
+
+    Between many channels (``MANY_CHANNELS`` filters or more, from as many channels or
+    from one) at stride 1, the layer works channels-last instead: the images stored
+    N × H × W × C, every window one *row* of kh·kw·C numbers (a window's kw neighbouring
+    pixels one run of kw·C numbers in memory), and Z = cols · Wᵀ, whose many rows BLAS
+    multiplies faster than W · cols' few; its output is channels-last too. Its ∂L/∂X is
+    then itself a convolution, of ∂L/∂Z padded by k − 1 − p, with each kernel flipped and
+    F and C swapped,
+
+               ∂L/∂X[n, ch, y, x] = Σ_{f, i, j} ∂L/∂Z[n, f, y + p − i, x + p − j] · W[f, ch, i, j]
+
+    (the pixel collects the gradient of every window that read it), made by im2col and
+    one product as the forward pass, with no col2im.
 
     Parameters
     ----------
@@ -61,7 +91,7 @@ class Conv2D(Layer):
         Whether the layer has the biases b (F·C·kh·kw parameters alone without them).
     """
 
-    cache = ("_xp", "_cols", "_chunks")
+    cache = ("_xp", "_chunks", "_channels_last")
 
     regularized = ("weights",)
 
@@ -106,37 +136,49 @@ class Conv2D(Layer):
             for size, k, s, p in zip((height, width), self.kernel_size, self.stride, self.padding)
         )
 
-    def _kernel_rows(self):
-        """W as an F × (kh·kw·C) matrix, its columns in the order of an im2col row."""
-        return self.params["weights"].transpose(0, 2, 3, 1).reshape(self.filters, -1)
+    def works_channels_last(self, channels):
+        """Whether the layer, given images of ``channels`` channels, works channels-last."""
+        many = self.filters >= MANY_CHANNELS and (channels == 1 or channels >= MANY_CHANNELS)
+        return many and self.stride == (1, 1) and all(p < k for p, k in zip(self.padding, self.kernel_size))
 
     def forward(self, x, training=False):
-        n = x.shape[0]
+        n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])
-        self._xp = in_memory_order(pad(x, self.padding))  # N × H × W × C
-        weights = self._kernel_rows()
-        z = np.empty((n, ho, wo, self.filters), dtype=x.dtype)  # channels-last, as the product gives it
-        windows = self._im2col(self._xp, (ho, wo))
-        self._chunks = []  # (images, their im2col rows): what backward needs
-        for images in image_chunks(n, ho * wo * weights.shape[1] * x.dtype.itemsize):
-            cols = rows_of(windows, images)
-            np.matmul(cols, weights.T, out=z[images].reshape(cols.shape[0], -1))  # while its rows are in the cache
-            self._chunks.append((images, cols))
-        if self.bias:
-            z += self.params["bias"]
-        return z.transpose(0, 3, 1, 2)
+        self._channels_last = self.works_channels_last(channels)
+        if self._channels_last:
+            return self._forward_channels_last(x, ho, wo)
+        self._xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
+        weights = self.params["weights"].reshape(self.filters, -1)
+        z = np.empty((self.filters, ho, wo, n), dtype=x.dtype)  # batch-last, as the product gives it
+        self._chunks = []  # (output rows, their columns): what backward needs
+        for rows in self._row_chunks(ho, wo, n, x.dtype.itemsize):
+            cols = self._im2col(rows, wo)
+            z_rows = z[:, rows].reshape(self.filters, -1)  # a view: (F, positions of these rows × n)
+            np.matmul(weights, cols, out=z_rows)  # one product per chunk, while its columns are in the cache
+            if self.bias:
+                z_rows += self.params["bias"][:, None]
+            self._chunks.append((rows, cols))
+        return z.transpose(3, 0, 1, 2)
 
-    def _im2col(self, xp, out_hw, stride=None):
-        """The windows of the padded images ``xp`` (N × H × W × C), a view with one
-        im2col row per output position: cols[n, r, c, i, j, ch] = X[n, ch, r·s + i, c·s + j],
-        kh·kw·C numbers in the order of ``_kernel_rows``' columns (the images themselves
-        for a 1 × 1 kernel at stride 1). ``rows_of`` copies it, run by run of images, into
-        the matrix the product reads, each copy moving runs of kw·C numbers."""
-        (kh, kw), (sh, sw), (ho, wo) = self.kernel_size, stride or self.stride, out_hw
-        if (kh, kw, sh, sw) == (1, 1, 1, 1):
-            return xp
-        windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
-        return windows.transpose(0, 1, 2, 4, 5, 3)  # N × ho × wo × kh × kw × C
+    def _row_chunks(self, ho, wo, n, itemsize):
+        """The output rows in runs whose im2col columns (for the whole batch) take at most
+        ``CHUNK_BYTES``, at least one row a run. In the batch-last order every run's columns,
+        and its part of Z, are one contiguous stretch."""
+        (kh, kw), channels = self.kernel_size, self._xp.shape[0]
+        rows_per_chunk = max(1, CHUNK_BYTES // (channels * kh * kw * wo * n * itemsize))
+        return [slice(start, min(start + rows_per_chunk, ho)) for start in range(0, ho, rows_per_chunk)]
+
+    def _im2col(self, rows, wo):
+        """The columns of the output rows ``rows`` (a slice), one column per position and
+        image: cols[ch, i, j, r, c, n] = X[n, ch, r·s + i, c·s + j], copied offset by offset;
+        batch-last, each copy moves runs of wo·n numbers (n at strides above 1)."""
+        (kh, kw), sh = self.kernel_size, self.stride[0]
+        channels, n = self._xp.shape[0], self._xp.shape[-1]
+        above = self._xp[:, rows.start * sh :]  # the padded rows from the chunk's first window on
+        cols = np.empty((channels, kh, kw, rows.stop - rows.start, wo, n), dtype=self._xp.dtype)
+        for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, cols.shape[3:5]):
+            cols[:, i, j] = above[:, image_rows, columns]
+        return cols.reshape(channels * kh * kw, -1)
 
     def forward_image_by_image(self, x):
         """Z as ``forward`` computes it, one product per image (each of one shape), so an
@@ -157,10 +199,71 @@ class Conv2D(Layer):
         return z.reshape(n, self.filters, ho, wo)
 
     def backward(self, grad_z, input_grad=True):
-        grad = np.ascontiguousarray(in_memory_order(grad_z))  # N × ho × wo × F (no copy when channels-last)
-        n, ho, wo, filters = grad.shape
+        if self._channels_last:
+            return self._backward_channels_last(grad_z, input_grad)
+        weights = self.params["weights"].reshape(self.filters, -1)
+        grad = in_memory_order(grad_z)  # F × ho × wo × N
+        wo = grad.shape[2]
         if self.bias:
-            np.sum(grad.reshape(-1, filters), axis=0, out=self._grad("bias"))
+            np.sum(grad.reshape(self.filters, -1), axis=1, out=self._grad("bias"))
+        grad_weights = self._grad("weights").reshape(self.filters, -1)
+        grad_weights.fill(0)
+        grad_padded = np.zeros(self._xp.shape, dtype=grad_z.dtype) if input_grad else None  # batch-last
+        for rows, cols in self._chunks:
+            grad_rows = grad[:, rows].reshape(self.filters, -1)
+            grad_weights += sum_over_positions(grad_rows, cols)
+            if input_grad:  # the chunk's column gradients go back to their pixels while in the cache
+                self._col2im(weights.T @ grad_rows, rows, wo, grad_padded)
+        if not input_grad:
+            return None
+        (ph, pw), (_, height, width, _) = self.padding, self._xp.shape
+        return grad_padded[:, ph : height - ph, pw : width - pw].transpose(3, 0, 1, 2)
+
+    def _col2im(self, grad_cols, rows, wo, grad_padded):
+        """Add each column's gradient back to the pixels its window read (col2im, for the
+        output rows ``rows``)."""
+        (kh, kw), sh = self.kernel_size, self.stride[0]
+        channels, n = grad_padded.shape[0], grad_padded.shape[-1]
+        grad_cols = grad_cols.reshape(channels, kh, kw, rows.stop - rows.start, wo, n)
+        above = grad_padded[:, rows.start * sh :]
+        for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, grad_cols.shape[3:5]):
+            above[:, image_rows, columns] += grad_cols[:, i, j]
+
+    # --- channels-last, between many channels ---------------------------------------
+    def _kernel_rows(self):
+        """W as an F × (kh·kw·C) matrix, its columns in the order of a channels-last im2col row."""
+        return self.params["weights"].transpose(0, 2, 3, 1).reshape(self.filters, -1)
+
+    def _forward_channels_last(self, x, ho, wo):
+        n = x.shape[0]
+        self._xp = in_memory_order(pad(x, self.padding, channels_last=True), channels_last=True)  # N × H × W × C
+        weights = self._kernel_rows()
+        z = np.empty((n, ho, wo, self.filters), dtype=x.dtype)  # channels-last, as the product gives it
+        windows = self._windows(self._xp, (ho, wo))
+        self._chunks = []  # (images, their im2col rows): what backward needs
+        for images in image_chunks(n, ho * wo * weights.shape[1] * x.dtype.itemsize):
+            cols = rows_of(windows, images)
+            np.matmul(cols, weights.T, out=z[images].reshape(cols.shape[0], -1))  # while its rows are in the cache
+            self._chunks.append((images, cols))
+        if self.bias:  # b along each image row of W·F numbers (a longer run than F alone)
+            rows = z.reshape(n * ho, wo * self.filters)
+            rows += np.tile(self.params["bias"], wo)
+        return z.transpose(0, 3, 1, 2)
+
+    def _windows(self, xp, out_hw):
+        """The windows of the padded images ``xp`` (N × H × W × C) at stride 1, a view with
+        one im2col row per output position: cols[n, r, c, i, j, ch] = X[n, ch, r + i, c + j],
+        in the order of ``_kernel_rows``' columns (the images themselves for a 1 × 1 kernel)."""
+        (kh, kw), (ho, wo) = self.kernel_size, out_hw
+        if (kh, kw) == (1, 1):
+            return xp[:, :ho, :wo]
+        return sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, :ho, :wo].transpose(0, 1, 2, 4, 5, 3)
+
+    def _backward_channels_last(self, grad_z, input_grad):
+        grad = np.ascontiguousarray(in_memory_order(grad_z, channels_last=True))  # N × ho × wo × F
+        filters = grad.shape[-1]
+        if self.bias:  # Σ over positions: one product with ones, as BLAS sums it fastest
+            np.matmul(np.ones(grad.size // filters, dtype=grad.dtype), grad.reshape(-1, filters), out=self._grad("bias"))
         grad_rows = None
         for images, cols in self._chunks:  # ∂L/∂W = ∂L/∂Zᵀ · cols, summed run by run
             product = grad[images].reshape(cols.shape[0], filters).T @ cols
@@ -169,55 +272,43 @@ class Conv2D(Layer):
         self._grad("weights")[...] = grad_rows.reshape(filters, kh, kw, -1).transpose(0, 3, 1, 2)
         if not input_grad:
             return None
-        if self.stride == (1, 1) and all(p < k for p, k in zip(self.padding, self.kernel_size)):
-            grad_x = self._input_gradient_by_convolution(grad)
-        else:
-            grad_x = self._col2im(grad)
-        return grad_x.transpose(0, 3, 1, 2)
-
-    def _input_gradient_by_convolution(self, grad):
-        """∂L/∂X at stride 1 as a convolution of ∂L/∂Z (padded by k − 1 − p) with the
-        kernels flipped and F and C swapped: ∂L/∂X[n, ch, y, x] = Σ_{f, i, j}
-        ∂L/∂Z[n, f, y + p − i, x + p − j] · W[f, ch, i, j], read by im2col as the forward
-        pass reads X."""
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        n, _, _, channels = self._xp.shape
-        height, width = self.input_shape[1:]
+        # ∂L/∂X: ∂L/∂Z padded by k − 1 − p, convolved with the flipped kernels, F and C swapped
+        (ph, pw), (n, height, width, channels) = self.padding, self._xp.shape
         flipped = self.params["weights"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, channels)  # (i, j, f) × ch
-        grad_padded = in_memory_order(pad(grad.transpose(0, 3, 1, 2), (kh - 1 - ph, kw - 1 - pw)))
-        windows = self._im2col(grad_padded, (height, width), stride=(1, 1))
-        grad_x = np.empty((n, height, width, channels), dtype=grad.dtype)
+        grad_padded = in_memory_order(pad(grad.transpose(0, 3, 1, 2), (kh - 1 - ph, kw - 1 - pw), channels_last=True),
+                                      channels_last=True)
+        height, width = height - 2 * ph, width - 2 * pw
+        windows = self._windows(grad_padded, (height, width))
+        grad_x = batch_last(n, channels, height, width, grad.dtype, fill=None, channels_last=True)
+        grad_x_rows = in_memory_order(grad_x, channels_last=True)
         for images in image_chunks(n, height * width * flipped.shape[0] * grad.dtype.itemsize):
             cols = rows_of(windows, images)
-            np.matmul(cols, flipped, out=grad_x[images].reshape(cols.shape[0], channels))
+            np.matmul(cols, flipped, out=grad_x_rows[images].reshape(cols.shape[0], channels))
         return grad_x
-
-    def _col2im(self, grad):
-        """∂L/∂X at any stride: each im2col row's gradient, ∂L/∂Z · W, added back to the
-        pixels its window read (col2im), one strided slice per kernel offset."""
-        (ph, pw), (kh, kw) = self.padding, self.kernel_size
-        n, ho, wo, filters = grad.shape
-        grad_cols = (grad.reshape(-1, filters) @ self._kernel_rows()).reshape(n, ho, wo, kh, kw, -1)
-        grad_padded = np.zeros(self._xp.shape, dtype=grad.dtype)
-        for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, (ho, wo)):
-            grad_padded[:, image_rows, columns] += grad_cols[:, :, :, i, j]
-        height, width = grad_padded.shape[1:3]
-        return grad_padded[:, ph : height - ph, pw : width - pw]
 
 
 def image_chunks(n, bytes_per_image):
-    """The batch of ``n`` images in runs whose im2col rows take at most ``CHUNK_BYTES``
-    (at least one image a run)."""
-    per_chunk = max(1, CHUNK_BYTES // bytes_per_image)
+    """The batch of ``n`` images in runs whose im2col rows take at most
+    ``IMAGE_CHUNK_BYTES`` (at least one image a run)."""
+    per_chunk = max(1, IMAGE_CHUNK_BYTES // bytes_per_image)
     return [slice(start, min(start + per_chunk, n)) for start in range(0, n, per_chunk)]
 
 
 def rows_of(windows, images):
-    """The im2col rows of the images ``images`` (a slice of the windows' view) as a
-    matrix of one row per output position: a copy, or the pixels themselves."""
+    """The channels-last im2col rows of the images ``images`` (a slice of the windows'
+    view) as a matrix of one row per output position: a copy, or the pixels themselves
+    for a 1 × 1 kernel. From one channel, a window's row of pixels is kw numbers, too
+    short a run to copy at once: the copy is then made offset by offset, kh·kw rows of
+    one number per position (each a run of a whole image row), and the matrix is its
+    transposed view."""
     part = windows[images]
-    if part.ndim == 4:  # a 1 × 1 kernel at stride 1: each pixel's channels
+    if part.ndim == 4:  # a 1 × 1 kernel: each pixel's channels
         return part.reshape(-1, part.shape[-1])
+    size = math.prod(part.shape[3:])
+    if part.shape[-1] == 1:  # offset-major: kh·kw × positions, read transposed
+        rows = np.empty(part.shape[3:] + part.shape[:3], dtype=part.dtype)
+        np.copyto(rows, part.transpose(3, 4, 5, 0, 1, 2))
+        return rows.reshape(size, -1).T
     rows = np.empty(part.shape, dtype=part.dtype)
     np.copyto(rows, part)
-    return rows.reshape(-1, int(np.prod(part.shape[3:])))
+    return rows.reshape(-1, size)

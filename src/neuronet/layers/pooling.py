@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer
-from .geometry import channels_last, check_images, output_size, pad, pair, window_slices
+from .geometry import batch_last, check_images, is_channels_last, output_size, pad, pair, window_slices
 
 
 class _Pool2D(Layer):
     """Shared geometry of the poolings: a pool_size window moved by stride (default:
-    the window size, so windows tile the image), per channel, with no parameters."""
+    the window size, so windows tile the image), per channel, with no parameters. The
+    output and the input's gradient keep the layout of the input: channels-last after a
+    convolution that works so, batch-last otherwise."""
 
-    cache = ("_padded_shape", "_out_hw")
+    cache = ("_padded_shape", "_out_hw", "_channels_last")
 
     pad_value = 0.0
 
@@ -41,7 +43,8 @@ class _Pool2D(Layer):
 
     def _windows(self, x):
         """Pad x, remember the geometry, and yield (offset index, window slice of x)."""
-        xp = pad(x, self.padding, self.pad_value)
+        self._channels_last = is_channels_last(x)
+        xp = pad(x, self.padding, self.pad_value, self._channels_last)
         self._padded_shape = xp.shape
         self._out_hw = self.output_shape(x.shape[1:])[1:]
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
@@ -54,7 +57,7 @@ class _Pool2D(Layer):
         (_, _, height, width), (ho, wo) = self._padded_shape, self._out_hw
         covered = tiles and (height, width) == (ho * self.stride[0], wo * self.stride[1])
         # windows that tile the whole image write every pixel once: nothing to clear first
-        grad_padded = channels_last(*self._padded_shape, dtype, fill=None if covered else 0.0)
+        grad_padded = batch_last(*self._padded_shape, dtype, None if covered else 0.0, self._channels_last)
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
             k = i * self.pool_size[1] + j
             if tiles:
@@ -84,7 +87,7 @@ class MaxPool2D(_Pool2D):
         index = np.int8 if positions <= 127 else np.int16 if positions <= 32767 else np.int32  # fits the window
         for offset, window in self._windows(x):
             if best is None:
-                best = window.copy(order="K")  # keeps the channels-last layout
+                best = window.copy(order="K")  # keeps the layout
                 best_offset = np.zeros_like(best, dtype=index)
             else:
                 better = window > best  # strictly: the first of equal values keeps the gradient
@@ -146,6 +149,6 @@ class GlobalAveragePooling2D(Layer):
 
     def backward(self, grad_a):
         n, channels, height, width = self._input_shape
-        grad_x = channels_last(n, channels, height, width, grad_a.dtype, fill=None)  # the layout convolutions make
+        grad_x = batch_last(n, channels, height, width, grad_a.dtype, fill=None)  # the layout convolutions make
         grad_x[...] = (grad_a / grad_a.dtype.type(height * width))[:, :, None, None]
         return grad_x
