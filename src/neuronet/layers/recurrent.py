@@ -348,12 +348,10 @@ class LSTM(Recurrent):
         grad_h = np.zeros((size, n), dtype=dtype)
         grad_c = np.zeros((size, n), dtype=dtype)
         # each gate's derivative a'(z) from its value a, a·(1 − a) for the sigmoids i, f, o
-        # and 1 − a² for the tanh g, i.e. a·(k − a) + m with k = 1, 1, 0, 1 and m = 0, 0, 1, 0
-        # on the four blocks of rows (made step by step, while the step's gates are in the
+        # and 1 − a² for the tanh g (made step by step, while the step's gates are in the
         # cache); and, for every step at once since it does not wait for the steps before
         # it, o_t ⊙ (1 − tanh²(c_t)), the path from h_t to c_t
-        k = np.repeat(np.array([1, 1, 0, 1], dtype=dtype), size)[:, None]
-        m = np.repeat(np.array([0, 0, 1, 0], dtype=dtype), size)[:, None]
+        sigmoids = (slice(0, 2 * size), slice(3 * size, 4 * size))  # i and f, o
         h_to_c = self._buffer("h_to_c", tanh_c.shape, dtype)
         np.multiply(tanh_c, tanh_c, out=h_to_c)
         np.subtract(1, h_to_c, out=h_to_c)
@@ -370,9 +368,11 @@ class LSTM(Recurrent):
             np.multiply(grad_c, cs[t], out=scratch4[size : 2 * size])
             np.multiply(grad_c, i, out=scratch4[2 * size : 3 * size])
             np.multiply(grad_h, tanh_c[t], out=scratch4[3 * size :])
-            np.subtract(k, z, out=derivative)
-            derivative *= z
-            derivative += m  # a'(z)
+            for rows in sigmoids:  # a'(z) = a·(1 − a)
+                np.subtract(1, z[rows], out=derivative[rows])
+                derivative[rows] *= z[rows]
+            np.multiply(g, g, out=derivative[2 * size : 3 * size])
+            np.subtract(1, derivative[2 * size : 3 * size], out=derivative[2 * size : 3 * size])  # a'(z) = 1 − a²
             np.multiply(scratch4, derivative, out=dz)  # ∂L/∂z = ∂L/∂a ⊙ a'(z)
             grad_c *= f  # the cell's own path back to ∂L/∂c_{t−1}
             if t:
