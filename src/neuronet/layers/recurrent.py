@@ -377,9 +377,11 @@ class LSTM(Recurrent):
             grad_c *= f  # the cell's own path back to ∂L/∂c_{t−1}
             if t:
                 np.matmul(recurrent, dz, out=grad_h)  # ∂L/∂h_{t−1} = U · ∂L/∂z_t (feature-major)
-        # ∂L/∂[U; W; b] = Σ_t [h_{t−1}; x_t; 1] · ∂L/∂z_tᵀ, one product over all steps (h_0 = 0 adds nothing)
+        # ∂L/∂[U; W; b] = Σ_t [h_{t−1}; x_t; 1] · ∂L/∂z_tᵀ, one product over the steps after the
+        # first, whose h_0 = 0 adds nothing to ∂L/∂U: its [x_1; 1] · ∂L/∂z_1ᵀ added apart
         flat_z = grad_z.reshape(4 * size, -1)
-        total = inputs.reshape(inputs.shape[0], -1) @ flat_z.T
+        total = inputs[:, 1:].reshape(inputs.shape[0], -1) @ flat_z[:, n:].T
+        total[size:] += inputs[size:, 0] @ grad_z[:, 0].T
         self._grad("recurrent_weights")[...] = total[:size]
         self._grad("weights")[...], self._grad("bias")[...] = total[size:-1], total[-1]
         if not input_grad:
