@@ -19,7 +19,10 @@ the loop over the T steps is the algorithm. The input's part of every step's gat
 X · W + b, is one product for all steps at once before the loop; the recurrent part,
 h_{t−1} · U, is one product per step; ∂L/∂W, ∂L/∂U and ∂L/∂X are one product each
 after the backward loop. Row-vector convention, as :class:`~neuronet.layers.Dense`:
-x_t is a row of F numbers, W is F × (gates·H), U is H × (gates·H).
+x_t is a row of F numbers, W is F × (gates·H), U is H × (gates·H). The LSTM, whose
+products are most of its time, keeps its steps feature-major (one column per sample)
+and makes each step's gates in one product of [U; W; b] with [h_{t−1}; x_t; 1], the
+product shaped as BLAS multiplies fastest (the same function, summed in another order).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Recurrent(Layer):
 
     gates = 1
     regularized = ("weights", "recurrent_weights")
-    cache = ("_work", "_final")  # the step-major input, states and gates; the last states
+    cache = ("_work", "_final")  # the last batch's inputs, states and gates; the last states
 
     def __init__(self, units, return_sequences=False):
         super().__init__()
