@@ -125,8 +125,13 @@ class BatchNorm(Layer):
         return np.moveaxis(rows.reshape(self._shape), -1, 1)
 
     def _channel_sums(self, rows):
-        """Σ over the batch (and pixels) of each channel: one product with a vector of ones."""
-        return (np.ones(rows.shape[0], dtype=rows.dtype) @ rows).reshape(self._pixels, -1).sum(axis=0)
+        """Σ over the batch (and pixels) of each channel: the sums of blocks of 64 rows, by
+        products with a vector of ones (BLAS), added up in float64 (as precise as NumPy's
+        pairwise sums, several times faster over a channels-last batch)."""
+        whole = rows.shape[0] - rows.shape[0] % 64
+        blocks = np.matmul(np.ones((1, 64), dtype=rows.dtype), rows[:whole].reshape(-1, 64, rows.shape[1]))
+        total = blocks.sum(axis=(0, 1), dtype=np.float64) + rows[whole:].sum(axis=0, dtype=np.float64)
+        return total.reshape(self._pixels, -1).sum(axis=0).astype(rows.dtype)
 
     def _sum(self, *arrays):
         """The arrays summed over the ranks under MPI (as they are in one process)."""
