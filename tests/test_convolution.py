@@ -119,10 +119,12 @@ def test_cnn_classifier_blocks_pool_before_the_activation_and_start_he_normal_be
 
 
 def memory_layouts(x):
-    """The same batch stored three ways: N×C×H×W order, batch-last, and a strided view."""
+    """The same batch stored four ways: N×C×H×W order, batch-last, channels-last, and a strided view."""
     batch_last = np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     strided = np.repeat(x, 2, axis=3)[..., ::2]
-    return {"c_order": np.ascontiguousarray(x), "batch_last": batch_last, "strided": strided}
+    return {"c_order": np.ascontiguousarray(x), "batch_last": batch_last, "channels_last": channels_last,
+            "strided": strided}
 
 
 @pytest.mark.parametrize("make_layer", [lambda: nn.Conv2D(3, 3, padding=1), lambda: nn.Conv2D(2, 2, stride=2),

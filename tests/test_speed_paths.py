@@ -151,6 +151,56 @@ def test_a_convolution_image_by_image_computes_what_the_batched_one_does(stride,
     np.testing.assert_allclose(layer.forward_image_by_image(x), layer.forward(x), rtol=1e-12, atol=1e-12)
 
 
+# between many channels a convolution works channels-last: (channels in, filters, kernel, padding, bias)
+CHANNELS_LAST = [(1, 16, 3, 1, False), (16, 16, 3, 1, False), (16, 20, (3, 2), (2, 0), True), (17, 16, 1, 0, True),
+                 (16, 16, 5, 2, True)]
+
+
+def convolution_of(channels, filters, kernel, padding, bias):
+    layer = Conv2D(filters, kernel, padding=padding, bias=bias)
+    layer.build((channels, 7, 6), np.random.default_rng(1), np.float64)
+    if bias:
+        layer.params["bias"][...] = np.random.default_rng(3).standard_normal(filters)
+    return layer
+
+
+@pytest.mark.parametrize("channels, filters, kernel, padding, bias", CHANNELS_LAST)
+def test_a_channels_last_convolution_computes_what_the_batch_last_one_does(monkeypatch, channels, filters, kernel,
+                                                                         padding, bias):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, channels, 7, 6))
+    results = []
+    for many in (conv.MANY_CHANNELS, 10**6):  # channels-last, then batch-last
+        monkeypatch.setattr(conv, "MANY_CHANNELS", many)
+        layer = convolution_of(channels, filters, kernel, padding, bias)
+        assert layer.works_channels_last(channels) == (many < 10**6)
+        z = layer.forward(x, training=True)
+        grad_x = layer.backward(np.random.default_rng(2).standard_normal(z.shape))
+        results.append((z, grad_x, *[grad.copy() for grad in layer.grads.values()]))
+    for ours, reference in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+    assert all(conv.in_memory_order(array, channels_last=True).flags.c_contiguous for array in results[0][:2])
+
+
+@pytest.mark.parametrize("channels, filters, kernel, padding, bias", CHANNELS_LAST)
+def test_channels_last_convolution_gradients_match_finite_differences(monkeypatch, channels, filters, kernel, padding,
+                                                                      bias):
+    monkeypatch.setattr(conv, "IMAGE_CHUNK_BYTES", 1 << 10)  # several runs of images
+    x = np.random.default_rng(0).standard_normal((3, channels, 7, 6))
+    layer = convolution_of(channels, filters, kernel, padding, bias)
+    assert layer.works_channels_last(channels)
+    errors = check_layer(layer, x)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_a_convolution_works_channels_last_only_between_many_channels_at_stride_1():
+    assert Conv2D(16, 3, padding=1).works_channels_last(16) and Conv2D(16, 3).works_channels_last(1)
+    assert not Conv2D(8, 3, padding=1).works_channels_last(16)  # few filters
+    assert not Conv2D(16, 3, padding=1).works_channels_last(8)  # few channels (but one)
+    assert not Conv2D(16, 3, stride=2).works_channels_last(16)
+    assert not Conv2D(16, 3, padding=3).works_channels_last(16)  # padding of a whole kernel
+
+
 @pytest.mark.parametrize("nesterov", [True, False])
 def test_sgd_with_momentum_steps_by_its_formula_to_the_last_bit(nesterov):
     rng = np.random.default_rng(0)

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Integral
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..initializers import check_initializer, initialize, initializer_name
 from ..validation import Interval, check_parameter
 from .base import Layer
-from .geometry import check_images, in_memory_order, output_size, pad, pair, window_slices
+from .geometry import batch_last, check_images, in_memory_order, output_size, pad, pair, window_slices
 
 
 POSITIONS_PER_BLOCK = 8192
 # The most bytes of im2col columns made and multiplied at once: a large batch's columns
 # leave the cache, so a layer cuts them into runs of output rows of at most this size
 CHUNK_BYTES = 1 << 22
+# Channels-last (see Conv2D): the most bytes of im2col rows made and multiplied at once,
+# in runs of whole images; and the fewest channels in and filters out for which a layer
+# works so (one channel in counts as many: its im2col is then made offset by offset)
+IMAGE_CHUNK_BYTES = 1 << 21
+MANY_CHANNELS = 16
 
 
 def sum_over_positions(grad_rows, cols):
@@ -57,6 +64,19 @@ class Conv2D(Layer):
     are made, multiplied and (in backward) sent back in runs of output rows of at most
     ``CHUNK_BYTES``, each run one product per pass.
 
+    Between many channels (``MANY_CHANNELS`` filters or more, from as many channels or
+    from one) at stride 1, the layer works channels-last instead: the images stored
+    N × H × W × C, every window one *row* of kh·kw·C numbers (a window's kw neighbouring
+    pixels one run of kw·C numbers in memory), and Z = cols · Wᵀ, whose many rows BLAS
+    multiplies faster than W · cols' few; its output is channels-last too. Its ∂L/∂X is
+    then itself a convolution, of ∂L/∂Z padded by k − 1 − p, with each kernel flipped and
+    F and C swapped,
+
+               ∂L/∂X[n, ch, y, x] = Σ_{f, i, j} ∂L/∂Z[n, f, y + p − i, x + p − j] · W[f, ch, i, j]
+
+    (the pixel collects the gradient of every window that read it), made by im2col and
+    one product as the forward pass, with no col2im.
+
     Parameters
     ----------
     filters : int
@@ -71,7 +91,7 @@ class Conv2D(Layer):
         Whether the layer has the biases b (F·C·kh·kw parameters alone without them).
     """
 
-    cache = ("_xp", "_chunks")
+    cache = ("_xp", "_chunks", "_channels_last")
 
     regularized = ("weights",)
 
@@ -130,9 +150,17 @@ class Conv2D(Layer):
             return padded + row * ho
         return 2 * padded + row * ho + row * min(ho, max(1, CHUNK_BYTES // row))
 
+    def works_channels_last(self, channels):
+        """Whether the layer, given images of ``channels`` channels, works channels-last."""
+        many = self.filters >= MANY_CHANNELS and (channels == 1 or channels >= MANY_CHANNELS)
+        return many and self.stride == (1, 1) and all(p < k for p, k in zip(self.padding, self.kernel_size))
+
     def forward(self, x, training=False):
         n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])
+        self._channels_last = self.works_channels_last(channels)
+        if self._channels_last:
+            return self._forward_channels_last(x, ho, wo)
         self._xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
         weights = self.params["weights"].reshape(self.filters, -1)
         z = np.empty((self.filters, ho, wo, n), dtype=x.dtype)  # batch-last, as the product gives it
@@ -185,6 +213,8 @@ class Conv2D(Layer):
         return z.reshape(n, self.filters, ho, wo)
 
     def backward(self, grad_z, input_grad=True):
+        if self._channels_last:
+            return self._backward_channels_last(grad_z, input_grad)
         weights = self.params["weights"].reshape(self.filters, -1)
         grad = in_memory_order(grad_z)  # F × ho × wo × N
         wo = grad.shape[2]
@@ -212,3 +242,87 @@ class Conv2D(Layer):
         above = grad_padded[:, rows.start * sh :]
         for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, grad_cols.shape[3:5]):
             above[:, image_rows, columns] += grad_cols[:, i, j]
+
+    # --- channels-last, between many channels ---------------------------------------
+    def _kernel_rows(self):
+        """W as an F × (kh·kw·C) matrix, its columns in the order of a channels-last im2col row."""
+        return self.params["weights"].transpose(0, 2, 3, 1).reshape(self.filters, -1)
+
+    def _forward_channels_last(self, x, ho, wo):
+        n = x.shape[0]
+        self._xp = in_memory_order(pad(x, self.padding, channels_last=True), channels_last=True)  # N × H × W × C
+        weights = self._kernel_rows()
+        z = np.empty((n, ho, wo, self.filters), dtype=x.dtype)  # channels-last, as the product gives it
+        windows = self._windows(self._xp, (ho, wo))
+        self._chunks = []  # (images, their im2col rows): what backward needs
+        for images in image_chunks(n, ho * wo * weights.shape[1] * x.dtype.itemsize):
+            cols = rows_of(windows, images)
+            np.matmul(cols, weights.T, out=z[images].reshape(cols.shape[0], -1))  # while its rows are in the cache
+            self._chunks.append((images, cols))
+        if self.bias:  # b along each image row of W·F numbers (a longer run than F alone)
+            rows = z.reshape(n * ho, wo * self.filters)
+            rows += np.tile(self.params["bias"], wo)
+        return z.transpose(0, 3, 1, 2)
+
+    def _windows(self, xp, out_hw):
+        """The windows of the padded images ``xp`` (N × H × W × C) at stride 1, a view with
+        one im2col row per output position: cols[n, r, c, i, j, ch] = X[n, ch, r + i, c + j],
+        in the order of ``_kernel_rows``' columns (the images themselves for a 1 × 1 kernel)."""
+        (kh, kw), (ho, wo) = self.kernel_size, out_hw
+        if (kh, kw) == (1, 1):
+            return xp[:, :ho, :wo]
+        return sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, :ho, :wo].transpose(0, 1, 2, 4, 5, 3)
+
+    def _backward_channels_last(self, grad_z, input_grad):
+        grad = np.ascontiguousarray(in_memory_order(grad_z, channels_last=True))  # N × ho × wo × F
+        filters = grad.shape[-1]
+        if self.bias:  # Σ over positions: one product with ones, as BLAS sums it fastest
+            np.matmul(np.ones(grad.size // filters, dtype=grad.dtype), grad.reshape(-1, filters), out=self._grad("bias"))
+        grad_rows = None
+        for images, cols in self._chunks:  # ∂L/∂W = ∂L/∂Zᵀ · cols, summed run by run
+            product = grad[images].reshape(cols.shape[0], filters).T @ cols
+            grad_rows = product if grad_rows is None else np.add(grad_rows, product, out=grad_rows)
+        kh, kw = self.kernel_size
+        self._grad("weights")[...] = grad_rows.reshape(filters, kh, kw, -1).transpose(0, 3, 1, 2)
+        if not input_grad:
+            return None
+        # ∂L/∂X: ∂L/∂Z padded by k − 1 − p, convolved with the flipped kernels, F and C swapped
+        (ph, pw), (n, height, width, channels) = self.padding, self._xp.shape
+        flipped = self.params["weights"][:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(-1, channels)  # (i, j, f) × ch
+        grad_padded = in_memory_order(pad(grad.transpose(0, 3, 1, 2), (kh - 1 - ph, kw - 1 - pw), channels_last=True),
+                                      channels_last=True)
+        height, width = height - 2 * ph, width - 2 * pw
+        windows = self._windows(grad_padded, (height, width))
+        grad_x = batch_last(n, channels, height, width, grad.dtype, fill=None, channels_last=True)
+        grad_x_rows = in_memory_order(grad_x, channels_last=True)
+        for images in image_chunks(n, height * width * flipped.shape[0] * grad.dtype.itemsize):
+            cols = rows_of(windows, images)
+            np.matmul(cols, flipped, out=grad_x_rows[images].reshape(cols.shape[0], channels))
+        return grad_x
+
+
+def image_chunks(n, bytes_per_image):
+    """The batch of ``n`` images in runs whose im2col rows take at most
+    ``IMAGE_CHUNK_BYTES`` (at least one image a run)."""
+    per_chunk = max(1, IMAGE_CHUNK_BYTES // bytes_per_image)
+    return [slice(start, min(start + per_chunk, n)) for start in range(0, n, per_chunk)]
+
+
+def rows_of(windows, images):
+    """The channels-last im2col rows of the images ``images`` (a slice of the windows'
+    view) as a matrix of one row per output position: a copy, or the pixels themselves
+    for a 1 × 1 kernel. From one channel, a window's row of pixels is kw numbers, too
+    short a run to copy at once: the copy is then made offset by offset, kh·kw rows of
+    one number per position (each a run of a whole image row), and the matrix is its
+    transposed view."""
+    part = windows[images]
+    if part.ndim == 4:  # a 1 × 1 kernel: each pixel's channels
+        return part.reshape(-1, part.shape[-1])
+    size = math.prod(part.shape[3:])
+    if part.shape[-1] == 1:  # offset-major: kh·kw × positions, read transposed
+        rows = np.empty(part.shape[3:] + part.shape[:3], dtype=part.dtype)
+        np.copyto(rows, part.transpose(3, 4, 5, 0, 1, 2))
+        return rows.reshape(size, -1).T
+    rows = np.empty(part.shape, dtype=part.dtype)
+    np.copyto(rows, part)
+    return rows.reshape(-1, size)

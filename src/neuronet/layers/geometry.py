@@ -4,7 +4,10 @@ Image batches are indexed N × C × H × W everywhere. The arrays these layers c
 are stored batch-last in memory (as C × H × W × N, seen through a transposed view):
 a convolution's matrix product produces that order directly, and the copies between
 layers (im2col, col2im, pooling windows) then move runs of W·N or N numbers at a
-time instead of single image rows.
+time instead of single image rows. A convolution between many channels works
+channels-last instead (N × H × W × C in memory): its im2col rows are then runs of
+kw·C numbers, and its products have many rows (see ``Conv2D``); pooling keeps the
+layout it is given.
 """
 
 from __future__ import annotations
@@ -43,30 +46,36 @@ def check_images(input_shape, layer):
         )
 
 
-def batch_last(n, channels, height, width, dtype, fill=0.0):
+def batch_last(n, channels, height, width, dtype, fill=0.0, channels_last=False):
     """An N × C × H × W array filled with ``fill`` (left unset with None), stored
-    batch-last (C × H × W × N)."""
-    shape = (channels, height, width, n)
+    batch-last (C × H × W × N), or channels-last (N × H × W × C) if asked."""
+    shape = (n, height, width, channels) if channels_last else (channels, height, width, n)
     if fill is None:
         array = np.empty(shape, dtype=dtype)
     else:
         array = np.zeros(shape, dtype=dtype) if fill == 0 else np.full(shape, fill, dtype=dtype)
-    return array.transpose(3, 0, 1, 2)
+    return array.transpose(0, 3, 1, 2) if channels_last else array.transpose(3, 0, 1, 2)
 
 
-def in_memory_order(x):
-    """The C × H × W × N view of an N × C × H × W batch (contiguous when batch-last)."""
-    return x.transpose(1, 2, 3, 0)
+def in_memory_order(x, channels_last=False):
+    """The C × H × W × N view of an N × C × H × W batch (contiguous when batch-last), or
+    its N × H × W × C view (contiguous when channels-last)."""
+    return x.transpose(0, 2, 3, 1) if channels_last else x.transpose(1, 2, 3, 0)
 
 
-def pad(x, padding, value=0.0):
-    """x with ``value`` added around each image, stored batch-last (x itself when it
-    already is and there is no padding)."""
+def is_channels_last(x):
+    """Whether the batch is stored channels-last (N × H × W × C, contiguous)."""
+    return in_memory_order(x, channels_last=True).flags.c_contiguous
+
+
+def pad(x, padding, value=0.0, channels_last=False):
+    """x with ``value`` added around each image, stored batch-last, or channels-last if
+    asked (x itself when it already is and there is no padding)."""
     ph, pw = padding
-    if ph == 0 and pw == 0 and in_memory_order(x).flags.c_contiguous:
+    if ph == 0 and pw == 0 and in_memory_order(x, channels_last).flags.c_contiguous:
         return x
     n, channels, height, width = x.shape
-    padded = batch_last(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value)
+    padded = batch_last(n, channels, height + 2 * ph, width + 2 * pw, x.dtype, value, channels_last)
     padded[:, :, ph : ph + height, pw : pw + width] = x
     return padded
 

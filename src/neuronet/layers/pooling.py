@@ -7,14 +7,16 @@ import math
 import numpy as np
 
 from .base import Layer
-from .geometry import batch_last, check_images, output_size, pad, pair, window_slices
+from .geometry import batch_last, check_images, is_channels_last, output_size, pad, pair, window_slices
 
 
 class _Pool2D(Layer):
     """Shared geometry of the poolings: a pool_size window moved by stride (default:
-    the window size, so windows tile the image), per channel, with no parameters."""
+    the window size, so windows tile the image), per channel, with no parameters. The
+    output and the input's gradient keep the layout of the input: channels-last after a
+    convolution that works so, batch-last otherwise."""
 
-    cache = ("_padded_shape", "_out_hw")
+    cache = ("_padded_shape", "_out_hw", "_channels_last")
 
     pad_value = 0.0
 
@@ -43,7 +45,8 @@ class _Pool2D(Layer):
 
     def _windows(self, x):
         """Pad x, remember the geometry, and yield (offset index, window slice of x)."""
-        xp = pad(x, self.padding, self.pad_value)
+        self._channels_last = is_channels_last(x)
+        xp = pad(x, self.padding, self.pad_value, self._channels_last)
         self._padded_shape = xp.shape
         self._out_hw = self.output_shape(x.shape[1:])[1:]
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
@@ -56,7 +59,7 @@ class _Pool2D(Layer):
         (_, _, height, width), (ho, wo) = self._padded_shape, self._out_hw
         covered = tiles and (height, width) == (ho * self.stride[0], wo * self.stride[1])
         # windows that tile the whole image write every pixel once: nothing to clear first
-        grad_padded = batch_last(*self._padded_shape, dtype, fill=None if covered else 0.0)
+        grad_padded = batch_last(*self._padded_shape, dtype, None if covered else 0.0, self._channels_last)
         for i, j, (rows, cols) in window_slices(self.pool_size, self.stride, self._out_hw):
             k = i * self.pool_size[1] + j
             if tiles:
@@ -91,7 +94,7 @@ class MaxPool2D(_Pool2D):
         index = np.int8 if positions <= 127 else np.int16 if positions <= 32767 else np.int32  # fits the window
         for offset, window in self._windows(x):
             if best is None:
-                best = window.copy(order="K")  # keeps the batch-last layout
+                best = window.copy(order="K")  # keeps the layout
                 best_offset = np.zeros_like(best, dtype=index)
             else:
                 better = window > best  # strictly: the first of equal values keeps the gradient

@@ -19,7 +19,10 @@ the loop over the T steps is the algorithm. The input's part of every step's gat
 X · W + b, is one product for all steps at once before the loop; the recurrent part,
 h_{t−1} · U, is one product per step; ∂L/∂W, ∂L/∂U and ∂L/∂X are one product each
 after the backward loop. Row-vector convention, as :class:`~neuronet.layers.Dense`:
-x_t is a row of F numbers, W is F × (gates·H), U is H × (gates·H).
+x_t is a row of F numbers, W is F × (gates·H), U is H × (gates·H). The LSTM, whose
+products are most of its time, keeps its steps feature-major (one column per sample)
+and makes each step's gates in one product of [U; W; b] with [h_{t−1}; x_t; 1], the
+product shaped as BLAS multiplies fastest (the same function, summed in another order).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Recurrent(Layer):
 
     gates = 1
     regularized = ("weights", "recurrent_weights")
-    cache = ("_work", "_final")  # the step-major input, states and gates; the last states
+    cache = ("_work", "_final")  # the last batch's inputs, states and gates; the last states
 
     def __init__(self, units, return_sequences=False):
         super().__init__()
@@ -93,22 +96,32 @@ class Recurrent(Layer):
         return array
 
     def _input_part(self, x, scale=None):
-        """The sequence step-major (T × N × F), and A = X · W + b for every step at once
-        (T × N × gates·H); with ``scale`` (gates·H), A ⊙ scale, from W and b scaled."""
+        """The sequence step-major (T × N × F), each step's row followed by a 1, and
+        A = X · W + b for every step at once (T × N × gates·H), one product of [x_t, 1] with
+        W stacked on b; with ``scale`` (gates·H), A ⊙ scale, from W and b scaled."""
+        self._check_input(x)
+        n, steps, features = x.shape
+        dtype = np.result_type(x.dtype, self.params["weights"].dtype)
+        xs = self._buffer("x", (steps, n, features + 1), dtype)
+        xs[:, :, :features] = x.transpose(1, 0, 2)
+        xs[:, :, features] = 1  # the bias's input
+        weights = self._weights_and_bias(features, dtype)
+        if scale is not None:
+            weights *= scale
+        a = self._buffer("a", (steps, n, weights.shape[1]), dtype)
+        np.matmul(xs.reshape(steps * n, features + 1), weights, out=a.reshape(steps * n, -1))
+        return xs, a
+
+    def _check_input(self, x):
         if x.ndim != 3 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{type(self).__name__} expects a batch of sequences shaped (samples, "
                              f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
-        n, steps, features = x.shape
-        dtype = np.result_type(x.dtype, self.params["weights"].dtype)
-        xs = self._buffer("x", (steps, n, features), dtype)
-        xs[...] = x.transpose(1, 0, 2)
-        a = self._buffer("a", (steps, n, self.gates * self.units), dtype)
-        weights, bias = self.params["weights"], self.params["bias"]
-        if scale is not None:
-            weights, bias = weights * scale, bias * scale
-        np.matmul(xs.reshape(steps * n, features), weights, out=a.reshape(steps * n, -1))
-        a += bias
-        return xs, a
+
+    def _weights_and_bias(self, features, dtype):
+        """W stacked on b ((F + 1) × gates·H), a workspace the caller may scale."""
+        weights = self._buffer("weights_and_bias", (features + 1, self.gates * self.units), dtype)
+        weights[:features], weights[features] = self.params["weights"], self.params["bias"]
+        return weights
 
     def _states(self, steps, n, dtype):
         """h_0 … h_T (T + 1 × N × H), h_0 = 0."""
@@ -142,18 +155,19 @@ class Recurrent(Layer):
 
     def _parameter_gradients(self, xs, hs, grad_a, grad_u=None, input_grad=True):
         """∂L/∂W = Σ_t x_tᵀ · ∂L/∂a_t, ∂L/∂U = Σ_t h_{t−1}ᵀ · ∂L/∂u_t, ∂L/∂b = Σ_t Σ_rows ∂L/∂a_t
-        (each one product over all steps), and ∂L/∂X = ∂L/∂A · Wᵀ (sample-major)."""
-        steps, n, features = xs.shape
+        (each one product over all steps: ∂L/∂W and ∂L/∂b together, b's row from the
+        inputs' column of ones), and ∂L/∂X = ∂L/∂A · Wᵀ (sample-major)."""
+        steps, n, inputs = xs.shape  # the features and the 1
         flat_a = grad_a.reshape(steps * n, -1)
         flat_u = flat_a if grad_u is None else grad_u.reshape(steps * n, -1)
-        np.matmul(xs.reshape(steps * n, features).T, flat_a, out=self._grad("weights"))
+        weights_and_bias = xs.reshape(steps * n, inputs).T @ flat_a
+        self._grad("weights")[...], self._grad("bias")[...] = weights_and_bias[:-1], weights_and_bias[-1]
         # h_0 = 0: the first step adds nothing to ∂L/∂U
         np.matmul(hs[1:-1].reshape((steps - 1) * n, self.units).T, flat_u[n:], out=self._grad("recurrent_weights"))
-        np.sum(flat_a, axis=0, out=self._grad("bias"))
         if not input_grad:
             return None
         grad_x = flat_a @ self.params["weights"].T
-        return np.ascontiguousarray(grad_x.reshape(steps, n, features).transpose(1, 0, 2))
+        return np.ascontiguousarray(grad_x.reshape(steps, n, inputs - 1).transpose(1, 0, 2))
 
     @property
     def final_state(self):
@@ -275,83 +289,108 @@ class LSTM(Recurrent):
             self.params["bias"][self.units : 2 * self.units] = self.forget_bias
 
     def forward(self, x, training=False):
-        size = self.units
+        self._check_input(x)
+        n, steps, features = x.shape
+        size, dtype = self.units, np.result_type(x.dtype, self.params["weights"].dtype)
+        # every step's gates from one product, of [U; W; b] with [h_{t−1}; x_t; 1] (the
+        # neurons' inputs: the last state, the step's input and a 1 for the bias), stored
+        # feature-major, one column per sample: the product has N columns, the shape BLAS
+        # multiplies fastest, and each gate's block of rows is one run of memory
+        inputs = self._buffer("inputs", (size + features + 1, steps, n), dtype)  # [h_{t−1}; x_t; 1], step by step
+        inputs[:size, 0] = 0  # h_0
+        inputs[size:-1] = x.transpose(2, 1, 0)
+        inputs[-1] = 1
         # σ(z) = ½·tanh(½·z) + ½ for i, f, o, and tanh(z) for g: one tanh over each step's
-        # four gates at once, of ½·z for the sigmoids, made by halving their columns of W,
-        # U and b (exactly: a product by ½ rounds as the product it halves)
-        scale = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=self.params["weights"].dtype), size)
-        xs, gates = self._input_part(x, scale)  # the gates' (scaled) sums, made their values in place
-        steps, n, _ = xs.shape
-        dtype = gates.dtype
-        hs = self._states(steps, n, dtype)
-        cs = self._buffer("c", (steps + 1, n, size), dtype)
-        tanh_c = self._buffer("tanh_c", (steps, n, size), dtype)
-        product = self._buffer("product", (n, 4 * size), dtype)
+        # four gates at once, of ½·z for the sigmoids, made by halving their rows of the
+        # weights (exactly: a product by ½ rounds as the product it halves)
+        scale = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], dtype=dtype), size)[:, None]
+        weights_t = self._buffer("weights_t", (4 * size, inputs.shape[0]), dtype)  # ([U; W; b] ⊙ scale)ᵀ
+        for start in range(0, size, 16):  # Uᵀ strip by strip of U's rows: a transposed copy that stays in the cache
+            rows = slice(start, min(start + 16, size))
+            np.multiply(self.params["recurrent_weights"][rows].T, scale, out=weights_t[:, rows])
+        np.multiply(self.params["weights"].T, scale, out=weights_t[:, size:-1])
+        np.multiply(self.params["bias"], scale[:, 0], out=weights_t[:, -1])
+        gates = self._buffer("gates", (steps, 4 * size, n), dtype)  # the sums, made the gates' values in place
+        cs = self._buffer("c", (steps + 1, size, n), dtype)
+        tanh_c = self._buffer("tanh_c", (steps, size, n), dtype)
+        h_last, ig = self._buffer("h_last", (size, n), dtype), self._buffer("product", (size, n), dtype)
         cs[0] = 0
-        recurrent = self.params["recurrent_weights"] * scale
         for t in range(steps):
             z = gates[t]
             if t:
-                np.matmul(hs[t], recurrent, out=product)
-                z += product
+                np.matmul(weights_t, inputs[:, t], out=z)
+            else:  # h_0 = 0
+                np.matmul(weights_t[:, size:], inputs[size:, 0], out=z)
             np.tanh(z, out=z)
-            for sigmoid in (z[:, : 2 * size], z[:, 3 * size :]):  # i, f and o: ½·tanh(½·z) + ½
+            for sigmoid in (z[: 2 * size], z[3 * size :]):  # i, f and o: ½·tanh(½·z) + ½
                 sigmoid *= 0.5
                 sigmoid += 0.5
-            i, f, g, o = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size], z[:, 3 * size :]
-            c, ig = cs[t + 1], product[:, :size]
+            i, f, g, o = z[:size], z[size : 2 * size], z[2 * size : 3 * size], z[3 * size :]
+            c = cs[t + 1]
             np.multiply(f, cs[t], out=c)
             np.multiply(i, g, out=ig)
             c += ig
             np.tanh(c, out=tanh_c[t])
-            np.multiply(o, tanh_c[t], out=hs[t + 1])
-        output = self._output(hs)
-        self._final = (self._final[0], cs[-1].copy())
-        return output
+            np.multiply(o, tanh_c[t], out=inputs[:size, t + 1] if t + 1 < steps else h_last)
+        self._final = (h_last.T.copy(), cs[-1].T.copy())
+        if self.return_sequences:  # h_1 … h_T, sample-major
+            return np.concatenate([inputs[:size, 1:], h_last[:, None]], axis=1).transpose(2, 1, 0).copy()
+        return h_last.T.copy()
 
     def backward(self, grad_out, input_grad=True):
         work = self._work
-        xs, hs, cs, gates, tanh_c = work["x"], work["h"], work["c"], work["a"], work["tanh_c"]
-        steps, n, _ = xs.shape
-        size, dtype = self.units, hs.dtype
-        grad_z = self._buffer("grad_a", (steps, n, 4 * size), dtype)
-        scratch = self._buffer("scratch", (n, size), dtype)
-        scratch4 = self._buffer("product", (n, 4 * size), dtype)
+        inputs, cs, gates, tanh_c = work["inputs"], work["c"], work["gates"], work["tanh_c"]
+        _, steps, n = inputs.shape
+        size, dtype = self.units, inputs.dtype
+        grad_z = self._buffer("grad_z", (4 * size, steps, n), dtype)  # feature-major, as the inputs
+        scratch = self._buffer("scratch", (size, n), dtype)
+        scratch4 = self._buffer("scratch4", (4 * size, n), dtype)
+        derivative = self._buffer("derivative", (4 * size, n), dtype)
         from_output = self._output_gradients(grad_out, steps)
-        recurrent_t = np.ascontiguousarray(self.params["recurrent_weights"].T)  # BLAS reads it faster so
-        grad_h = np.zeros((n, size), dtype=dtype)
-        grad_c = np.zeros((n, size), dtype=dtype)
-        # what does not wait for the steps before it, for every step at once: each gate's
-        # derivative a'(z) from its value a, a·(1 − a) for the sigmoids i, f, o and 1 − a²
-        # for the tanh g, i.e. a·(k − a) + m with k = 1, 1, 0, 1 and m = 0, 0, 1, 0 on the
-        # four blocks of columns (into ∂L/∂z's buffer, multiplied by ∂L/∂a step by step);
-        # and o_t ⊙ (1 − tanh²(c_t)), the path from h_t to c_t
-        k = np.repeat(np.array([1, 1, 0, 1], dtype=dtype), size)
-        m = np.repeat(np.array([0, 0, 1, 0], dtype=dtype), size)
-        np.subtract(k, gates, out=grad_z)
-        grad_z *= gates
-        grad_z += m
+        recurrent = self.params["recurrent_weights"]
+        grad_h = np.zeros((size, n), dtype=dtype)
+        grad_c = np.zeros((size, n), dtype=dtype)
+        # each gate's derivative a'(z) from its value a, a·(1 − a) for the sigmoids i, f, o
+        # and 1 − a² for the tanh g (made step by step, while the step's gates are in the
+        # cache); and, for every step at once since it does not wait for the steps before
+        # it, o_t ⊙ (1 − tanh²(c_t)), the path from h_t to c_t
+        sigmoids = (slice(0, 2 * size), slice(3 * size, 4 * size))  # i and f, o
         h_to_c = self._buffer("h_to_c", tanh_c.shape, dtype)
         np.multiply(tanh_c, tanh_c, out=h_to_c)
         np.subtract(1, h_to_c, out=h_to_c)
-        h_to_c *= gates[:, :, 3 * size :]
+        h_to_c *= gates[:, 3 * size :]
         for t in range(steps - 1, -1, -1):
-            self._receive(grad_h, from_output, t, steps)
-            z, dz = gates[t], grad_z[t]
-            i, f, g = z[:, :size], z[:, size : 2 * size], z[:, 2 * size : 3 * size]
+            self._receive(grad_h.T, from_output, t, steps)
+            z, dz = gates[t], grad_z[:, t]
+            i, f, g = z[:size], z[size : 2 * size], z[2 * size : 3 * size]
             # ∂L/∂c_t = ∂L/∂c_{t+1} ⊙ f_{t+1} + ∂L/∂h_t ⊙ o_t ⊙ (1 − tanh²(c_t))
             np.multiply(grad_h, h_to_c[t], out=scratch)
             grad_c += scratch
             # ∂L/∂a for a = i, f, g, o: ∂L/∂c_t ⊙ g, ∂L/∂c_t ⊙ c_{t−1}, ∂L/∂c_t ⊙ i, ∂L/∂h_t ⊙ tanh(c_t)
-            np.multiply(grad_c, g, out=scratch4[:, :size])
-            np.multiply(grad_c, cs[t], out=scratch4[:, size : 2 * size])
-            np.multiply(grad_c, i, out=scratch4[:, 2 * size : 3 * size])
-            np.multiply(grad_h, tanh_c[t], out=scratch4[:, 3 * size :])
-            dz *= scratch4  # ∂L/∂z = ∂L/∂a ⊙ a'(z)
+            np.multiply(grad_c, g, out=scratch4[:size])
+            np.multiply(grad_c, cs[t], out=scratch4[size : 2 * size])
+            np.multiply(grad_c, i, out=scratch4[2 * size : 3 * size])
+            np.multiply(grad_h, tanh_c[t], out=scratch4[3 * size :])
+            for rows in sigmoids:  # a'(z) = a·(1 − a)
+                np.subtract(1, z[rows], out=derivative[rows])
+                derivative[rows] *= z[rows]
+            np.multiply(g, g, out=derivative[2 * size : 3 * size])
+            np.subtract(1, derivative[2 * size : 3 * size], out=derivative[2 * size : 3 * size])  # a'(z) = 1 − a²
+            np.multiply(scratch4, derivative, out=dz)  # ∂L/∂z = ∂L/∂a ⊙ a'(z)
             grad_c *= f  # the cell's own path back to ∂L/∂c_{t−1}
             if t:
-                np.matmul(dz, recurrent_t, out=grad_h)  # ∂L/∂h_{t−1}
-        return self._parameter_gradients(xs, hs, grad_z, input_grad=input_grad)
+                np.matmul(recurrent, dz, out=grad_h)  # ∂L/∂h_{t−1} = U · ∂L/∂z_t (feature-major)
+        # ∂L/∂[U; W; b] = Σ_t [h_{t−1}; x_t; 1] · ∂L/∂z_tᵀ, one product over the steps after the
+        # first, whose h_0 = 0 adds nothing to ∂L/∂U: its [x_1; 1] · ∂L/∂z_1ᵀ added apart
+        flat_z = grad_z.reshape(4 * size, -1)
+        total = inputs[:, 1:].reshape(inputs.shape[0], -1) @ flat_z[:, n:].T
+        total[size:] += inputs[size:, 0] @ grad_z[:, 0].T
+        self._grad("recurrent_weights")[...] = total[:size]
+        self._grad("weights")[...], self._grad("bias")[...] = total[size:-1], total[-1]
+        if not input_grad:
+            return None
+        grad_x = self.params["weights"] @ flat_z  # ∂L/∂x_t = W · ∂L/∂z_t (feature-major), every step at once
+        return np.ascontiguousarray(grad_x.reshape(-1, steps, n).transpose(2, 1, 0))
 
 
 class GRU(Recurrent):
