@@ -42,6 +42,7 @@ class Run:
     model_file: str | None = None
     method: str | None = None  # how it learned, e.g. "gradient descent on all 455 training samples at each step, …"
     problems: tuple = ()  # what went wrong, one line each (neuronet.cli.outcome): shown above everything
+    train_accuracy: float | None = None  # as measured already (a pass over a large training set is not repeated)
 
 
 def write_report(folder, model, dataset, split, run, test_files=()):
@@ -61,12 +62,24 @@ def write_report(folder, model, dataset, split, run, test_files=()):
     Returns the path of index.html.
     """
     probabilities = model.predict_proba(split[1])
-    predicted = np.searchsorted(model.classes_, model.predict(split[1]))  # the model's own rule: its threshold too
+    predicted = _predicted(model, split[1], probabilities)
     with _replaced_atomically(folder) as draft:
         figures = _figures(draft, model, dataset, split, probabilities, predicted, test_files)
         with open(os.path.join(draft, "index.html"), "w", encoding="utf-8") as page:
             page.write(_page(model, dataset, split, predicted, run, figures))
     return os.path.join(folder, "index.html")
+
+
+def _predicted(model, X_test, probabilities):
+    """The test set's predicted class indices by the model's own rule: logistic regression
+    compares its score with its threshold's (one cheap product more); a network says its
+    most probable class (of two, the second where its probability exceeds 0.5), which
+    its probabilities tell without a second pass over the images."""
+    if hasattr(model, "threshold"):
+        return np.searchsorted(model.classes_, model.predict(X_test))
+    if probabilities.shape[1] == 2:
+        return (probabilities[:, 1] > 0.5).astype(np.intp)
+    return probabilities.argmax(axis=1)
 
 
 # --- the folder -----------------------------------------------------------------
@@ -317,10 +330,11 @@ def _settings(model):
 def _first_screen(model, split, predicted, run):
     """The facts above the figures: command, accuracies, date, time spent, network, file."""
     X_train, _, y_train, y_test = split
+    train_accuracy = model.score(X_train, y_train) if run.train_accuracy is None else run.train_accuracy
     steps = model.n_iter_
     step = model.history_.step if hasattr(model, "history_") else "iteration"
     facts = [
-        ("train accuracy", f"<strong>{model.score(X_train, y_train):.4f}</strong> on {len(y_train):,} samples"),
+        ("train accuracy", f"<strong>{train_accuracy:.4f}</strong> on {len(y_train):,} samples"),
         ("test accuracy", f"<strong>{np.mean(predicted == y_test):.4f}</strong> on {len(y_test):,} samples"),
         ("date", html.escape(f"{run.started:%Y-%m-%d %H:%M} {run.started.tzname() or ''}".strip())),
         ("training", html.escape(f"{_duration(run.seconds)}, {steps} {step}{'s' if steps != 1 else ''}"

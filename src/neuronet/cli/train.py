@@ -591,7 +591,8 @@ def train(args, world):
         print(f"warning: {line}", file=sys.stderr)
     save(saved, output, extra=recipe(accuracies))
     print(f"model saved to {output}")
-    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, output, method, problems)
+    run_facts = Run(shlex.join(["neuronet", *args.argv]), started, seconds, output, method, problems,
+                    train_accuracy=train_accuracy)
     test_files = replace(dataset, X=dataset.files).split(args.test_size, args.seed)[1] if dataset.files else ()
     report = args.report or os.path.splitext(os.path.abspath(output))[0] + "-report"
     index = write_report(report, model, dataset, (X_train, X_test, y_train, y_test), run_facts, test_files)
