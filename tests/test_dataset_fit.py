@@ -241,3 +241,43 @@ def test_the_readmes_image_folder_example_trains_from_the_cache(tmp_path, monkey
     assert type(photos.images).__name__ == "CachedImages" and len(photos) == 48
     assert model.n_iter_ == 3 and model.classes_.tolist() == [0, 1]
     assert model.get_params()["augment"] == "crop,flip,color"
+
+
+def test_colour_augmentation_keeps_images_outside_the_unit_range_within_their_own(digits):
+    X, y = digits
+    raw = X * 255  # pixels as the files store them
+    model = CNNClassifier(conv_filters=(4,), max_iter=1, augment="color", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(raw, y)
+    augmentation = model._augmentation()
+    assert augmentation.value_range == (0.0, 255.0)
+    changed = augmentation.with_seed(0)(raw[:64], np.arange(64), 0)
+    assert changed.max() > 200 and changed.min() >= 0  # not clipped to [0, 1]
+    assert np.abs(changed - raw[:64]).mean() < 0.2 * 255
+
+
+def test_a_lazy_array_of_rows_reads_as_an_array_of_rows():
+    from neuronet.data import flat_rows
+
+    images = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    rows = flat_rows(LazyRows(images, [1, 0]))
+    assert np.asarray(rows).shape == (2, 48) and rows[0].shape == (48,)
+    np.testing.assert_array_equal(np.asarray(rows), images[[1, 0]].reshape(2, -1))
+
+
+def test_resuming_on_changed_data_is_refused_also_for_part_of_a_dataset(digits, tmp_path):
+    X, y = digits
+    X = X.reshape(len(X), -1).copy()
+    path = tmp_path / "run.ckpt"
+
+    def run(samples):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MLPClassifier((8,), max_iter=2, random_state=0, early_stopping=True).fit(
+                samples, checkpoint=path, resume=True)
+
+    run(Samples(X, y))
+    X[:, 3] += 5  # the same targets, other inputs
+    with pytest.raises(ValueError, match="it was made on different data"):
+        run(Samples(X, y))

@@ -61,14 +61,17 @@ class Augmentation:
     color : float, default 0.1
         Change brightness and contrast by at most this much: x ← (x − m)·c + m + b, with
         m the image's mean, c drawn from [1 − color, 1 + color] and b from
-        [−color, color], then clipped to ``value_range`` (0: no change).
+        [−color, color] times the width of ``value_range`` (1 for images in [0, 1]),
+        then clipped to ``value_range`` (0: no change).
     seed : int, optional
         The seed of the changes. None leaves it to the training loop, which gives the
         run's own seed (:meth:`with_seed`), so that a seeded run is augmented alike each
         time it is run.
     value_range : (float, float) or None, default (0.0, 1.0)
         The range pixel values are clipped to after the colour change (the range of
-        images scaled to [0, 1]); None: not clipped.
+        images scaled to [0, 1]); None: not clipped. ``CNNClassifier`` gives images
+        outside [0, 1] (raw 0–255 pixels, standardised ones) the range of its training
+        images instead.
 
     Calling it, ``augmentation(x, indices, epoch)``, gives an augmented copy of the batch
     ``x`` (its dtype kept), whose rows are the samples ``indices`` of the data set.
@@ -196,7 +199,8 @@ class Augmentation:
         """x ← (x − m)·c + m + b per image (m its mean), clipped to ``value_range``."""
         n, dtype = len(images), images.dtype
         shape = (n, 1, 1, 1)
-        brightness = ((2 * draws[:, 3] - 1) * self.color).astype(dtype).reshape(shape)
+        width = 1.0 if self.value_range is None else self.value_range[1] - self.value_range[0]
+        brightness = ((2 * draws[:, 3] - 1) * self.color * width).astype(dtype).reshape(shape)
         contrast = (1 + (2 * draws[:, 4] - 1) * self.color).astype(dtype).reshape(shape)
         mean = images.reshape(n, -1).mean(axis=1, dtype=dtype).reshape(shape)
         images -= mean

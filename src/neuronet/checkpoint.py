@@ -23,7 +23,7 @@ import numpy as np
 from scipy import sparse
 
 from .callbacks import Callback
-from .data import ArrayDataset, fingerprint_of, spread_rows
+from .data import ArrayDataset, fingerprint_of, is_lazy, spread_rows
 from .files import FORMAT_VERSION, ModelFileError, load_file, save_file, tree_from_file, tree_to_file
 from .validation import Interval, StrOptions, validate_params
 
@@ -56,14 +56,14 @@ def _digested(settings):
 
 
 def _data_digest(dataset):
-    """SHA-256 of a dataset's samples and targets: of its arrays when it holds them; of
+    """SHA-256 of a dataset's samples and targets: of its arrays when it holds them in memory; of
     its own ``fingerprint()`` (an image folder's cache key) and its targets when it has
     one; else of its targets and of :data:`~neuronet.data.CHUNK_ROWS` samples spread
     over it (one read of a chunk, whatever the size of the data)."""
-    if isinstance(dataset, ArrayDataset):
+    if isinstance(dataset, ArrayDataset) and not is_lazy(dataset.X):
         return _digest(_arrays(dataset.X) + [dataset.targets])
     targets = np.asarray(dataset.targets)
-    own = fingerprint_of(dataset)
+    own = fingerprint_of(dataset.X if isinstance(dataset, ArrayDataset) else dataset)
     if own is not None:
         return _digest([np.frombuffer(own.encode(), np.uint8), targets])
     return _digest([targets, np.asarray(dataset[spread_rows(len(dataset))][0])])

@@ -22,6 +22,9 @@ whatever the size of the data.
 
 from __future__ import annotations
 
+import hashlib
+import operator
+
 import numpy as np
 
 # Samples read, scored or predicted at once by every pass over a whole dataset. A multiple
@@ -103,7 +106,7 @@ class Subset:
         return sample_shape(self.dataset)
 
     def fingerprint(self):
-        return f"{fingerprint_of(self.dataset)}[{_digest_indices(self.indices)}]"
+        return _part_of(fingerprint_of(self.dataset), self.indices)
 
 
 class _ArrayLike:
@@ -119,6 +122,11 @@ class _ArrayLike:
     def __len__(self):
         return self.shape[0]
 
+    def __array__(self, dtype=None, copy=None):
+        """Every row in memory (``np.asarray(rows)``), read a chunk at a time."""
+        return np.concatenate([np.asarray(self[part], dtype=dtype) for part in chunks(len(self))]
+                              or [np.zeros((0, *self.shape[1:]), dtype or self.dtype)])
+
 
 class LazyRows(_ArrayLike):
     """Rows ``rows`` of ``source`` (an array-like indexed by arrays of row numbers), read
@@ -132,12 +140,8 @@ class LazyRows(_ArrayLike):
     def __getitem__(self, index):
         return self.source[self.rows[index]]
 
-    def __array__(self, dtype=None, copy=None):
-        """Every row in memory (``np.asarray(rows)``)."""
-        return np.asarray(self.source[self.rows], dtype=dtype)
-
     def fingerprint(self):
-        return f"{fingerprint_of(self.source)}[{_digest_indices(self.rows)}]"
+        return _part_of(fingerprint_of(self.source), self.rows)
 
 
 class MappedRows(_ArrayLike):
@@ -152,6 +156,8 @@ class MappedRows(_ArrayLike):
         self.dtype = np.dtype(dtype or source.dtype)
 
     def __getitem__(self, index):
+        if np.ndim(index) == 0 and not isinstance(index, slice):  # one row: mapped as a row of one, then taken
+            return self.map(self.source[np.array([operator.index(index)])])[0]
         return self.map(self.source[index])
 
     def fingerprint(self):
@@ -174,10 +180,13 @@ def sample_shape(dataset):
     return tuple(np.shape(dataset[np.arange(1)][0])[1:])
 
 
-def _digest_indices(indices):
-    import hashlib
-
-    return hashlib.sha256(np.ascontiguousarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+def _part_of(fingerprint, indices):
+    """The fingerprint of the samples ``indices`` of data whose fingerprint is
+    ``fingerprint`` (None where that is unknown: then so is the part's)."""
+    if fingerprint is None:
+        return None
+    digest = hashlib.sha256(np.ascontiguousarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
+    return f"{fingerprint}[{digest}]"
 
 
 def fingerprint_of(data):

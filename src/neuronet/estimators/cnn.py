@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
@@ -205,7 +207,16 @@ class CNNClassifier(MLPClassifier):
         self._augmentation()  # an unknown change is refused before training starts
 
     def _augmentation(self):
-        return as_augmentation(self.augment)
+        """The Augmentation of ``augment``, its values kept within the training images'
+        range where that is not [0, 1] (raw pixels, standardised images)."""
+        augmentation = as_augmentation(self.augment)
+        seen = getattr(self, "_input_range", None)
+        if augmentation is None or seen is None or augmentation.value_range != (0.0, 1.0):
+            return augmentation
+        low, high = float(seen[0].min()), float(seen[1].max())
+        if 0 <= low and high <= 1:
+            return augmentation
+        return replace(augmentation, value_range=(low, high) if low < high else None)
 
     def _validated_X(self, X, y, reset, **options):
         """Images (n, C, H, W) or (n, H, W), or flat rows; no sparse input."""
