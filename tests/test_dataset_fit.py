@@ -281,3 +281,14 @@ def test_resuming_on_changed_data_is_refused_also_for_part_of_a_dataset(digits, 
     X[:, 3] += 5  # the same targets, other inputs
     with pytest.raises(ValueError, match="it was made on different data"):
         run(Samples(X, y))
+
+
+def test_a_dataset_that_gives_fewer_samples_than_asked_is_refused_in_one_line(digits):
+    X, y = digits
+
+    class Short(Samples):
+        def __getitem__(self, indices):
+            return self.X[indices][:-1], self.targets[indices][:-1]
+
+    with pytest.raises(ValueError, match=r"Short\[indices\] gave 0 samples and 0 targets for 1 indices"):
+        CNNClassifier(max_iter=1).fit(Short(X, y))

@@ -237,4 +237,9 @@ def read(dataset, indices, dtype):
     x, y = dataset[indices]
     if not hasattr(x, "tocsr"):
         x = np.asarray(x, dtype=dtype)
-    return x, np.asarray(y)
+    y = np.asarray(y)
+    asked = len(indices) if not isinstance(indices, slice) else len(range(*indices.indices(len(dataset))))
+    if x.shape[0] != asked or len(y) != asked:
+        raise ValueError(f"{type(dataset).__name__}[indices] gave {x.shape[0]} samples and {len(y)} targets for "
+                         f"{asked} indices: it must give one sample and one target for each index asked")
+    return x, y
