@@ -110,8 +110,12 @@ def run_watched(command, env):
 def memory_bar(folder, photos, work):
     env = {**os.environ, "NEURONET_CACHE": os.path.join(work, "cache"), "OPENBLAS_NUM_THREADS": "2"}
     started = time.perf_counter()
-    make_folder(folder, photos, 128)
-    print(f"generated {photos} JPEGs at 128×128 in {time.perf_counter() - started:.0f} s")
+    if sum(len(os.listdir(os.path.join(folder, label))) for label in ("cat", "dog")
+           if os.path.isdir(os.path.join(folder, label))) == photos:
+        print(f"the {photos} JPEGs of {folder} (--keep) are used again, with their cache")
+    else:
+        make_folder(folder, photos, 128)
+        print(f"generated {photos} JPEGs at 128×128 in {time.perf_counter() - started:.0f} s")
     command = ["neuronet", "train", "--data", folder, "--model", "cnn", "--image-size", "128", "--epochs", "1",
                "--steps-per-epoch", "200", "--output", os.path.join(work, "model.npz"), "--quiet"]
     output, seconds, peak = run_watched(command, env)

@@ -129,3 +129,16 @@ def test_train_on_lazy_images_reads_them_a_chunk_at_a_time_and_learns_the_same(c
     assert 0 < Watched.most <= data.CHUNK_ROWS < 1437
     arrays, lazy = (final_estimator(neuronet.load(name)).network_.get_weights() for name in ("first.npz", "second.npz"))
     assert all(np.array_equal(arrays[key], lazy[key]) for key in arrays)
+
+
+def test_a_large_training_set_is_scored_on_samples_spread_over_it_and_says_so(tmp_path, monkeypatch, capsys):
+    from neuronet.cli import main
+    from neuronet.cli import train as train_command
+
+    monkeypatch.setattr(train_command, "TRAIN_SCORED", 500)
+    model = tmp_path / "model.npz"
+    assert main(["train", "--data", "digits", "--model", "logistic", "--epochs", "20", "--output", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "train accuracy" in out and "(on 500 of 1,437 samples)" in out
+    page = (tmp_path / "model-report" / "index.html").read_text(encoding="utf-8")
+    assert "on 500 of 1,437 samples (spread over them)" in page

@@ -43,6 +43,7 @@ class Run:
     method: str | None = None  # how it learned, e.g. "gradient descent on all 455 training samples at each step, …"
     problems: tuple = ()  # what went wrong, one line each (neuronet.cli.outcome): shown above everything
     train_accuracy: float | None = None  # as measured already (a pass over a large training set is not repeated)
+    train_scored: int | None = None  # the training samples it was measured on, where not all of them
 
 
 def write_report(folder, model, dataset, split, run, test_files=()):
@@ -334,7 +335,9 @@ def _first_screen(model, split, predicted, run):
     steps = model.n_iter_
     step = model.history_.step if hasattr(model, "history_") else "iteration"
     facts = [
-        ("train accuracy", f"<strong>{train_accuracy:.4f}</strong> on {len(y_train):,} samples"),
+        ("train accuracy", f"<strong>{train_accuracy:.4f}</strong> on "
+                           + (f"{len(y_train):,} samples" if run.train_scored in (None, len(y_train))
+                              else f"{run.train_scored:,} of {len(y_train):,} samples (spread over them)")),
         ("test accuracy", f"<strong>{np.mean(predicted == y_test):.4f}</strong> on {len(y_test):,} samples"),
         ("date", html.escape(f"{run.started:%Y-%m-%d %H:%M} {run.started.tzname() or ''}".strip())),
         ("training", html.escape(f"{_duration(run.seconds)}, {steps} {step}{'s' if steps != 1 else ''}"

@@ -146,12 +146,14 @@ def plain_float_input(estimator, X):
         return X if np.isfinite(X.sum()) else None
 
 
-def by_chunks(method, X):
-    """``method`` applied to an array-like ``X`` read a chunk of
-    :data:`~neuronet.data.CHUNK_ROWS` samples at a time (an image cache: never read
-    whole), its answers put together in order. A float32 network's answers are bitwise
-    those of the whole array at once (its predictions are batch-invariant)."""
-    return np.concatenate([method(X[chunk]) for chunk in chunks(X.shape[0]) or [slice(0, 0)]])
+def by_chunks(method, X, network):
+    """``method`` applied to an array-like ``X`` read a chunk of as many samples as
+    ``network`` computes at once (:data:`~neuronet.data.CHUNK_ROWS`, or fewer for large
+    images) at a time (an image cache: never read whole), its answers put together in
+    order. A float32 network's answers are bitwise those of the whole array at once (its
+    predictions are batch-invariant)."""
+    rows = network.chunk_rows()
+    return np.concatenate([method(X[chunk]) for chunk in chunks(X.shape[0], rows) or [slice(0, 0)]])
 
 
 class NeuralEstimator(BaseEstimator):
@@ -339,8 +341,8 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
             self._record(stop.history)
             raise
         self._record(history)
-        if is_dataset(X):  # diagnosed on samples spread over it
-            X, target = X[spread_rows(len(X))]
+        if is_dataset(X):  # diagnosed on samples spread over it, as many as the network computes at once
+            X, target = X[spread_rows(len(X), self.network_.chunk_rows())]
         warn_if_stopped_learning(self, X, target, logit_threshold=self._logit_threshold(), stacklevel=3,
                                  loss=self._loss(), target=target)
         self.network_.clear()  # nothing of X stays in the model
@@ -367,7 +369,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         scored a chunk at a time."""
         check_is_fitted(self)  # first: NotFittedError before network_ is touched
         if is_lazy(X):
-            return by_chunks(self.decision_function, X)
+            return by_chunks(self.decision_function, X, self.network_)
         X = self._prediction_input(X).astype(np.float64, copy=False)
         X = X.reshape((len(X), *self._check_sample_size(X)))
         logits = self._finite(self.network_.predict_logits(X, batch_size=2048))

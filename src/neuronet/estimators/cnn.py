@@ -226,7 +226,7 @@ class CNNClassifier(MLPClassifier):
     def _forward(self, X, check_input=True):
         check_is_fitted(self)
         if is_lazy(X):  # an image cache: read, checked and predicted a chunk at a time
-            return by_chunks(lambda chunk: self._forward(chunk, check_input), X)
+            return by_chunks(lambda chunk: self._forward(chunk, check_input), X, self.network_)
         if check_input:
             X = self._prediction_input(X)
         self._check_sample_size(X)

@@ -384,7 +384,8 @@ class _BaseMLP(NeuralEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
                              "values and need to be preprocessed.")
         if not incremental:
-            rows = spread_rows(len(y)) if dataset is not None else slice(None)
+            # a dataset: diagnosed on samples spread over it, as many as the network computes at once
+            rows = spread_rows(len(y), self.network_.chunk_rows()) if dataset is not None else slice(None)
             inputs = X[rows][0] if dataset is not None else self._as_network_input(X)
             warn_if_stopped_learning(self, inputs, self._class_indices(y[rows]), stacklevel=3, loss=self._loss(),
                                      target=target[rows])
@@ -601,7 +602,7 @@ class _BaseMLP(NeuralEstimator):
         cache) is read, checked and predicted a chunk at a time."""
         check_is_fitted(self)
         if is_lazy(X):
-            return by_chunks(lambda chunk: self._forward(chunk, check_input), X)
+            return by_chunks(lambda chunk: self._forward(chunk, check_input), X, self.network_)
         if check_input:
             X = self._prediction_input(X, accept_sparse=["csr", "csc"])
         self._check_sample_size(X)

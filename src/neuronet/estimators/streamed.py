@@ -11,8 +11,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-from ..data import check_dataset, chunks, is_dataset, read
+from ..data import CHUNK_ROWS, check_dataset, chunks, is_dataset, read
 from ..validation import first_few
+
+
+# The most bytes of samples the check of a dataset reads at once (fewer than CHUNK_ROWS large images)
+SCAN_BYTES = 64 << 20
 
 
 class Scanned:
@@ -49,7 +53,8 @@ def scan(estimator, dataset, dtype, classifier=True, world=None):
     n = len(dataset)
     part = slice(0, n) if world is None else world.share(slice(0, n), n)
     first = read(dataset, np.arange(1), dtype)[0]
-    low, high, not_finite = _extremes(dataset, range(part.start, part.stop), dtype)
+    rows = int(np.clip(SCAN_BYTES // max(1, first.nbytes), 8, CHUNK_ROWS))  # large images: fewer at a time
+    low, high, not_finite = _extremes(dataset, range(part.start, part.stop), dtype, rows)
     if world is not None:
         pieces = world.everyone((low, high, not_finite))
         not_finite = [row for piece in pieces for row in piece[2]]
@@ -65,12 +70,12 @@ def scan(estimator, dataset, dtype, classifier=True, world=None):
     return Scanned(first, targets, np.vstack([low, high]).astype(np.float64))
 
 
-def _extremes(dataset, rows, dtype):
+def _extremes(dataset, rows, dtype, at_once):
     """(smallest, largest) of each input value over the samples ``rows`` of ``dataset``,
     read a chunk at a time, and the samples among them that are not finite."""
     low = high = None
     not_finite = []
-    for chunk in chunks(len(rows)):
+    for chunk in chunks(len(rows), at_once):
         x = read(dataset, np.asarray(rows[chunk]), dtype)[0]
         flat = x.reshape(len(x), -1)
         not_finite.extend(int(row) for row in np.flatnonzero(~np.isfinite(flat).all(axis=1)) + rows[chunk].start)
