@@ -261,3 +261,24 @@ def test_a_cache_that_would_not_fit_on_its_disk_is_refused_in_one_line_naming_a_
     assert "give a smaller image size (--image-size 24, or image_size=24: about " in message
     assert "set NEURONET_CACHE to a folder on a larger disk" in message
     assert imagefolder.read_image_folder(tmp_path / "p", image_size=24).X.shape == (40, 3, 24, 24)
+
+
+def test_an_image_damaged_after_its_chunk_was_checked_is_refused_when_read_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURONET_CACHE", str(tmp_path / "cache"))
+    from photos import make_photo_folder
+
+    from neuronet.datasets import ImageFolder
+
+    make_photo_folder(tmp_path / "photos", per_class=10, extras=False)
+    photos = ImageFolder(tmp_path / "photos", image_size=8)
+    first = photos[np.arange(len(photos))][0]  # every chunk checked, once
+    entry = photos.images.path
+    with open(entry, "r+b") as file:  # one pixel of image 7 changed in place, as a failing disk would
+        file.seek(7 * 3 * 8 * 8 + 5)
+        byte = file.read(1)
+        file.seek(7 * 3 * 8 * 8 + 5)
+        file.write(bytes([byte[0] ^ 0xFF]))
+    np.testing.assert_array_equal(photos[np.array([3, 9])][0], first[[3, 9]])  # the others read as before
+    with pytest.raises(ValueError, match=r"this image cache entry was damaged \(image 7 of 20 does not match its checksum\)"):
+        photos[np.array([2, 7])]
+    assert not os.path.exists(entry)  # removed: the next run rebuilds it

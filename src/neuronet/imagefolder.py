@@ -19,12 +19,13 @@ The decoded pixels are cached on disk, one file per folder, image size and colou
 size and the mode, so an entry is rebuilt when the folder changes). An entry is written
 while decoding, chunk by chunk, so decoding holds a few chunks in memory whatever the
 size of the folder; it is read back through a memory map as :class:`CachedImages`, a
-few rows at a time, each chunk checked against its SHA-256 the first time it is read.
+few rows at a time, each chunk checked against its SHA-256 the first time it is read,
+and each image against its CRC-32 every time it is read.
 An entry's layout (cache version 4)::
 
     uint8 pixels (n, channels, height, width), row after row
     a JSON header: the key, the folder, the shape, the files kept, the rows of a chunk
-        (:func:`chunk_rows`), one SHA-256 per chunk
+        (:func:`chunk_rows`), one SHA-256 per chunk, one CRC-32 per image
     a trailer of 16 bytes: the header's length (uint64, little-endian), then b"NNIMAGES"
 
 An entry is written atomically (see :func:`neuronet.files.write_atomically`), never
@@ -46,6 +47,7 @@ import stat
 import struct
 import threading
 import warnings
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -286,10 +288,12 @@ def write_entry(path, key, folder, n_files, image_size, grayscale, decoded):
     def write(file):
         buffer = np.empty((rows, channels, *image_size), np.uint8)
         kept, checksums, filled, n = np.zeros(n_files, dtype=bool), [], 0, 0
+        row_checksums = bytearray()
         for index, pixels in enumerate(decoded):
             if pixels is None:
                 continue
             buffer[filled] = pixels
+            row_checksums += _ROW_CHECKSUM.pack(zlib.crc32(buffer[filled]))
             kept[index] = True
             filled, n = filled + 1, n + 1
             if filled == rows:
@@ -302,11 +306,16 @@ def write_entry(path, key, folder, n_files, image_size, grayscale, decoded):
         header = json.dumps({"version": CACHE_VERSION, "key": key, "folder": folder,
                              "shape": [n, channels, *image_size], "files": n_files,
                              "kept": np.packbits(kept).tobytes().hex(), "chunk_rows": rows,
-                             "sha256": checksums}).encode()
+                             "sha256": checksums, "crc32": row_checksums.hex()}).encode()
         file.write(header)
         file.write(_TRAILER.pack(len(header), _MAGIC))
 
     write_atomically(path, write, follow_links=False)  # an entry that is a link is replaced, never what it points to
+
+
+# Each image's CRC-32 in the header: checked on every read of it
+_ROW_CHECKSUM = struct.Struct(">I")
+_ROW_CHECKSUM_DTYPE = np.dtype(">u4")
 
 
 class DamagedEntry(ValueError):
@@ -332,7 +341,8 @@ def _read_header(descriptor, size):
             raise ValueError("a mask of kept files of another length")
         kept = np.unpackbits(np.frombuffer(bytes.fromhex(header["kept"]), np.uint8), count=n_files).astype(bool)
         checksums = header["sha256"]
-        valid = (header["version"] == CACHE_VERSION and isinstance(header["key"], str)
+        row_checksums = np.frombuffer(bytes.fromhex(header["crc32"]), _ROW_CHECKSUM_DTYPE)
+        valid = (len(row_checksums) == shape[0] and header["version"] == CACHE_VERSION and isinstance(header["key"], str)
                  and isinstance(header["folder"], str) and len(shape) == 4 and min(shape) >= 0 and rows >= 1
                  and isinstance(checksums, list) and len(checksums) == -(-shape[0] // rows)
                  and all(isinstance(c, str) and len(c) == 64 for c in checksums) and int(kept.sum()) == shape[0])
@@ -343,7 +353,7 @@ def _read_header(descriptor, size):
     if start != int(np.prod(shape, dtype=np.int64)):
         raise DamagedEntry(f"{size} bytes where its {shape[0]} images and header take "
                            f"{int(np.prod(shape, dtype=np.int64)) + length + _TRAILER.size}: cut short or grown")
-    return {**header, "shape": shape, "kept": kept}
+    return {**header, "shape": shape, "kept": kept, "crc32": row_checksums}
 
 
 def _open_entry(path):
@@ -372,7 +382,8 @@ class CachedImages:
     array of row numbers or a mask) reads those rows through a memory map and returns
     them in [0, 1], exactly as :func:`to_unit_range` gives them; :meth:`pixels` gives the
     uint8. Each chunk (:func:`chunk_rows`) is checked against its SHA-256 the first time
-    this process reads from it; a chunk that does not match is refused (ValueError) and
+    this process reads from it, and each image's CRC-32 whenever it is read (what is
+    handed on is what was checked); a chunk that does not match is refused (ValueError) and
     the entry removed, so the next run rebuilds it. The pages read are handed back to
     the kernel after each read, so the process's memory does not grow with the entry's
     size. Pickled, it is its path: unpickled (another process), it opens the file again.
@@ -397,6 +408,7 @@ class CachedImages:
         self.shape = header["shape"]
         self._row_bytes = int(np.prod(self.shape[1:]))
         self._chunk_rows, self._checksums = header["chunk_rows"], header["sha256"]
+        self._row_checksums = header["crc32"]
         self._bytes = np.frombuffer(self._map, np.uint8, count=self.shape[0] * self._row_bytes)
         self._rows = self._bytes.reshape(self.shape)
         self._verified = set()
@@ -473,7 +485,7 @@ class CachedImages:
         chunks = range(start // self._chunk_rows, -(-stop // self._chunk_rows))
         self._verify(chunks)
         try:
-            return self._rows[start:stop].copy()
+            return self._checked(np.arange(start, stop), self._rows[start:stop].copy())
         finally:
             self._release(chunks)
 
@@ -488,6 +500,7 @@ class CachedImages:
                 read = self._rows[ordered[0]:ordered[-1] + 1].copy()
             else:
                 read = self._rows[ordered]
+            self._checked(ordered, read)
             if np.all(np.diff(order) == 1):  # asked in increasing order
                 return read
             images = np.empty((len(rows), *self.shape[1:]), np.uint8)
@@ -495,6 +508,15 @@ class CachedImages:
             return images
         finally:
             self._release(chunks)
+
+    def _checked(self, rows, pixels):
+        """``pixels``, the copy just read of images ``rows``, once each image's CRC-32 is
+        its own: what is handed on is what was checked, whatever happened to the file
+        since its chunk's SHA-256 was (a damaged image is refused as its chunk is)."""
+        for row, image in zip(rows, pixels):
+            if zlib.crc32(image) != self._row_checksums[row]:
+                self._refuse(int(row) // self._chunk_rows, int(row))
+        return pixels
 
     def _span(self, chunk):
         start = chunk * self._chunk_rows * self._row_bytes
@@ -530,9 +552,11 @@ class CachedImages:
             if stop > start:
                 self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
-    def _refuse(self, chunk):
+    def _refuse(self, chunk, row=None):
         if chunk is None:
             what = f"the file's size is no longer its {self._size} bytes"
+        elif row is not None:
+            what = f"image {row} of {len(self)} does not match its checksum"
         else:
             first = chunk * self._chunk_rows
             what = f"images {first}–{min(first + self._chunk_rows, len(self)) - 1} of {len(self)} do not match " \
