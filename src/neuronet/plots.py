@@ -55,6 +55,10 @@ CURVE_LABELS = {"after_step": ("", ""),
                 "epoch_mean": (" (mean over the epoch's minibatches)", " (at the epoch's end)")}
 
 
+# Curves of at most this many steps are drawn with a marker at each (one epoch is a point, not a line)
+FEW_STEPS = 12
+
+
 def learning_curves(history, title="Learning curves", step=None, held_out="validation", measured=None):
     """Loss and accuracy per ``step``, on the training data and the held-out data, side by side.
 
@@ -77,9 +81,10 @@ def learning_curves(history, title="Learning curves", step=None, held_out="valid
     train, tested = CURVE_LABELS[measured]
     for ax, metric in zip(axes[0], metrics):
         epochs = np.arange(1, len(history[metric]) + 1)
-        ax.plot(epochs, history[metric], label=f"train{train}", color="tab:blue")
+        marker = "o" if len(epochs) <= FEW_STEPS else None  # a curve of one or a few points shows its points
+        ax.plot(epochs, history[metric], label=f"train{train}", color="tab:blue", marker=marker)
         if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], label=f"{held_out}{tested}", color="tab:orange")
+            ax.plot(epochs, history[f"val_{metric}"], label=f"{held_out}{tested}", color="tab:orange", marker=marker)
         ax.set_xlabel(step)
         ax.set_ylabel("cost (cross-entropy)" if metric == "loss" else "accuracy")
         drawn = np.concatenate([history[key] for key in (metric, f"val_{metric}") if key in history])
@@ -87,7 +92,10 @@ def learning_curves(history, title="Learning curves", step=None, held_out="valid
             ax.set_yscale("log")  # a cost that spans decades: its late rises and falls stay visible
             ax.set_ylabel("cost (cross-entropy, log scale)")
         ax.set_title(f"{'Cost' if metric == 'loss' else 'Accuracy'} per {step}")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        if marker:
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
