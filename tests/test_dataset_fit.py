@@ -292,3 +292,12 @@ def test_a_dataset_that_gives_fewer_samples_than_asked_is_refused_in_one_line(di
 
     with pytest.raises(ValueError, match=r"Short\[indices\] gave 0 samples and 0 targets for 1 indices"):
         CNNClassifier(max_iter=1).fit(Short(X, y))
+
+
+def test_a_one_epoch_run_is_told_in_the_command_lines_words(tmp_path, capsys):
+    from neuronet.cli import main
+
+    assert main(["train", "--data", "digits", "--model", "cnn", "--epochs", "1", "--steps-per-epoch", "5", "--quiet",
+                 "--output", str(tmp_path / "one.npz")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: training reached --epochs 1 before the cost settled" in err and "Stochastic Optimizer" not in err

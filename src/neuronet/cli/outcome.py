@@ -81,9 +81,9 @@ def _worded(model, warning, kind):
         cost, fell = warning.facts["last_cost"], warning.facts["last_fall"]
     else:
         costs = getattr(model, "loss_curve_", None) or []
-        if len(costs) < max(2, model.max_iter):
+        if not costs or len(costs) < model.max_iter:
             return str(warning)
-        cost, fell = costs[-1], costs[-2] - costs[-1]
+        cost, fell = costs[-1], costs[-2] - costs[-1] if len(costs) > 1 else 0.0  # one epoch: no fall to tell
     if fell > 0:
         return (f"the cost was still falling at the last {step} ({cost:.4g}, down {fell:.2g} in that {step}): "
                 f"give --epochs more than {model.max_iter} or a larger --learning-rate")
