@@ -8,6 +8,7 @@ from threadpoolctl import threadpool_limits
 import neuronet
 from neuronet import nn
 from neuronet.gradcheck import check_layer, check_network
+from test_optimisation import CtrlC
 
 RTOL, ATOL = 1e-10, 1e-12
 
@@ -275,3 +276,36 @@ def test_bad_arguments_and_shapes_are_one_line_value_errors(make, message):
     with pytest.raises(ValueError, match=message) as error:
         make()
     assert "\n" not in str(error.value)
+
+
+def test_a_last_minibatch_of_one_sample_joins_the_one_before_it_under_batch_norm_over_features(tmp_path):
+    X = np.random.default_rng(0).normal(size=(33, 4)).astype(np.float32)
+    y = np.arange(33) % 2
+
+    def run(callbacks=(), *layers):
+        net = nn.Sequential([nn.Dense(8), *layers, nn.ReLU(), nn.Dense(1), nn.Sigmoid()], input_shape=(4,),
+                            random_state=0)
+        history = nn.fit(net, X, y, loss=nn.BinaryCrossEntropy(), optimizer=nn.Adam(0.01), epochs=3, batch_size=16,
+                         random_state=0, callbacks=list(callbacks))
+        return net, history
+
+    class Count(nn.Callback):
+        changes_training = False
+        batches = 0
+
+        def on_batch_end(self, batch, logs):
+            Count.batches += 1
+
+    _, history = run([Count()], nn.BatchNorm())
+    assert Count.batches == 3 * 2 and np.isfinite(history.history["loss"]).all()  # 16 + 17, not 16 + 16 + 1
+    Count.batches = 0
+    run([Count()])  # without BatchNorm every minibatch is as it was: 16 + 16 + 1
+    assert Count.batches == 3 * 3
+    path = tmp_path / "run.ckpt"
+    straight, _ = run((), nn.BatchNorm())
+    with pytest.raises(nn.TrainingInterrupted):
+        run([CtrlC(1, 0), nn.Checkpoint(path, every=1, resume=True)], nn.BatchNorm())
+    resumed, _ = run([nn.Checkpoint(path, resume=True)], nn.BatchNorm())
+    for key, value in straight.get_weights().items():
+        np.testing.assert_array_equal(resumed.get_weights()[key], value)
+

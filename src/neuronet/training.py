@@ -297,12 +297,14 @@ class Trainer:
                 self.order = previous[self.rng.permutation(n)]
             self.position = {"order": self.order if self.shuffle else None, "batch": 0, "loss": 0.0, "correct": 0}
         position = self.position
-        seen = n if self.steps_per_epoch is None else min(n, self.steps_per_epoch * self.batch_size)
-        for start in range(position["batch"] * self.batch_size, seen, self.batch_size):
+        seen = self._samples_an_epoch(n)
+        starts = self._batch_starts(seen)
+        for batch, start in enumerate(starts[position["batch"]:], position["batch"]):
+            end = starts[batch + 1] if batch + 1 < len(starts) else seen
             if position["order"] is None:
-                index = slice(start, start + self.batch_size)
+                index = slice(start, end)
             else:
-                index = position["order"][start : start + self.batch_size]
+                index = position["order"][start:end]
             if self.communicator is not None:
                 index = self.communicator.share(index, n)  # this rank's part of the minibatch
             weights = None if sample_weight is None else sample_weight[index]
@@ -313,7 +315,7 @@ class Trainer:
                 value, correct = self._step_in_chunks(data, as_indices(index, n), sample_weight)
             else:
                 value, correct = self.train_step(*self._training_batch(data, index), weights)
-            position["loss"] += value * min(self.batch_size, seen - start)
+            position["loss"] += value * (end - start)
             position["correct"] = None if correct is None else position["correct"] + correct
             position["batch"] += 1
             for callback in self.callbacks:
@@ -328,6 +330,20 @@ class Trainer:
         if self.measure_after_step and self.batches_per_epoch == 1:
             return self._measured_after_step(data, sample_weight)
         return logs
+
+    def _samples_an_epoch(self, n):
+        """The samples an epoch trains on: all ``n``, or ``steps_per_epoch`` minibatches' worth."""
+        return n if self.steps_per_epoch is None else min(n, self.steps_per_epoch * self.batch_size)
+
+    def _batch_starts(self, seen):
+        """Where each minibatch of an epoch of ``seen`` samples starts. A last minibatch of
+        one sample joins the one before it where a layer cannot train on one sample
+        (BatchNorm over features: one value a channel has no variance)."""
+        starts = list(range(0, seen, self.batch_size))
+        one_too_few = any(getattr(layer, "needs_two_samples", False) for layer in getattr(self.network, "layers", ()))
+        if one_too_few and len(starts) > 1 and seen - starts[-1] == 1:
+            starts.pop()
+        return starts
 
     def _training_batch(self, data, index):
         """The minibatch at ``index`` (a slice or sample numbers) as the step takes it:
@@ -509,7 +525,7 @@ class Trainer:
         validation_data = None if validation_data is None else as_dataset(*_pair(validation_data))
         self.network.ensure_built(read(data, np.arange(1), self.network.dtype)[0])
         self.data = (data, validation_data, sample_weight)
-        self.batches_per_epoch = min(-(-len(data) // self.batch_size), self.steps_per_epoch or len(data))
+        self.batches_per_epoch = len(self._batch_starts(self._samples_an_epoch(len(data))))
         self.history.step = "iteration" if self.batches_per_epoch == 1 else "epoch"
         self.history.measured = ("epoch_mean" if self.batches_per_epoch > 1
                                  else "after_step" if self.measure_after_step else "before_step")

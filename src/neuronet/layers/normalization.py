@@ -113,6 +113,12 @@ class BatchNorm(Layer):
         fastest), to broadcast against it."""
         return np.tile(values, self._pixels)
 
+    @property
+    def needs_two_samples(self):
+        """Whether one sample gives each channel a single value, too few to normalise: a
+        minibatch of one sample cannot train it (features; images give H·W values each)."""
+        return math.prod(self.input_shape[1:]) == 1
+
     def _rows(self, x):
         """x with its channel axis last, as a matrix whose rows are whole runs of values
         (one image row, W·C numbers, for images): a view where x is stored channels-last,
