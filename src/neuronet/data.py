@@ -60,6 +60,11 @@ def spread_rows(n_samples, rows=CHUNK_ROWS):
     return np.unique(np.linspace(0, n_samples - 1, min(n_samples, rows)).astype(np.intp))
 
 
+def index_length(index, n_samples):
+    """The number of samples at ``index`` (a slice of ``n_samples``, or sample numbers)."""
+    return len(range(*index.indices(n_samples))) if isinstance(index, slice) else len(index)
+
+
 def as_indices(index, n_samples):
     """An index of samples (a slice or integers) as an array of row numbers."""
     if isinstance(index, slice):
@@ -100,10 +105,6 @@ class Subset:
 
     def __getitem__(self, indices):
         return self.dataset[self.indices[indices]]
-
-    @property
-    def sample_shape(self):
-        return sample_shape(self.dataset)
 
     def fingerprint(self):
         return _part_of(fingerprint_of(self.dataset), self.indices)
@@ -172,14 +173,6 @@ def flat_rows(X):
     return X.reshape(len(X), -1)
 
 
-def sample_shape(dataset):
-    """The shape of one sample of ``dataset``: its ``sample_shape``, else that of its first sample."""
-    shape = getattr(dataset, "sample_shape", None)
-    if shape is not None:
-        return tuple(shape)
-    return tuple(np.shape(dataset[np.arange(1)][0])[1:])
-
-
 def _part_of(fingerprint, indices):
     """The fingerprint of the samples ``indices`` of data whose fingerprint is
     ``fingerprint`` (None where that is unknown: then so is the part's)."""
@@ -212,10 +205,9 @@ class Mapped:
     through ``y_map``): labels encoded as class indices, rows reshaped or converted, as
     an estimator takes them, one minibatch at a time."""
 
-    def __init__(self, dataset, x_map=None, y_map=None, sample_shape=None):
+    def __init__(self, dataset, x_map=None, y_map=None):
         self.dataset, self.x_map, self.y_map = dataset, x_map, y_map
         self.targets = np.asarray(dataset.targets) if y_map is None else y_map(np.asarray(dataset.targets))
-        self._sample_shape = sample_shape
 
     def __len__(self):
         return len(self.dataset)
@@ -223,10 +215,6 @@ class Mapped:
     def __getitem__(self, indices):
         x, y = self.dataset[indices]
         return (x if self.x_map is None else self.x_map(x)), (y if self.y_map is None else self.y_map(y))
-
-    @property
-    def sample_shape(self):
-        return self._sample_shape or sample_shape(self.dataset)
 
     def fingerprint(self):
         return fingerprint_of(self.dataset)
@@ -238,7 +226,7 @@ def read(dataset, indices, dtype):
     if not hasattr(x, "tocsr"):
         x = np.asarray(x, dtype=dtype)
     y = np.asarray(y)
-    asked = len(indices) if not isinstance(indices, slice) else len(range(*indices.indices(len(dataset))))
+    asked = index_length(indices, len(dataset))
     if x.shape[0] != asked or len(y) != asked:
         raise ValueError(f"{type(dataset).__name__}[indices] gave {x.shape[0]} samples and {len(y)} targets for "
                          f"{asked} indices: it must give one sample and one target for each index asked")

@@ -42,6 +42,7 @@ import zlib
 import numpy as np
 
 from .checkpoint import fingerprint
+from .data import LazyRows, is_lazy
 from .extras import install_command
 from .training import loss_and_gradient
 
@@ -338,9 +339,11 @@ class World:
     # --- results on rank 0 ---------------------------------------------------------
     def gather_rows(self, compute, X):
         """``compute`` of each rank's share of the rows of X, put together in order on
-        rank 0 (None on the others): e.g. the predictions of a test set."""
+        rank 0 (None on the others): e.g. the predictions of a test set. An X read a slice
+        at a time (a folder's image cache) is cut without being read: ``compute`` reads it."""
         part = self.share(slice(0, len(X)), len(X))
-        mine = compute(X[part]) if part.stop > part.start else None
+        rows = LazyRows(X, np.arange(part.start, part.stop)) if is_lazy(X) else X[part]
+        mine = compute(rows) if part.stop > part.start else None
         pieces = self.comm.gather(mine, root=0)
         return np.concatenate([piece for piece in pieces if piece is not None]) if self.is_root else None
 

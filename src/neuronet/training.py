@@ -28,7 +28,8 @@ import numpy as np
 from scipy import sparse
 
 from .callbacks import EpochLogger, History, ProgressBar
-from .data import CHUNK_ROWS, ArrayDataset, Mapped, Subset, as_indices, check_dataset, chunks, is_dataset, read
+from .data import (CHUNK_ROWS, ArrayDataset, Mapped, Subset, as_indices, check_dataset, chunks, index_length,
+                   is_dataset, read)
 from .losses import BinaryCrossEntropy, CrossEntropy
 from .threads import blas_threads
 from .validation import Interval, validate_params
@@ -311,7 +312,7 @@ class Trainer:
             for callback in self.callbacks:
                 if hasattr(callback, "on_batch_begin"):  # a per-step schedule sets the rate here
                     callback.on_batch_begin(position["batch"])
-            if self.accumulate_gradients and self.communicator is None and _length(index, n) > CHUNK_ROWS:
+            if self.accumulate_gradients and self.communicator is None and index_length(index, n) > CHUNK_ROWS:
                 value, correct = self._step_in_chunks(data, as_indices(index, n), sample_weight)
             else:
                 value, correct = self.train_step(*self._training_batch(data, index), weights)
@@ -586,11 +587,6 @@ class Trainer:
 # The parts of Trainer.state_dict()
 _STATE_PARTS = {"epoch", "stop_training", "position", "rng", "network_rng", "order", "weights", "best_weights",
                 "optimizer", "history", "divergence", "callbacks"}
-
-
-def _length(index, n):
-    """The number of samples at ``index`` (a slice of ``n``, or sample numbers)."""
-    return len(range(*index.indices(n))) if isinstance(index, slice) else len(index)
 
 
 def as_dataset(X, y=None):

@@ -471,22 +471,8 @@ def _accuracies(model, X_train, X_test, y_train, y_test, world):
     share of the rows, gathered on rank 0 (the others get None)."""
     if world is None:
         return model.score(X_train, y_train), model.score(X_test, y_test)
-    predicted = [world.gather_rows(model.predict, _Rows(X) if is_lazy(X) else X) for X in (X_train, X_test)]
+    predicted = [world.gather_rows(model.predict, X) for X in (X_train, X_test)]
     return (np.mean(predicted[0] == y_train), np.mean(predicted[1] == y_test)) if world.is_root else None
-
-
-class _Rows:
-    """The rows of an array-like read a slice at a time, sliced without reading them: a
-    rank's share of a folder's images, which the estimator then reads a chunk at a time."""
-
-    def __init__(self, X):
-        self.X = X
-
-    def __len__(self):
-        return self.X.shape[0]
-
-    def __getitem__(self, part):
-        return LazyRows(self.X, np.arange(len(self))[part])
 
 
 def default_checkpoint(model_file):

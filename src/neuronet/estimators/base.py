@@ -147,13 +147,16 @@ def plain_float_input(estimator, X):
 
 
 def by_chunks(method, X, network):
-    """``method`` applied to an array-like ``X`` read a chunk of as many samples as
-    ``network`` computes at once (:data:`~neuronet.data.CHUNK_ROWS`, or fewer for large
-    images) at a time (an image cache: never read whole), its answers put together in
-    order. A float32 network's answers are bitwise those of the whole array at once (its
-    predictions are batch-invariant)."""
-    rows = network.chunk_rows()
-    return np.concatenate([method(X[chunk]) for chunk in chunks(X.shape[0], rows) or [slice(0, 0)]])
+    """``method`` applied to the samples of ``X``, an array-like (an image cache: never
+    read whole) or a dataset, read a chunk of as many samples as ``network`` computes at
+    once (:data:`~neuronet.data.CHUNK_ROWS`, or fewer for large images) at a time, its
+    answers put together in order. A float32 network's answers are bitwise those of the
+    whole array at once (its predictions are batch-invariant)."""
+    if is_dataset(X):
+        n, samples = len(X), lambda part: X[np.arange(part.start, part.stop)][0]
+    else:
+        n, samples = X.shape[0], X.__getitem__
+    return np.concatenate([method(samples(part)) for part in chunks(n, network.chunk_rows()) or [slice(0, 0)]])
 
 
 class NeuralEstimator(BaseEstimator):
@@ -161,11 +164,12 @@ class NeuralEstimator(BaseEstimator):
 
     _parameter_constraints: dict = {}
 
-    def _note_input_range(self, X, reset):
+    def _note_input_range(self, X, reset, seen=None):
         """Remember the range of each input value seen in training (widened by each
         further call when training continues): :func:`neuronet.save` records it, and the
-        command line warns when new data lies far outside it."""
-        seen = feature_range(X)
+        command line warns when new data lies far outside it. ``seen``: the range of X,
+        where it is known already (a dataset's, found chunk by chunk)."""
+        seen = feature_range(X) if seen is None else seen
         if not reset and getattr(self, "_input_range", None) is not None:
             seen = np.vstack([np.minimum(seen[0], self._input_range[0]), np.maximum(seen[1], self._input_range[1])])
         self._input_range = seen
@@ -276,7 +280,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; the dataset's targets have "
                              f"only one class ({self.classes_[0]!r})")
-        self._input_range = scanned.input_range
+        self._note_input_range(None, reset=True, seen=scanned.input_range)
         shape = self._sample_shape(scanned.first)
         rows = self._as_read(dataset, shape)
         return scanned.first.reshape((1, *shape)), rows.targets, rows

@@ -41,7 +41,7 @@ from ..regularizers import L2
 from ..threads import blas_threads
 from ..training import TrainingDiverged, TrainingInterrupted, fit, loss_and_gradient
 from ..validation import DtypeOptions, InvalidParameterError, Interval, Options, StrOptions
-from .streamed import outputs_in_chunks, refuse_dataset, scan, training_dtype
+from .streamed import refuse_dataset, scan, training_dtype
 from .base import (ACTIVATIONS, HISTORY_POINTS, POSITIVE_INT, NeuralEstimator, by_chunks, network_seed, savable_classes,
                    validated, with_checkpoint)
 
@@ -403,9 +403,7 @@ class _BaseMLP(NeuralEstimator):
         dtype = self.network_.dtype if not first_pass else training_dtype(dataset, self.dtype)
         scanned = scan(self, dataset, dtype, classifier=not self._numeric_targets, world=world)
         first = self._validated_X(scanned.first, scanned.targets[:1], first_pass, y_numeric=self._numeric_targets)[0]
-        self._input_range = scanned.input_range if first_pass or getattr(self, "_input_range", None) is None else \
-            np.vstack([np.minimum(scanned.input_range[0], self._input_range[0]),
-                       np.maximum(scanned.input_range[1], self._input_range[1])])
+        self._note_input_range(None, reset=first_pass, seen=scanned.input_range)
         return first, self._checked_targets(scanned.targets, incremental)
 
     def _network_rows(self, x):
@@ -611,7 +609,7 @@ class _BaseMLP(NeuralEstimator):
     def _held_out_outputs(self, X):
         """The outputs for the early-stopping set (arrays, or part of a dataset, read a chunk at a time)."""
         if is_dataset(X):
-            return outputs_in_chunks(lambda rows: self._forward(rows, check_input=False), X)
+            return by_chunks(lambda rows: self._forward(rows, check_input=False), X, self.network_)
         return self._forward(X, check_input=False)
 
     @staticmethod

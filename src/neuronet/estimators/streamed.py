@@ -85,7 +85,3 @@ def _extremes(dataset, rows, dtype, at_once):
         high = flat.max(axis=0) if high is None else np.maximum(high, flat.max(axis=0))
     return low, high, not_finite
 
-
-def outputs_in_chunks(forward, dataset):
-    """``forward`` of each chunk of ``dataset``'s samples, concatenated."""
-    return np.concatenate([forward(dataset[np.arange(chunk.start, chunk.stop)][0]) for chunk in chunks(len(dataset))])
