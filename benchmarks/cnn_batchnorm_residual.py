@@ -24,7 +24,7 @@ import time
 import warnings
 
 import numpy as np
-from common import one_thread, timed
+from common import one_thread, timed, torch_epoch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
@@ -103,7 +103,7 @@ def torch_network():
     return Network()
 
 
-def torch_epoch(X, y, repeats):
+def torch_best_epoch(X, y, repeats):
     """The fastest of ``repeats`` epochs of PyTorch: shuffled minibatches of 64, forward,
     cross-entropy, backward, Adam step (lr 0.005, weight decay as L2 of 1e-4 left out)."""
     import torch
@@ -115,12 +115,7 @@ def torch_epoch(X, y, repeats):
     net.train()
 
     def epoch():
-        order = torch.randperm(len(X))
-        for start in range(0, len(X), BATCH):
-            rows = order[start : start + BATCH]
-            optimizer.zero_grad()
-            loss(net(X[rows]), y[rows]).backward()
-            optimizer.step()
+        torch_epoch(net, optimizer, loss, X, y, BATCH)
 
     optimizer.zero_grad()
     loss(net(X[:BATCH]), y[:BATCH]).backward()  # warmed up, as neuronet's
@@ -138,7 +133,7 @@ def speed_bar(data, repeats):
     print(f"neuronet: {model.network_.count_params()} parameters, fastest epoch at batch {BATCH}: {ours:.2f} s",
           flush=True)
     try:
-        theirs = torch_epoch(X_train, y_train, repeats)
+        theirs = torch_best_epoch(X_train, y_train, repeats)
     except ImportError as error:
         print(f"skipping pytorch: {error}")
         return True

@@ -285,6 +285,19 @@ def seed_everything(seed):
         pass
 
 
+def torch_epoch(net, optimizer, loss_fn, X, y, batch_size):
+    """One epoch of PyTorch's minibatch loop: reshuffled, then forward, cross-entropy,
+    backward and a step per minibatch of ``batch_size``."""
+    import torch
+
+    order = torch.randperm(len(X))
+    for start in range(0, len(X), batch_size):
+        index = order[start : start + batch_size]
+        optimizer.zero_grad()
+        loss_fn(net(X[index]), y[index]).backward()
+        optimizer.step()
+
+
 def torch_fit(net, X_train, y_train, learning_rate, batch_size, epochs, solver="adam"):
     """The same minibatch loop as neuronet's, in PyTorch: Adam (or SGD with Nesterov
     momentum 0.9), cross-entropy, reshuffled every epoch. Returns the seconds per epoch."""
@@ -298,12 +311,7 @@ def torch_fit(net, X_train, y_train, learning_rate, batch_size, epochs, solver="
 
     def train():
         for _ in range(epochs):
-            order = torch.randperm(len(X_train))
-            for start in range(0, len(X_train), batch_size):
-                index = order[start : start + batch_size]
-                optimizer.zero_grad()
-                loss_fn(net(X_train[index]), y_train[index]).backward()
-                optimizer.step()
+            torch_epoch(net, optimizer, loss_fn, X_train, y_train, batch_size)
 
     _, seconds = timed(train)
     return seconds / epochs
