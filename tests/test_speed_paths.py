@@ -153,7 +153,7 @@ def test_a_convolution_image_by_image_computes_what_the_batched_one_does(stride,
 
 # between many channels a convolution works channels-last: (channels in, filters, kernel, padding, bias)
 CHANNELS_LAST = [(1, 16, 3, 1, False), (16, 16, 3, 1, False), (16, 20, (3, 2), (2, 0), True), (17, 16, 1, 0, True),
-                 (16, 16, 5, 2, True)]
+                 (16, 16, 5, 2, True), (16, 18, 3, 0, True)]
 
 
 def convolution_of(channels, filters, kernel, padding, bias):
@@ -191,6 +191,19 @@ def test_channels_last_convolution_gradients_match_finite_differences(monkeypatc
     assert layer.works_channels_last(channels)
     errors = check_layer(layer, x)
     assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("channels, filters, kernel, padding, bias", CHANNELS_LAST)
+def test_image_by_image_convolution_between_many_channels_is_batch_invariant(channels, filters, kernel, padding, bias):
+    """In float32 each image's numbers are bitwise those it gets alone, and they agree
+    with the batched forward pass."""
+    layer = convolution_of(channels, filters, kernel, padding, bias)
+    layer.params = {name: value.astype(np.float32) for name, value in layer.params.items()}
+    x = np.random.default_rng(0).standard_normal((9, channels, 7, 6)).astype(np.float32)
+    whole = layer.forward_image_by_image(x)
+    np.testing.assert_array_equal(whole[4:5], layer.forward_image_by_image(x[4:5]))
+    np.testing.assert_array_equal(whole[:3], layer.forward_image_by_image(x[:3]))
+    np.testing.assert_allclose(whole, layer.forward(x), rtol=1e-5, atol=1e-5)
 
 
 def test_a_convolution_works_channels_last_only_between_many_channels_at_stride_1():

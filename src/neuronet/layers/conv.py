@@ -65,17 +65,22 @@ class Conv2D(Layer):
     ``CHUNK_BYTES``, each run one product per pass.
 
     Between many channels (``MANY_CHANNELS`` filters or more, from as many channels or
-    from one) at stride 1, the layer works channels-last instead: the images stored
-    N × H × W × C, every window one *row* of kh·kw·C numbers (a window's kw neighbouring
-    pixels one run of kw·C numbers in memory), and Z = cols · Wᵀ, whose many rows BLAS
-    multiplies faster than W · cols' few; its output is channels-last too. Its ∂L/∂X is
-    then itself a convolution, of ∂L/∂Z padded by k − 1 − p, with each kernel flipped and
-    F and C swapped,
+    from one) at stride 1, the layer works channels-last instead, the images stored
+    N × H × W × C, and its output is channels-last too:
+
+    - from one channel, every window is one *row* of kh·kw numbers, and Z = cols · Wᵀ,
+      whose many rows BLAS multiplies faster than W · cols' few. Its ∂L/∂X is itself a
+      convolution, of ∂L/∂Z padded by k − 1 − p, with each kernel flipped and F and C
+      swapped,
 
                ∂L/∂X[n, ch, y, x] = Σ_{f, i, j} ∂L/∂Z[n, f, y + p − i, x + p − j] · W[f, ch, i, j]
 
-    (the pixel collects the gradient of every window that read it), made by im2col and
-    one product as the forward pass, with no col2im.
+      (the pixel collects the gradient of every window that read it), made by im2col and
+      one product as the forward pass, with no col2im;
+    - from many channels, there is no im2col at all: Z is the sum of kh·kw *shifted
+      products*, one per kernel offset, each of every image's pixels with that offset's
+      C × F weights (see :meth:`_forward_shifted`), and backward sends each offset's
+      gradient back along the same shift.
 
     Parameters
     ----------
@@ -140,10 +145,17 @@ class Conv2D(Layer):
         """The padded input and the im2col columns of all ``rows`` images: ``forward``
         keeps every run's columns for backward (and :meth:`forward_image_by_image` makes a
         whole batch's at once). In training, backward's gradient of the padded input and
-        one run's column gradients (at most ``CHUNK_BYTES``, at least one output row's)."""
+        one run's column gradients (at most ``CHUNK_BYTES``, at least one output row's).
+        Shifted products keep only the padded input, and make two arrays of positions ×
+        channels at a time: a sum and a product forward; a zero-padded ∂L/∂Z and a
+        product backward (besides the input's gradient)."""
         channels, height, width = input_shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         _, ho, wo = self.output_shape(input_shape)
+        if channels > 1 and self.works_channels_last(channels):  # shifted products, in every pass: no im2col
+            run = channels * (height + 2 * ph + 1) * (width + 2 * pw) * rows * itemsize
+            wide = max(channels, self.filters) * ho * (width + 2 * pw) * rows * itemsize  # a sum or a product
+            return run + 2 * wide
         padded = channels * (height + 2 * ph) * (width + 2 * pw) * rows * itemsize
         row = channels * kh * kw * wo * rows * itemsize  # the columns of one output row, for the batch
         if not training:
@@ -197,9 +209,12 @@ class Conv2D(Layer):
     def forward_image_by_image(self, x):
         """Z as ``forward`` computes it, one product per image (each of one shape), so an
         image's numbers do not depend on the other images of the batch (batch-invariant
-        prediction); nothing is kept for backward."""
+        prediction); nothing is kept for backward. Between many channels, each image's
+        shifted products are likewise of one shape whatever the batch."""
         n, channels, height, width = x.shape
         _, ho, wo = self.output_shape(x.shape[1:])
+        if channels > 1 and self.works_channels_last(channels):
+            return self._shifted(padded_run(x, self.padding), ho, wo)
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         xp = np.zeros((n, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
         xp[:, :, ph : ph + height, pw : pw + width] = x
@@ -249,6 +264,8 @@ class Conv2D(Layer):
         return self.params["weights"].transpose(0, 2, 3, 1).reshape(self.filters, -1)
 
     def _forward_channels_last(self, x, ho, wo):
+        if x.shape[1] > 1:
+            return self._forward_shifted(x, ho, wo)
         n = x.shape[0]
         self._xp = in_memory_order(pad(x, self.padding, channels_last=True), channels_last=True)  # N × H × W × C
         weights = self._kernel_rows()
@@ -274,6 +291,8 @@ class Conv2D(Layer):
         return sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, :ho, :wo].transpose(0, 1, 2, 4, 5, 3)
 
     def _backward_channels_last(self, grad_z, input_grad):
+        if self._xp.shape[-1] > 1:
+            return self._backward_shifted(grad_z, input_grad)
         grad = np.ascontiguousarray(in_memory_order(grad_z, channels_last=True))  # N × ho × wo × F
         filters = grad.shape[-1]
         if self.bias:  # Σ over positions: one product with ones, as BLAS sums it fastest
@@ -299,6 +318,105 @@ class Conv2D(Layer):
             cols = rows_of(windows, images)
             np.matmul(cols, flipped, out=grad_x_rows[images].reshape(cols.shape[0], channels))
         return grad_x
+
+    # --- shifted products, between many channels -------------------------------------
+    def _kernels(self):
+        """W as kh × kw matrices of C × F: kernels[i, j] multiplies the pixels at offset (i, j)."""
+        return np.ascontiguousarray(self.params["weights"].transpose(2, 3, 1, 0))
+
+    def _forward_shifted(self, x, ho, wo):
+        """Z as kh·kw products, one per kernel offset, of the images shifted by that offset.
+
+        With the padded images stored channels-last, row after row, a pixel's C numbers
+        sit at one place p = y·Wp + x of a long run per image, and the window at output
+        position (r, c) reads, at offset (i, j), the pixel at p + i·Wp + j. Every
+        position's offset-(i, j) pixels are therefore one contiguous stretch of the run,
+        starting at i·Wp + j, and
+
+               Z_wide[n, p] = Σ_{i, j} X_run[n, p + i·Wp + j] · W[:, :, i, j]ᵀ
+
+        is kh·kw products of that stretch (positions × C) with the kernel's C × F matrix,
+        with no im2col copy. Rows of Z_wide are Wp positions long: the last Wp − wo of each
+        wrap around into the next row and are dropped.
+        """
+        self._xp = padded_run(x, self.padding)  # N × (Hp + 1) × Wp × C
+        return self._shifted(self._xp, ho, wo)
+
+    def _shifted(self, run, ho, wo):
+        """Z (channels-last) of the padded images ``run``, by :func:`shifted_products`."""
+        wide = shifted_products(run, self._kernels(), ho)  # N × ho × Wp × F
+        z = np.empty((run.shape[0], ho, wo, self.filters), dtype=run.dtype)
+        if self.bias:
+            np.add(wide[:, :, :wo], self.params["bias"], out=z)
+        else:
+            np.copyto(z, wide[:, :, :wo])
+        return z.transpose(0, 3, 1, 2)
+
+    def _backward_shifted(self, grad_z, input_grad):
+        """The gradients of :meth:`_forward_shifted`, offset by offset: the weights of
+        offset (i, j) collect Σ_p X_run[p + i·Wp + j]ᵀ · ∂L/∂Z_wide[p], and ∂L/∂Z_wide[p] ·
+        W[:, :, i, j] goes back to the pixel at p + i·Wp + j that the product read. The
+        dropped wrap-around positions get a zero gradient, so they add nothing."""
+        n, height_run, width, channels = self._xp.shape
+        _, filters, ho, wo = grad_z.shape
+        wide = np.zeros((n, ho, width, filters), dtype=grad_z.dtype)
+        wide[:, :, :wo] = in_memory_order(grad_z, channels_last=True)
+        wide_rows = wide.reshape(n, -1, filters)
+        if self.bias:
+            np.matmul(np.ones(n * ho * width, dtype=wide.dtype), wide_rows.reshape(-1, filters), out=self._grad("bias"))
+        run = self._xp.reshape(n, -1, channels)
+        kernels_back = np.ascontiguousarray(self._kernels().transpose(0, 1, 3, 2))  # F × C each
+        grad_kernels = np.empty(kernels_back.shape[:2] + (channels, filters), dtype=grad_z.dtype)
+        grad_run = np.zeros_like(run) if input_grad else None
+        product = np.empty((n, ho * width, channels), dtype=grad_z.dtype) if input_grad else None
+        for (i, j), stretch in offset_stretches(self.kernel_size, width, ho * width):
+            grad_kernels[i, j] = np.matmul(run[:, stretch].transpose(0, 2, 1), wide_rows).sum(axis=0)
+            if input_grad:
+                grad_run[:, stretch] += np.matmul(wide_rows, kernels_back[i, j], out=product)
+        self._grad("weights")[...] = grad_kernels.transpose(3, 2, 0, 1)
+        if not input_grad:
+            return None
+        (ph, pw), height = self.padding, height_run - 1 - 2 * self.padding[0]
+        grad_x = batch_last(n, channels, height, width - 2 * pw, grad_z.dtype, fill=None, channels_last=True)
+        in_memory_order(grad_x, channels_last=True)[...] = grad_run.reshape(self._xp.shape)[:, ph : ph + height, pw : width - pw]
+        return grad_x
+
+
+def padded_run(x, padding):
+    """The images x (N × C × H × W) padded, channels-last, with one spare row of zeros
+    below: N × (H + 2p_h + 1) × (W + 2p_w) × C, so that the last offset's stretch of
+    :func:`shifted_products` stays inside each image's run."""
+    (ph, pw), (n, channels, height, width) = padding, x.shape
+    padded = np.zeros((n, height + 2 * ph + 1, width + 2 * pw, channels), dtype=x.dtype)
+    padded[:, ph : ph + height, pw : pw + width] = in_memory_order(x, channels_last=True)
+    return padded
+
+
+def offset_stretches(kernel_size, width, length):
+    """For each kernel offset (i, j), the stretch of an image's run it reads: ``length``
+    places from i·width + j."""
+    kh, kw = kernel_size
+    for i in range(kh):
+        for j in range(kw):
+            yield (i, j), slice(i * width + j, i * width + j + length)
+
+
+def shifted_products(padded, kernels, ho):
+    """Σ over offsets (i, j) of the stretch at i·Wp + j of each image's run times
+    kernels[i, j]: N × ho × Wp × F (see ``Conv2D._forward_shifted``). Each product goes
+    into one buffer and is added to the sum, so the batch is multiplied kh·kw times in
+    all, with no copy of the images."""
+    n, _, width, channels = padded.shape
+    run = padded.reshape(n, -1, channels)
+    wide = np.empty((n, ho * width, kernels.shape[-1]), dtype=padded.dtype)
+    product = np.empty_like(wide)
+    stretches = offset_stretches(kernels.shape[:2], width, ho * width)
+    (i, j), stretch = next(stretches)
+    np.matmul(run[:, stretch], kernels[i, j], out=wide)
+    for (i, j), stretch in stretches:
+        np.matmul(run[:, stretch], kernels[i, j], out=product)
+        wide += product
+    return wide.reshape(n, ho, width, -1)
 
 
 def image_chunks(n, bytes_per_image):

@@ -5,9 +5,8 @@ are stored batch-last in memory (as C × H × W × N, seen through a transposed 
 a convolution's matrix product produces that order directly, and the copies between
 layers (im2col, col2im, pooling windows) then move runs of W·N or N numbers at a
 time instead of single image rows. A convolution between many channels works
-channels-last instead (N × H × W × C in memory): its im2col rows are then runs of
-kw·C numbers, and its products have many rows (see ``Conv2D``); pooling keeps the
-layout it is given.
+channels-last instead (N × H × W × C in memory): a pixel's C numbers are then one run,
+and its products have many rows (see ``Conv2D``); pooling keeps the layout it is given.
 """
 
 from __future__ import annotations

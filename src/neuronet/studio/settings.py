@@ -311,12 +311,13 @@ class Settings:
         * the parameters, their gradients and the optimizer's state (a velocity for
           momentum, two moments for Adam);
         * one training step on a minibatch of b samples: each layer's output, kept for the
-          backward pass, and a convolution's padded input and im2col columns (C·k·k
-          numbers for each output position); then the gradients flowing back, two
-          layers' worth at a time;
+          backward pass, and what a layer keeps besides (a convolution's padded input and
+          im2col columns: :meth:`~neuronet.layers.Layer.kept_bytes`); then the gradients
+          flowing back, of one layer's output and input at a time (the first layer's
+          input is the data, whose gradient is not made);
         * or one inference pass (the test loss, the page's measurements) on up to
-          ``EVALUATED_AT_ONCE`` samples, one layer at a time: its input, its output and,
-          for a convolution, its padded input and columns;
+          ``EVALUATED_AT_ONCE`` samples, one layer at a time: its input, its output and
+          what it makes on the way;
 
         and a quarter more (``UNCOUNTED``) for the temporaries this count leaves out.
         """
@@ -324,23 +325,18 @@ class Settings:
         evaluated = min(EVALUATED_AT_ONCE, max(n_samples - n_train, min(LIVE_SAMPLES, n_train)))
         data = n_samples * int(np.prod(data_shape)) * (1 if len(data_shape) > 1 else 2)
         slots = 2 if self.optimizer == "adam" and not self.neuron else 1 if self.momentum() else 0
-        parameters = kept = largest = widest = 0
+        parameters = kept = gradients = inference = 0
         shape = self.sample_shape(data_shape)
-        for layer in self.layers(n_classes, data_shape):
+        for index, layer in enumerate(self.layers(n_classes, data_shape)):
             before, shape = shape, layer.output_shape(shape)
             inputs, outputs = int(np.prod(before)), int(np.prod(shape))
-            needs = inputs + outputs
             if isinstance(layer, Dense):
                 parameters += (inputs + 1) * layer.units
             if isinstance(layer, Conv2D):
-                channels, height, width = before
-                (kh, kw), (ph, pw) = layer.kernel_size, layer.padding
-                window = channels * kh * kw
-                padded, columns = channels * (height + 2 * ph) * (width + 2 * pw), window * shape[1] * shape[2]
-                parameters += (window + 1) * layer.filters
-                kept += padded + columns
-                needs += padded + columns
-            kept += outputs
-            largest, widest = max(largest, inputs, outputs), max(widest, needs)
-        step, inference = batch * (kept + 2 * largest), evaluated * widest
-        return int(UNCOUNTED * FLOAT_BYTES * (data + parameters * (2 + slots) + max(step, inference)))
+                parameters += (before[0] * int(np.prod(layer.kernel_size)) + 1) * layer.filters
+            kept += FLOAT_BYTES * batch * outputs + layer.kept_bytes(before, batch, FLOAT_BYTES, training=True)
+            gradients = max(gradients, outputs + (inputs if index else 0))  # no gradient of the data
+            inference = max(inference, FLOAT_BYTES * evaluated * (inputs + outputs)
+                            + layer.kept_bytes(before, evaluated, FLOAT_BYTES, training=False))
+        step = kept + FLOAT_BYTES * batch * gradients
+        return int(UNCOUNTED * (FLOAT_BYTES * (data + parameters * (2 + slots)) + max(step, inference)))
