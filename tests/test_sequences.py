@@ -323,3 +323,33 @@ def test_the_readmes_sequence_example_runs_and_counts_as_it_says(capsys):
     exec(example, {})
     assert "0: LSTM       (None, 64)    23,808" in capsys.readouterr().out
     assert "= 23,808" in example and 4 * 64 * (28 + 64 + 1) == 23_808
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_an_output_is_the_callers_even_for_one_sequence(cls):
+    """The layer reuses its workspace from batch to batch; what it returns is never part
+    of it (for one sample, every state of the sequence was once a view of it)."""
+    layer = built(cls(UNITS, return_sequences=True), (STEPS, FEATURES))
+    x = np.random.default_rng(0).standard_normal((2, STEPS, FEATURES))
+    first = layer.forward(x[:1])
+    kept = first.copy()
+    layer.forward(x[1:])
+    np.testing.assert_array_equal(first, kept)
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_batch_invariant_prediction_gives_each_sequence_the_same_numbers_in_any_batch(cls):
+    """In float32 a recurrent layer's products over a batch round a sample's numbers by
+    where it sits in the batch; predict_batch_invariant reads each sequence alone."""
+    from threadpoolctl import threadpool_limits
+
+    net = nn.Sequential([cls(12, return_sequences=True), cls(8), nn.Dense(3), nn.Softmax()], input_shape=(6, 5),
+                        random_state=0)
+    X = np.random.default_rng(0).standard_normal((29, 6, 5)).astype(np.float32)
+    with threadpool_limits(1):
+        whole = net.predict_batch_invariant(X)
+        for size in (1, 4, 9):
+            pieces = [net.predict_batch_invariant(X[start : start + size]) for start in range(0, len(X), size)]
+            assert np.array_equal(np.concatenate(pieces), whole)
+    assert whole.shape == (29, 3) and whole.dtype == np.float32
+    np.testing.assert_allclose(whole, net.predict(X), rtol=1e-5, atol=1e-6)

@@ -17,6 +17,7 @@ from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
 from .layers.attention import MultiHeadSelfAttention  # issue 26: attention, its parts shown in the summary
+from .layers.recurrent import Recurrent
 from .layers.steps import TimeDistributed
 from .layers.transformer import TransformerEncoderBlock
 from .data import CHUNK_ROWS, chunks, is_lazy
@@ -324,8 +325,9 @@ class Sequential:
         in the matrix, so every product here has one shape. A Dense layer takes the batch
         in blocks of ``ROWS_PER_BLOCK`` rows (the last one padded with zeros) and computes
         each block as Zᵀ = Wᵀ · Xᵀ, the block's rows being the lanes of BLAS's vector
-        registers, which all get the same arithmetic; a Conv2D multiplies each image
-        alone. Every other layer treats each sample alone.
+        registers, which all get the same arithmetic; a Conv2D, an attention layer and a
+        recurrent layer (RNN, LSTM, GRU) take each sample alone. Every other layer treats
+        each sample alone.
 
         The batch goes through :meth:`chunk_rows` samples at a time (a whole number of
         blocks, so the numbers are those of the whole batch at once), so its memory is
@@ -631,7 +633,7 @@ def _batch_invariant(layers, x):
             x = y[: n * steps].reshape(n, steps, *y.shape[1:])
         elif isinstance(layer, TransformerEncoderBlock):
             x = _batch_invariant([part for _, part in layer.parts], x)
-        elif isinstance(layer, MultiHeadSelfAttention):  # each sample alone, as a Conv2D's images
+        elif isinstance(layer, (MultiHeadSelfAttention, Recurrent)):  # each sample alone, as a Conv2D's images
             x = np.concatenate([layer.forward(x[start : start + 1]) for start in range(x.shape[0])])
         else:
             x = layer.forward(x)

@@ -132,8 +132,8 @@ class Recurrent(Layer):
     def _output(self, hs):
         """The layer's output from the states h_1 … h_T: fresh arrays (the next layer keeps them)."""
         self._final = (hs[-1].copy(),)
-        if self.return_sequences:
-            return np.ascontiguousarray(hs[1:].transpose(1, 0, 2))
+        if self.return_sequences:  # a copy even where the view is contiguous (one sample)
+            return hs[1:].transpose(1, 0, 2).copy()
         return hs[-1].copy()
 
     def _output_gradients(self, grad_out, steps):
