@@ -13,7 +13,10 @@ The PyTorch network has the same layers in the same order: per block
 Conv2d(bias=False) → BatchNorm2d → ReLU → Conv2d(bias=False) → BatchNorm2d, plus a
 1 × 1 Conv2d(bias=False) of the input, then MaxPool2d(2) → ReLU; Flatten → Linear(576, 10).
 Prints each fit's accuracy, wall-clock and CPU seconds (a loaded machine inflates the
-wall clock more), and the two epoch times; exits 1 if a bar does not hold.
+wall clock more), and the two epoch times; exits 1 if a bar does not hold. And a floor:
+the convolutions' floating-point operations of an epoch at the rate BLAS multiplies two
+1024 × 1024 matrices on this core (about its peak), a time that computing the same
+products through BLAS cannot beat, against the time the bar leaves for the whole epoch.
 
     python benchmarks/cnn_batchnorm_residual.py [--seeds 0 1 2] [--repeats 3] [--skip-accuracy] [--skip-speed]
 """
@@ -126,6 +129,25 @@ def torch_best_epoch(X, y, repeats):
     return best
 
 
+def convolution_flops(samples, image_side=28, blocks=((1, 16), (16, 32), (32, 64))):
+    """Floating-point operations of the convolutions in one epoch of ``samples`` images:
+    2 per multiply-add, for Z forward and ∂L/∂W and ∂L/∂X backward (no ∂L/∂X of the
+    image itself), counted at the true positions, whatever a layer computes besides."""
+    flops, side = 0, image_side
+    for index, (channels, filters) in enumerate(blocks):
+        first = 2 * side * side * (9 * channels * filters + channels * filters)  # conv 1 and the projection
+        second = 2 * side * side * 9 * filters * filters
+        flops += (2 if index == 0 else 3) * first + 3 * second
+        side //= 2
+    return flops * samples
+
+
+def blas_rate(repeats=5):
+    """Float32 operations a second of a 1024 × 1024 product: about the most BLAS does on this core."""
+    square = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    return 2 * 1024**3 / min(timed(lambda: square @ square)[1] for _ in range(repeats))
+
+
 def speed_bar(data, repeats):
     X_train, _, y_train, _ = train_test_split(data.X, data.y, test_size=0.2, random_state=0, stratify=data.y)
     X_train = np.ascontiguousarray(X_train, dtype=np.float32)
@@ -141,6 +163,10 @@ def speed_bar(data, repeats):
     holds = ratio >= LEAST_SPEED_UP
     print(f"pytorch:  fastest epoch at batch {BATCH}: {theirs:.2f} s -> PyTorch's epoch takes {ratio:.2f}× "
           f"neuronet's (bar {LEAST_SPEED_UP}) -> {'holds' if holds else 'DOES NOT HOLD'}", flush=True)
+    flops, rate = convolution_flops(len(X_train)), blas_rate()
+    print(f"floor:    the convolutions' {flops / 1e9:.0f} GFLOP of an epoch at BLAS's rate on a 1024² product "
+          f"({rate / 1e9:.0f} GFLOP/s) take {flops / rate:.2f} s, against the {theirs / LEAST_SPEED_UP:.2f} s the bar "
+          f"leaves for the whole epoch", flush=True)
     return holds
 
 
