@@ -145,8 +145,30 @@ def test_the_transformer_cell_is_built_by_one_function():
         transformer_layers(10, 1, 4, 0.0)
     model = quiet_fit(SequenceClassifier(cell="transformer", units=8, heads=2, max_iter=2, random_state=0), X, y)
     assert [type(layer).__name__ for layer in model.network_.layers] == [
-        "TimeDistributed", "PositionalEncoding", "TransformerEncoderBlock", "LayerNorm", "GlobalAveragePooling1D",
-        "Dropout", "Dense", "Sigmoid"]
+        "TimeDistributed", "PositionalEncoding", "TransformerEncoderBlock", "TransformerEncoderBlock", "LayerNorm",
+        "GlobalAveragePooling1D", "Dropout", "Dense", "Sigmoid"]
+
+
+@pytest.mark.parametrize("cell, units, num_layers, alpha", [("lstm", 128, 1, 0.0), ("gru", 128, 1, 0.0),
+                                                            (TRANSFORMER, 64, 2, 0.003)])
+def test_units_num_layers_and_alpha_left_none_are_the_cells_own(cell, units, num_layers, alpha):
+    """units=None, num_layers=None, alpha=None: one recurrent layer of 128 units, unpenalised;
+    two encoder blocks of width 64 (4 heads of 16, feed-forward width 128), α = 0.003."""
+    X, y = first_step_task(20)
+    model = quiet_fit(SequenceClassifier(cell=cell, max_iter=1, random_state=0), X, y)
+    params = model.get_params()
+    assert (params["units"], params["num_layers"], params["alpha"]) == (None, None, None)  # as given
+    assert model._penalty().alpha == alpha
+    if cell == TRANSFORMER:
+        blocks = [layer for layer in model.network_.layers if isinstance(layer, nn.TransformerEncoderBlock)]
+        assert model.network_.layers[0].layer.units == units and len(blocks) == num_layers
+        assert {(block.heads, block.hidden) for block in blocks} == {(4, 2 * units)}
+    else:
+        assert [layer.units for layer in model.network_.layers if isinstance(layer, nn.LSTM | nn.GRU)] == [units]
+    given = quiet_fit(SequenceClassifier(cell=cell, units=8, num_layers=1, alpha=0.5, heads=2, max_iter=1,
+                                         random_state=0), X, y)
+    first = given.network_.layers[0]
+    assert given._penalty().alpha == 0.5 and (first.layer if cell == TRANSFORMER else first).units == 8
 
 
 def test_save_and_load_give_the_same_predictions(fitted_lstm, tmp_path):

@@ -534,7 +534,7 @@ class _BaseMLP(NeuralEstimator):
         try:
             inputs, target = (X, None) if is_dataset(X) else (self._as_network_input(X), target)
             self.history_ = fit(self.network_, inputs, target, loss=self._loss(),
-                                optimizer=optimizer, penalty=L2(self.alpha, per_batch=True), epochs=epochs,
+                                optimizer=optimizer, penalty=self._penalty(), epochs=epochs,
                                 batch_size=batch_size, shuffle=self.shuffle, steps_per_epoch=steps,
                                 validation_data=self._encode_validation(validation_data), callbacks=callbacks,
                                 random_state=self._random_state, sample_weight=sample_weight, communicator=world,
@@ -567,12 +567,16 @@ class _BaseMLP(NeuralEstimator):
         return self._as_network_input(X_val), self._targets_of(column_or_1d(y_val) if np.ndim(y_val) == 2 and
                                                                   np.shape(y_val)[1] == 1 else y_val)
 
+    def _penalty(self):
+        """The L2 penalty on the weights, (α / 2m)·‖W‖² for a minibatch of m samples (scikit-learn's)."""
+        return L2(self.alpha, per_batch=True)
+
     def _fit_lbfgs(self, X, target, sample_weight):
         """L-BFGS on the whole set, through ``scipy.optimize.minimize``: J and its
         gradient come from neuronet's forward and backward passes."""
         if self.dropout:
             raise ValueError("dropout needs a stochastic solver: use solver='adam' or 'sgd', or dropout=0")
-        network, loss, penalty = self.network_, self._loss(), L2(self.alpha, per_batch=True)
+        network, loss, penalty = self.network_, self._loss(), self._penalty()
         parameters, gradients, _ = network.flat_parameters()
         inputs = self._as_network_input(X)
 

@@ -10,12 +10,19 @@ import numpy as np
 from ..layers import (GRU, LSTM, RNN, Dense, Dropout, GlobalAveragePooling1D, LayerNorm, PositionalEncoding,
                       TimeDistributed, TransformerEncoderBlock)
 from ..optimizers import SGD, Adam
+from ..regularizers import L2
 from ..validation import Interval, StrOptions
 from .base import ACTIVATIONS, POSITIVE_INT, validated
 from .mlp import MLPClassifier
 
 RECURRENT_CELLS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 CELLS = (*RECURRENT_CELLS, "transformer")
+
+# What units=None, num_layers=None and alpha=None mean, cell by cell: one recurrent layer of
+# 128 units, unpenalised; two encoder blocks of width 64 (4 heads of 16) with a small L2
+# penalty (the weight decay transformers are trained with), as small transformers are made.
+CELL_DEFAULTS = {**{cell: {"units": 128, "num_layers": 1, "alpha": 0.0} for cell in RECURRENT_CELLS},
+                 "transformer": {"units": 64, "num_layers": 2, "alpha": 0.003}}
 
 
 def recurrent_layers(cell, units, num_layers):
@@ -54,12 +61,17 @@ class SequenceClassifier(MLPClassifier):
     ----------
     cell : {"lstm", "gru", "rnn", "transformer"}, default "lstm"
         What reads the sequence: :class:`~neuronet.nn.LSTM`, :class:`~neuronet.nn.GRU`,
-        the plain :class:`~neuronet.nn.RNN` (tanh), or transformer encoder blocks.
-    units : int, default 128
-        The hidden state's size H of each recurrent layer (the width of the transformer).
-    num_layers : int, default 1
+        the plain :class:`~neuronet.nn.RNN` (tanh), or pre-norm transformer encoder
+        blocks (:class:`~neuronet.nn.TransformerEncoderBlock`) over the steps projected
+        to ``units`` features, sinusoidal positions added, the steps averaged at the end.
+    units : int or None, default None
+        The hidden state's size H of each recurrent layer, or the width D of the
+        transformer (each step projected to D features). None: the cell's own, 128 for
+        the recurrent cells, 64 for the transformer (4 heads of 16).
+    num_layers : int or None, default None
         Recurrent layers stacked (each but the last passes its whole sequence of states
-        to the next), or transformer encoder blocks.
+        to the next), or transformer encoder blocks. None: the cell's own, 1 recurrent
+        layer, 2 encoder blocks.
     hidden_layer_sizes : tuple of int, default ()
         Dense layers (with ``activation``) between the sequence layers and the output.
     activation : str, default "relu"
@@ -80,8 +92,12 @@ class SequenceClassifier(MLPClassifier):
     max_iter : int, default 30
         Most epochs; training stops earlier, as the MLP's does, once the training loss has
         not improved by ``tol`` for more than ``n_iter_no_change`` epochs in a row.
-    alpha : float, default 0.0
-        L2 penalty on the input and recurrent weights and the Dense weights.
+    alpha : float or None, default None
+        L2 penalty on the input and recurrent weights and the Dense weights (the
+        attention and feed-forward weights of the transformer), (α / 2m)·‖W‖² on a
+        minibatch of m. None: the cell's own, 0 for the recurrent cells, 0.003 for the
+        transformer, whose blocks otherwise fit the training set to a loss near 0 and
+        generalise worse (the weight decay transformers are trained with).
     dtype : {"float32", "float64"} or None, default None
         The parameters' type; None follows X (float32 X trains in float32).
     dropout : float, default 0.2
@@ -96,6 +112,13 @@ class SequenceClassifier(MLPClassifier):
 
     Notes
     -----
+    ``units``, ``num_layers`` and ``alpha`` left None take the cell's own values: an
+    LSTM of 128 units, unpenalised, reads MNIST-5k row by row to 0.955, 0.974 and 0.970
+    test accuracy on stratified splits 0, 1 and 2; two encoder blocks of width 64 with
+    α = 0.003 to 0.958, 0.964 and 0.956 (``benchmarks/sequence_classifier.py``). Without
+    the penalty the transformer fits its 4,000 training digits to a loss near 0 and
+    reads 0.956, 0.953 and 0.951.
+
     :func:`neuronet.to_onnx` gives a graph that reads X as ``fit`` read it: (samples,
     steps, features), or flat rows where ``n_steps`` is given. A model fitted on flat rows
     of one value a step (no ``n_steps``) exports reading (samples, steps, 1); give
@@ -116,15 +139,16 @@ class SequenceClassifier(MLPClassifier):
     _parameter_constraints = {
         **MLPClassifier._parameter_constraints,
         "cell": [StrOptions(set(CELLS))],
-        "units": [POSITIVE_INT],
-        "num_layers": [POSITIVE_INT],
+        "units": [POSITIVE_INT, None],
+        "num_layers": [POSITIVE_INT, None],
         "n_steps": [POSITIVE_INT, None],
         "heads": [POSITIVE_INT],
         "clip_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "alpha": [Interval(Real, 0, None, closed="left"), None],
     }
 
-    def __init__(self, cell="lstm", units=128, num_layers=1, hidden_layer_sizes=(), activation="relu", *,
-                 n_steps=None, heads=4, clip_norm=1.0, solver="adam", alpha=0.0, batch_size=64,
+    def __init__(self, cell="lstm", units=None, num_layers=None, hidden_layer_sizes=(), activation="relu", *,
+                 n_steps=None, heads=4, clip_norm=1.0, solver="adam", alpha=None, batch_size=64,
                  learning_rate="cosine", learning_rate_init=0.003, power_t=0.5, max_iter=30, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
@@ -195,17 +219,28 @@ class SequenceClassifier(MLPClassifier):
         return X.reshape((X.shape[0], *self.network_.input_shape))
 
     # --- the network ------------------------------------------------------------------
+    def _cell_setting(self, name):
+        """``units``, ``num_layers`` or ``alpha`` as given, or, where None, the cell's own
+        default (``CELL_DEFAULTS``)."""
+        value = getattr(self, name)
+        return CELL_DEFAULTS[self.cell][name] if value is None else value
+
     def _build_layers(self, n_outputs, sample_shape):
+        units, num_layers = self._cell_setting("units"), self._cell_setting("num_layers")
         if self.cell == "transformer":
-            sequence = transformer_layers(self.units, self.num_layers, self.heads, self.dropout)
+            sequence = transformer_layers(units, num_layers, self.heads, self.dropout)
         else:
-            sequence = recurrent_layers(self.cell, self.units, self.num_layers)
+            sequence = recurrent_layers(self.cell, units, num_layers)
         head = [Dropout(self.dropout)] if self.dropout else []  # on what the sequence layers give the head
         for units in self._hidden_sizes():
             head += [Dense(units), ACTIVATIONS[self.activation]()]
             if self.dropout:
                 head.append(Dropout(self.dropout))
         return [*sequence, *head, Dense(n_outputs)]
+
+    def _penalty(self):
+        """L2 of ``alpha``, or of the cell's own α where alpha is None."""
+        return L2(self._cell_setting("alpha"), per_batch=True)
 
     def _optimizer(self):
         """Adam (or SGD), the gradient clipped to ``clip_norm`` before each step."""
