@@ -155,8 +155,9 @@ class CNNClassifier(MLPClassifier):
     Dense of 576·10 + 10 = 5,770 after Flatten). ``batch_norm`` alone gives 29,178: each
     convolution loses its f biases and its BatchNorm adds 2f (γ and β; the running mean
     and variance are buffers, not trained). ``residual`` alone gives 75,018: the
-    convolutions keep their biases (16 + 16, 32 + 32, 64 + 64) and there is no BatchNorm. The addition needs F(x) of x's size,
-    so the convolutions inside a block are "same"-padded and the pooling comes after it.
+    convolutions keep their biases (16 + 16, 32 + 32, 64 + 64) and there is no BatchNorm.
+    The addition needs F(x) of x's size, so the convolutions inside a block are
+    "same"-padded and the pooling comes after it.
 
     Examples
     --------
