@@ -3,11 +3,11 @@ state (running statistics) saved and restored, exported to ONNX; training and ev
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 import neuronet
 from neuronet import nn
 from neuronet.gradcheck import check_layer, check_network
+from invariance import batch_invariant_outputs
 from test_optimisation import CtrlC
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -177,11 +177,7 @@ def test_evaluation_is_an_affine_map_per_channel_and_keeps_float32_predictions_b
     conv.fit(rng.random((40, 1, 6, 6)), rng.integers(0, 3, 40), loss=nn.CrossEntropy(), optimizer=nn.Adam(0.01),
              epochs=2, batch_size=8)
     for network, X in ((net, classes()[0].astype(np.float32)), (conv, rng.random((37, 1, 6, 6), dtype=np.float32))):
-        with threadpool_limits(1):
-            whole = network.predict_batch_invariant(X)
-            for size in (1, 3, 8, 9):
-                pieces = [network.predict_batch_invariant(X[start : start + size]) for start in range(0, len(X), size)]
-                assert np.array_equal(np.concatenate(pieces), whole)
+        whole = batch_invariant_outputs(network, X, sizes=(1, 3, 8, 9))
         assert whole.dtype == np.float32
         np.testing.assert_allclose(whole, network.predict(X.astype(np.float64)), rtol=1e-5, atol=1e-6)
 
