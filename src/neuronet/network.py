@@ -355,7 +355,7 @@ class Sequential:
           one velocity, none for plain gradient descent);
         - ``batch``: one training step over ``batch_size`` samples: the batch as read and
           in the network's dtype, every layer's output and what its forward pass keeps for
-          backward (a convolution's im2col columns: :meth:`Layer.kept_bytes
+          backward (a convolution's padded input and im2col columns: :meth:`Layer.kept_bytes
           <neuronet.layers.Layer.kept_bytes>`), and backward's gradients of the largest
           layer's input and output at once;
         - ``chunk``: one evaluation chunk of ``chunk_rows`` samples in inference mode

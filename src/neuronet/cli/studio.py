@@ -67,7 +67,8 @@ def add(commands):
                         help="the most memory one run may take, such as 500MB or 2GB (default: 1GB). Before a run "
                              "starts, the studio counts what its training holds at once: the minibatch through every "
                              "layer (each layer's outputs, kept for the backward pass; for a convolution also its "
-                             "im2col columns, C·k·k numbers per output position), the parameters with their "
+                             "padded input, and its im2col columns of C·k·k numbers per output position where it "
+                             "makes them), the parameters with their "
                              "gradients and the optimizer's state, and the data. The page refuses settings that need "
                              "more, and says so. All the runs together take at most SIZE times N (from --max-runs N)")
     parser.add_argument("--image-size", type=positive_int, default=32, metavar="PIXELS",

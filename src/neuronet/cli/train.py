@@ -74,9 +74,9 @@ def add(commands):
                f"memory: passes over a whole dataset (test scores, the report, evaluate) read {CHUNK_ROWS:,} samples "
                "at a\ntime (prediction fewer, for large images). Before training starts, the peak of one training "
                "batch\nand one evaluation chunk (each layer's outputs and what it keeps for backpropagation, a\n"
-               "convolution's im2col columns, the gradients, the parameters and the optimizer's moments) is\n"
-               "estimated: a run that would not fit in the available memory is refused, naming a --batch-size\n"
-               "or --image-size that fits",
+               "convolution's padded input and im2col columns, the gradients, the parameters and the\n"
+               "optimizer's moments) is estimated: a run that would not fit in the available memory is\n"
+               "refused, naming a --batch-size or --image-size that fits",
         formatter_class=RAW)
     parser.add_argument("--data", default="breast-cancer",
                         help="breast-cancer, digits, mnist-5k, moons, circles, xor, spiral, blobs, a .csv table (features "
