@@ -146,9 +146,11 @@ class Conv2D(Layer):
         keeps every run's columns for backward (and :meth:`forward_image_by_image` makes a
         whole batch's at once). In training, backward's gradient of the padded input and
         one run's column gradients (at most ``CHUNK_BYTES``, at least one output row's).
-        Shifted products keep only the padded input, and make two arrays of positions ×
-        channels at a time: a sum and a product forward; a zero-padded ∂L/∂Z and a
-        product backward (besides the input's gradient)."""
+        Shifted products keep only the padded input, and make a sum and a product of
+        positions × channels forward, counted here. Backward makes about as much again
+        (the padded input's gradient, a zero-padded ∂L/∂Z, a product), left to the
+        count of a layer's input and output gradients and the other margins of
+        ``Sequential.memory_estimate``, which errs high."""
         channels, height, width = input_shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         _, ho, wo = self.output_shape(input_shape)
