@@ -17,7 +17,7 @@ from .layers import LAYERS, Conv2D, Dense, Layer, MaxPool2D, registered_name
 from .layers.activations import Exp, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .layers.residual import Residual  # issue 26: residual blocks, their parts shown in the summary
 from .layers.attention import MultiHeadSelfAttention  # issue 26: attention, its parts shown in the summary
-from .layers.recurrent import Recurrent
+from .layers.recurrent import LSTM, Recurrent
 from .layers.steps import TimeDistributed
 from .layers.transformer import TransformerEncoderBlock
 from .data import CHUNK_ROWS, chunks, is_lazy
@@ -325,9 +325,9 @@ class Sequential:
         in the matrix, so every product here has one shape. A Dense layer takes the batch
         in blocks of ``ROWS_PER_BLOCK`` rows (the last one padded with zeros) and computes
         each block as Zᵀ = Wᵀ · Xᵀ, the block's rows being the lanes of BLAS's vector
-        registers, which all get the same arithmetic; a Conv2D, an attention layer and a
-        recurrent layer (RNN, LSTM, GRU) take each sample alone. Every other layer treats
-        each sample alone.
+        registers, which all get the same arithmetic; an LSTM, whose products have the
+        samples as columns, takes them in the same blocks; a Conv2D, an attention layer, an
+        RNN and a GRU take each sample alone. Every other layer treats each sample alone.
 
         The batch goes through :meth:`chunk_rows` samples at a time (a whole number of
         blocks, so the numbers are those of the whole batch at once), so its memory is
@@ -633,11 +633,23 @@ def _batch_invariant(layers, x):
             x = y[: n * steps].reshape(n, steps, *y.shape[1:])
         elif isinstance(layer, TransformerEncoderBlock):
             x = _batch_invariant([part for _, part in layer.parts], x)
+        elif isinstance(layer, LSTM):  # its products feature-major: the samples are their columns
+            x = _in_blocks(layer, x)
         elif isinstance(layer, (MultiHeadSelfAttention, Recurrent)):  # each sample alone, as a Conv2D's images
             x = np.concatenate([layer.forward(x[start : start + 1]) for start in range(x.shape[0])])
         else:
             x = layer.forward(x)
     return x
+
+
+def _in_blocks(layer, x):
+    """``layer.forward`` of x one block of ``ROWS_PER_BLOCK`` samples at a time (the last
+    one padded with zeros), for a layer whose every product has the samples as its
+    columns, as Zᵀ = Wᵀ · Xᵀ has for a Dense layer: each product is then of one shape,
+    and each sample a lane of BLAS's vector registers, which all get the same arithmetic."""
+    blocks = _whole_blocks(x)
+    outputs = [layer.forward(blocks[start : start + ROWS_PER_BLOCK]) for start in range(0, len(blocks), ROWS_PER_BLOCK)]
+    return np.concatenate(outputs)[: x.shape[0]]
 
 
 def _whole_blocks(x):
