@@ -95,10 +95,10 @@ class Recurrent(Layer):
             array = work[name] = np.empty(shape, dtype=dtype)
         return array
 
-    def _input_part(self, x, scale=None):
+    def _input_part(self, x):
         """The sequence step-major (T × N × F), each step's row followed by a 1, and
         A = X · W + b for every step at once (T × N × gates·H), one product of [x_t, 1] with
-        W stacked on b; with ``scale`` (gates·H), A ⊙ scale, from W and b scaled."""
+        W stacked on b."""
         self._check_input(x)
         n, steps, features = x.shape
         dtype = np.result_type(x.dtype, self.params["weights"].dtype)
@@ -106,8 +106,6 @@ class Recurrent(Layer):
         xs[:, :, :features] = x.transpose(1, 0, 2)
         xs[:, :, features] = 1  # the bias's input
         weights = self._weights_and_bias(features, dtype)
-        if scale is not None:
-            weights *= scale
         a = self._buffer("a", (steps, n, weights.shape[1]), dtype)
         np.matmul(xs.reshape(steps * n, features + 1), weights, out=a.reshape(steps * n, -1))
         return xs, a
@@ -118,7 +116,7 @@ class Recurrent(Layer):
                              f"{', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
 
     def _weights_and_bias(self, features, dtype):
-        """W stacked on b ((F + 1) × gates·H), a workspace the caller may scale."""
+        """W stacked on b ((F + 1) × gates·H), in a workspace kept between batches."""
         weights = self._buffer("weights_and_bias", (features + 1, self.gates * self.units), dtype)
         weights[:features], weights[features] = self.params["weights"], self.params["bias"]
         return weights
