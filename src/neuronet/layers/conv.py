@@ -96,7 +96,7 @@ class Conv2D(Layer):
         Whether the layer has the biases b (F·C·kh·kw parameters alone without them).
     """
 
-    cache = ("_xp", "_chunks", "_channels_last")
+    cache = ("_xp", "_chunks", "_way")
 
     regularized = ("weights",)
 
@@ -154,7 +154,7 @@ class Conv2D(Layer):
         channels, height, width = input_shape
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         _, ho, wo = self.output_shape(input_shape)
-        if channels > 1 and self.works_channels_last(channels):  # shifted products, in every pass: no im2col
+        if self._way_for(channels) == "shifted":  # in every pass: no im2col
             run = channels * (height + 2 * ph + 1) * (width + 2 * pw) * rows * itemsize
             wide = max(channels, self.filters) * ho * (width + 2 * pw) * rows * itemsize  # a sum or a product
             return run + 2 * wide
@@ -169,12 +169,22 @@ class Conv2D(Layer):
         many = self.filters >= MANY_CHANNELS and (channels == 1 or channels >= MANY_CHANNELS)
         return many and self.stride == (1, 1) and all(p < k for p, k in zip(self.padding, self.kernel_size))
 
+    def _way_for(self, channels):
+        """How the layer computes on images of ``channels`` channels: by "shifted" products
+        (channels-last, between many channels), by channels-last im2col "rows" (from one
+        channel), or by batch-last im2col "columns"."""
+        if not self.works_channels_last(channels):
+            return "columns"
+        return "rows" if channels == 1 else "shifted"
+
     def forward(self, x, training=False):
         n, channels = x.shape[:2]
         _, ho, wo = self.output_shape(x.shape[1:])
-        self._channels_last = self.works_channels_last(channels)
-        if self._channels_last:
-            return self._forward_channels_last(x, ho, wo)
+        self._way = self._way_for(channels)
+        if self._way == "shifted":
+            return self._forward_shifted(x, ho, wo)
+        if self._way == "rows":
+            return self._forward_rows(x, ho, wo)
         self._xp = in_memory_order(pad(x, self.padding))  # C × H × W × N
         weights = self.params["weights"].reshape(self.filters, -1)
         z = np.empty((self.filters, ho, wo, n), dtype=x.dtype)  # batch-last, as the product gives it
@@ -215,7 +225,7 @@ class Conv2D(Layer):
         shifted products are likewise of one shape whatever the batch."""
         n, channels, height, width = x.shape
         _, ho, wo = self.output_shape(x.shape[1:])
-        if channels > 1 and self.works_channels_last(channels):
+        if self._way_for(channels) == "shifted":
             return self._shifted(padded_run(x, self.padding), ho, wo)
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         xp = np.zeros((n, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
@@ -230,8 +240,10 @@ class Conv2D(Layer):
         return z.reshape(n, self.filters, ho, wo)
 
     def backward(self, grad_z, input_grad=True):
-        if self._channels_last:
-            return self._backward_channels_last(grad_z, input_grad)
+        if self._way == "shifted":
+            return self._backward_shifted(grad_z, input_grad)
+        if self._way == "rows":
+            return self._backward_rows(grad_z, input_grad)
         weights = self.params["weights"].reshape(self.filters, -1)
         grad = in_memory_order(grad_z)  # F × ho × wo × N
         wo = grad.shape[2]
@@ -260,14 +272,12 @@ class Conv2D(Layer):
         for i, j, (image_rows, columns) in window_slices(self.kernel_size, self.stride, grad_cols.shape[3:5]):
             above[:, image_rows, columns] += grad_cols[:, i, j]
 
-    # --- channels-last, between many channels ---------------------------------------
+    # --- channels-last im2col rows, from one channel --------------------------------
     def _kernel_rows(self):
         """W as an F × (kh·kw·C) matrix, its columns in the order of a channels-last im2col row."""
         return self.params["weights"].transpose(0, 2, 3, 1).reshape(self.filters, -1)
 
-    def _forward_channels_last(self, x, ho, wo):
-        if x.shape[1] > 1:
-            return self._forward_shifted(x, ho, wo)
+    def _forward_rows(self, x, ho, wo):
         n = x.shape[0]
         self._xp = in_memory_order(pad(x, self.padding, channels_last=True), channels_last=True)  # N × H × W × C
         weights = self._kernel_rows()
@@ -292,9 +302,7 @@ class Conv2D(Layer):
             return xp[:, :ho, :wo]
         return sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, :ho, :wo].transpose(0, 1, 2, 4, 5, 3)
 
-    def _backward_channels_last(self, grad_z, input_grad):
-        if self._xp.shape[-1] > 1:
-            return self._backward_shifted(grad_z, input_grad)
+    def _backward_rows(self, grad_z, input_grad):
         grad = np.ascontiguousarray(in_memory_order(grad_z, channels_last=True))  # N × ho × wo × F
         filters = grad.shape[-1]
         if self.bias:  # Σ over positions: one product with ones, as BLAS sums it fastest
